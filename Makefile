@@ -1,0 +1,33 @@
+# The two set-up commands: `make run` (the whole system, embedded) and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/closeloop run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# pytest exits 5 when it collects no test; that is not a failure of the code under test.
+test: lint
+	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then exit 0; else exit $$status; fi
+
+services: $(STAMP)
+	$(BIN)/honcho -f infra/Procfile -d . start
+
+bench: $(STAMP)
+	$(BIN)/python bench/sentiment_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Closeloop's composition root: runs the four services together (embedded) or one part of one."""

@@ -1,0 +1,116 @@
+"""The four services, wired to one broker: what the embedded process and the tests run.
+
+Services still talk only through events here: each keeps its own runtime and tables, and the
+broker carries ``invitation.requested``, ``sms.received``, ``response.submitted`` and ``response.scored``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+from flask import Flask
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RoutingException
+
+from services.dispatch import actors as dispatch_actors
+from services.dispatch import app as dispatch_app
+from services.dispatch import bootstrap as dispatch_bootstrap
+from services.followup import actors as followup_actors
+from services.followup import app as followup_app
+from services.followup import bootstrap as followup_bootstrap
+from services.sentiment import actors as sentiment_actors
+from services.sentiment import app as sentiment_app
+from services.sentiment import bootstrap as sentiment_bootstrap
+from services.survey import actors as survey_actors
+from services.survey import app as survey_app
+from services.survey import bootstrap as survey_bootstrap
+from shared.broker import EventPublisher, create_broker, declare_consumers
+from shared.scheduling import PeriodicJob, run_clock
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# (bootstrap module, actors module, app module) of each service, in the order of the loop.
+SERVICE_MODULES = {
+    "survey": (survey_bootstrap, survey_actors, survey_app),
+    "dispatch": (dispatch_bootstrap, dispatch_actors, dispatch_app),
+    "sentiment": (sentiment_bootstrap, sentiment_actors, sentiment_app),
+    "followup": (followup_bootstrap, followup_actors, followup_app),
+}
+
+
+@dataclass
+class System:
+    settings: Settings
+    broker: dramatiq.Broker
+    runtimes: dict[str, Any]
+    apps: dict[str, Flask]
+    jobs: list[PeriodicJob]
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _worker: dramatiq.Worker | None = None
+
+    def start(self, worker_threads: int = 4) -> None:
+        """Start a dramatiq worker and the clock (outbox relays, due deliveries) in this process."""
+        self._worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
+        self._worker.start()
+        clock = threading.Thread(
+            target=run_clock, args=(self.jobs, self._stop), name="closeloop-clock", daemon=True
+        )
+        clock.start()
+        self._threads.append(clock)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._worker:
+            self._worker.stop()
+        self.broker.close()
+        for runtime in self.runtimes.values():
+            runtime.database.dispose()
+
+    def wsgi_app(self, *extra_apps: Flask) -> PathRouter:
+        return PathRouter([*extra_apps, *self.apps.values()])
+
+
+def build_system(settings: Settings, migrate: bool = True) -> System:
+    broker = create_broker(settings.broker_url)
+    publish = EventPublisher(broker)
+    runtimes: dict[str, Any] = {}
+    apps: dict[str, Flask] = {}
+    jobs: list[PeriodicJob] = []
+    for name, (bootstrap_module, actors_module, app_module) in SERVICE_MODULES.items():
+        runtime = bootstrap_module.bootstrap(settings)
+        if migrate:
+            bootstrap_module.migrate(runtime)
+        declare_consumers(broker, actors_module.consumers(runtime))
+        runtimes[name] = runtime
+        apps[name] = app_module.create_app(runtime)
+        jobs.extend(bootstrap_module.periodic_jobs(runtime, publish))
+    return System(settings, broker, runtimes, apps, jobs)
+
+
+class PathRouter:
+    """One WSGI entry for several Flask apps: each request goes to the app whose routes match its path."""
+
+    def __init__(self, apps: list[Flask]) -> None:
+        self.apps = apps
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app_for(environ)(environ, start_response)
+
+    def app_for(self, environ: dict[str, Any]) -> Flask:
+        for app in self.apps:
+            try:
+                app.url_map.bind_to_environ(environ).match()
+            except NotFound:
+                continue
+            except (MethodNotAllowed, RoutingException):  # the path is this app's, the method or slash is not
+                return app
+            return app
+        return self.apps[0]

@@ -1,0 +1,100 @@
+"""The dispatch service's HTTP API: provider webhooks and delivery states."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from twilio.twiml.messaging_response import MessagingResponse
+
+from shared.clock import utcnow
+from shared.http import problem
+
+from . import service
+from .providers.webhooks import (
+    SENDGRID_SIGNATURE_HEADER,
+    SENDGRID_TIMESTAMP_HEADER,
+    TWILIO_SIGNATURE_HEADER,
+    parse_sendgrid_events,
+    parse_twilio_status,
+    verify_sendgrid_event_webhook,
+    verify_twilio_request,
+)
+from .schemas import DeliveryQuerySchema, DeliverySchema
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("deliveries", __name__, url_prefix="/v1", description="Deliveries of invitations")
+webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Provider webhooks")
+
+
+def _runtime():
+    return current_app.extensions["closeloop.dispatch"]
+
+
+@blp.route("/deliveries")
+class Deliveries(MethodView):
+    @blp.arguments(DeliveryQuerySchema, location="query")
+    @blp.response(200, DeliverySchema(many=True))
+    def get(self, query):
+        """The deliveries of one invitation, with their states."""
+        return service.deliveries_for(_runtime(), query["invitation_id"])
+
+
+def _twilio_request_is_signed() -> bool:
+    runtime = _runtime()
+    if not runtime.settings.twilio_auth_token:
+        return False
+    # Twilio signs the public URL it called, which a proxy in front of us may have rewritten.
+    url = runtime.public_url + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode()
+    return verify_twilio_request(
+        runtime.settings.twilio_auth_token, url, request.form, request.headers.get(TWILIO_SIGNATURE_HEADER)
+    )
+
+
+@webhooks.route("/twilio/sms", methods=["POST"])
+@webhooks.doc(summary="Twilio inbound SMS (form-encoded, X-Twilio-Signature)")
+def twilio_inbound_sms():
+    if not _twilio_request_is_signed():
+        return problem(401, "Unauthorized", "X-Twilio-Signature does not match")
+    sid, sender = request.form.get("MessageSid"), request.form.get("From")
+    if not sid or not sender:
+        return problem(400, "Bad request", "MessageSid and From are required")
+    service.receive_sms(_runtime(), sid, sender, request.form.get("Body", ""))
+    # Twilio answers STOP, START and HELP itself (Advanced Opt-Out); we reply with nothing.
+    return Response(str(MessagingResponse()), mimetype="application/xml")
+
+
+@webhooks.route("/twilio/status", methods=["POST"])
+@webhooks.doc(summary="Twilio message status callback")
+def twilio_status():
+    if not _twilio_request_is_signed():
+        return problem(401, "Unauthorized", "X-Twilio-Signature does not match")
+    try:
+        report = parse_twilio_status(request.form, reference=request.args.get("delivery_id"))
+    except ValueError as error:
+        return problem(400, "Bad request", str(error))
+    service.apply_status_event(_runtime(), report)
+    return "", 204
+
+
+@webhooks.route("/sendgrid/events", methods=["POST"])
+@webhooks.doc(summary="SendGrid signed Event Webhook")
+def sendgrid_events():
+    public_key = _runtime().settings.sendgrid_webhook_public_key
+    payload = request.get_data()
+    if not public_key or not verify_sendgrid_event_webhook(
+        public_key,
+        payload,
+        request.headers.get(SENDGRID_SIGNATURE_HEADER),
+        request.headers.get(SENDGRID_TIMESTAMP_HEADER),
+        now=utcnow(),
+    ):
+        return problem(401, "Unauthorized", "The Event Webhook signature does not match or is too old")
+    applied = sum(service.apply_status_event(_runtime(), report) for report in parse_sendgrid_events(payload))
+    log.info("applied %d SendGrid events", applied)
+    return "", 204

@@ -1,0 +1,107 @@
+"""The dispatch service's tables: deliveries and their attempts, opt-outs, inbound SMS, the sandbox outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime
+from shared.outbox import consumed_events_table, outbox_table
+
+SERVICE = "dispatch"
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "dispatch_alembic_version"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Delivery(Base):
+    """One message to one address, moving scheduled -> sending -> sent -> delivered (or a failure)."""
+
+    __tablename__ = "dispatch_deliveries"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "kind", name="uq_dispatch_deliveries_invitation_kind"),
+        Index("ix_dispatch_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_dispatch_deliveries_address", "channel", "address", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    invitation_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    recipient_name: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(8))
+    # Rendered once when scheduled, so a retry sends exactly what the first attempt would have.
+    content: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OptOut(Base):
+    __tablename__ = "dispatch_opt_outs"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_dispatch_opt_outs_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class InboundSms(Base):
+    """Every inbound SMS once: Twilio's signature has no timestamp, so MessageSid is the guard."""
+
+    __tablename__ = "dispatch_inbound_sms"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    from_phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str | None] = mapped_column(String(36))
+    received_at: Mapped[datetime]
+
+
+class ProviderEvent(Base):
+    """Provider status reports already applied (SendGrid repeats its events)."""
+
+    __tablename__ = "dispatch_provider_events"
+
+    provider_event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+
+
+class SandboxMessage(Base):
+    """What a sandbox transport 'sent': shown on /sandbox instead of leaving the machine."""
+
+    __tablename__ = "dispatch_sandbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(36), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    to: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+outbox = outbox_table(Base.metadata, SERVICE)
+consumed_events = consumed_events_table(Base.metadata, SERVICE)
+metadata = Base.metadata

@@ -1,0 +1,73 @@
+"""Pages people see: the sandbox outbox (embedded mode) and the unsubscribe page."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from shared.http import NotFoundError
+
+from . import service
+from .models import InboundSms, SandboxMessage
+
+bp = Blueprint("pages", __name__, template_folder="templates")
+
+
+def _runtime():
+    return current_app.extensions["closeloop.dispatch"]
+
+
+@bp.get("/sandbox")
+def sandbox():
+    runtime = _runtime()
+    if runtime.settings.transport != "sandbox":
+        abort(404)
+    with runtime.database.transaction() as session:
+        messages = session.scalars(select(SandboxMessage).order_by(SandboxMessage.id.desc()).limit(100)).all()
+        replies = session.scalars(select(InboundSms).order_by(InboundSms.received_at)).all()
+    replies_by_delivery: dict[str, list[InboundSms]] = {}
+    for reply in replies:
+        replies_by_delivery.setdefault(reply.delivery_id or "", []).append(reply)
+    return render_template("dispatch/sandbox.html", messages=messages, replies=replies_by_delivery)
+
+
+@bp.post("/sandbox/sms/<delivery_id>/reply")
+def sandbox_sms_reply(delivery_id: str):
+    """Stands in for Twilio's inbound webhook: the reply goes through the same use case."""
+    runtime = _runtime()
+    if runtime.settings.transport != "sandbox":
+        abort(404)
+    with runtime.database.transaction() as session:
+        message = session.scalars(
+            select(SandboxMessage).where(SandboxMessage.delivery_id == delivery_id)
+        ).first()
+    body = (request.form.get("body") or "").strip()
+    if message is None or message.channel != "sms":
+        abort(404)
+    if body:
+        service.receive_sms(runtime, "SMsandbox" + secrets.token_hex(15), message.to, body[:1600])
+    return redirect(url_for("pages.sandbox") + f"#delivery-{delivery_id}", code=303)
+
+
+@bp.get("/unsubscribe/<delivery_id>")
+def unsubscribe_page(delivery_id: str):
+    # A GET only shows the page: scanners fetch every link in a message (RFC 8058).
+    try:
+        done = service.is_unsubscribed(_runtime(), delivery_id)
+    except NotFoundError:
+        abort(404)
+    return render_template("dispatch/unsubscribe.html", delivery_id=delivery_id, done=done)
+
+
+@bp.post("/unsubscribe/<delivery_id>")
+def unsubscribe(delivery_id: str):
+    """The RFC 8058 one-click POST from a mail client, or the page's button."""
+    try:
+        service.unsubscribe(_runtime(), delivery_id)
+    except NotFoundError:
+        abort(404)
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        return "", 204
+    return render_template("dispatch/unsubscribe.html", delivery_id=delivery_id, done=True)

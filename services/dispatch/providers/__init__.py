@@ -1,0 +1,33 @@
+"""The provider edge of the dispatch service: SendGrid and Twilio transports and their webhooks.
+
+Pure adapters: no database, no Flask. The dispatch service decides when to send and records what
+happened; these modules only talk to the providers and translate their answers.
+"""
+
+from .base import (
+    DeliveryError,
+    EmailTransport,
+    OutgoingEmail,
+    OutgoingSms,
+    PermanentDeliveryError,
+    SendReceipt,
+    SmsTransport,
+    TransientDeliveryError,
+    mask_email,
+    mask_phone,
+    redact_contact_details,
+)
+
+__all__ = [
+    "DeliveryError",
+    "EmailTransport",
+    "OutgoingEmail",
+    "OutgoingSms",
+    "PermanentDeliveryError",
+    "SendReceipt",
+    "SmsTransport",
+    "TransientDeliveryError",
+    "mask_email",
+    "mask_phone",
+    "redact_contact_details",
+]

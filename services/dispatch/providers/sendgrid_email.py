@@ -1,0 +1,134 @@
+"""Email through SendGrid's v3 Mail Send API.
+
+The payload is built with the sendgrid SDK's `Mail` helper, but sent with `requests` rather than the
+SDK's own client: that client goes through python_http_client (urllib), which `responses` cannot
+mock and which could not be pointed at the local provider simulator as simply.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
+from sendgrid.helpers.mail.exceptions import SendGridException
+
+from .base import (
+    OutgoingEmail,
+    PermanentDeliveryError,
+    SendReceipt,
+    TransientDeliveryError,
+    mask_email,
+    redact_contact_details,
+    retry_after_seconds,
+)
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "sendgrid"
+DEFAULT_API_BASE_URL = "https://api.sendgrid.com"
+MAIL_SEND_PATH = "/v3/mail/send"
+DEFAULT_CATEGORY = "closeloop-invitation"
+# The custom arg SendGrid echoes back on every Event Webhook event for this message.
+REFERENCE_CUSTOM_ARG = "delivery_id"
+
+
+class SendGridEmailTransport:
+    """An `EmailTransport` that makes one `POST /v3/mail/send` per email."""
+
+    def __init__(
+        self,
+        api_key: str,
+        from_email: str,
+        from_name: str | None = None,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        timeout: float = 10,
+        session: requests.Session | None = None,
+        default_category: str = DEFAULT_CATEGORY,
+    ) -> None:
+        self._api_key = api_key
+        self.from_email = from_email
+        self.from_name = from_name
+        self.mail_send_url = api_base_url.rstrip("/") + MAIL_SEND_PATH
+        self.timeout = timeout
+        self.default_category = default_category
+        self._session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        # Never let the API key reach a log through a repr.
+        return f"SendGridEmailTransport(mail_send_url={self.mail_send_url!r})"
+
+    def build_payload(self, email: OutgoingEmail) -> dict[str, Any]:
+        """The JSON body of the Mail Send call for `email`, as the SDK's `Mail` helper builds it."""
+        mail = Mail(
+            from_email=From(self.from_email, self.from_name),
+            to_emails=To(email.to_email, email.to_name),
+            subject=email.subject,
+            plain_text_content=email.text,
+            html_content=email.html,
+        )
+        # Only the opaque delivery id: SendGrid keeps custom args and categories forever as
+        # non-personal data.
+        mail.add_custom_arg(CustomArg(REFERENCE_CUSTOM_ARG, email.reference))
+        mail.add_category(Category(email.category or self.default_category))
+        if email.unsubscribe_url:
+            # RFC 8058 one-click: mailbox providers POST "List-Unsubscribe=One-Click" to the URL.
+            mail.add_header(Header("List-Unsubscribe", f"<{email.unsubscribe_url}>"))
+            mail.add_header(Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        return mail.get()
+
+    def send_email(self, email: OutgoingEmail) -> SendReceipt:
+        """Send `email` with one API call; SendGrid's `X-Message-Id` is the provider message id."""
+        try:
+            payload = self.build_payload(email)
+        except SendGridException as exc:
+            # The helper refuses e.g. a body that looks like it contains a SendGrid API key.
+            raise PermanentDeliveryError(f"SendGrid payload refused: {type(exc).__name__}") from exc
+        try:
+            response = self._session.post(
+                self.mail_send_url,
+                json=payload,
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            # Connection refused, reset or timed out: SendGrid may or may not have the message,
+            # but a repeat is the lesser harm than a survey never sent.
+            raise TransientDeliveryError(f"SendGrid unreachable: {type(exc).__name__}") from exc
+
+        if response.status_code in (200, 202):
+            message_id = response.headers.get("X-Message-Id")
+            logger.info(
+                "SendGrid accepted delivery %s for %s as %s",
+                email.reference,
+                mask_email(email.to_email),
+                message_id,
+            )
+            return SendReceipt(provider=PROVIDER, provider_message_id=message_id)
+
+        detail = f"SendGrid answered {response.status_code}: {_error_messages(response)}"
+        code = str(response.status_code)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientDeliveryError(
+                detail, code=code, retry_after=retry_after_seconds(response.headers, datetime.now(UTC))
+            )
+        # 400 (bad payload), 401/403 (key or sender identity), 413 (too large): a repeat cannot
+        # succeed. SendGrid has no send-time opt-out refusal: it accepts mail to suppressed
+        # addresses and reports a "dropped" event later.
+        raise PermanentDeliveryError(detail, code=code)
+
+
+def _error_messages(response: requests.Response) -> str:
+    """SendGrid's `{"errors": [{"message", "field"}]}` as one short line (never the request body)."""
+    try:
+        errors = response.json().get("errors") or []
+        messages = [
+            f"{error['field']}: {error.get('message')}" if error.get("field") else str(error.get("message"))
+            for error in errors
+            if isinstance(error, dict)
+        ]
+    except (ValueError, AttributeError):
+        messages = []
+    return redact_contact_details("; ".join(messages)[:500]) or response.reason or "no detail"

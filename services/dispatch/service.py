@@ -1,0 +1,360 @@
+"""The dispatch service's use cases: schedule, send, follow provider reports, take inbound SMS."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.events import new_event, parse_event
+from shared.http import NotFoundError
+from shared.outbox import first_consumption, record_event
+
+from . import domain
+from .bootstrap import DispatchRuntime
+from .models import Delivery, InboundSms, OptOut, ProviderEvent, consumed_events, outbox
+from .providers import (
+    OutgoingEmail,
+    OutgoingSms,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    redact_contact_details,
+)
+from .providers.webhooks import (
+    ProviderStatus,
+    ProviderStatusEvent,
+    SmsReplyKind,
+    classify_sms_reply,
+    delivery_state_for,
+    is_forward_transition,
+)
+
+log = logging.getLogger(__name__)
+
+# An SMS reply answers the latest invitation sent to that number within this window.
+REPLY_WINDOW = timedelta(days=14)
+
+_emails = Environment(loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape())
+
+
+def schedule_invitation(runtime: DispatchRuntime, envelope: dict[str, Any]) -> None:
+    """Consumer of ``invitation.requested``: pick the channel, render the message, send it now."""
+    event, data = parse_event(envelope, "invitation.requested")
+    with runtime.database.transaction() as session:
+        if not first_consumption(session, consumed_events, event["id"], "schedule_invitation"):
+            return
+        delivery = _new_invitation_delivery(runtime, session, data)
+    if delivery.status == "scheduled":
+        attempt_delivery(runtime, delivery.id)
+
+
+def _new_invitation_delivery(runtime: DispatchRuntime, session: Session, data: dict[str, Any]) -> Delivery:
+    contact, message = data["contact"], data["message"]
+    opted_out = _opted_out_channels(session, contact.get("email"), contact.get("phone"))
+    choice = domain.choose_channel(
+        data["preferred_channel"], contact.get("email"), contact.get("phone"), opted_out
+    )
+    now = utcnow()
+    delivery = Delivery(
+        id=str(uuid.uuid4()),
+        invitation_id=data["invitation_id"],
+        kind="invitation",
+        channel=choice[0] if choice else data["preferred_channel"],
+        address=choice[1] if choice else "",
+        recipient_name=contact.get("name"),
+        locale=data["locale"],
+        content={},
+        status="scheduled" if choice else "suppressed",
+        attempts=0,
+        next_attempt_at=now if choice else None,
+        last_error=None if choice else "the customer has opted out of every channel we have an address for",
+        created_at=now,
+        updated_at=now,
+    )
+    if choice:
+        delivery.content = _render_invitation(runtime, delivery, message)
+    session.add(delivery)
+    return delivery
+
+
+def _render_invitation(
+    runtime: DispatchRuntime, delivery: Delivery, message: dict[str, Any]
+) -> dict[str, Any]:
+    if delivery.channel == "sms":
+        return {"body": message["sms_body"]}
+    links = domain.score_links(message["answer_url"])
+    return {
+        "subject": message["subject"],
+        "html": _emails.get_template("dispatch/invitation_email.html").render(
+            message=message, links=links, unsubscribe_url=_unsubscribe_url(runtime, delivery.id)
+        ),
+        "text": domain.invitation_email_text(
+            message["greeting"],
+            message["question"],
+            message["low_label"],
+            message["high_label"],
+            message["answer_url"],
+        ),
+    }
+
+
+def _unsubscribe_url(runtime: DispatchRuntime, delivery_id: str) -> str:
+    # The delivery id is random (uuid4) and names one message, so it can stand in the link.
+    return f"{runtime.public_url}/unsubscribe/{delivery_id}"
+
+
+def _opted_out_channels(session: Session, email: str | None, phone: str | None) -> set[str]:
+    channels = set()
+    for channel, address in (("email", email), ("sms", phone)):
+        if (
+            address
+            and session.scalars(
+                select(OptOut.id).where(
+                    OptOut.channel == channel, OptOut.address == _normal(channel, address)
+                )
+            ).first()
+        ):
+            channels.add(channel)
+    return channels
+
+
+def _normal(channel: str, address: str) -> str:
+    return address.strip().lower() if channel == "email" else address.strip()
+
+
+# --- Sending ----------------------------------------------------------------------------------------
+
+
+def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime | None = None) -> bool:
+    """One provider call for a due delivery; False when it was not due or another worker claimed it."""
+    now = now or utcnow()
+    with runtime.database.transaction() as session:
+        query = select(Delivery).where(
+            Delivery.id == delivery_id, Delivery.status == "scheduled", Delivery.next_attempt_at <= now
+        )
+        if runtime.database.is_postgresql:
+            query = query.with_for_update(skip_locked=True)
+        delivery = session.scalars(query).first()
+        if delivery is None:
+            return False
+        # Claimed: counted before the call, so a worker killed mid-call cannot retry forever.
+        delivery.status, delivery.attempts, delivery.updated_at = "sending", delivery.attempts + 1, now
+        channel, address, name, content = (
+            delivery.channel,
+            delivery.address,
+            delivery.recipient_name,
+            delivery.content,
+        )
+    try:
+        if channel == "email":
+            receipt = runtime.email.send_email(
+                OutgoingEmail(
+                    to_email=address,
+                    to_name=name,
+                    subject=content["subject"],
+                    html=content["html"],
+                    text=content["text"],
+                    reference=delivery_id,
+                    unsubscribe_url=_unsubscribe_url(runtime, delivery_id),
+                )
+            )
+        else:
+            receipt = runtime.sms.send_sms(
+                OutgoingSms(
+                    to=address,
+                    body=content["body"],
+                    reference=delivery_id,
+                    status_callback_url=f"{runtime.public_url}/webhooks/twilio/status?delivery_id={delivery_id}",
+                )
+            )
+    except TransientDeliveryError as error:
+        _after_failed_attempt(runtime, delivery_id, error, error.retry_after)
+    except PermanentDeliveryError as error:
+        _after_failed_attempt(runtime, delivery_id, error, None, permanent=True, opted_out=error.opted_out)
+    else:
+        with runtime.database.transaction() as session:
+            delivery = session.get(Delivery, delivery_id)
+            delivery.status, delivery.next_attempt_at, delivery.updated_at = "sent", None, utcnow()
+            delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
+        log.info("delivery %s sent by %s", delivery_id, receipt.provider)
+    return True
+
+
+def _after_failed_attempt(
+    runtime: DispatchRuntime,
+    delivery_id: str,
+    error: Exception,
+    retry_after: float | None,
+    permanent: bool = False,
+    opted_out: bool = False,
+) -> None:
+    now = utcnow()
+    with runtime.database.transaction() as session:
+        delivery = session.get(Delivery, delivery_id)
+        retry_at = None if permanent else domain.next_attempt_at(delivery.attempts, now, retry_after)
+        delivery.status = "scheduled" if retry_at else "failed"
+        delivery.next_attempt_at = retry_at
+        delivery.last_error = redact_contact_details(str(error))[:1000]
+        delivery.updated_at = now
+        if opted_out:
+            _record_opt_out(session, delivery.channel, delivery.address, "provider")
+    log.warning(
+        "delivery %s attempt %s failed: %s",
+        delivery_id,
+        "retry" if retry_at else "final",
+        delivery.last_error,
+    )
+
+
+def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
+    """Scheduler job: attempt every delivery whose time has come (retries, later: quiet hours)."""
+    now = utcnow()
+    with runtime.database.transaction() as session:
+        due = session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status == "scheduled", Delivery.next_attempt_at <= now)
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        ).all()
+    return sum(attempt_delivery(runtime, delivery_id, now) for delivery_id in due)
+
+
+# --- Opt-outs ---------------------------------------------------------------------------------------
+
+
+def _record_opt_out(session: Session, channel: str, address: str, source: str) -> None:
+    address = _normal(channel, address)
+    exists = session.scalars(
+        select(OptOut.id).where(OptOut.channel == channel, OptOut.address == address)
+    ).first()
+    if not exists:
+        session.add(OptOut(channel=channel, address=address, source=source, created_at=utcnow()))
+
+
+def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
+    """The RFC 8058 one-click POST, or the button on the unsubscribe page."""
+    with runtime.database.transaction() as session:
+        delivery = _unsubscribable_delivery(session, delivery_id)
+        _record_opt_out(session, delivery.channel, delivery.address, "unsubscribe_link")
+
+
+def is_unsubscribed(runtime: DispatchRuntime, delivery_id: str) -> bool:
+    with runtime.database.transaction() as session:
+        delivery = _unsubscribable_delivery(session, delivery_id)
+        address = _normal(delivery.channel, delivery.address)
+        return (
+            session.scalars(
+                select(OptOut.id).where(OptOut.channel == delivery.channel, OptOut.address == address)
+            ).first()
+            is not None
+        )
+
+
+def _unsubscribable_delivery(session: Session, delivery_id: str) -> Delivery:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or not delivery.address:
+        raise NotFoundError("This unsubscribe link is not valid.")
+    return delivery
+
+
+# --- Provider reports and inbound SMS ------------------------------------------------------------------
+
+
+def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) -> bool:
+    """Apply one provider report once; a delivery's state only moves forward. False for a repeat."""
+    with runtime.database.transaction() as session:
+        if session.get(ProviderEvent, report.provider_event_id):
+            return False
+        delivery = session.get(Delivery, report.reference) if report.reference else None
+        if delivery is None and report.provider_message_id:
+            delivery = session.scalars(
+                select(Delivery).where(Delivery.provider_message_id == report.provider_message_id)
+            ).first()
+        session.add(
+            ProviderEvent(
+                provider_event_id=report.provider_event_id,
+                provider=report.provider,
+                delivery_id=delivery.id if delivery else None,
+                status=str(report.status),
+                occurred_at=report.occurred_at,
+            )
+        )
+        if delivery is None:
+            log.info("%s report for an unknown message", report.provider)
+            return True
+        if report.status in (ProviderStatus.UNSUBSCRIBED, ProviderStatus.SPAM_REPORTED):
+            _record_opt_out(session, delivery.channel, delivery.address, str(report.status))
+        if is_forward_transition(delivery.status, report.status):
+            delivery.status = delivery_state_for(report.status)
+            delivery.last_error = report.reason or delivery.last_error
+            delivery.updated_at = utcnow()
+        return True
+
+
+def receive_sms(
+    runtime: DispatchRuntime, message_sid: str, from_phone: str, body: str
+) -> SmsReplyKind | None:
+    """An inbound SMS: opt-out words are honoured, anything else answers the latest invitation.
+
+    Returns what the message was, or None when this MessageSid was already received.
+    """
+    now = utcnow()
+    kind = classify_sms_reply(body)
+    with runtime.database.transaction() as session:
+        if session.get(InboundSms, message_sid):
+            return None
+        delivery = None
+        if kind is SmsReplyKind.OPT_OUT:
+            _record_opt_out(session, "sms", from_phone, "sms_stop")
+        elif kind is SmsReplyKind.OPT_IN:
+            session.execute(
+                delete(OptOut).where(OptOut.channel == "sms", OptOut.address == _normal("sms", from_phone))
+            )
+        elif kind is SmsReplyKind.ANSWER:
+            delivery = session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.channel == "sms",
+                    Delivery.address == _normal("sms", from_phone),
+                    Delivery.kind == "invitation",
+                    Delivery.status.in_(("sent", "delivered")),
+                    Delivery.created_at >= now - REPLY_WINDOW,
+                )
+                .order_by(Delivery.created_at.desc())
+            ).first()
+            if delivery:
+                record_event(
+                    session,
+                    outbox,
+                    new_event(
+                        "sms.received",
+                        {
+                            "message_sid": message_sid,
+                            "invitation_id": delivery.invitation_id,
+                            "body": body,
+                            "received_at": now.isoformat(),
+                        },
+                    ),
+                )
+        session.add(
+            InboundSms(
+                message_sid=message_sid,
+                from_phone=from_phone,
+                body=body,
+                kind=str(kind),
+                delivery_id=delivery.id if delivery else None,
+                received_at=now,
+            )
+        )
+    return kind
+
+
+def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Delivery]:
+    with runtime.database.transaction() as session:
+        return list(session.scalars(select(Delivery).where(Delivery.invitation_id == invitation_id)).all())

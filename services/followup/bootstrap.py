@@ -1,0 +1,34 @@
+"""Wires the followup service to its database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.db import Database
+from shared.migrations import upgrade
+from shared.outbox import OutboxRelay
+from shared.scheduling import PeriodicJob
+from shared.settings import Settings
+
+from . import models
+
+
+@dataclass
+class FollowupRuntime:
+    settings: Settings
+    database: Database
+
+
+def bootstrap(settings: Settings, database: Database | None = None) -> FollowupRuntime:
+    return FollowupRuntime(settings, database or Database(settings.database_url_for(models.SERVICE)))
+
+
+def migrate(runtime: FollowupRuntime) -> None:
+    upgrade(runtime.database.url, models.MIGRATIONS, models.VERSION_TABLE)
+
+
+def periodic_jobs(runtime: FollowupRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
+    relay = OutboxRelay(runtime.database, models.outbox, publish)
+    return [PeriodicJob("followup.outbox", 0.1, relay.relay_pending)]

@@ -1,0 +1,110 @@
+"""Sentiment of short customer comments (NPS survey answers) in English and Turkish.
+
+`analyze(text)` detects the language (see `language.detect_language`), scores English with the fitted
+blend of VADER and TextBlob (`english.EnglishBlendAnalyzer`), Turkish with a stem lexicon
+(`turkish.TurkishLexiconAnalyzer`), and extracts key phrases. Text in another language, or with too
+little to go on, is left unscored rather than guessed at. No I/O: lexicons ship with the packages and
+are loaded once per process, on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from services.sentiment.analysis.english import EnglishBlendAnalyzer, TextBlobAnalyzer, VaderAnalyzer
+from services.sentiment.analysis.key_phrases import extract_key_phrases
+from services.sentiment.analysis.language import (
+    ENGLISH,
+    TURKISH,
+    UNKNOWN,
+    UNSUPPORTED,
+    detect_language,
+    tokenize,
+)
+from services.sentiment.analysis.scoring import (
+    NEGATIVE,
+    NEUTRAL,
+    POSITIVE,
+    UNSCORED,
+    Analyzer,
+    label_for,
+)
+from services.sentiment.analysis.turkish import TurkishLexiconAnalyzer
+
+__all__ = [
+    "ENGLISH", "NEGATIVE", "NEUTRAL", "POSITIVE", "TURKISH", "UNKNOWN", "UNSCORED", "UNSUPPORTED",
+    "Analysis", "Analyzer", "EnglishBlendAnalyzer", "TextBlobAnalyzer", "TurkishLexiconAnalyzer",
+    "VaderAnalyzer", "analyze", "analyze_batch", "analyzer_for", "detect_language", "extract_key_phrases",
+    "label_for",
+]
+
+NO_ANALYZER = "none"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the sentiment service says about one comment."""
+
+    polarity: float | None  # -1..1, None when the language is unsupported or unknown
+    subjectivity: float | None  # 0..1
+    label: str  # "negative" | "neutral" | "positive" | "unscored"
+    language: str  # "en" | "tr" | "unknown" | "unsupported"
+    key_phrases: list[str]  # what the comment is about, no stop words
+    analyzer: str  # the analyzer that produced the score, e.g. "en-blend-v1"; "none" when unscored
+
+
+@cache
+def _english() -> EnglishBlendAnalyzer:
+    return EnglishBlendAnalyzer()
+
+
+@cache
+def _turkish() -> TurkishLexiconAnalyzer:
+    return TurkishLexiconAnalyzer()
+
+
+def analyzer_for(language: str) -> Analyzer | None:
+    """The default analyzer of a language, built once per process; None for one we do not score."""
+    if language == ENGLISH:
+        return _english()
+    if language == TURKISH:
+        return _turkish()
+    return None
+
+
+def analyze(text: str, *, key_phrases: bool = True) -> Analysis:
+    """Language, polarity, label and key phrases of one comment."""
+    tokens = tokenize(text)
+    language = detect_language(text, tokens)
+    analyzer = analyzer_for(language)
+    if analyzer is None:
+        return Analysis(None, None, UNSCORED, language, [], NO_ANALYZER)
+    polarity, subjectivity = analyzer.score(text)
+    phrases = extract_key_phrases(text, language, tokens=tokens) if key_phrases else []
+    return Analysis(polarity, subjectivity, analyzer.label(polarity), language, phrases, analyzer.name)
+
+
+def analyze_batch(texts: Sequence[str], *, key_phrases: bool = True) -> list[Analysis]:
+    """`analyze` for many comments, in order. Repeated texts ("Great", "Thanks!") are scored once."""
+    done: dict[str, Analysis] = {}
+    results = []
+    for text in texts:
+        analysis = done.get(text)
+        if analysis is None:
+            analysis = done[text] = analyze(text, key_phrases=key_phrases)
+            results.append(analysis)
+        else:
+            # Each result gets its own list, so changing one cannot change a repeat.
+            results.append(
+                Analysis(
+                    analysis.polarity,
+                    analysis.subjectivity,
+                    analysis.label,
+                    analysis.language,
+                    list(analysis.key_phrases),
+                    analysis.analyzer,
+                )
+            )
+    return results

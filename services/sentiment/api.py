@@ -1,0 +1,29 @@
+"""The sentiment service's HTTP API."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .analysis import analyze, analyze_batch
+from .schemas import AnalysisBatchSchema, AnalysisSchema, AnalyzeBatchSchema, AnalyzeSchema
+
+blp = Blueprint("analyze", __name__, url_prefix="/v1", description="Sentiment of open-text answers")
+
+
+@blp.route("/analyze")
+class Analyze(MethodView):
+    @blp.arguments(AnalyzeSchema)
+    @blp.response(200, AnalysisSchema)
+    def post(self, body):
+        """Polarity, subjectivity, label, language and key phrases of one text."""
+        return analyze(body["text"])
+
+
+@blp.route("/analyze/batch")
+class AnalyzeBatch(MethodView):
+    @blp.arguments(AnalyzeBatchSchema)
+    @blp.response(200, AnalysisBatchSchema)
+    def post(self, body):
+        """The same for up to 1,000 texts, in their order."""
+        return {"results": analyze_batch(body["texts"])}

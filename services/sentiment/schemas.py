@@ -1,0 +1,39 @@
+"""The sentiment API's payloads."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+MAX_TEXT = 5000
+MAX_BATCH = 1000
+
+
+class AnalyzeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+
+
+class AnalyzeBatchSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    texts = fields.List(
+        fields.String(validate=validate.Length(max=MAX_TEXT)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH),
+    )
+
+
+class AnalysisSchema(Schema):
+    polarity = fields.Float(allow_none=True, metadata={"description": "-1 (negative) to 1 (positive)"})
+    subjectivity = fields.Float(allow_none=True, metadata={"description": "0 (objective) to 1 (subjective)"})
+    label = fields.String(metadata={"description": "negative, neutral, positive, or unscored"})
+    language = fields.String(metadata={"description": "en, tr, unknown, or unsupported"})
+    key_phrases = fields.List(fields.String())
+    analyzer = fields.String()
+
+
+class AnalysisBatchSchema(Schema):
+    results = fields.List(fields.Nested(AnalysisSchema))

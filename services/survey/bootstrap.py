@@ -1,0 +1,42 @@
+"""Wires the survey service to its database and settings; the app, the worker and the clock share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.db import Database
+from shared.migrations import upgrade
+from shared.scheduling import PeriodicJob
+from shared.settings import Settings
+
+from . import models
+
+
+@dataclass
+class SurveyRuntime:
+    settings: Settings
+    database: Database
+
+    @property
+    def answer_base_url(self) -> str:
+        return self.settings.public_url_for(models.SERVICE) + "/s/"
+
+
+def bootstrap(settings: Settings, database: Database | None = None) -> SurveyRuntime:
+    return SurveyRuntime(settings, database or Database(settings.database_url_for(models.SERVICE)))
+
+
+def migrate(runtime: SurveyRuntime) -> None:
+    upgrade(runtime.database.url, models.MIGRATIONS, models.VERSION_TABLE)
+
+
+def periodic_jobs(runtime: SurveyRuntime, publish) -> list[PeriodicJob]:
+    from shared.outbox import OutboxRelay
+
+    from .service import settle_clicked_answers
+
+    relay = OutboxRelay(runtime.database, models.outbox, publish)
+    return [
+        PeriodicJob("survey.outbox", 0.1, relay.relay_pending),
+        PeriodicJob("survey.settle_answers", 30.0, lambda: settle_clicked_answers(runtime)),
+    ]

@@ -1,0 +1,198 @@
+"""Survey rules with no I/O: whether to survey, what to ask, which clicks are a person's, NPS."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+TOUCHPOINTS = {
+    "purchase.completed": "purchase",
+    "support_call.ended": "support_call",
+    "site.visited": "site_visit",
+}
+SUPPORTED_LOCALES = ("en", "tr")
+DEFAULT_LOCALE = "en"
+
+# A customer surveyed less than this long ago is not asked again (survey fatigue).
+QUARANTINE = timedelta(days=30)
+# An event this old describes an experience the customer no longer remembers well.
+STALE_AFTER = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class SurveyDecision:
+    invite: bool
+    reason: str
+
+
+def decide_survey(
+    event_type: str,
+    occurred_at: datetime,
+    now: datetime,
+    last_invited_at: datetime | None,
+) -> SurveyDecision:
+    """Whether a CRM event leads to an invitation. Later: per-touchpoint rules, sampling, delays."""
+    if event_type not in TOUCHPOINTS:
+        return SurveyDecision(False, f"no survey for {event_type}")
+    if now - occurred_at > STALE_AFTER:
+        return SurveyDecision(False, "event is older than 7 days")
+    if last_invited_at is not None and now - last_invited_at < QUARANTINE:
+        return SurveyDecision(False, "customer was surveyed in the last 30 days")
+    return SurveyDecision(True, f"{TOUCHPOINTS[event_type]} survey")
+
+
+def resolve_locale(locale: str | None) -> str:
+    """'tr-TR' and 'tr_TR' -> 'tr'; anything we have no template for falls back to English."""
+    language = (locale or "").replace("_", "-").split("-")[0].lower()
+    return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE
+
+
+@dataclass(frozen=True)
+class SurveyMessage:
+    subject: str
+    greeting: str
+    question: str
+    low_label: str
+    high_label: str
+    sms_body: str
+
+
+_TEXTS = {
+    "en": {
+        "subject": "How did we do?",
+        "greeting": "Hello {name},",
+        "greeting_anonymous": "Hello,",
+        "question": "How likely are you to recommend us to a friend or colleague?",
+        "low": "Not at all likely",
+        "high": "Extremely likely",
+        "sms": "{intro} How likely are you to recommend us to a friend? Reply with a number from 0 to 10, "
+        "and tell us why if you like. Reply STOP to opt out.",
+        "intro": {
+            "purchase": "Thank you for your purchase!",
+            "support_call": "Thank you for talking to our support team.",
+            "site_visit": "Thank you for visiting us.",
+        },
+    },
+    "tr": {
+        "subject": "Deneyiminiz nasıldı?",
+        "greeting": "Merhaba {name},",
+        "greeting_anonymous": "Merhaba,",
+        "question": "Bizi bir arkadaşınıza veya iş arkadaşınıza tavsiye etme olasılığınız nedir?",
+        "low": "Hiç olası değil",
+        "high": "Çok olası",
+        "sms": "{intro} Bizi bir arkadaşınıza tavsiye etme olasılığınız nedir? 0 ile 10 arasında bir sayıyla "
+        "yanıtlayın, dilerseniz nedenini de yazın. Çıkmak için STOP yazın.",
+        "intro": {
+            "purchase": "Alışverişiniz için teşekkür ederiz!",
+            "support_call": "Destek ekibimizle görüştüğünüz için teşekkür ederiz.",
+            "site_visit": "Bizi ziyaret ettiğiniz için teşekkür ederiz.",
+        },
+    },
+}
+
+
+def survey_message(locale: str, touchpoint: str, customer_name: str | None) -> SurveyMessage:
+    texts = _TEXTS[resolve_locale(locale)]
+    first_name = (customer_name or "").split(" ")[0]
+    intro = texts["intro"][touchpoint]
+    return SurveyMessage(
+        subject=texts["subject"],
+        greeting=texts["greeting"].format(name=first_name) if first_name else texts["greeting_anonymous"],
+        question=f"{intro} {texts['question']}",
+        low_label=texts["low"],
+        high_label=texts["high"],
+        sms_body=texts["sms"].format(intro=intro),
+    )
+
+
+# --- One-click score links and the scanners that fetch them ---------------------------------------
+
+# Security scanners fetch every link of a message within a second or two; a person clicks one.
+SCANNER_BURST = timedelta(seconds=5)
+# A click not confirmed on the answer page becomes the answer once the clicks have stopped this long.
+SETTLE_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Click:
+    score: int
+    clicked_at: datetime
+
+
+def human_clicks(clicks: Iterable[Click]) -> list[Click]:
+    """Drops every click that has a click on a different score within ``SCANNER_BURST`` of it."""
+    ordered = sorted(clicks, key=lambda click: click.clicked_at)
+    return [
+        click
+        for click in ordered
+        if not any(
+            other.score != click.score and abs(other.clicked_at - click.clicked_at) <= SCANNER_BURST
+            for other in ordered
+        )
+    ]
+
+
+def settled_score(clicks: Sequence[Click], now: datetime) -> int | None:
+    """The score a person chose by link alone, once the clicks have settled; None if none is a person's."""
+    if not clicks or now - max(click.clicked_at for click in clicks) < SETTLE_AFTER:
+        return None
+    people = human_clicks(clicks)
+    return people[-1].score if people else None
+
+
+# --- SMS replies ------------------------------------------------------------------------------------
+
+_SMS_SCORE = re.compile(r"^\s*(10|[0-9])(?![0-9])[\s,.;:!/-]*(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SmsAnswer:
+    score: int | None
+    comment: str | None
+
+
+def parse_sms_answer(body: str) -> SmsAnswer:
+    """'9' -> score 9; '9, great staff' -> 9 and a comment; 'great staff' -> a comment alone."""
+    text = body.strip()
+    match = _SMS_SCORE.match(text)
+    if match:
+        comment = match.group(2).strip()
+        return SmsAnswer(int(match.group(1)), comment or None)
+    return SmsAnswer(None, text or None)
+
+
+def merge_comment(existing: str | None, addition: str | None) -> str | None:
+    if not addition:
+        return existing
+    return f"{existing}\n{addition}" if existing else addition
+
+
+# --- NPS --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NpsSummary:
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+
+    @property
+    def nps(self) -> float | None:
+        if not self.responses:
+            return None
+        return round(100 * (self.promoters - self.detractors) / self.responses, 1)
+
+
+def nps_summary(scores: Iterable[int]) -> NpsSummary:
+    promoters = passives = detractors = 0
+    for score in scores:
+        if score >= 9:
+            promoters += 1
+        elif score >= 7:
+            passives += 1
+        else:
+            detractors += 1
+    return NpsSummary(promoters + passives + detractors, promoters, passives, detractors)

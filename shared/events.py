@@ -1,0 +1,154 @@
+"""Event contracts between the services: defined once, validated by every consumer.
+
+An event is a JSON envelope ``{id, type, version, occurred_at, data}``. ``ROUTES`` says which services
+consume which event types; it is the only coupling between a publisher and its consumers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from shared.clock import utcnow
+
+CHANNELS = ("email", "sms")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class EnvelopeSchema(_Strict):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    type = fields.String(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    occurred_at = fields.AwareDateTime(required=True, default_timezone=None)
+    data = fields.Dict(required=True)
+
+
+class InvitationContactSchema(_Strict):
+    customer_id = fields.String(required=True)
+    name = fields.String(allow_none=True, load_default=None)
+    email = fields.Email(allow_none=True, load_default=None)
+    phone = fields.String(allow_none=True, load_default=None)
+    timezone = fields.String(allow_none=True, load_default=None)
+
+
+class InvitationMessageSchema(_Strict):
+    subject = fields.String(required=True)
+    greeting = fields.String(required=True)
+    question = fields.String(required=True)
+    low_label = fields.String(required=True)
+    high_label = fields.String(required=True)
+    sms_body = fields.String(required=True)
+    # Score links are answer_url + "?score=N"; the page they open asks for a comment.
+    answer_url = fields.Url(required=True, require_tld=False)
+
+
+class InvitationRequestedSchema(_Strict):
+    invitation_id = fields.String(required=True)
+    touchpoint = fields.String(required=True)
+    locale = fields.String(required=True)
+    preferred_channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    contact = fields.Nested(InvitationContactSchema, required=True)
+    message = fields.Nested(InvitationMessageSchema, required=True)
+
+
+class SmsReceivedSchema(_Strict):
+    message_sid = fields.String(required=True)
+    invitation_id = fields.String(required=True)
+    body = fields.String(required=True)
+    received_at = fields.AwareDateTime(required=True)
+
+
+class ResponseCustomerSchema(_Strict):
+    customer_id = fields.String(required=True)
+    external_id = fields.String(allow_none=True, load_default=None)
+    name = fields.String(allow_none=True, load_default=None)
+
+
+class ResponseSubmittedSchema(_Strict):
+    response_id = fields.String(required=True)
+    invitation_id = fields.String(required=True)
+    # A response is revised when a comment arrives after the score (an SMS "9", then a sentence);
+    # consumers keep the highest revision.
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
+    score = fields.Integer(required=True, validate=validate.Range(min=0, max=10))
+    comment = fields.String(allow_none=True, load_default=None)
+    locale = fields.String(required=True)
+    touchpoint = fields.String(required=True)
+    channel = fields.String(required=True)
+    customer = fields.Nested(ResponseCustomerSchema, required=True)
+    submitted_at = fields.AwareDateTime(required=True)
+
+
+class SentimentSchema(_Strict):
+    polarity = fields.Float(allow_none=True, load_default=None)
+    subjectivity = fields.Float(allow_none=True, load_default=None)
+    label = fields.String(required=True)
+    language = fields.String(required=True)
+    key_phrases = fields.List(fields.String(), load_default=list)
+    analyzer = fields.String(allow_none=True, load_default=None)
+
+
+class ResponseScoredSchema(ResponseSubmittedSchema):
+    # None when the response has no comment to score.
+    sentiment = fields.Nested(SentimentSchema, allow_none=True, required=True)
+
+
+SCHEMAS: dict[str, tuple[int, type[Schema]]] = {
+    "invitation.requested": (1, InvitationRequestedSchema),
+    "sms.received": (1, SmsReceivedSchema),
+    "response.submitted": (1, ResponseSubmittedSchema),
+    "response.scored": (1, ResponseScoredSchema),
+}
+
+ROUTES: dict[str, tuple[str, ...]] = {
+    "invitation.requested": ("dispatch",),
+    "sms.received": ("survey",),
+    "response.submitted": ("sentiment",),
+    "response.scored": ("followup",),
+}
+
+
+class InvalidEvent(ValueError):
+    """A payload that does not match its contract; it is never acted on."""
+
+    def __init__(self, errors: Any) -> None:
+        super().__init__(f"invalid event: {errors}")
+        self.errors = errors
+
+
+def new_event(event_type: str, data: dict[str, Any], occurred_at: datetime | None = None) -> dict[str, Any]:
+    """Build an envelope, validating ``data`` against the contract before anything is stored."""
+    version, schema = SCHEMAS[event_type]
+    payload = schema().dump(_load(schema, data))
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": version,
+        "occurred_at": (occurred_at or utcnow()).isoformat(),
+        "data": payload,
+    }
+
+
+def parse_event(envelope: Any, expected_type: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate an envelope and its data; returns (envelope, loaded data)."""
+    loaded = _load(EnvelopeSchema, envelope)
+    if loaded["type"] != expected_type:
+        raise InvalidEvent({"type": [f"expected {expected_type}, got {loaded['type']}"]})
+    version, schema = SCHEMAS[expected_type]
+    if loaded["version"] != version:
+        raise InvalidEvent({"version": [f"unsupported version {loaded['version']}"]})
+    return loaded, _load(schema, loaded["data"])
+
+
+def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
+    try:
+        return schema().load(data)
+    except ValidationError as error:
+        raise InvalidEvent(error.messages) from error

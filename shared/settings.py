@@ -1,0 +1,80 @@
+"""One settings object, read from environment variables (documented in README.md)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+SERVICES = ("survey", "dispatch", "sentiment", "followup")
+
+# Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
+DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development-secret-32b").decode()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/closeloop.db"
+    broker_url: str = "memory://"
+    public_base_url: str = "http://127.0.0.1:8000"
+    webhook_secret: str = DEVELOPMENT_WEBHOOK_SECRET
+    # "sandbox" keeps every email and SMS on the /sandbox page; "providers" calls SendGrid and Twilio.
+    transport: str = "sandbox"
+    sendgrid_api_key: str | None = None
+    sendgrid_from_email: str = "surveys@closeloop.invalid"
+    sendgrid_from_name: str = "Closeloop"
+    sendgrid_api_base_url: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str | None = None
+    # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...
+    service_database_urls: Mapping[str, str] = field(default_factory=dict)
+    service_public_urls: Mapping[str, str] = field(default_factory=dict)
+
+    def database_url_for(self, service: str) -> str:
+        return self.service_database_urls.get(service, self.database_url)
+
+    def public_url_for(self, service: str) -> str:
+        return self.service_public_urls.get(service, self.public_base_url).rstrip("/")
+
+    @property
+    def uses_development_secret(self) -> bool:
+        return self.webhook_secret == DEVELOPMENT_WEBHOOK_SECRET
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def get(name: str, default: str | None) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else default
+
+        port = get("PORT", "8000")
+        return cls(
+            database_url=get("DATABASE_URL", defaults.database_url),
+            broker_url=get("BROKER_URL", defaults.broker_url),
+            public_base_url=get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
+            webhook_secret=get("CLOSELOOP_WEBHOOK_SECRET", defaults.webhook_secret),
+            transport=get("CLOSELOOP_TRANSPORT", defaults.transport),
+            sendgrid_api_key=get("SENDGRID_API_KEY", None),
+            sendgrid_from_email=get("SENDGRID_FROM_EMAIL", defaults.sendgrid_from_email),
+            sendgrid_from_name=get("SENDGRID_FROM_NAME", defaults.sendgrid_from_name),
+            sendgrid_api_base_url=get("SENDGRID_API_BASE_URL", defaults.sendgrid_api_base_url),
+            sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY", None),
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID", None),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN", None),
+            twilio_from_number=get("TWILIO_FROM_NUMBER", None),
+            twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID", None),
+            twilio_api_base_url=get("TWILIO_API_BASE_URL", None),
+            service_database_urls={
+                s: env[f"{s.upper()}_DATABASE_URL"] for s in SERVICES if env.get(f"{s.upper()}_DATABASE_URL")
+            },
+            service_public_urls={
+                s: env[f"{s.upper()}_PUBLIC_URL"] for s in SERVICES if env.get(f"{s.upper()}_PUBLIC_URL")
+            },
+        )

@@ -1,0 +1,100 @@
+"""The CRM event intake on PostgreSQL: signatures, validation, de-duplication, the outbox."""
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from services.survey.models import CrmEvent, Customer, Invitation, outbox
+from shared.clock import utcnow
+from shared.events import parse_event
+from tests.conftest import crm_event, signed_request
+
+
+def _post(client, event, **sign_options):
+    body, headers = signed_request(event, **sign_options)
+    return client.post("/v1/events", data=body, headers=headers)
+
+
+def _count(runtime, what):
+    with runtime.database.transaction() as session:
+        return session.scalar(select(func.count()).select_from(what))
+
+
+def test_signed_purchase_is_accepted_and_requests_an_invitation(survey, survey_client):
+    response = _post(survey_client, crm_event("order-1"))
+
+    assert response.status_code == 202
+    outcome = response.get_json()
+    assert outcome["duplicate"] is False and outcome["decision"] == "invited" and outcome["invitation_id"]
+    with survey.database.transaction() as session:
+        row = session.execute(select(outbox.c.payload)).one()
+        invitation = session.get(Invitation, outcome["invitation_id"])
+    _, data = parse_event(row.payload, "invitation.requested")
+    assert data["invitation_id"] == invitation.id
+    assert data["contact"]["email"] == "jane@example.com"
+    assert data["message"]["answer_url"] == f"http://testserver/s/{invitation.token}"
+
+
+def test_same_event_id_twice_is_a_duplicate_and_creates_nothing_new(survey, survey_client):
+    first = _post(survey_client, crm_event("order-1")).get_json()
+    second = _post(survey_client, crm_event("order-1"))
+
+    assert second.status_code == 200
+    assert second.get_json() == {**first, "duplicate": True}
+    assert _count(survey, CrmEvent) == 1 and _count(survey, Invitation) == 1 and _count(survey, outbox) == 1
+
+
+def test_wrong_signature_is_refused_and_stores_nothing(survey, survey_client):
+    response = _post(survey_client, crm_event(), secret="whsec_b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==")
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert _count(survey, CrmEvent) == 0
+
+
+def test_missing_signature_is_refused(survey_client):
+    response = survey_client.post("/v1/events", json=crm_event())
+    assert response.status_code == 401
+
+
+def test_signature_older_than_five_minutes_is_refused(survey, survey_client):
+    response = _post(survey_client, crm_event(), timestamp=utcnow() - timedelta(minutes=6))
+    assert response.status_code == 401
+    assert "tolerance" in response.get_json()["detail"]
+
+
+def test_malformed_event_gets_field_errors(survey, survey_client):
+    event = crm_event(phone="0555 123", timezone="Mars/Olympus")
+    event["type"] = "order.shipped"
+    del event["occurred_at"]
+
+    response = _post(survey_client, event)
+
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert set(errors) == {"type", "occurred_at", "customer"}
+    assert set(errors["customer"]) == {"phone", "timezone"}
+    assert _count(survey, CrmEvent) == 0
+
+
+def test_customer_without_email_or_phone_is_refused(survey_client):
+    response = _post(survey_client, crm_event(email=None))
+    assert response.status_code == 422
+    assert "email" in response.get_json()["errors"]["customer"]
+
+
+def test_second_event_within_thirty_days_is_stored_but_not_surveyed(survey, survey_client):
+    _post(survey_client, crm_event("order-1"))
+    second = _post(survey_client, crm_event("call-2", phone="+905555550100"))
+
+    assert second.status_code == 202
+    assert second.get_json()["decision"] == "skipped"
+    assert _count(survey, Invitation) == 1
+    with survey.database.transaction() as session:
+        customer = session.scalars(select(Customer)).one()
+    assert customer.phone == "+905555550100" and customer.email == "jane@example.com"
+
+
+def test_openapi_document_describes_the_event_intake(survey_client):
+    document = survey_client.get("/openapi/survey.json").get_json()
+    assert "/v1/events" in document["paths"]
+    assert "CrmEvent" in document["components"]["schemas"]
