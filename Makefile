@@ -23,8 +23,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then exit 0; else exit $$status; fi
 
+# Services mode: every service in its own processes on PostgreSQL and Redis (settings: infra/services.env).
 services: $(STAMP)
-	$(BIN)/honcho -f infra/Procfile -d . start
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f infra/Procfile -e infra/services.env -d . start
 
 bench: $(STAMP)
 	$(BIN)/python bench/sentiment_bench.py

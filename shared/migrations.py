@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData
 
-from shared.db import create_database_engine
+from shared.db import create_database_engine, ensure_database
 
 
 def alembic_config(database_url: str, script_location: Path, version_table: str) -> Config:
@@ -20,6 +20,7 @@ def alembic_config(database_url: str, script_location: Path, version_table: str)
 
 
 def upgrade(database_url: str, script_location: Path, version_table: str) -> None:
+    ensure_database(database_url)
     command.upgrade(alembic_config(database_url, script_location, version_table), "head")
 
 

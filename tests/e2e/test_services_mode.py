@@ -1,0 +1,183 @@
+"""Services mode: infra/Procfile under honcho starts every service as gunicorn apps, dramatiq workers and
+clocks in separate processes on PostgreSQL and Redis; SendGrid and Twilio are the provider simulator, since
+mocks do not cross into subprocesses. The loop is driven over real HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from twilio.request_validator import RequestValidator
+
+from tests.conftest import TEST_SECRET, crm_event, signed_request
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REDIS_URL = os.environ.get("CLOSELOOP_TEST_REDIS_SERVICES", "redis://127.0.0.1:6379/14")
+AUTH_TOKEN = "services-mode-twilio-token"
+ACCOUNT_SID = "AC" + "5" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(check, timeout: float = 30.0, what: str = "the loop"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except requests.RequestException:
+            result = None
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not get there in {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture
+def services(postgres_url, tmp_path):
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    ports = {name: free_port() for name in ("survey", "dispatch", "sentiment", "followup", "simulator")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env_file = tmp_path / "services.env"
+    env_file.write_text(
+        "\n".join(
+            [
+                f"DATABASE_URL={postgres_url}",
+                f"BROKER_URL={REDIS_URL}",
+                *(
+                    f"{name.upper()}_PORT={ports[name]}"
+                    for name in ("survey", "dispatch", "sentiment", "followup")
+                ),
+                f"SURVEY_PUBLIC_URL={urls['survey']}",
+                f"DISPATCH_PUBLIC_URL={urls['dispatch']}",
+                f"CLOSELOOP_WEBHOOK_SECRET={TEST_SECRET}",
+                "CLOSELOOP_TRANSPORT=providers",
+                "SENDGRID_API_KEY=SG.services-mode",
+                f"SENDGRID_API_BASE_URL={urls['simulator']}",
+                f"TWILIO_ACCOUNT_SID={ACCOUNT_SID}",
+                f"TWILIO_AUTH_TOKEN={AUTH_TOKEN}",
+                "TWILIO_FROM_NUMBER=+15005550006",
+                f"TWILIO_API_BASE_URL={urls['simulator']}",
+            ]
+        )
+    )
+    environment = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "services.log").open("w")
+    simulator = subprocess.Popen(
+        [
+            str(BIN / "python"),
+            "-m",
+            "closeloop.provider_simulator",
+            "--port",
+            str(ports["simulator"]),
+            "--twilio-auth-token",
+            AUTH_TOKEN,
+            "--status-callback-delay",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    honcho = subprocess.Popen(
+        [str(BIN / "honcho"), "-f", "infra/Procfile", "-e", str(env_file), "-d", str(ROOT), "start"],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        for name in ("survey", "dispatch", "sentiment", "followup"):
+            wait_for(
+                lambda name=name: requests.get(f"{urls[name]}/openapi/{name}.json", timeout=2).ok,
+                timeout=60,
+                what=f"{name}-web",
+            )
+        yield urls
+    finally:
+        stop(honcho)
+        stop(simulator)
+        log.close()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        print((tmp_path / "services.log").read_text()[-5000:])
+
+
+def simulated(urls, provider):
+    messages = requests.get(f"{urls['simulator']}/_simulator/messages", timeout=5).json()
+    return [message for message in messages if message["provider"] == provider]
+
+
+def test_the_loop_works_across_separate_processes(services):
+    urls = services
+    body, headers = signed_request(crm_event("order-services-1", email="sam@example.com", name="Sam Lee"))
+    assert (
+        requests.post(f"{urls['survey']}/v1/events", data=body, headers=headers, timeout=5).status_code == 202
+    )
+
+    [email] = wait_for(lambda: simulated(urls, "sendgrid"), what="the SendGrid email")
+    assert email["to"] == "sam@example.com"
+    link = re.search(r'href="([^"]+\?score=2)"', email["html"]).group(1)
+    assert link.startswith(urls["survey"] + "/s/")
+    assert requests.get(link, timeout=5).ok
+    answer = {"score": "2", "comment": "Rude staff and a broken product, I want a refund."}
+    assert requests.post(link.split("?")[0], data=answer, timeout=5).ok
+
+    [task] = wait_for(lambda: requests.get(f"{urls['followup']}/v1/tasks", timeout=5).json(), what="the task")
+    assert task["score"] == 2 and task["comment"] == answer["comment"]
+    assert task["sentiment"]["label"] == "negative"
+
+    event = crm_event(
+        "call-services-2", external_id="crm-sms", email=None, phone="+15555550199", preferred_channel="sms"
+    )
+    body, headers = signed_request(event)
+    outcome = requests.post(f"{urls['survey']}/v1/events", data=body, headers=headers, timeout=5).json()
+    [sms] = wait_for(lambda: simulated(urls, "twilio"), what="the Twilio SMS")
+    assert sms["to"] == "+15555550199" and "0 to 10" in sms["body"]
+
+    reply = {"MessageSid": "SM" + "7" * 32, "From": "+15555550199", "To": "+15005550006", "Body": "9 lovely"}
+    inbound_url = f"{urls['dispatch']}/webhooks/twilio/sms"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(inbound_url, reply)
+    assert requests.post(inbound_url, data=reply, headers={"X-Twilio-Signature": signature}, timeout=5).ok
+
+    [referral] = wait_for(
+        lambda: requests.get(f"{urls['followup']}/v1/referral-requests", timeout=5).json(),
+        what="the referral request",
+    )
+    assert referral["score"] == 9
+
+    def delivered():
+        deliveries = requests.get(
+            f"{urls['dispatch']}/v1/deliveries", params={"invitation_id": outcome["invitation_id"]}, timeout=5
+        ).json()
+        return deliveries and deliveries[0]["status"] == "delivered"
+
+    wait_for(delivered, what="the simulator's signed status callback")
