@@ -113,6 +113,13 @@ def _vader(customer_service: bool, stock: bool = False) -> Any:
     return vader
 
 
+@cache
+def english_opinion_words() -> frozenset[str]:
+    """Words of VADER's and TextBlob's lexicons: English evidence for language detection."""
+    vader_words = {word for word in _vader(False, stock=True).lexicon if word.isalpha()}
+    return frozenset(vader_words | {word for word in dict.keys(_pattern_sentiment()) if word.isalpha()})
+
+
 class TextBlobAnalyzer:
     """TextBlob's PatternAnalyzer as it ships: polarity and subjectivity averaged over known words."""
 

@@ -7,8 +7,10 @@ The rule (`detect_language`):
    counts too: ğ, ı, ş for Turkish; ß, ä for German; ñ for Spanish; ã, õ for Portuguese; ç, ö, ü and
    accented vowels are shared out between the languages that use them. Words that travel between
    languages ("ok", "super", "wow", "app") count for none.
-3. Only when that leaves English and Turkish without two points between them are Turkish lexicon stems
-   ("harika", "memnuniyet", "tesekkurler") tried, which lets one-word Turkish comments through.
+3. Only when that leaves English and Turkish without two points between them are the remaining words
+   looked up in VADER's and TextBlob's English lexicons ("pleasant", "boring") and among Turkish
+   lexicon stems ("harika", "memnuniyet", "tesekkurler"): one point each. This lets one-word comments
+   through. (Reading stops early once four English-only words and nothing else have been seen.)
 4. Less than one point in all: "unknown" ("ok", "👍", "123", "asdf"). Otherwise the language with the
    most points wins; a tie is "unknown". English and Turkish are returned as "en" and "tr"; a win by
    any other language (German, Spanish, French, Italian, Portuguese, Dutch) is "unsupported", so
@@ -151,8 +153,13 @@ def language_evidence(tokens: list[str]) -> dict[str, float]:
                     break
         unmatched.append(word)
     if unmatched and evidence.get(ENGLISH, 0.0) + evidence.get(TURKISH, 0.0) < 2:
+        from services.sentiment.analysis.english import english_opinion_words
+
+        opinion_words = english_opinion_words()
         for word in unmatched:
-            if _looks_turkish(word):
+            if word in opinion_words:
+                evidence[ENGLISH] = evidence.get(ENGLISH, 0.0) + 1.0
+            elif _looks_turkish(word):
                 evidence[TURKISH] = evidence.get(TURKISH, 0.0) + 1.0
     return evidence
 

@@ -44,7 +44,7 @@ ENGLISH_NON_TOPIC_WORDS: frozenset[str] = word_set(
     everything nothing anything something everyone nobody anyone someone today yesterday tomorrow
     time times day days week weeks month months year years first last next back again ever still
     overall definitely absolutely totally completely highly extremely pretty super truly
-    zero one two three four five six seven eight nine ten twenty hundred half couple several
+    zero one two three four five six seven eight nine ten twenty hundred half couple several once twice
     """
 )
 

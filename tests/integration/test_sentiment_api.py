@@ -1,0 +1,76 @@
+"""The sentiment service's HTTP API and its consumer."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from services.sentiment import bootstrap
+from services.sentiment import service as sentiment_service
+from services.sentiment.app import create_app
+from services.sentiment.models import outbox
+from shared.events import new_event, parse_event
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def sentiment(sqlite_url):
+    runtime = bootstrap.bootstrap(make_settings(sqlite_url))
+    bootstrap.migrate(runtime)
+    yield runtime
+    runtime.database.dispose()
+
+
+@pytest.fixture
+def client(sentiment):
+    return create_app(sentiment).test_client()
+
+
+def test_analyze_scores_plain_negative_feedback(client):
+    result = client.post("/v1/analyze", json={"text": "The support agent was not helpful at all"}).get_json()
+    assert result["label"] == "negative" and result["polarity"] < 0
+    assert result["language"] == "en"
+
+
+def test_batch_keeps_the_order_of_its_texts(client):
+    texts = ["Great service, thank you!", "Kargo çok geç geldi, hiç memnun kalmadım", "Das war gut"]
+    results = client.post("/v1/analyze/batch", json={"texts": texts}).get_json()["results"]
+    assert [r["language"] for r in results] == ["en", "tr", "unsupported"]
+    assert [r["label"] for r in results] == ["positive", "negative", "unscored"]
+
+
+def test_batch_over_a_thousand_texts_is_refused_with_a_field_error(client):
+    response = client.post("/v1/analyze/batch", json={"texts": ["ok"] * 1001})
+    assert response.status_code == 422
+    assert "texts" in response.get_json()["errors"]
+
+
+def test_empty_text_is_refused(client):
+    response = client.post("/v1/analyze", json={"text": ""})
+    assert response.status_code == 422 and "text" in response.get_json()["errors"]
+
+
+def test_submitted_response_is_passed_on_scored_once(sentiment):
+    envelope = new_event(
+        "response.submitted",
+        {
+            "response_id": "r-1",
+            "invitation_id": "i-1",
+            "revision": 1,
+            "score": 2,
+            "comment": "Rude staff and a broken product",
+            "locale": "en",
+            "touchpoint": "purchase",
+            "channel": "email",
+            "customer": {"customer_id": "c-1"},
+            "submitted_at": "2026-11-25T10:00:00+00:00",
+        },
+    )
+    sentiment_service.score_response(sentiment, envelope)
+    sentiment_service.score_response(sentiment, envelope)
+
+    with sentiment.database.transaction() as session:
+        [row] = session.execute(select(outbox.c.payload)).all()
+    _, scored = parse_event(row.payload, "response.scored")
+    assert scored["response_id"] == "r-1" and scored["score"] == 2
+    assert scored["sentiment"]["label"] == "negative"
