@@ -71,10 +71,11 @@ def migrate(runtime: DispatchRuntime) -> None:
 
 
 def periodic_jobs(runtime: DispatchRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    from .service import send_due_deliveries
+    from .service import recover_stalled_deliveries, send_due_deliveries
 
     relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [
         PeriodicJob("dispatch.outbox", 0.1, relay.relay_pending),
         PeriodicJob("dispatch.due_deliveries", 1.0, lambda: send_due_deliveries(runtime)),
+        PeriodicJob("dispatch.stalled_deliveries", 60.0, lambda: recover_stalled_deliveries(runtime)),
     ]

@@ -6,6 +6,18 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 MAX_ATTEMPTS = 6
+# A claimed delivery whose attempt never reported back (its worker died mid-call) is tried again after this.
+STALLED_AFTER = timedelta(minutes=15)
+
+# Dispatch's own words in a message: survey sends the question, dispatch adds the footer.
+FOOTER_TEXTS = {
+    "en": {"unsubscribe": "Unsubscribe from these surveys"},
+    "tr": {"unsubscribe": "Bu anketlerin aboneliğinden çık"},
+}
+
+
+def footer_texts(locale: str) -> dict[str, str]:
+    return FOOTER_TEXTS.get(locale, FOOTER_TEXTS["en"])
 
 
 def choose_channel(

@@ -92,7 +92,11 @@ def _render_invitation(
     return {
         "subject": message["subject"],
         "html": _emails.get_template("dispatch/invitation_email.html").render(
-            message=message, links=links, unsubscribe_url=_unsubscribe_url(runtime, delivery.id)
+            message=message,
+            links=links,
+            locale=delivery.locale,
+            footer=domain.footer_texts(delivery.locale),
+            unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
         ),
         "text": domain.invitation_email_text(
             message["greeting"],
@@ -210,6 +214,28 @@ def _after_failed_attempt(
         "retry" if retry_at else "final",
         delivery.last_error,
     )
+
+
+def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = None) -> int:
+    """Put deliveries whose worker died mid-attempt back on the schedule.
+
+    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops at
+    MAX_ATTEMPTS. The provider may have accepted the lost attempt: a rare duplicate beats a lost survey.
+    """
+    now = now or utcnow()
+    with runtime.database.transaction() as session:
+        stalled = session.scalars(
+            select(Delivery).where(
+                Delivery.status == "sending", Delivery.updated_at <= now - domain.STALLED_AFTER
+            )
+        ).all()
+        for delivery in stalled:
+            retry_at = domain.next_attempt_at(delivery.attempts, now)
+            delivery.status = "scheduled" if retry_at else "failed"
+            delivery.next_attempt_at = retry_at
+            delivery.last_error = "the attempt was interrupted before the provider answered"
+            delivery.updated_at = now
+        return len(stalled)
 
 
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -262,3 +263,27 @@ def test_sandbox_reply_goes_through_the_inbound_sms_path(dispatch, dispatch_clie
     [event] = outbox_events(dispatch)
     assert event["data"]["invitation_id"] == "inv-sms" and event["data"]["body"] == "4 slow"
     assert "4 slow" in dispatch_client.get("/sandbox").get_data(as_text=True)
+
+
+def test_delivery_whose_worker_died_mid_attempt_is_scheduled_again(dispatch):
+    service.schedule_invitation(dispatch, invitation_requested())
+    with dispatch.database.transaction() as session:
+        delivery = session.scalars(select(Delivery)).one()
+        delivery.status, delivery.attempts = "sending", 1
+
+    assert service.recover_stalled_deliveries(dispatch) == 0  # it may still be talking to the provider
+    later = utcnow() + timedelta(minutes=16)
+    assert service.recover_stalled_deliveries(dispatch, now=later) == 1
+
+    [delivery] = deliveries(dispatch)
+    assert delivery.status == "scheduled" and delivery.attempts == 1
+    assert delivery.next_attempt_at == later + timedelta(seconds=30)
+
+
+def test_turkish_email_has_a_turkish_footer(dispatch):
+    envelope = invitation_requested()
+    envelope["data"]["locale"] = "tr"
+    service.schedule_invitation(dispatch, envelope)
+    with dispatch.database.transaction() as session:
+        [message] = session.scalars(select(SandboxMessage)).all()
+    assert 'lang="tr"' in message.html and "aboneliğinden çık" in message.html
