@@ -70,6 +70,9 @@ class Invitation(Base):
     crm_event_id: Mapped[str] = mapped_column(ForeignKey("survey_crm_events.id"))
     touchpoint: Mapped[str] = mapped_column(String(32))
     locale: Mapped[str] = mapped_column(String(8))
+    # The customer's attributes and the event's properties when we asked: what the answer is sliced by
+    # (segment, plan, store...), and Delighted's person_properties for integrations that still speak its API.
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
 

@@ -129,6 +129,7 @@ def _request_invitation(
         crm_event_id=crm_event.id,
         touchpoint=touchpoint,
         locale=locale,
+        properties={**customer.properties, **crm_event.properties},
         created_at=now,
     )
     session.add(invitation)

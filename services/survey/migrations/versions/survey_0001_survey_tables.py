@@ -2,7 +2,7 @@
 
 Revision ID: survey_0001
 Revises:
-Create Date: 2026-11-25 23:24:43.428715
+Create Date: 2026-11-25 23:33:29.373671
 
 """
 
@@ -84,6 +84,7 @@ def upgrade() -> None:
         sa.Column("crm_event_id", sa.String(length=36), nullable=False),
         sa.Column("touchpoint", sa.String(length=32), nullable=False),
         sa.Column("locale", sa.String(length=8), nullable=False),
+        sa.Column("properties", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["crm_event_id"],
