@@ -71,5 +71,7 @@ def install_problem_handlers(app: Flask) -> None:
         messages = data.get("messages")
         if isinstance(messages, dict) and len(messages) == 1:
             messages = next(iter(messages.values()))
+        if isinstance(messages, list):  # about the body as a whole, such as "Invalid JSON body."
+            return problem(error.code or 400, error.name, " ".join(map(str, messages)))
         detail = "Some fields are invalid." if messages else error.description
         return problem(error.code or 500, error.name, detail, messages)

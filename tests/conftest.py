@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,20 @@ PG_ADMIN_URL = os.environ.get(
 # A database number of its own, so the tests never touch what else uses this Redis.
 REDIS_TEST_URL = os.environ.get("CLOSELOOP_TEST_REDIS", "redis://127.0.0.1:6379/13")
 TEST_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWNsb3NlbG9vcC10ZXN0cw=="
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "the loop", ignore=()) -> Any:
+    """Poll ``check`` until it returns something truthy; the loop is asynchronous by design."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except ignore:
+            result = None
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not get there in {timeout:.0f} s")
 
 
 @pytest.fixture

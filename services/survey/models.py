@@ -6,10 +6,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import UTCDateTime
+from shared.db import TYPE_ANNOTATION_MAP
 from shared.outbox import consumed_events_table, outbox_table
 
 SERVICE = "survey"
@@ -19,7 +19,7 @@ VERSION_TABLE = "survey_alembic_version"
 
 class Base(DeclarativeBase):
     metadata = MetaData()
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class Customer(Base):

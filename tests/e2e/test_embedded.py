@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
+from werkzeug.test import Client
 
 from closeloop.demo import DEMO_CUSTOMERS, load_demo
 from closeloop.home import create_home_app
 from closeloop.system import build_system
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(check, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("the embedded loop did not get there in time")
 
 
 @pytest.fixture
@@ -35,10 +25,7 @@ def embedded(sqlite_url):
 
 def test_demo_shows_the_whole_loop_and_a_newcomer_can_answer_from_the_sandbox(embedded):
     load_demo(embedded)
-    web = embedded.wsgi_app(create_home_app(embedded.settings))
-    from werkzeug.test import Client
-
-    client = Client(web)
+    client = Client(embedded.wsgi_app(create_home_app(embedded.settings)))
 
     assert "Closeloop is running" in client.get("/").get_data(as_text=True)
     sandbox = wait_for(lambda: _sandbox_when_full(client))

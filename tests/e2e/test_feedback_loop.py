@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.parse
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis
@@ -17,7 +14,7 @@ import responses
 from twilio.request_validator import RequestValidator
 
 from closeloop.system import build_system
-from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, signed_request
+from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, signed_request, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +22,6 @@ ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-e2e-token"
 SENDGRID_URL = "https://api.sendgrid.com/v3/mail/send"
 TWILIO_URL = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("the loop did not get there in time")
 
 
 @pytest.fixture

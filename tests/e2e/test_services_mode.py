@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import redis
 import requests
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import TEST_SECRET, crm_event, signed_request
+from tests.conftest import TEST_SECRET, crm_event, signed_request, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +35,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(check, timeout: float = 30.0, what: str = "the loop"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except requests.RequestException:
-            result = None
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not get there in {timeout:.0f} s")
+def wait_for_http(check, timeout: float = 30.0, what: str = "the loop"):
+    return wait_for(check, timeout, what, ignore=requests.RequestException)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -117,7 +107,7 @@ def services(postgres_url, tmp_path):
     )
     try:
         for name in ("survey", "dispatch", "sentiment", "followup"):
-            wait_for(
+            wait_for_http(
                 lambda name=name: requests.get(f"{urls[name]}/openapi/{name}.json", timeout=2).ok,
                 timeout=60,
                 what=f"{name}-web",
@@ -143,7 +133,7 @@ def test_the_loop_works_across_separate_processes(services):
         requests.post(f"{urls['survey']}/v1/events", data=body, headers=headers, timeout=5).status_code == 202
     )
 
-    [email] = wait_for(lambda: simulated(urls, "sendgrid"), what="the SendGrid email")
+    [email] = wait_for_http(lambda: simulated(urls, "sendgrid"), what="the SendGrid email")
     assert email["to"] == "sam@example.com"
     link = re.search(r'href="([^"]+\?score=2)"', email["html"]).group(1)
     assert link.startswith(urls["survey"] + "/s/")
@@ -151,7 +141,9 @@ def test_the_loop_works_across_separate_processes(services):
     answer = {"score": "2", "comment": "Rude staff and a broken product, I want a refund."}
     assert requests.post(link.split("?")[0], data=answer, timeout=5).ok
 
-    [task] = wait_for(lambda: requests.get(f"{urls['followup']}/v1/tasks", timeout=5).json(), what="the task")
+    [task] = wait_for_http(
+        lambda: requests.get(f"{urls['followup']}/v1/tasks", timeout=5).json(), what="the task"
+    )
     assert task["score"] == 2 and task["comment"] == answer["comment"]
     assert task["sentiment"]["label"] == "negative"
 
@@ -160,7 +152,7 @@ def test_the_loop_works_across_separate_processes(services):
     )
     body, headers = signed_request(event)
     outcome = requests.post(f"{urls['survey']}/v1/events", data=body, headers=headers, timeout=5).json()
-    [sms] = wait_for(lambda: simulated(urls, "twilio"), what="the Twilio SMS")
+    [sms] = wait_for_http(lambda: simulated(urls, "twilio"), what="the Twilio SMS")
     assert sms["to"] == "+15555550199" and "0 to 10" in sms["body"]
 
     reply = {"MessageSid": "SM" + "7" * 32, "From": "+15555550199", "To": "+15005550006", "Body": "9 lovely"}
@@ -168,7 +160,7 @@ def test_the_loop_works_across_separate_processes(services):
     signature = RequestValidator(AUTH_TOKEN).compute_signature(inbound_url, reply)
     assert requests.post(inbound_url, data=reply, headers={"X-Twilio-Signature": signature}, timeout=5).ok
 
-    [referral] = wait_for(
+    [referral] = wait_for_http(
         lambda: requests.get(f"{urls['followup']}/v1/referral-requests", timeout=5).json(),
         what="the referral request",
     )
@@ -180,4 +172,4 @@ def test_the_loop_works_across_separate_processes(services):
         ).json()
         return deliveries and deliveries[0]["status"] == "delivered"
 
-    wait_for(delivered, what="the simulator's signed status callback")
+    wait_for_http(delivered, what="the simulator's signed status callback")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import dramatiq
 import pytest
 import redis
@@ -49,15 +47,6 @@ def redis_broker():
     yield broker
     broker.close()
     redis.Redis.from_url(REDIS_TEST_URL).flushdb()
-
-
-def wait_for(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def tasks(runtime):

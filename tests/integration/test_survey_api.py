@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from services.survey.models import CrmEvent, Customer, Invitation, outbox
 from shared.clock import utcnow
 from shared.events import parse_event
+from shared.signing import signed_headers
 from tests.conftest import crm_event, signed_request
 
 
@@ -98,3 +99,17 @@ def test_openapi_document_describes_the_event_intake(survey_client):
     document = survey_client.get("/openapi/survey.json").get_json()
     assert "/v1/events" in document["paths"]
     assert "CrmEvent" in document["components"]["schemas"]
+
+
+def test_body_that_is_not_json_gets_a_clear_400(survey, survey_client):
+    body = b"order=1"
+    headers = {"Content-Type": "application/json", **signed_headers(survey.settings.webhook_secret, body)}
+    response = survey_client.post("/v1/events", data=body, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == "Invalid JSON body."
+
+
+def test_unknown_field_is_named_in_the_error(survey_client):
+    response = _post(survey_client, {**crm_event(), "colour": "blue"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"colour": ["Unknown field."]}

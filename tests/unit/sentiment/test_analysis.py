@@ -146,7 +146,11 @@ def test_label_agrees_with_the_analyzers_thresholds(comment: str) -> None:
 
 def test_label_thresholds_are_strict_at_the_boundaries() -> None:
     assert [label_for(p, (-0.1, 0.1)) for p in (-0.2, -0.1, 0.0, 0.1, 0.2)] == [
-        "negative", "neutral", "neutral", "neutral", "positive",
+        "negative",
+        "neutral",
+        "neutral",
+        "neutral",
+        "positive",
     ]
 
 
