@@ -40,18 +40,19 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
     A repeat of an event id from the same source changes nothing and says so.
     """
     try:
-        with runtime.database.transaction() as session:
-            existing = _find_crm_event(session, source, event["id"])
-            if existing:
-                return _outcome(existing, duplicate=True)
-            return _outcome(_record_crm_event(runtime, session, event, source), duplicate=False)
+        return _accept_once(runtime, event, source)
     except IntegrityError:
-        # The same event arrived twice at once; the other request stored it.
-        with runtime.database.transaction() as session:
-            existing = _find_crm_event(session, source, event["id"])
-            if existing is None:
-                raise
+        # A concurrent request inserted this event, or this new customer, first and has committed: this
+        # second try finds the event (a duplicate) or the customer (locked, then updated).
+        return _accept_once(runtime, event, source)
+
+
+def _accept_once(runtime: SurveyRuntime, event: dict[str, Any], source: str) -> EventOutcome:
+    with runtime.database.transaction() as session:
+        existing = _find_crm_event(session, source, event["id"])
+        if existing:
             return _outcome(existing, duplicate=True)
+        return _outcome(_record_crm_event(runtime, session, event, source), duplicate=False)
 
 
 def _find_crm_event(session: Session, source: str, external_id: str) -> CrmEvent | None:
@@ -95,7 +96,10 @@ def _record_crm_event(
 
 
 def _upsert_customer(session: Session, fields: dict[str, Any], now: datetime) -> Customer:
-    customer = session.scalars(select(Customer).where(Customer.external_id == fields["external_id"])).first()
+    # Locked until commit, so two events for one customer cannot both pass the quarantine check.
+    customer = session.scalars(
+        select(Customer).where(Customer.external_id == fields["external_id"]).with_for_update()
+    ).first()
     if customer is None:
         customer = Customer(
             id=str(uuid.uuid4()),

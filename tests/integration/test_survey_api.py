@@ -1,9 +1,12 @@
 """The CRM event intake on PostgreSQL: signatures, validation, de-duplication, the outbox."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from threading import Barrier
 
 from sqlalchemy import func, select
 
+from services.survey.app import create_app as survey_app
 from services.survey.models import CrmEvent, Customer, Invitation, outbox
 from shared.clock import utcnow
 from shared.events import parse_event
@@ -113,3 +116,41 @@ def test_unknown_field_is_named_in_the_error(survey_client):
     response = _post(survey_client, {**crm_event(), "colour": "blue"})
     assert response.status_code == 422
     assert response.get_json()["errors"] == {"colour": ["Unknown field."]}
+
+
+def _post_concurrently(survey, events):
+    barrier = Barrier(len(events))
+    app = survey_app(survey)
+
+    def post(event):
+        client = app.test_client()
+        body, headers = signed_request(event)
+        barrier.wait()
+        return client.post("/v1/events", data=body, headers=headers)
+
+    with ThreadPoolExecutor(len(events)) as pool:
+        return list(pool.map(post, events))
+
+
+def test_concurrent_events_for_a_new_customer_invite_once(survey):
+    responses = _post_concurrently(survey, [crm_event(f"order-{n}") for n in range(6)])
+    assert sorted(r.status_code for r in responses) == [202] * 6
+    assert sorted(r.get_json()["decision"] for r in responses) == ["invited"] + ["skipped"] * 5
+    assert _count(survey, Customer) == 1 and _count(survey, Invitation) == 1
+
+
+def test_the_same_event_posted_concurrently_is_stored_once(survey):
+    responses = _post_concurrently(survey, [crm_event("order-1")] * 4)
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 202]
+    assert _count(survey, CrmEvent) == 1 and _count(survey, Invitation) == 1
+
+
+def test_concurrent_events_for_a_known_customer_invite_once(survey, survey_client):
+    stale = crm_event("old-order")
+    stale["occurred_at"] = (utcnow() - timedelta(days=30)).isoformat()
+    assert _post(survey_client, stale).get_json()["decision"] == "skipped"  # the customer exists, uninvited
+
+    responses = _post_concurrently(survey, [crm_event(f"order-{n}") for n in range(6)])
+
+    assert sorted(r.get_json()["decision"] for r in responses) == ["invited"] + ["skipped"] * 5
+    assert _count(survey, Invitation) == 1

@@ -34,9 +34,25 @@ from services.sentiment.analysis.scoring import (
 from services.sentiment.analysis.turkish import TurkishLexiconAnalyzer
 
 __all__ = [
-    "ENGLISH", "NEGATIVE", "NEUTRAL", "POSITIVE", "TURKISH", "UNKNOWN", "UNSCORED", "UNSUPPORTED",
-    "Analysis", "Analyzer", "EnglishBlendAnalyzer", "TextBlobAnalyzer", "TurkishLexiconAnalyzer",
-    "VaderAnalyzer", "analyze", "analyze_batch", "analyzer_for", "detect_language", "extract_key_phrases",
+    "ENGLISH",
+    "NEGATIVE",
+    "NEUTRAL",
+    "POSITIVE",
+    "TURKISH",
+    "UNKNOWN",
+    "UNSCORED",
+    "UNSUPPORTED",
+    "Analysis",
+    "Analyzer",
+    "EnglishBlendAnalyzer",
+    "TextBlobAnalyzer",
+    "TurkishLexiconAnalyzer",
+    "VaderAnalyzer",
+    "analyze",
+    "analyze_batch",
+    "analyzer_for",
+    "detect_language",
+    "extract_key_phrases",
     "label_for",
 ]
 

@@ -19,12 +19,38 @@ from services.sentiment.analysis.scoring import CONVENTIONAL_THRESHOLDS, label_f
 # Customer-service words VADER's lexicon lacks or misreads (its scale, -4..+4). "support" and "care"
 # name departments in feedback ("the support agent", "customer care"), not approval.
 CUSTOMER_SERVICE_VALENCES: dict[str, float] = {
-    "support": 0.0, "care": 0.0, "late": -1.3, "slow": -1.3, "slowly": -1.1, "fast": 1.3, "quick": 1.2,
-    "quickly": 1.0, "promptly": 1.3, "prompt": 1.2, "unhelpful": -1.8, "unresponsive": -1.7,
-    "canceled": -1.0, "overcharged": -2.0, "hassle": -1.5, "seamless": 2.0, "smooth": 1.5,
-    "smoothly": 1.5, "polite": 1.9, "knowledgeable": 1.8, "reliable": 1.7, "professional": 1.5,
-    "expensive": -1.0, "overpriced": -1.8, "affordable": 1.3, "crashed": -1.7, "crashes": -1.7,
-    "buggy": -1.8, "hassle-free": 2.0, "rude": -2.3, "faulty": -1.9, "incorrect": -1.5,
+    "support": 0.0,
+    "care": 0.0,
+    "late": -1.3,
+    "slow": -1.3,
+    "slowly": -1.1,
+    "fast": 1.3,
+    "quick": 1.2,
+    "quickly": 1.0,
+    "promptly": 1.3,
+    "prompt": 1.2,
+    "unhelpful": -1.8,
+    "unresponsive": -1.7,
+    "canceled": -1.0,
+    "overcharged": -2.0,
+    "hassle": -1.5,
+    "seamless": 2.0,
+    "smooth": 1.5,
+    "smoothly": 1.5,
+    "polite": 1.9,
+    "knowledgeable": 1.8,
+    "reliable": 1.7,
+    "professional": 1.5,
+    "expensive": -1.0,
+    "overpriced": -1.8,
+    "affordable": 1.3,
+    "crashed": -1.7,
+    "crashes": -1.7,
+    "buggy": -1.8,
+    "hassle-free": 2.0,
+    "rude": -2.3,
+    "faulty": -1.9,
+    "incorrect": -1.5,
 }
 
 
@@ -186,10 +212,23 @@ def blend_features(
 
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "bias", "vader_compound", "vader_pos", "vader_neg", "vader_neu", "textblob_polarity",
-    "textblob_subjectivity", "compound_signed_square", "polarity_x_subjectivity", "compound_x_polarity",
-    "log_words", "exclamations", "questions", "compound_x_neu", "polarity_signed_square",
-    "compound_sign", "polarity_sign",
+    "bias",
+    "vader_compound",
+    "vader_pos",
+    "vader_neg",
+    "vader_neu",
+    "textblob_polarity",
+    "textblob_subjectivity",
+    "compound_signed_square",
+    "polarity_x_subjectivity",
+    "compound_x_polarity",
+    "log_words",
+    "exclamations",
+    "questions",
+    "compound_x_neu",
+    "polarity_signed_square",
+    "compound_sign",
+    "polarity_sign",
 )
 
 

@@ -66,12 +66,33 @@ INTERNATIONAL_WORDS: frozenset[str] = word_set(
 )
 
 _CHAR_EVIDENCE: dict[str, tuple[str, ...]] = {
-    "ğ": ("tr",), "ı": ("tr",), "ş": ("tr",), "ß": ("de",), "ä": ("de",), "ñ": ("es",), "ã": ("pt",),
-    "õ": ("pt",), "ç": ("tr", "fr", "pt"), "ö": ("tr", "de"), "ü": ("tr", "de"),
+    "ğ": ("tr",),
+    "ı": ("tr",),
+    "ş": ("tr",),
+    "ß": ("de",),
+    "ä": ("de",),
+    "ñ": ("es",),
+    "ã": ("pt",),
+    "õ": ("pt",),
+    "ç": ("tr", "fr", "pt"),
+    "ö": ("tr", "de"),
+    "ü": ("tr", "de"),
     "é": ("fr", "es", "pt", "it"),
-    "è": ("fr", "it"), "ê": ("fr", "pt"), "à": ("fr", "it", "pt"), "â": ("fr", "pt"), "ô": ("fr", "pt"),
-    "û": ("fr",), "î": ("fr",), "œ": ("fr",), "á": ("es", "pt"), "í": ("es", "pt"), "ó": ("es", "pt"),
-    "ú": ("es", "pt"), "ì": ("it",), "ò": ("it",), "ù": ("it",),
+    "è": ("fr", "it"),
+    "ê": ("fr", "pt"),
+    "à": ("fr", "it", "pt"),
+    "â": ("fr", "pt"),
+    "ô": ("fr", "pt"),
+    "û": ("fr",),
+    "î": ("fr",),
+    "œ": ("fr",),
+    "á": ("es", "pt"),
+    "í": ("es", "pt"),
+    "ó": ("es", "pt"),
+    "ú": ("es", "pt"),
+    "ì": ("it",),
+    "ò": ("it",),
+    "ù": ("it",),
 }
 _MIN_STEM_EVIDENCE_LENGTH = 4
 _ENGLISH_ONLY = ((ENGLISH, 1.0),)
@@ -171,7 +192,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def detect_language(text: str, tokens: list[str] | None = None) -> str:
-    """"en", "tr", "unknown" (too little evidence) or "unsupported" (another language); the rule is
+    """ "en", "tr", "unknown" (too little evidence) or "unsupported" (another language); the rule is
     in this module's docstring. `tokens` saves tokenizing again when the caller has them."""
     evidence = language_evidence(tokenize(text) if tokens is None else tokens)
     if not evidence:

@@ -21,8 +21,26 @@ from services.sentiment.analysis.turkish_lexicon import (
 )
 
 _FOLD = str.maketrans(
-    {"İ": "i", "I": "i", "ı": "i", "ç": "c", "Ç": "c", "ğ": "g", "Ğ": "g", "ö": "o", "Ö": "o",
-     "ş": "s", "Ş": "s", "ü": "u", "Ü": "u", "â": "a", "Â": "a", "î": "i", "û": "u", "’": "'"}
+    {
+        "İ": "i",
+        "I": "i",
+        "ı": "i",
+        "ç": "c",
+        "Ç": "c",
+        "ğ": "g",
+        "Ğ": "g",
+        "ö": "o",
+        "Ö": "o",
+        "ş": "s",
+        "Ş": "s",
+        "ü": "u",
+        "Ü": "u",
+        "â": "a",
+        "Â": "a",
+        "î": "i",
+        "û": "u",
+        "’": "'",
+    }
 )
 # Words, plus sentence punctuation as its own token: negation and intensity never reach across it.
 _TOKEN_RE = re.compile(r"[^\W\d_]+|[.!?;,]")
@@ -201,7 +219,7 @@ class TurkishLexiconAnalyzer:
         stem = _longest_stem(token, self._valences.single, self._valences.longest)
         if stem is not None and not (stem == "ilgili" and _after_instrumental(tokens, position)):
             value = self._valences.single[stem]
-            rest = token[len(stem):]
+            rest = token[len(stem) :]
             if value and rest.startswith(_WITHOUT_SUFFIX):
                 return -value * 0.9, 1, False
             if value and _NEGATED_VERB_SUFFIX.match(rest):
@@ -243,4 +261,3 @@ class TurkishLexiconAnalyzer:
 def _after_instrumental(tokens: list[str], position: int) -> bool:
     # "siparişimle ilgili" means "about my order", not "attentive".
     return position > 0 and tokens[position - 1].endswith(("la", "le"))
-
