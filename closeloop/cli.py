@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_clock(settings: Settings, service: str) -> int:
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    broker = create_broker(settings.broker_url)
-    jobs = bootstrap.periodic_jobs(bootstrap.bootstrap(settings), EventPublisher(broker))
+    runtime = bootstrap.bootstrap(settings)
+    # The clock may start before the web process has migrated; both may migrate, one waits for the other.
+    bootstrap.migrate(runtime)
+    jobs = bootstrap.periodic_jobs(runtime, EventPublisher(create_broker(settings.broker_url)))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

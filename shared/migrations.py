@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 
 from shared.db import UTCDateTime, create_database_engine, ensure_database
 
@@ -21,8 +21,22 @@ def alembic_config(database_url: str, script_location: Path, version_table: str)
 
 
 def upgrade(database_url: str, script_location: Path, version_table: str) -> None:
+    """Bring one service's tables to the newest revision; safe to run from several processes at once."""
     ensure_database(database_url)
-    command.upgrade(alembic_config(database_url, script_location, version_table), "head")
+    config = alembic_config(database_url, script_location, version_table)
+    engine = create_database_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Every web process and clock of a service migrates at start, maybe on several machines:
+                # one migrates, the others wait here and then find nothing to do.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
@@ -37,16 +51,24 @@ def run_migrations(metadata: MetaData) -> None:
     from alembic import context
 
     config = context.config
-    engine = create_database_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=metadata,
-            version_table=config.get_main_option("version_table"),
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-            render_item=_render_item,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    connection = config.attributes.get("connection")
+    if connection is None:  # `alembic revision --autogenerate` and friends, without upgrade() around them
+        engine = create_database_engine(config.get_main_option("sqlalchemy.url"))
+        with engine.connect() as connection:
+            _run(context, connection, metadata, config.get_main_option("version_table"))
+        engine.dispose()
+    else:
+        _run(context, connection, metadata, config.get_main_option("version_table"))
+
+
+def _run(context: Any, connection: Any, metadata: MetaData, version_table: str) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=version_table,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

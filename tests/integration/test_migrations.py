@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -34,3 +35,17 @@ def test_migrations_match_the_models(service, database, request):
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_processes_starting_together_migrate_once(postgres_url):
+    models = importlib.import_module("services.dispatch.models")
+    with ThreadPoolExecutor(4) as pool:
+        runs = [pool.submit(upgrade, postgres_url, models.MIGRATIONS, models.VERSION_TABLE) for _ in range(4)]
+    for run in runs:
+        run.result()  # none of them failed on a table another had just created
+    engine = create_database_engine(postgres_url)
+    with engine.connect() as connection:
+        assert MigrationContext.configure(
+            connection, opts={"version_table": models.VERSION_TABLE}
+        ).get_current_heads()
+    engine.dispose()
