@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -33,7 +33,7 @@ class ConflictError(DomainError):
     title = "Conflict"
 
 
-def problem(status: int, title: str, detail: str | None = None, errors: Any = None):
+def problem(status: int, title: str, detail: str | None = None, errors: Any = None) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail

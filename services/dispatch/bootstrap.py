@@ -71,7 +71,7 @@ def migrate(runtime: DispatchRuntime) -> None:
 
 
 def periodic_jobs(runtime: DispatchRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    from .service import recover_stalled_deliveries, send_due_deliveries
+    from .service import recover_stalled_deliveries, send_due_deliveries  # service imports this module for its runtime type
 
     relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [

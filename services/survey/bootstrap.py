@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from shared.db import Database
 from shared.migrations import upgrade
+from shared.outbox import OutboxRelay
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 
@@ -30,10 +33,8 @@ def migrate(runtime: SurveyRuntime) -> None:
     upgrade(runtime.database.url, models.MIGRATIONS, models.VERSION_TABLE)
 
 
-def periodic_jobs(runtime: SurveyRuntime, publish) -> list[PeriodicJob]:
-    from shared.outbox import OutboxRelay
-
-    from .service import settle_clicked_answers
+def periodic_jobs(runtime: SurveyRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
+    from .service import settle_clicked_answers  # service imports this module for its runtime type
 
     relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [
