@@ -71,7 +71,8 @@ def migrate(runtime: DispatchRuntime) -> None:
 
 
 def periodic_jobs(runtime: DispatchRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    from .service import recover_stalled_deliveries, send_due_deliveries  # service imports this module for its runtime type
+    # Imported here: service imports this module for its runtime type.
+    from .service import recover_stalled_deliveries, send_due_deliveries
 
     relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [

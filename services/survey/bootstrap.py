@@ -34,7 +34,8 @@ def migrate(runtime: SurveyRuntime) -> None:
 
 
 def periodic_jobs(runtime: SurveyRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    from .service import settle_clicked_answers  # service imports this module for its runtime type
+    # Imported here: service imports this module for its runtime type.
+    from .service import settle_clicked_answers
 
     relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [
