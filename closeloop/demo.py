@@ -52,7 +52,7 @@ DEMO_CUSTOMERS = [
 ]
 # Two SMS customers answer by themselves, so the task queue and the referrals have something at once.
 DEMO_SMS_ANSWERS = {
-    "alan": "2 The technician never showed up and nobody called to say why",
+    "alan": "2 The technician never showed up and nobody called to say why. Very disappointing.",
     "ayse": "10 Harika hizmet, kargo çok hızlı geldi, teşekkürler",
 }
 
