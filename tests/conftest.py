@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,24 @@ PG_ADMIN_URL = os.environ.get(
 # A database number of its own, so the tests never touch what else uses this Redis.
 REDIS_TEST_URL = os.environ.get("CLOSELOOP_TEST_REDIS", "redis://127.0.0.1:6379/13")
 TEST_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWNsb3NlbG9vcC10ZXN0cw=="
+
+
+@contextmanager
+def migrated_service(service: str, settings: Settings) -> Iterator[Any]:
+    """A service's runtime on a freshly migrated database, disposed of afterwards."""
+    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
+    runtime = bootstrap.bootstrap(settings)
+    bootstrap.migrate(runtime)
+    try:
+        yield runtime
+    finally:
+        runtime.database.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "the loop", ignore=()) -> Any:

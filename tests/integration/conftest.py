@@ -2,21 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.dispatch import bootstrap as dispatch_bootstrap
 from services.dispatch.app import create_app as create_dispatch_app
-from services.survey import bootstrap as survey_bootstrap
 from services.survey.app import create_app as create_survey_app
-from tests.conftest import make_settings
-
-pytestmark = pytest.mark.integration
+from tests.conftest import make_settings, migrated_service
 
 
 @pytest.fixture
 def survey(postgres_url):
-    runtime = survey_bootstrap.bootstrap(make_settings(postgres_url))
-    survey_bootstrap.migrate(runtime)
-    yield runtime
-    runtime.database.dispose()
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        yield runtime
 
 
 @pytest.fixture
@@ -25,16 +19,11 @@ def survey_client(survey):
 
 
 @pytest.fixture
-def dispatch_settings(postgres_url):
-    return make_settings(postgres_url, twilio_auth_token="twilio-test-token")
-
-
-@pytest.fixture
-def dispatch(dispatch_settings):
-    runtime = dispatch_bootstrap.bootstrap(dispatch_settings)
-    dispatch_bootstrap.migrate(runtime)
-    yield runtime
-    runtime.database.dispose()
+def dispatch(postgres_url):
+    with migrated_service(
+        "dispatch", make_settings(postgres_url, twilio_auth_token="twilio-test-token")
+    ) as runtime:
+        yield runtime
 
 
 @pytest.fixture

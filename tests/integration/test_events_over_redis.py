@@ -7,7 +7,6 @@ import pytest
 import redis
 from sqlalchemy import MetaData, select
 
-from services.followup import bootstrap as followup_bootstrap
 from services.followup import service as followup_service
 from services.followup.actors import consumers
 from services.followup.models import FollowupTask
@@ -15,7 +14,7 @@ from shared.broker import EventPublisher, create_broker, declare_consumers
 from shared.db import Database
 from shared.events import new_event
 from shared.outbox import OutboxRelay, outbox_table, record_event
-from tests.conftest import REDIS_TEST_URL, make_settings
+from tests.conftest import REDIS_TEST_URL, make_settings, migrated_service
 
 SCORED = {
     "response_id": "r-1",
@@ -34,10 +33,8 @@ SCORED = {
 
 @pytest.fixture
 def followup(postgres_url):
-    runtime = followup_bootstrap.bootstrap(make_settings(postgres_url))
-    followup_bootstrap.migrate(runtime)
-    yield runtime
-    runtime.database.dispose()
+    with migrated_service("followup", make_settings(postgres_url)) as runtime:
+        yield runtime
 
 
 @pytest.fixture

@@ -5,20 +5,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from services.sentiment import bootstrap
 from services.sentiment import service as sentiment_service
 from services.sentiment.app import create_app
 from services.sentiment.models import outbox
 from shared.events import new_event, parse_event
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_service
 
 
 @pytest.fixture
 def sentiment(sqlite_url):
-    runtime = bootstrap.bootstrap(make_settings(sqlite_url))
-    bootstrap.migrate(runtime)
-    yield runtime
-    runtime.database.dispose()
+    with migrated_service("sentiment", make_settings(sqlite_url)) as runtime:
+        yield runtime
 
 
 @pytest.fixture
