@@ -78,7 +78,7 @@ class System:
         return PathRouter([*extra_apps, *self.apps.values()])
 
 
-def build_system(settings: Settings, migrate: bool = True) -> System:
+def build_system(settings: Settings) -> System:
     broker = create_broker(settings.broker_url)
     publish = EventPublisher(broker)
     runtimes: dict[str, Any] = {}
@@ -86,8 +86,7 @@ def build_system(settings: Settings, migrate: bool = True) -> System:
     jobs: list[PeriodicJob] = []
     for name, (bootstrap_module, actors_module, app_module) in SERVICE_MODULES.items():
         runtime = bootstrap_module.bootstrap(settings)
-        if migrate:
-            bootstrap_module.migrate(runtime)
+        bootstrap_module.migrate(runtime)
         declare_consumers(broker, actors_module.consumers(runtime))
         runtimes[name] = runtime
         apps[name] = app_module.create_app(runtime)
