@@ -314,13 +314,24 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
         if delivery is None:
             log.info("%s report for an unknown message", report.provider)
             return True
-        if report.status in (ProviderStatus.UNSUBSCRIBED, ProviderStatus.SPAM_REPORTED):
+        if _means_opted_out(report):
             _record_opt_out(session, delivery.channel, delivery.address, str(report.status))
         if is_forward_transition(delivery.status, report.status):
             delivery.status = delivery_state_for(report.status)
             delivery.last_error = report.reason or delivery.last_error
             delivery.updated_at = utcnow()
         return True
+
+
+def _means_opted_out(report: ProviderStatusEvent) -> bool:
+    """An unsubscribe or spam report, or SendGrid dropping mail to an address on its own suppression lists."""
+    if report.status in (ProviderStatus.UNSUBSCRIBED, ProviderStatus.SPAM_REPORTED):
+        return True
+    # SendGrid answers 202 to mail for a suppressed address and reports it as dropped, with these reasons.
+    reason = (report.reason or "").lower()
+    return report.status is ProviderStatus.DROPPED and (
+        "unsubscribed address" in reason or "spam reporting" in reason
+    )
 
 
 def receive_sms(

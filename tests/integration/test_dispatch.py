@@ -287,3 +287,24 @@ def test_turkish_email_has_a_turkish_footer(dispatch):
     with dispatch.database.transaction() as session:
         [message] = session.scalars(select(SandboxMessage)).all()
     assert 'lang="tr"' in message.html and "aboneliğinden çık" in message.html
+
+
+def test_mail_sendgrid_drops_for_an_unsubscribed_address_records_an_opt_out(
+    dispatch, sendgrid_client, sendgrid_key
+):
+    service.schedule_invitation(dispatch, invitation_requested())
+    [delivery] = deliveries(dispatch)
+    dropped = {**sendgrid_event("dropped", delivery.id, "ev-d"), "reason": "Unsubscribed Address"}
+    post_sendgrid_events(sendgrid_client, sendgrid_key, [dropped])
+
+    assert deliveries(dispatch)[0].status == "dropped"
+    assert opt_outs(dispatch) == {("email", "ada@example.com")}
+
+
+def test_mail_dropped_for_another_reason_is_not_an_opt_out(dispatch, sendgrid_client, sendgrid_key):
+    service.schedule_invitation(dispatch, invitation_requested())
+    [delivery] = deliveries(dispatch)
+    dropped = {**sendgrid_event("dropped", delivery.id, "ev-d"), "reason": "Invalid SMTPAPI header"}
+    post_sendgrid_events(sendgrid_client, sendgrid_key, [dropped])
+
+    assert deliveries(dispatch)[0].status == "dropped" and opt_outs(dispatch) == set()
