@@ -67,8 +67,8 @@ _TEXTS = {
         "question": "How likely are you to recommend us to a friend or colleague?",
         "low": "Not at all likely",
         "high": "Extremely likely",
-        "sms": "{intro} How likely are you to recommend us to a friend? Reply with a number from 0 to 10, "
-        "and tell us why if you like. Reply STOP to opt out.",
+        "sms": "{intro} How likely are you to recommend us to a friend? Reply 0 to 10 and tell us why. "
+        "Reply STOP to opt out.",
         "intro": {
             "purchase": "Thank you for your purchase!",
             "support_call": "Thank you for talking to our support team.",
@@ -82,8 +82,8 @@ _TEXTS = {
         "question": "Bizi bir arkadaşınıza veya iş arkadaşınıza tavsiye etme olasılığınız nedir?",
         "low": "Hiç olası değil",
         "high": "Çok olası",
-        "sms": "{intro} Bizi bir arkadaşınıza tavsiye etme olasılığınız nedir? 0 ile 10 arasında bir sayıyla "
-        "yanıtlayın, dilerseniz nedenini de yazın. Çıkmak için STOP yazın.",
+        "sms": "{intro} Bizi bir arkadaşınıza tavsiye eder misiniz? 0 ile 10 arası bir sayıyla yanıtlayın, "
+        "nedenini de yazabilirsiniz. Çıkmak için STOP.",
         "intro": {
             "purchase": "Alışverişiniz için teşekkür ederiz!",
             "support_call": "Destek ekibimizle görüştüğünüz için teşekkür ederiz.",
@@ -105,6 +105,23 @@ def survey_message(locale: str, touchpoint: str, customer_name: str | None) -> S
         high_label=texts["high"],
         sms_body=texts["sms"].format(intro=intro),
     )
+
+
+# GSM 03.38 basic set (the escape-table characters count as two); anything else makes the SMS UCS-2.
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_ESCAPED = set("^{}\\[~]|€")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS a text is billed as: 160/153 GSM-7 units, or 70/67 UCS-2 characters when it needs them."""
+    if all(char in _GSM7 or char in _GSM7_ESCAPED for char in text):
+        units, single, multi = sum(2 if char in _GSM7_ESCAPED else 1 for char in text), 160, 153
+    else:
+        units, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else -(-units // multi)
 
 
 # --- One-click score links and the scanners that fetch them ---------------------------------------

@@ -95,3 +95,23 @@ def test_nps_counts_promoters_minus_detractors():
     assert summary.nps == 0.0
     assert domain.nps_summary([10, 10, 3]).nps == 33.3
     assert domain.nps_summary([]).nps is None
+
+
+def test_gsm7_text_fits_160_characters_in_one_sms():
+    assert domain.sms_segments("a" * 160) == 1
+    assert domain.sms_segments("a" * 161) == 2
+    # An escaped character (the euro sign) takes two units.
+    assert domain.sms_segments("€" * 80) == 1 and domain.sms_segments("€" * 81) == 2
+
+
+def test_turkish_letters_make_an_sms_ucs2():
+    assert domain.sms_segments("ı" * 70) == 1
+    assert domain.sms_segments("ı" * 71) == 2
+    assert domain.sms_segments("ş" * 134) == 2 and domain.sms_segments("ş" * 135) == 3
+
+
+@pytest.mark.parametrize("touchpoint", ["purchase", "support_call", "site_visit"])
+def test_sms_invitations_stay_within_their_segment_budget(touchpoint):
+    # Every extra segment is paid per message: English in one, Turkish (UCS-2) in three.
+    assert domain.sms_segments(domain.survey_message("en", touchpoint, "Ada").sms_body) == 1
+    assert domain.sms_segments(domain.survey_message("tr", touchpoint, "Ayşe").sms_body) <= 3
