@@ -226,32 +226,41 @@ def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str |
 
 
 def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) -> int:
-    """Turn settled, person-made link clicks into answers for invitations nobody confirmed on the page."""
+    """Turn settled, person-made link clicks into answers for invitations nobody confirmed on the page.
+
+    Safe in several clocks at once: each invitation is settled in its own transaction under a row lock.
+    """
     now = now or utcnow()
-    settled = 0
     with runtime.database.transaction() as session:
-        unanswered = session.scalars(
+        candidates = session.scalars(
             select(ScoreClick.invitation_id)
             .outerjoin(Response, Response.invitation_id == ScoreClick.invitation_id)
             .where(Response.id.is_(None))
             .group_by(ScoreClick.invitation_id)
             .having(func.max(ScoreClick.clicked_at) <= now - domain.SETTLE_AFTER)
         ).all()
-        for invitation_id in unanswered:
-            clicks = session.scalars(
-                select(ScoreClick).where(ScoreClick.invitation_id == invitation_id)
-            ).all()
-            score = domain.settled_score([domain.Click(c.score, c.clicked_at) for c in clicks], now)
-            if score is None:
-                # Every click was a scanner's: forget them so the invitation is not looked at again.
-                for click in clicks:
-                    session.delete(click)
-                continue
-            invitation = session.get(Invitation, invitation_id)
-            customer = session.get(Customer, invitation.customer_id)
-            _save_response(session, invitation, customer, score, None, "email")
-            settled += 1
-    return settled
+    return sum(_settle_invitation(runtime, invitation_id, now) for invitation_id in candidates)
+
+
+def _settle_invitation(runtime: SurveyRuntime, invitation_id: str, now: datetime) -> bool:
+    with runtime.database.transaction() as session:
+        query = select(Invitation).where(Invitation.id == invitation_id)
+        if runtime.database.is_postgresql:
+            query = query.with_for_update(skip_locked=True)
+        invitation = session.scalars(query).first()
+        if invitation is None or _response_for(session, invitation_id) is not None:
+            return False  # another clock holds it, or a person answered meanwhile
+        clicks = session.scalars(select(ScoreClick).where(ScoreClick.invitation_id == invitation_id)).all()
+        score = domain.settled_score([domain.Click(c.score, c.clicked_at) for c in clicks], now)
+        if score is None:
+            # Every click was a scanner's: forget them so the invitation is not looked at again.
+            for click in clicks:
+                session.delete(click)
+            return False
+        _save_response(
+            session, invitation, session.get(Customer, invitation.customer_id), score, None, "email"
+        )
+        return True
 
 
 def record_sms_answer(runtime: SurveyRuntime, envelope: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -125,3 +126,14 @@ def test_nps_endpoint_counts_answers(survey, survey_client):
         "nps": 33.3,
     }
     assert survey_client.get("/v1/nps?touchpoint=nowhere").status_code == 422
+
+
+def test_two_clocks_settling_at_once_make_one_answer(survey, survey_client):
+    _, token = invite(survey)
+    survey_client.get(f"/s/{token}?score=8")
+    later = utcnow() + timedelta(minutes=11)
+    with ThreadPoolExecutor(3) as pool:
+        settled = list(pool.map(lambda _: service.settle_clicked_answers(survey, now=later), range(3)))
+
+    assert sum(settled) == 1
+    assert [event["score"] for event in submitted_events(survey)] == [8]
