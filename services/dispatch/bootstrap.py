@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.db import Database
 from shared.migrations import upgrade
-from shared.outbox import OutboxRelay
+from shared.outbox import outbox_relay_job
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 
@@ -74,9 +74,8 @@ def periodic_jobs(runtime: DispatchRuntime, publish: Callable[[dict[str, Any]], 
     # Imported here: service imports this module for its runtime type.
     from .service import recover_stalled_deliveries, send_due_deliveries
 
-    relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [
-        PeriodicJob("dispatch.outbox", 0.1, relay.relay_pending),
+        outbox_relay_job(models.SERVICE, runtime.database, models.outbox, publish),
         PeriodicJob("dispatch.due_deliveries", 1.0, lambda: send_due_deliveries(runtime)),
         PeriodicJob("dispatch.stalled_deliveries", 60.0, lambda: recover_stalled_deliveries(runtime)),
     ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.db import Database
 from shared.migrations import upgrade
-from shared.outbox import OutboxRelay
+from shared.outbox import outbox_relay_job
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 
@@ -30,5 +30,4 @@ def migrate(runtime: FollowupRuntime) -> None:
 
 
 def periodic_jobs(runtime: FollowupRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    relay = OutboxRelay(runtime.database, models.outbox, publish)
-    return [PeriodicJob("followup.outbox", 0.1, relay.relay_pending)]
+    return [outbox_relay_job(models.SERVICE, runtime.database, models.outbox, publish)]

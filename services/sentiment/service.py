@@ -21,6 +21,5 @@ def score_response(runtime: SentimentRuntime, envelope: dict[str, Any]) -> None:
     with runtime.database.transaction() as session:
         if not first_consumption(session, consumed_events, event["id"], "score_response"):
             return
-        scored = {**data, "sentiment": sentiment}
-        scored["submitted_at"] = data["submitted_at"].isoformat()
-        record_event(session, outbox, new_event("response.scored", scored))
+        # The envelope's JSON data, validated above, passes on as it came; only the sentiment is added.
+        record_event(session, outbox, new_event("response.scored", {**event["data"], "sentiment": sentiment}))

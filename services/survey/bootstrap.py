@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.db import Database
 from shared.migrations import upgrade
-from shared.outbox import OutboxRelay
+from shared.outbox import outbox_relay_job
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 
@@ -37,8 +37,7 @@ def periodic_jobs(runtime: SurveyRuntime, publish: Callable[[dict[str, Any]], No
     # Imported here: service imports this module for its runtime type.
     from .service import settle_clicked_answers
 
-    relay = OutboxRelay(runtime.database, models.outbox, publish)
     return [
-        PeriodicJob("survey.outbox", 0.1, relay.relay_pending),
+        outbox_relay_job(models.SERVICE, runtime.database, models.outbox, publish),
         PeriodicJob("survey.settle_answers", 30.0, lambda: settle_clicked_answers(runtime)),
     ]

@@ -68,8 +68,7 @@ def submit_answer_page(token: str):
             return render_template(
                 "survey/answer.html", page=page, t=texts, error=texts["invalid_score"]
             ), 422
-        service.submit_answer(_runtime(), token, score, comment)
-        page = service.answer_page(_runtime(), token, None, None)
+        page = service.submit_answer(_runtime(), token, score, comment)
     except NotFoundError:
         abort(404)
     return render_template("survey/thanks.html", page=page, t=PAGE_TEXTS[page.locale])

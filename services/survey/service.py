@@ -193,7 +193,6 @@ def answer_page(
     """Show the page for a score link; a click is recorded provisionally, never as the answer itself."""
     with runtime.database.transaction() as session:
         invitation, customer = _invitation_by_token(session, token)
-        response = _response_for(session, invitation.id)
         if clicked_score is not None:
             session.add(
                 ScoreClick(
@@ -203,26 +202,33 @@ def answer_page(
                     user_agent=(user_agent or "")[:200] or None,
                 )
             )
-        message = domain.survey_message(invitation.locale, invitation.touchpoint, customer.name)
-        return AnswerPage(
-            token=token,
-            locale=invitation.locale,
-            question=message.question,
-            low_label=message.low_label,
-            high_label=message.high_label,
-            chosen_score=clicked_score
-            if clicked_score is not None
-            else (response.score if response else None),
-            comment=response.comment if response else None,
-            answered=response is not None,
-        )
+        return _answer_page(invitation, customer, _response_for(session, invitation.id), clicked_score)
 
 
-def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str | None) -> None:
-    """A person confirmed a score (and maybe a comment) on the answer page."""
+def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str | None) -> AnswerPage:
+    """A person confirmed a score (and maybe a comment) on the answer page; returns the page it leaves."""
     with runtime.database.transaction() as session:
         invitation, customer = _invitation_by_token(session, token)
-        _save_response(session, invitation, customer, score, (comment or "").strip() or None, "email")
+        response = _save_response(
+            session, invitation, customer, score, (comment or "").strip() or None, "email"
+        )
+        return _answer_page(invitation, customer, response, None)
+
+
+def _answer_page(
+    invitation: Invitation, customer: Customer, response: Response | None, clicked_score: int | None
+) -> AnswerPage:
+    message = domain.survey_message(invitation.locale, invitation.touchpoint, customer.name)
+    return AnswerPage(
+        token=invitation.token,
+        locale=invitation.locale,
+        question=message.question,
+        low_label=message.low_label,
+        high_label=message.high_label,
+        chosen_score=clicked_score if clicked_score is not None else (response.score if response else None),
+        comment=response.comment if response else None,
+        answered=response is not None,
+    )
 
 
 def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) -> int:
