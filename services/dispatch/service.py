@@ -114,18 +114,16 @@ def _unsubscribe_url(runtime: DispatchRuntime, delivery_id: str) -> str:
 
 
 def _opted_out_channels(session: Session, email: str | None, phone: str | None) -> set[str]:
-    channels = set()
-    for channel, address in (("email", email), ("sms", phone)):
-        if (
-            address
-            and session.scalars(
-                select(OptOut.id).where(
-                    OptOut.channel == channel, OptOut.address == _normal(channel, address)
-                )
-            ).first()
-        ):
-            channels.add(channel)
-    return channels
+    return {
+        channel
+        for channel, address in (("email", email), ("sms", phone))
+        if address and _is_opted_out(session, channel, address)
+    }
+
+
+def _is_opted_out(session: Session, channel: str, address: str) -> bool:
+    query = select(OptOut.id).where(OptOut.channel == channel, OptOut.address == _normal(channel, address))
+    return session.scalars(query).first() is not None
 
 
 def _normal(channel: str, address: str) -> str:
@@ -255,12 +253,10 @@ def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
 
 
 def _record_opt_out(session: Session, channel: str, address: str, source: str) -> None:
-    address = _normal(channel, address)
-    exists = session.scalars(
-        select(OptOut.id).where(OptOut.channel == channel, OptOut.address == address)
-    ).first()
-    if not exists:
-        session.add(OptOut(channel=channel, address=address, source=source, created_at=utcnow()))
+    if not _is_opted_out(session, channel, address):
+        session.add(
+            OptOut(channel=channel, address=_normal(channel, address), source=source, created_at=utcnow())
+        )
 
 
 def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
@@ -273,13 +269,7 @@ def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
 def is_unsubscribed(runtime: DispatchRuntime, delivery_id: str) -> bool:
     with runtime.database.transaction() as session:
         delivery = _unsubscribable_delivery(session, delivery_id)
-        address = _normal(delivery.channel, delivery.address)
-        return (
-            session.scalars(
-                select(OptOut.id).where(OptOut.channel == delivery.channel, OptOut.address == address)
-            ).first()
-            is not None
-        )
+        return _is_opted_out(session, delivery.channel, delivery.address)
 
 
 def _unsubscribable_delivery(session: Session, delivery_id: str) -> Delivery:
