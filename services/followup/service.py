@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.events import parse_event
@@ -58,17 +60,13 @@ def act_on_scored_response(runtime: FollowupRuntime, envelope: dict[str, Any]) -
             task.updated_at = now
         elif task is not None and task.status == "open":
             # The customer changed the score to a passive or promoter one: nothing left to follow up.
-            task.status, task.response_revision, task.score, task.updated_at = (
-                "dismissed",
-                data["revision"],
-                data["score"],
-                now,
-            )
+            task.status, task.score = "dismissed", data["score"]
+            task.response_revision, task.updated_at = data["revision"], now
         if group is domain.NpsGroup.PROMOTER:
             _request_referral(session, data, now)
 
 
-def _request_referral(session, data: dict[str, Any], now) -> None:
+def _request_referral(session: Session, data: dict[str, Any], now: datetime) -> None:
     exists = session.scalars(
         select(ReferralRequest.id).where(ReferralRequest.response_id == data["response_id"])
     ).first()
