@@ -22,10 +22,9 @@ import uuid
 from flask import Flask, request
 from sqlalchemy import create_engine, text
 
+from closeloop.services import SERVICES
 from closeloop.system import build_system
 from services.dispatch import service as dispatch_service
-from services.survey import bootstrap as survey_bootstrap
-from services.survey.app import create_app as create_survey_app
 from shared.clock import utcnow
 from shared.settings import Settings
 from shared.signing import generate_secret, signed_headers
@@ -73,9 +72,10 @@ def bare_flask_rate(requests_: list[tuple[bytes, dict]]) -> float:
 
 
 def intake_rate(database_url: str, requests_: list[tuple[bytes, dict]]) -> tuple[float, float]:
-    runtime = survey_bootstrap.bootstrap(Settings(database_url=database_url, webhook_secret=SECRET))
-    survey_bootstrap.migrate(runtime)
-    client = create_survey_app(runtime).test_client()
+    survey = SERVICES["survey"]
+    runtime = survey.bootstrap(Settings(database_url=database_url, webhook_secret=SECRET))
+    survey.migrate(runtime)
+    client = survey.create_app(runtime).test_client()
     fresh = rate(client, requests_, "/v1/events", 202)
     again = [
         signed(json.loads(body)) for body, _ in requests_

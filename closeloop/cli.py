@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import signal
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from shared.broker import EventPublisher, create_broker
+from shared.broker import create_broker
 from shared.clock import utcnow
 from shared.scheduling import run_clock
 from shared.settings import SERVICES, Settings
@@ -52,9 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.services) - set(SERVICES))
         if unknown:
             parser.error(f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
+        from .services import SERVICES as WIRINGS
+
         for service in args.services or SERVICES:
-            bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-            bootstrap.migrate(bootstrap.bootstrap(settings))
+            wiring = WIRINGS[service]
+            wiring.migrate(wiring.bootstrap(settings))
             print(f"{service}: migrated")
     elif args.command == "clock":
         return _run_clock(settings, args.service)
@@ -64,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_clock(settings: Settings, service: str) -> int:
-    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    runtime = bootstrap.bootstrap(settings)
+    from .services import SERVICES as WIRINGS
+
+    wiring = WIRINGS[service]
+    runtime = wiring.bootstrap(settings)
     # The clock may start before the web process has migrated; both may migrate, one waits for the other.
-    bootstrap.migrate(runtime)
-    jobs = bootstrap.periodic_jobs(runtime, EventPublisher(create_broker(settings.broker_url)))
+    wiring.migrate(runtime)
+    jobs = wiring.clock_jobs(runtime, create_broker(settings.broker_url))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

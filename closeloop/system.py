@@ -1,7 +1,7 @@
 """The four services, wired to one broker: what the embedded process and the tests run.
 
-Services still talk only through events here: each keeps its own runtime and tables, and the
-broker carries ``invitation.requested``, ``sms.received``, ``response.submitted`` and ``response.scored``.
+Services still talk only through events here: each keeps its own runtime and tables, and the broker carries
+the events of ``shared.events.EVENTS`` and their acknowledgements.
 """
 
 from __future__ import annotations
@@ -16,32 +16,13 @@ from flask import Flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RoutingException
 
-from services.dispatch import actors as dispatch_actors
-from services.dispatch import app as dispatch_app
-from services.dispatch import bootstrap as dispatch_bootstrap
-from services.followup import actors as followup_actors
-from services.followup import app as followup_app
-from services.followup import bootstrap as followup_bootstrap
-from services.sentiment import actors as sentiment_actors
-from services.sentiment import app as sentiment_app
-from services.sentiment import bootstrap as sentiment_bootstrap
-from services.survey import actors as survey_actors
-from services.survey import app as survey_app
-from services.survey import bootstrap as survey_bootstrap
-from shared.broker import EventPublisher, create_broker, declare_consumers
+from shared.broker import create_broker
 from shared.scheduling import PeriodicJob, run_clock
 from shared.settings import Settings
 
+from .services import SERVICES
+
 log = logging.getLogger(__name__)
-
-# (bootstrap module, actors module, app module) of each service, in the order of the loop.
-SERVICE_MODULES = {
-    "survey": (survey_bootstrap, survey_actors, survey_app),
-    "dispatch": (dispatch_bootstrap, dispatch_actors, dispatch_app),
-    "sentiment": (sentiment_bootstrap, sentiment_actors, sentiment_app),
-    "followup": (followup_bootstrap, followup_actors, followup_app),
-}
-
 
 @dataclass
 class System:
@@ -80,17 +61,16 @@ class System:
 
 def build_system(settings: Settings) -> System:
     broker = create_broker(settings.broker_url)
-    publish = EventPublisher(broker)
     runtimes: dict[str, Any] = {}
     apps: dict[str, Flask] = {}
     jobs: list[PeriodicJob] = []
-    for name, (bootstrap_module, actors_module, app_module) in SERVICE_MODULES.items():
-        runtime = bootstrap_module.bootstrap(settings)
-        bootstrap_module.migrate(runtime)
-        declare_consumers(broker, actors_module.consumers(runtime))
+    for name, wiring in SERVICES.items():
+        runtime = wiring.bootstrap(settings)
+        wiring.migrate(runtime)
+        wiring.declare(broker, runtime)
         runtimes[name] = runtime
-        apps[name] = app_module.create_app(runtime)
-        jobs.extend(bootstrap_module.periodic_jobs(runtime, publish))
+        apps[name] = wiring.create_app(runtime)
+        jobs.extend(wiring.clock_jobs(runtime, broker))
     return System(settings, broker, runtimes, apps, jobs)
 
 

@@ -1,21 +1,31 @@
-"""Broker set-up, event publishing by route, and consumers declared as dramatiq actors.
+"""Broker set-up, publishing to a consuming service's queue, and consumers declared as dramatiq actors.
 
 Consumers are plain functions taking the event envelope (plain JSON). They are declared on a broker
 explicitly instead of with ``@dramatiq.actor`` at import time, so a test, the embedded process and a
 service worker can each bind the same functions to the broker they run.
+
+Every consumer acknowledges each event to its producer's outbox once it has acted on it (or refused it for
+good); the outbox publishes again what was not acknowledged in time. So the broker may lose a message, and
+dramatiq's own retries are few and short: they cover a passing conflict, the outbox covers the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 import dramatiq
 from dramatiq import Message
 from dramatiq.brokers.stub import StubBroker
 
-from shared.events import ROUTES, InvalidEvent
+from shared.consumers import Consumer
+from shared.events import EVENTS, InvalidEvent
+from shared.outbox import Outbox, Publish
+
+log = logging.getLogger(__name__)
+
+ACK_ACTOR = "outbox_ack"
 
 
 def create_broker(url: str) -> dramatiq.Broker:
@@ -25,11 +35,14 @@ def create_broker(url: str) -> dramatiq.Broker:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=url)
+        # Messages a killed worker held return after the heartbeat timeout, but only when a maintenance
+        # pass runs on their queue: make that pass frequent (the default runs in 1 of 1,000 fetches).
+        return RedisBroker(url=url, heartbeat_timeout=30_000, maintenance_chance=100_000)
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        return RabbitmqBroker(url=url)
+        # Publisher confirms: enqueue returns only once RabbitMQ has taken the (persistent) message.
+        return RabbitmqBroker(url=url, confirm_delivery=True)
     raise ValueError(f"BROKER_URL must start with memory://, redis:// or amqp://, not {url.split(':', 1)[0]}")
 
 
@@ -37,65 +50,74 @@ def actor_name(service: str, event_type: str) -> str:
     return f"{service}__{event_type.replace('.', '_')}"
 
 
-@dataclass(frozen=True)
-class Consumer:
-    """A service's reaction to one event type."""
-
-    service: str
-    event_type: str
-    handle: Callable[[dict[str, Any]], None]
-
-    @property
-    def actor_name(self) -> str:
-        return actor_name(self.service, self.event_type)
+def _enqueue(broker: dramatiq.Broker, queue: str, actor: str, args: tuple[Any, ...]) -> None:
+    broker.declare_queue(queue)
+    broker.enqueue(Message(queue_name=queue, actor_name=actor, args=args, kwargs={}, options={}))
 
 
-def declare_consumers(broker: dramatiq.Broker, consumers: Iterable[Consumer]) -> list[dramatiq.Actor]:
-    actors = []
+def publisher(broker: dramatiq.Broker) -> Publish:
+    """Sends an envelope to one consuming service's queue."""
+
+    def publish(consumer: str, envelope: dict[str, Any]) -> None:
+        _enqueue(broker, consumer, actor_name(consumer, envelope["type"]), (envelope,))
+
+    return publish
+
+
+def declare_consumers(
+    broker: dramatiq.Broker,
+    service: str,
+    runtime: Any,
+    consumers: Iterable[Consumer],
+    outbox: Outbox,
+) -> list[dramatiq.Actor]:
+    """Declare ``service``'s consumers, bound to ``runtime``, and the actor taking its outbox's acks."""
+    actors = [
+        dramatiq.actor(
+            outbox.acknowledge,
+            broker=broker,
+            actor_name=actor_name(service, ACK_ACTOR),
+            queue_name=service,
+            max_retries=3,
+        )
+    ]
     for consumer in consumers:
-        if consumer.service not in ROUTES.get(consumer.event_type, ()):
-            raise ValueError(
-                f"{consumer.service} consumes {consumer.event_type}, which ROUTES never sends it"
-            )
+        event = EVENTS[consumer.event_type]
+        if service not in event.consumers:
+            raise ValueError(f"{service} consumes {consumer.event_type}, which EVENTS never sends it")
         actors.append(
             dramatiq.actor(
-                consumer.handle,
+                _acknowledging(broker, service, event.producer, consumer, runtime),
                 broker=broker,
-                actor_name=consumer.actor_name,
-                queue_name=consumer.service,
+                actor_name=actor_name(service, consumer.event_type),
+                queue_name=service,
                 # A payload that breaks its contract will not get better by retrying.
                 throws=(InvalidEvent,),
-                max_retries=20,
-                min_backoff=1_000,
-                max_backoff=300_000,
+                max_retries=3,
+                min_backoff=500,
+                max_backoff=5_000,
             )
         )
     return actors
 
 
-class EventPublisher:
-    """Sends an envelope to the queue of every service that consumes its type."""
+def _acknowledging(broker: dramatiq.Broker, service: str, producer: str, consumer: Consumer, runtime: Any):
+    def consume(envelope: Any) -> None:
+        try:
+            consumer(runtime, envelope)
+        except InvalidEvent:
+            log.error("%s refused an invalid %s event", service, consumer.event_type)
+            _acknowledge(broker, service, producer, envelope)
+            raise
+        _acknowledge(broker, service, producer, envelope)
 
-    def __init__(self, broker: dramatiq.Broker) -> None:
-        self.broker = broker
-
-    def __call__(self, envelope: dict[str, Any]) -> None:
-        for service in ROUTES.get(envelope["type"], ()):
-            self.broker.declare_queue(service)
-            self.broker.enqueue(
-                Message(
-                    queue_name=service,
-                    actor_name=actor_name(service, envelope["type"]),
-                    args=(envelope,),
-                    kwargs={},
-                    options={},
-                )
-            )
+    consume.__name__ = consumer.name
+    return consume
 
 
-def serve_consumers(service_consumers: Callable[[], Iterable[Consumer]], broker_url: str) -> dramatiq.Broker:
-    """Body of a service's ``worker`` module, the one ``dramatiq services.<name>.worker`` imports."""
-    broker = create_broker(broker_url)
-    dramatiq.set_broker(broker)
-    declare_consumers(broker, service_consumers())
-    return broker
+def _acknowledge(broker: dramatiq.Broker, service: str, producer: str, envelope: Any) -> None:
+    event_id = envelope.get("id") if isinstance(envelope, dict) else None
+    if not isinstance(event_id, str):
+        return  # nothing names the outbox row; the producer stops after its last redelivery
+    # Sent after the consumer's commit: lost, it only costs a redelivery the consumer ignores.
+    _enqueue(broker, producer, actor_name(producer, ACK_ACTOR), (event_id, service))

@@ -1,20 +1,21 @@
 """Event contracts between the services: defined once, validated by every consumer.
 
-An event is a JSON envelope ``{id, type, version, occurred_at, data}``. ``ROUTES`` says which services
-consume which event types; it is the only coupling between a publisher and its consumers.
+An event is a JSON envelope ``{id, type, version, occurred_at, data}``. ``EVENTS`` is the one table of
+event types: each with its schema, its version, the service that produces it and the services that consume
+it. It is the only coupling between a publisher and its consumers.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.channels import CHANNELS
 from shared.clock import utcnow
-
-CHANNELS = ("email", "sms")
 
 
 class _Strict(Schema):
@@ -100,18 +101,25 @@ class ResponseScoredSchema(ResponseSubmittedSchema):
     sentiment = fields.Nested(SentimentSchema, allow_none=True, required=True)
 
 
-SCHEMAS: dict[str, tuple[int, type[Schema]]] = {
-    "invitation.requested": (1, InvitationRequestedSchema),
-    "sms.received": (1, SmsReceivedSchema),
-    "response.submitted": (1, ResponseSubmittedSchema),
-    "response.scored": (1, ResponseScoredSchema),
-}
+@dataclass(frozen=True)
+class EventType:
+    """One kind of event: its contract, who may emit it and who receives it."""
 
-ROUTES: dict[str, tuple[str, ...]] = {
-    "invitation.requested": ("dispatch",),
-    "sms.received": ("survey",),
-    "response.submitted": ("sentiment",),
-    "response.scored": ("followup",),
+    name: str
+    version: int
+    schema: type[Schema]
+    producer: str
+    consumers: tuple[str, ...]
+
+
+EVENTS: dict[str, EventType] = {
+    event.name: event
+    for event in (
+        EventType("invitation.requested", 1, InvitationRequestedSchema, "survey", ("dispatch",)),
+        EventType("sms.received", 1, SmsReceivedSchema, "dispatch", ("survey",)),
+        EventType("response.submitted", 1, ResponseSubmittedSchema, "survey", ("sentiment",)),
+        EventType("response.scored", 1, ResponseScoredSchema, "sentiment", ("followup",)),
+    )
 }
 
 
@@ -125,12 +133,12 @@ class InvalidEvent(ValueError):
 
 def new_event(event_type: str, data: dict[str, Any], occurred_at: datetime | None = None) -> dict[str, Any]:
     """Build an envelope, validating ``data`` against the contract before anything is stored."""
-    version, schema = SCHEMAS[event_type]
-    payload = schema().dump(_load(schema, data))
+    event = EVENTS[event_type]
+    payload = event.schema().dump(_load(event.schema, data))
     return {
         "id": str(uuid.uuid4()),
         "type": event_type,
-        "version": version,
+        "version": event.version,
         "occurred_at": (occurred_at or utcnow()).isoformat(),
         "data": payload,
     }
@@ -141,10 +149,10 @@ def parse_event(envelope: Any, expected_type: str) -> tuple[dict[str, Any], dict
     loaded = _load(EnvelopeSchema, envelope)
     if loaded["type"] != expected_type:
         raise InvalidEvent({"type": [f"expected {expected_type}, got {loaded['type']}"]})
-    version, schema = SCHEMAS[expected_type]
-    if loaded["version"] != version:
+    event = EVENTS[expected_type]
+    if loaded["version"] != event.version:
         raise InvalidEvent({"version": [f"unsupported version {loaded['version']}"]})
-    return loaded, _load(schema, loaded["data"])
+    return loaded, _load(event.schema, loaded["data"])
 
 
 def _load(schema: type[Schema], data: Any) -> dict[str, Any]:

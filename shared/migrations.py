@@ -72,3 +72,64 @@ def _run(context: Any, connection: Any, metadata: MetaData, version_table: str) 
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def split_outbox_by_consumer(service: str, consumers_by_type: dict[str, tuple[str, ...]]) -> None:
+    """Migration body: one outbox row per event and consumer, acknowledged by the consumer.
+
+    Rows published before this revision count as acknowledged (that was the old meaning of published);
+    unpublished rows are due at once. ``consumers_by_type`` is the routing as it stood at that revision.
+    """
+    import sqlalchemy as sa
+    from alembic import op
+
+    old, new = f"{service}_outbox_v1", f"{service}_outbox"
+    op.drop_index(f"ix_{service}_outbox_unpublished", table_name=new)
+    op.rename_table(new, old)
+    table = op.create_table(
+        new,
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("consumer", sa.String(length=32), nullable=False),
+        sa.Column("event_type", sa.String(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("publish_attempts", sa.Integer(), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_publish_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("event_id", "consumer"),
+    )
+    op.create_index(f"ix_{service}_outbox_due", new, ["next_publish_at"], unique=False)
+    connection = op.get_bind()
+    old_table = sa.table(
+        old,
+        sa.column("event_id", sa.String),
+        sa.column("event_type", sa.String),
+        sa.column("payload", sa.JSON),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("published_at", sa.DateTime(timezone=True)),
+    )
+    rows = [
+        {
+            "event_id": row.event_id,
+            "consumer": consumer,
+            "event_type": row.event_type,
+            "payload": row.payload,
+            "created_at": row.created_at,
+            "publish_attempts": 0 if row.published_at is None else 1,
+            "published_at": row.published_at,
+            "next_publish_at": row.created_at if row.published_at is None else None,
+            "acknowledged_at": row.published_at,
+        }
+        for row in connection.execute(sa.select(old_table))
+        for consumer in consumers_by_type.get(row.event_type, ())
+    ]
+    if rows:
+        op.bulk_insert(table, rows)
+    op.drop_table(old)
+    op.create_index(
+        f"ix_{service}_consumed_events_consumed_at",
+        f"{service}_consumed_events",
+        ["consumed_at"],
+        unique=False,
+    )

@@ -1,25 +1,47 @@
-"""The transactional outbox and consumer de-duplication.
+"""The transactional outbox, its relay and consumer de-duplication: nothing accepted is lost or done twice.
 
-A service writes its state change and the events it causes in one transaction (``record_event``); a
-relay publishes unpublished rows and marks them. The relay may publish a row twice (a crash between
-the broker call and the commit), and dramatiq delivers at least once, so every consumer records the
-event ids it has acted on in the same transaction as the effect (``first_consumption``).
+A service writes its state change and the events it causes in one transaction: one outbox row per event and
+consuming service. An event is done when its consumer has acted, not when it was published: the consumer
+acknowledges each event after its transaction commits (``Outbox.acknowledge``, reached through the broker),
+and the relay publishes again every row not acknowledged in time, with a growing delay, until it is. So a
+message lost by the broker (an in-process queue dying with its process, Redis without a fsync, a worker
+killed while holding it) comes back; the consumers record the event ids they acted on in the same
+transaction as the effect (``first_consumption``), so a second delivery changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import Database, UTCDateTime
-from shared.scheduling import PeriodicJob
+from shared.events import EVENTS
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Publishes an envelope to one consuming service's queue; returns once the broker has accepted it.
+Publish = Callable[[str, dict[str, Any]], None]
 
 
 def outbox_table(metadata: MetaData, service: str) -> Table:
@@ -27,11 +49,16 @@ def outbox_table(metadata: MetaData, service: str) -> Table:
         f"{service}_outbox",
         metadata,
         Column("event_id", String(64), primary_key=True),
+        Column("consumer", String(32), primary_key=True),
         Column("event_type", String(64), nullable=False),
         Column("payload", JSON, nullable=False),
         Column("created_at", UTCDateTime(), nullable=False),
+        Column("publish_attempts", Integer, nullable=False, default=0),
         Column("published_at", UTCDateTime(), nullable=True),
-        Index(f"ix_{service}_outbox_unpublished", "published_at", "created_at"),
+        # When the relay publishes this row (again); None once acknowledged or given up.
+        Column("next_publish_at", UTCDateTime(), nullable=True),
+        Column("acknowledged_at", UTCDateTime(), nullable=True),
+        Index(f"ix_{service}_outbox_due", "next_publish_at"),
     )
 
 
@@ -41,19 +68,27 @@ def consumed_events_table(metadata: MetaData, service: str) -> Table:
         metadata,
         Column("event_id", String(64), primary_key=True),
         Column("consumer", String(100), primary_key=True),
-        Column("consumed_at", UTCDateTime(), nullable=False),
+        Column("consumed_at", UTCDateTime(), nullable=False, index=True),
     )
 
 
 def record_event(session: Session, outbox: Table, envelope: dict[str, Any]) -> None:
-    """Queue an event for publishing, inside the caller's transaction."""
+    """Queue an event for each of its consumers, inside the caller's transaction."""
+    now = utcnow()
     session.execute(
-        insert(outbox).values(
-            event_id=envelope["id"],
-            event_type=envelope["type"],
-            payload=envelope,
-            created_at=utcnow(),
-        )
+        insert(outbox),
+        [
+            {
+                "event_id": envelope["id"],
+                "consumer": consumer,
+                "event_type": envelope["type"],
+                "payload": envelope,
+                "created_at": now,
+                "publish_attempts": 0,
+                "next_publish_at": now,
+            }
+            for consumer in EVENTS[envelope["type"]].consumers
+        ],
     )
 
 
@@ -72,40 +107,109 @@ def first_consumption(session: Session, consumed: Table, event_id: str, consumer
     return True
 
 
-class OutboxRelay:
-    """Publishes a service's unpublished outbox rows, oldest first. Safe to run in several processes."""
+@dataclass(frozen=True)
+class OutboxPolicy:
+    """How long the relay waits for an acknowledgement, and how long rows are kept."""
 
-    def __init__(self, database: Database, outbox: Table, publish: Callable[[dict[str, Any]], None]) -> None:
+    # A first publish not acknowledged within this is published again; each further wait doubles.
+    redeliver_after: timedelta = timedelta(seconds=60)
+    max_redeliver_delay: timedelta = timedelta(hours=1)
+    # After this many publishes the row is given up and logged as an error (about a day with the defaults).
+    max_publishes: int = 30
+    # Acknowledged and given-up rows, and consumed-event records, are deleted after this: they hold
+    # personal data, and no redelivery can come later than the relay gives up.
+    retention: timedelta = timedelta(days=7)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboxPolicy:
+        return cls(
+            redeliver_after=timedelta(seconds=settings.outbox_redeliver_after),
+            retention=timedelta(days=settings.outbox_retention_days),
+        )
+
+    def next_publish_at(self, publishes: int, now: datetime) -> datetime | None:
+        if publishes >= self.max_publishes:
+            return None
+        delay = self.redeliver_after * 2 ** min(publishes - 1, 20)
+        return now + min(delay, self.max_redeliver_delay)
+
+
+class Outbox:
+    """One service's outbox: relayed to the broker until every consumer has acknowledged each event."""
+
+    def __init__(
+        self,
+        database: Database,
+        table: Table,
+        consumed: Table,
+        policy: OutboxPolicy | None = None,
+    ) -> None:
         self.database = database
-        self.outbox = outbox
-        self.publish = publish
+        self.table = table
+        self.consumed = consumed
+        self.policy = policy or OutboxPolicy()
 
-    def relay_pending(self, limit: int = 100) -> int:
+    def relay_due(self, publish: Publish, limit: int = 100, now: datetime | None = None) -> int:
+        """Publish the rows whose time has come, oldest first. Safe to run in several processes."""
+        now = now or utcnow()
+        table = self.table
         with self.database.transaction() as session:
             query = (
-                select(self.outbox.c.event_id, self.outbox.c.payload)
-                .where(self.outbox.c.published_at.is_(None))
-                .order_by(self.outbox.c.created_at)
+                select(table.c.event_id, table.c.consumer, table.c.payload, table.c.publish_attempts)
+                .where(table.c.next_publish_at <= now)
+                .order_by(table.c.next_publish_at)
                 .limit(limit)
             )
             if self.database.is_postgresql:
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
             for row in rows:
-                self.publish(row.payload)
-            if rows:
+                # Returns only once the broker has the message (RabbitMQ: its publisher confirm); a failure
+                # rolls the whole batch back, to be published again next time.
+                publish(row.consumer, row.payload)
+                publishes = row.publish_attempts + 1
+                next_at = self.policy.next_publish_at(publishes, now)
+                if next_at is None:
+                    log.error(
+                        "%s: %s event %s was published %d times and never acknowledged by %s; giving up",
+                        table.name,
+                        row.payload["type"],
+                        row.event_id,
+                        publishes,
+                        row.consumer,
+                    )
                 session.execute(
-                    update(self.outbox)
-                    .where(self.outbox.c.event_id.in_([row.event_id for row in rows]))
-                    .values(published_at=utcnow())
+                    update(table)
+                    .where(table.c.event_id == row.event_id, table.c.consumer == row.consumer)
+                    .values(publish_attempts=publishes, published_at=now, next_publish_at=next_at)
                 )
         if rows:
-            log.debug("relayed %d events from %s", len(rows), self.outbox.name)
+            log.debug("relayed %d events from %s", len(rows), table.name)
         return len(rows)
 
+    def acknowledge(self, event_id: str, consumer: str) -> None:
+        """``consumer`` has acted on ``event_id`` (or refused it for good): stop publishing it."""
+        with self.database.transaction() as session:
+            session.execute(
+                update(self.table)
+                .where(
+                    self.table.c.event_id == event_id,
+                    self.table.c.consumer == consumer,
+                    self.table.c.acknowledged_at.is_(None),
+                )
+                .values(acknowledged_at=utcnow(), next_publish_at=None)
+            )
 
-def outbox_relay_job(
-    service: str, database: Database, outbox: Table, publish: Callable[[dict[str, Any]], None]
-) -> PeriodicJob:
-    """The clock job that relays a service's outbox; every tenth of a second keeps the loop quick."""
-    return PeriodicJob(f"{service}.outbox", 0.1, OutboxRelay(database, outbox, publish).relay_pending)
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete what is older than the retention: finished outbox rows and consumed-event records."""
+        cutoff = (now or utcnow()) - self.policy.retention
+        with self.database.transaction() as session:
+            finished = session.execute(
+                delete(self.table).where(
+                    and_(self.table.c.created_at < cutoff, self.table.c.next_publish_at.is_(None))
+                )
+            ).rowcount
+            consumed = session.execute(
+                delete(self.consumed).where(self.consumed.c.consumed_at < cutoff)
+            ).rowcount
+        return finished + consumed

@@ -31,6 +31,10 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str | None = None
+    # The outbox publishes an event again when its consumer has not acknowledged it within this many
+    # seconds (doubling each time), and deletes finished rows after this many days.
+    outbox_redeliver_after: float = 60.0
+    outbox_retention_days: float = 7.0
     # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
     service_public_urls: Mapping[str, str] = field(default_factory=dict)
@@ -71,6 +75,12 @@ class Settings:
             twilio_from_number=get("TWILIO_FROM_NUMBER", None),
             twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID", None),
             twilio_api_base_url=get("TWILIO_API_BASE_URL", None),
+            outbox_redeliver_after=_positive_number(
+                env, "OUTBOX_REDELIVER_AFTER", defaults.outbox_redeliver_after
+            ),
+            outbox_retention_days=_positive_number(
+                env, "OUTBOX_RETENTION_DAYS", defaults.outbox_retention_days
+            ),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"] for s in SERVICES if env.get(f"{s.upper()}_DATABASE_URL")
             },
@@ -78,3 +88,16 @@ class Settings:
                 s: env[f"{s.upper()}_PUBLIC_URL"] for s in SERVICES if env.get(f"{s.upper()}_PUBLIC_URL")
             },
         )
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    return number

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
 
+from closeloop.services import SERVICES
 from shared.clock import utcnow
 from shared.settings import Settings
 
@@ -30,9 +30,9 @@ TEST_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWNsb3NlbG9vcC10ZXN0cw=="
 @contextmanager
 def migrated_service(service: str, settings: Settings) -> Iterator[Any]:
     """A service's runtime on a freshly migrated database, disposed of afterwards."""
-    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    runtime = bootstrap.bootstrap(settings)
-    bootstrap.migrate(runtime)
+    wiring = SERVICES[service]
+    runtime = wiring.bootstrap(settings)
+    wiring.migrate(runtime)
     try:
         yield runtime
     finally:

@@ -1,18 +1,7 @@
-"""The dispatch service's consumers: plain functions taking an event envelope."""
+"""The dispatch service's consumers: use cases declared with ``@consumes``; its wiring binds them."""
 
 from __future__ import annotations
 
-from shared.broker import Consumer
-
 from . import service
-from .bootstrap import DispatchRuntime
 
-
-def consumers(runtime: DispatchRuntime) -> list[Consumer]:
-    return [
-        Consumer(
-            "dispatch",
-            "invitation.requested",
-            lambda envelope: service.schedule_invitation(runtime, envelope),
-        )
-    ]
+CONSUMERS = (service.schedule_invitation,)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.http import create_api
-from shared.settings import Settings
 
 from . import api, pages
-from .bootstrap import DispatchRuntime, bootstrap
+from .runtime import DispatchRuntime
 
 
-def create_app(runtime: DispatchRuntime | None = None) -> Flask:
+def create_app(runtime: DispatchRuntime) -> Flask:
     app = Flask(__name__, static_folder=None)
-    app.extensions["closeloop.dispatch"] = runtime or bootstrap(Settings.from_env())
+    app.extensions["closeloop.dispatch"] = runtime
     rest = create_api(app, "dispatch")
     rest.register_blueprint(api.blp)
     rest.register_blueprint(api.webhooks)

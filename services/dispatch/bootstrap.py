@@ -1,42 +1,28 @@
-"""Wires the dispatch service to its database and its transports (sandbox, or SendGrid and Twilio)."""
+"""The dispatch service as the composition root sees it: its database, its transports (sandbox, or SendGrid
+and Twilio), its consumers and due jobs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from shared.db import Database
-from shared.migrations import upgrade
-from shared.outbox import outbox_relay_job
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
+from shared.wiring import ServiceWiring
 
-from . import models
+from . import actors, models, service
+from .app import create_app
 from .providers import EmailTransport, SmsTransport
+from .runtime import DispatchRuntime, sql_runtime
 from .sandbox import SandboxTransport
-
-
-@dataclass
-class DispatchRuntime:
-    settings: Settings
-    database: Database
-    email: EmailTransport
-    sms: SmsTransport
-
-    @property
-    def public_url(self) -> str:
-        return self.settings.public_url_for(models.SERVICE)
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> DispatchRuntime:
     database = database or Database(settings.database_url_for(models.SERVICE))
     if settings.transport == "sandbox":
         sandbox = SandboxTransport(database)
-        return DispatchRuntime(settings, database, sandbox, sandbox)
+        return sql_runtime(settings, database, sandbox, sandbox)
     if settings.transport != "providers":
         raise ValueError("CLOSELOOP_TRANSPORT must be sandbox or providers")
-    return DispatchRuntime(settings, database, _sendgrid(settings), _twilio(settings))
+    return sql_runtime(settings, database, _sendgrid(settings), _twilio(settings))
 
 
 def _sendgrid(settings: Settings) -> EmailTransport:
@@ -66,16 +52,19 @@ def _twilio(settings: Settings) -> SmsTransport:
     )
 
 
-def migrate(runtime: DispatchRuntime) -> None:
-    upgrade(runtime.database.url, models.MIGRATIONS, models.VERSION_TABLE)
-
-
-def periodic_jobs(runtime: DispatchRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    # Imported here: service imports this module for its runtime type.
-    from .service import recover_stalled_deliveries, send_due_deliveries
-
+def periodic_jobs(runtime: DispatchRuntime) -> list[PeriodicJob]:
     return [
-        outbox_relay_job(models.SERVICE, runtime.database, models.outbox, publish),
-        PeriodicJob("dispatch.due_deliveries", 1.0, lambda: send_due_deliveries(runtime)),
-        PeriodicJob("dispatch.stalled_deliveries", 60.0, lambda: recover_stalled_deliveries(runtime)),
+        PeriodicJob("dispatch.due_deliveries", 1.0, lambda: service.send_due_deliveries(runtime)),
+        PeriodicJob("dispatch.stalled_deliveries", 60.0, lambda: service.recover_stalled_deliveries(runtime)),
     ]
+
+
+SERVICE = ServiceWiring(
+    name=models.SERVICE,
+    bootstrap=bootstrap,
+    create_app=create_app,
+    migrations=models.MIGRATIONS,
+    version_table=models.VERSION_TABLE,
+    consumers=actors.CONSUMERS,
+    periodic_jobs=periodic_jobs,
+)

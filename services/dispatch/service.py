@@ -12,13 +12,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.events import new_event, parse_event
+from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
-from shared.outbox import first_consumption, record_event
+from shared.unit_of_work import UnitOfWork
 
 from . import domain
-from .bootstrap import DispatchRuntime
-from .models import Delivery, InboundSms, OptOut, ProviderEvent, consumed_events, outbox
+from .models import Delivery, InboundSms, OptOut, ProviderEvent
 from .providers import (
     OutgoingEmail,
     OutgoingSms,
@@ -34,6 +33,7 @@ from .providers.webhooks import (
     delivery_state_for,
     is_forward_transition,
 )
+from .runtime import DispatchRuntime
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,12 @@ REPLY_WINDOW = timedelta(days=14)
 _emails = Environment(loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape())
 
 
-def schedule_invitation(runtime: DispatchRuntime, envelope: dict[str, Any]) -> None:
-    """Consumer of ``invitation.requested``: pick the channel, render the message, send it now."""
-    event, data = parse_event(envelope, "invitation.requested")
-    with runtime.database.transaction() as session:
-        if not first_consumption(session, consumed_events, event["id"], "schedule_invitation"):
-            return
-        delivery = _new_invitation_delivery(runtime, session, data)
+@consumes("invitation.requested")
+def schedule_invitation(runtime: DispatchRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
+    """Pick the channel for a requested invitation, render the message, and send it once committed."""
+    delivery = _new_invitation_delivery(runtime, uow.session, event.data)
     if delivery.status == "scheduled":
-        attempt_delivery(runtime, delivery.id)
+        uow.after_commit(lambda: attempt_delivery(runtime, delivery.id))
 
 
 def _new_invitation_delivery(runtime: DispatchRuntime, session: Session, data: dict[str, Any]) -> Delivery:
@@ -136,11 +133,12 @@ def _normal(channel: str, address: str) -> str:
 def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime | None = None) -> bool:
     """One provider call for a due delivery; False when it was not due or another worker claimed it."""
     now = now or utcnow()
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         query = select(Delivery).where(
             Delivery.id == delivery_id, Delivery.status == "scheduled", Delivery.next_attempt_at <= now
         )
-        if runtime.database.is_postgresql:
+        if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         delivery = session.scalars(query).first()
         if delivery is None:
@@ -180,7 +178,8 @@ def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime |
     except PermanentDeliveryError as error:
         _after_failed_attempt(runtime, delivery_id, error, None, permanent=True, opted_out=error.opted_out)
     else:
-        with runtime.database.transaction() as session:
+        with runtime.unit_of_work() as uow:
+            session = uow.session
             delivery = session.get(Delivery, delivery_id)
             delivery.status, delivery.next_attempt_at, delivery.updated_at = "sent", None, utcnow()
             delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
@@ -197,7 +196,8 @@ def _after_failed_attempt(
     opted_out: bool = False,
 ) -> None:
     now = utcnow()
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         delivery = session.get(Delivery, delivery_id)
         retry_at = None if permanent else domain.next_attempt_at(delivery.attempts, now, retry_after)
         delivery.status = "scheduled" if retry_at else "failed"
@@ -221,7 +221,8 @@ def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = 
     MAX_ATTEMPTS. The provider may have accepted the lost attempt: a rare duplicate beats a lost survey.
     """
     now = now or utcnow()
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         stalled = session.scalars(
             select(Delivery).where(
                 Delivery.status == "sending", Delivery.updated_at <= now - domain.STALLED_AFTER
@@ -239,7 +240,8 @@ def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = 
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
     """Scheduler job: attempt every delivery whose time has come (retries, later: quiet hours)."""
     now = utcnow()
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         due = session.scalars(
             select(Delivery.id)
             .where(Delivery.status == "scheduled", Delivery.next_attempt_at <= now)
@@ -261,13 +263,15 @@ def _record_opt_out(session: Session, channel: str, address: str, source: str) -
 
 def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
     """The RFC 8058 one-click POST, or the button on the unsubscribe page."""
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         delivery = _unsubscribable_delivery(session, delivery_id)
         _record_opt_out(session, delivery.channel, delivery.address, "unsubscribe_link")
 
 
 def is_unsubscribed(runtime: DispatchRuntime, delivery_id: str) -> bool:
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         delivery = _unsubscribable_delivery(session, delivery_id)
         return _is_opted_out(session, delivery.channel, delivery.address)
 
@@ -284,7 +288,8 @@ def _unsubscribable_delivery(session: Session, delivery_id: str) -> Delivery:
 
 def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) -> bool:
     """Apply one provider report once; a delivery's state only moves forward. False for a repeat."""
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         if session.get(ProviderEvent, report.provider_event_id):
             return False
         delivery = session.get(Delivery, report.reference) if report.reference else None
@@ -333,7 +338,8 @@ def receive_sms(
     """
     now = utcnow()
     kind = classify_sms_reply(body)
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         if session.get(InboundSms, message_sid):
             return None
         delivery = None
@@ -356,18 +362,14 @@ def receive_sms(
                 .order_by(Delivery.created_at.desc())
             ).first()
             if delivery:
-                record_event(
-                    session,
-                    outbox,
-                    new_event(
-                        "sms.received",
-                        {
-                            "message_sid": message_sid,
-                            "invitation_id": delivery.invitation_id,
-                            "body": body,
-                            "received_at": now.isoformat(),
-                        },
-                    ),
+                uow.emit(
+                    "sms.received",
+                    {
+                        "message_sid": message_sid,
+                        "invitation_id": delivery.invitation_id,
+                        "body": body,
+                        "received_at": now.isoformat(),
+                    },
                 )
         session.add(
             InboundSms(
@@ -383,5 +385,6 @@ def receive_sms(
 
 
 def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Delivery]:
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         return list(session.scalars(select(Delivery).where(Delivery.invitation_id == invitation_id)).all())

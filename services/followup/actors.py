@@ -1,16 +1,7 @@
-"""The followup service's consumers: plain functions taking an event envelope."""
+"""The followup service's consumers: use cases declared with ``@consumes``; its wiring binds them."""
 
 from __future__ import annotations
 
-from shared.broker import Consumer
-
 from . import service
-from .bootstrap import FollowupRuntime
 
-
-def consumers(runtime: FollowupRuntime) -> list[Consumer]:
-    return [
-        Consumer(
-            "followup", "response.scored", lambda envelope: service.act_on_scored_response(runtime, envelope)
-        )
-    ]
+CONSUMERS = (service.act_on_scored_response,)

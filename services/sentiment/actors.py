@@ -1,16 +1,7 @@
-"""The sentiment service's consumers: plain functions taking an event envelope."""
+"""The sentiment service's consumers: use cases declared with ``@consumes``; its wiring binds them."""
 
 from __future__ import annotations
 
-from shared.broker import Consumer
-
 from . import service
-from .bootstrap import SentimentRuntime
 
-
-def consumers(runtime: SentimentRuntime) -> list[Consumer]:
-    return [
-        Consumer(
-            "sentiment", "response.submitted", lambda envelope: service.score_response(runtime, envelope)
-        )
-    ]
+CONSUMERS = (service.score_response,)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.http import create_api
-from shared.settings import Settings
 
 from . import api
-from .bootstrap import SentimentRuntime, bootstrap
+from .runtime import SentimentRuntime
 
 
-def create_app(runtime: SentimentRuntime | None = None) -> Flask:
+def create_app(runtime: SentimentRuntime) -> Flask:
     app = Flask(__name__, static_folder=None)
-    app.extensions["closeloop.sentiment"] = runtime or bootstrap(Settings.from_env())
+    app.extensions["closeloop.sentiment"] = runtime
     create_api(app, "sentiment").register_blueprint(api.blp)
     return app

@@ -1,33 +1,25 @@
-"""Wires the sentiment service to its database."""
+"""The sentiment service as the composition root sees it: how to build, migrate, serve and run it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from shared.db import Database
-from shared.migrations import upgrade
-from shared.outbox import outbox_relay_job
-from shared.scheduling import PeriodicJob
 from shared.settings import Settings
+from shared.wiring import ServiceWiring
 
-from . import models
-
-
-@dataclass
-class SentimentRuntime:
-    settings: Settings
-    database: Database
+from . import actors, models
+from .app import create_app
+from .runtime import SentimentRuntime, sql_runtime
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> SentimentRuntime:
-    return SentimentRuntime(settings, database or Database(settings.database_url_for(models.SERVICE)))
+    return sql_runtime(settings, database or Database(settings.database_url_for(models.SERVICE)))
 
 
-def migrate(runtime: SentimentRuntime) -> None:
-    upgrade(runtime.database.url, models.MIGRATIONS, models.VERSION_TABLE)
-
-
-def periodic_jobs(runtime: SentimentRuntime, publish: Callable[[dict[str, Any]], None]) -> list[PeriodicJob]:
-    return [outbox_relay_job(models.SERVICE, runtime.database, models.outbox, publish)]
+SERVICE = ServiceWiring(
+    name=models.SERVICE,
+    bootstrap=bootstrap,
+    create_app=create_app,
+    migrations=models.MIGRATIONS,
+    version_table=models.VERSION_TABLE,
+    consumers=actors.CONSUMERS,
+)

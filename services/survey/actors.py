@@ -1,12 +1,7 @@
-"""The survey service's consumers: plain functions taking an event envelope."""
+"""The survey service's consumers: use cases declared with ``@consumes``; its wiring binds them."""
 
 from __future__ import annotations
 
-from shared.broker import Consumer
-
 from . import service
-from .bootstrap import SurveyRuntime
 
-
-def consumers(runtime: SurveyRuntime) -> list[Consumer]:
-    return [Consumer("survey", "sms.received", lambda envelope: service.record_sms_answer(runtime, envelope))]
+CONSUMERS = (service.record_sms_answer,)

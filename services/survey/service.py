@@ -10,17 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.events import new_event, parse_event
+from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
-from shared.outbox import first_consumption, record_event
+from shared.unit_of_work import Conflict, UnitOfWork
 
 from . import domain
-from .bootstrap import SurveyRuntime
-from .models import CrmEvent, Customer, Invitation, Response, ScoreClick, consumed_events, outbox
+from .models import CrmEvent, Customer, Invitation, Response, ScoreClick
+from .runtime import SurveyRuntime
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +40,18 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
     """
     try:
         return _accept_once(runtime, event, source)
-    except IntegrityError:
+    except Conflict:
         # A concurrent request inserted this event, or this new customer, first and has committed: this
         # second try finds the event (a duplicate) or the customer (locked, then updated).
         return _accept_once(runtime, event, source)
 
 
 def _accept_once(runtime: SurveyRuntime, event: dict[str, Any], source: str) -> EventOutcome:
-    with runtime.database.transaction() as session:
-        existing = _find_crm_event(session, source, event["id"])
+    with runtime.unit_of_work() as uow:
+        existing = _find_crm_event(uow.session, source, event["id"])
         if existing:
             return _outcome(existing, duplicate=True)
-        return _outcome(_record_crm_event(runtime, session, event, source), duplicate=False)
+        return _outcome(_record_crm_event(runtime, uow, event, source), duplicate=False)
 
 
 def _find_crm_event(session: Session, source: str, external_id: str) -> CrmEvent | None:
@@ -68,8 +67,9 @@ def _outcome(crm_event: CrmEvent, duplicate: bool) -> EventOutcome:
 
 
 def _record_crm_event(
-    runtime: SurveyRuntime, session: Session, event: dict[str, Any], source: str
+    runtime: SurveyRuntime, uow: UnitOfWork, event: dict[str, Any], source: str
 ) -> CrmEvent:
+    session = uow.session
     now = utcnow()
     customer = _upsert_customer(session, event["customer"], now)
     last_invited_at = session.scalar(
@@ -91,7 +91,7 @@ def _record_crm_event(
     session.add(crm_event)
     session.flush()
     if decision.invite:
-        crm_event.invitation_id = _request_invitation(runtime, session, customer, crm_event, now).id
+        crm_event.invitation_id = _request_invitation(runtime, uow, customer, crm_event, now).id
     return crm_event
 
 
@@ -122,7 +122,7 @@ def _upsert_customer(session: Session, fields: dict[str, Any], now: datetime) ->
 
 
 def _request_invitation(
-    runtime: SurveyRuntime, session: Session, customer: Customer, crm_event: CrmEvent, now: datetime
+    runtime: SurveyRuntime, uow: UnitOfWork, customer: Customer, crm_event: CrmEvent, now: datetime
 ) -> Invitation:
     touchpoint = domain.TOUCHPOINTS[crm_event.type]
     locale = domain.resolve_locale(customer.locale)
@@ -136,36 +136,32 @@ def _request_invitation(
         properties={**customer.properties, **crm_event.properties},
         created_at=now,
     )
-    session.add(invitation)
+    uow.session.add(invitation)
     message = domain.survey_message(locale, touchpoint, customer.name)
-    record_event(
-        session,
-        outbox,
-        new_event(
-            "invitation.requested",
-            {
-                "invitation_id": invitation.id,
-                "touchpoint": touchpoint,
-                "locale": locale,
-                "preferred_channel": customer.preferred_channel,
-                "contact": {
-                    "customer_id": customer.id,
-                    "name": customer.name,
-                    "email": customer.email,
-                    "phone": customer.phone,
-                    "timezone": customer.timezone,
-                },
-                "message": {
-                    "subject": message.subject,
-                    "greeting": message.greeting,
-                    "question": message.question,
-                    "low_label": message.low_label,
-                    "high_label": message.high_label,
-                    "sms_body": message.sms_body,
-                    "answer_url": runtime.answer_base_url + invitation.token,
-                },
+    uow.emit(
+        "invitation.requested",
+        {
+            "invitation_id": invitation.id,
+            "touchpoint": touchpoint,
+            "locale": locale,
+            "preferred_channel": customer.preferred_channel,
+            "contact": {
+                "customer_id": customer.id,
+                "name": customer.name,
+                "email": customer.email,
+                "phone": customer.phone,
+                "timezone": customer.timezone,
             },
-        ),
+            "message": {
+                "subject": message.subject,
+                "greeting": message.greeting,
+                "question": message.question,
+                "low_label": message.low_label,
+                "high_label": message.high_label,
+                "sms_body": message.sms_body,
+                "answer_url": runtime.answer_base_url + invitation.token,
+            },
+        },
     )
     return invitation
 
@@ -191,7 +187,8 @@ def answer_page(
     runtime: SurveyRuntime, token: str, clicked_score: int | None, user_agent: str | None
 ) -> AnswerPage:
     """Show the page for a score link; a click is recorded provisionally, never as the answer itself."""
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         invitation, customer = _invitation_by_token(session, token)
         if clicked_score is not None:
             session.add(
@@ -207,11 +204,9 @@ def answer_page(
 
 def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str | None) -> AnswerPage:
     """A person confirmed a score (and maybe a comment) on the answer page; returns the page it leaves."""
-    with runtime.database.transaction() as session:
-        invitation, customer = _invitation_by_token(session, token)
-        response = _save_response(
-            session, invitation, customer, score, (comment or "").strip() or None, "email"
-        )
+    with runtime.unit_of_work() as uow:
+        invitation, customer = _invitation_by_token(uow.session, token)
+        response = _save_response(uow, invitation, customer, score, (comment or "").strip() or None, "email")
         return _answer_page(invitation, customer, response, None)
 
 
@@ -237,8 +232,8 @@ def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) 
     Safe in several clocks at once: each invitation is settled in its own transaction under a row lock.
     """
     now = now or utcnow()
-    with runtime.database.transaction() as session:
-        candidates = session.scalars(
+    with runtime.unit_of_work() as uow:
+        candidates = uow.session.scalars(
             select(ScoreClick.invitation_id)
             .outerjoin(Response, Response.invitation_id == ScoreClick.invitation_id)
             .where(Response.id.is_(None))
@@ -249,9 +244,10 @@ def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) 
 
 
 def _settle_invitation(runtime: SurveyRuntime, invitation_id: str, now: datetime) -> bool:
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         query = select(Invitation).where(Invitation.id == invitation_id)
-        if runtime.database.is_postgresql:
+        if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         invitation = session.scalars(query).first()
         if invitation is None or _response_for(session, invitation_id) is not None:
@@ -263,41 +259,38 @@ def _settle_invitation(runtime: SurveyRuntime, invitation_id: str, now: datetime
             for click in clicks:
                 session.delete(click)
             return False
-        _save_response(
-            session, invitation, session.get(Customer, invitation.customer_id), score, None, "email"
-        )
+        _save_response(uow, invitation, session.get(Customer, invitation.customer_id), score, None, "email")
         return True
 
 
-def record_sms_answer(runtime: SurveyRuntime, envelope: dict[str, Any]) -> None:
-    """Consumer of ``sms.received``: a score, a comment, or both, for the invitation it answers."""
-    event, data = parse_event(envelope, "sms.received")
-    with runtime.database.transaction() as session:
-        if not first_consumption(session, consumed_events, event["id"], "record_sms_answer"):
-            return
-        invitation = session.get(Invitation, data["invitation_id"])
-        if invitation is None:
-            log.warning("sms.received for unknown invitation %s", data["invitation_id"])
-            return
-        customer = session.get(Customer, invitation.customer_id)
-        answer = domain.parse_sms_answer(data["body"])
-        response = _response_for(session, invitation.id)
-        if answer.score is None and response is None:
-            log.info("SMS reply without a score for invitation %s, nothing to record", invitation.id)
-            return
-        score = answer.score if answer.score is not None else response.score
-        comment = domain.merge_comment(response.comment if response else None, answer.comment)
-        _save_response(session, invitation, customer, score, comment, "sms")
+@consumes("sms.received")
+def record_sms_answer(runtime: SurveyRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
+    """A score, a comment, or both, for the invitation an SMS reply answers."""
+    data, session = event.data, uow.session
+    invitation = session.get(Invitation, data["invitation_id"])
+    if invitation is None:
+        log.warning("sms.received for unknown invitation %s", data["invitation_id"])
+        return
+    customer = session.get(Customer, invitation.customer_id)
+    answer = domain.parse_sms_answer(data["body"])
+    response = _response_for(session, invitation.id)
+    if answer.score is None and response is None:
+        log.info("SMS reply without a score for invitation %s, nothing to record", invitation.id)
+        return
+    score = answer.score if answer.score is not None else response.score
+    comment = domain.merge_comment(response.comment if response else None, answer.comment)
+    _save_response(uow, invitation, customer, score, comment, "sms")
 
 
 def _save_response(
-    session: Session,
+    uow: UnitOfWork,
     invitation: Invitation,
     customer: Customer,
     score: int,
     comment: str | None,
     channel: str,
 ) -> Response:
+    session = uow.session
     now = utcnow()
     response = _response_for(session, invitation.id)
     if response is None:
@@ -320,28 +313,24 @@ def _save_response(
         response.revision += 1
         response.updated_at = now
     session.flush()
-    record_event(
-        session,
-        outbox,
-        new_event(
-            "response.submitted",
-            {
-                "response_id": response.id,
-                "invitation_id": invitation.id,
-                "revision": response.revision,
-                "score": response.score,
-                "comment": response.comment,
-                "locale": invitation.locale,
-                "touchpoint": invitation.touchpoint,
-                "channel": response.channel,
-                "customer": {
-                    "customer_id": customer.id,
-                    "external_id": customer.external_id,
-                    "name": customer.name,
-                },
-                "submitted_at": response.updated_at.isoformat(),
+    uow.emit(
+        "response.submitted",
+        {
+            "response_id": response.id,
+            "invitation_id": invitation.id,
+            "revision": response.revision,
+            "score": response.score,
+            "comment": response.comment,
+            "locale": invitation.locale,
+            "touchpoint": invitation.touchpoint,
+            "channel": response.channel,
+            "customer": {
+                "customer_id": customer.id,
+                "external_id": customer.external_id,
+                "name": customer.name,
             },
-        ),
+            "submitted_at": response.updated_at.isoformat(),
+        },
     )
     return response
 
@@ -361,7 +350,8 @@ def _response_for(session: Session, invitation_id: str) -> Response | None:
 
 
 def nps(runtime: SurveyRuntime, touchpoint: str | None = None) -> domain.NpsSummary:
-    with runtime.database.transaction() as session:
+    with runtime.unit_of_work() as uow:
+        session = uow.session
         query = select(Response.score)
         if touchpoint:
             query = query.join(Invitation, Invitation.id == Response.invitation_id).where(

@@ -1,10 +1,7 @@
 """Run with ``dramatiq services.survey.worker --queues survey``."""
 
-from shared.broker import serve_consumers
-from shared.settings import Settings
+from shared.wiring import serve_worker
 
-from .actors import consumers
-from .bootstrap import bootstrap
+from .bootstrap import SERVICE
 
-settings = Settings.from_env()
-broker = serve_consumers(lambda: consumers(bootstrap(settings)), settings.broker_url)
+broker = serve_worker(SERVICE)

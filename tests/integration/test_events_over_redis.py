@@ -8,12 +8,12 @@ import redis
 from sqlalchemy import MetaData, select
 
 from services.followup import service as followup_service
-from services.followup.actors import consumers
+from services.followup.bootstrap import SERVICE as FOLLOWUP
 from services.followup.models import FollowupTask
-from shared.broker import EventPublisher, create_broker, declare_consumers
+from shared.broker import create_broker, publisher
 from shared.db import Database
 from shared.events import new_event
-from shared.outbox import OutboxRelay, outbox_table, record_event
+from shared.outbox import Outbox, consumed_events_table, outbox_table, record_event
 from tests.conftest import REDIS_TEST_URL, make_settings, migrated_service
 
 SCORED = {
@@ -52,23 +52,27 @@ def tasks(runtime):
 
 
 def test_event_published_twice_is_acted_on_once(followup, redis_broker, postgres_url):
-    declare_consumers(redis_broker, consumers(followup))
+    FOLLOWUP.declare(redis_broker, followup)
     # Another service's outbox: a relay that crashed after publishing, before marking, publishes again.
     producer = Database(postgres_url)
-    producer_outbox = outbox_table(MetaData(), "producer")
-    producer_outbox.create(producer.engine)
+    tables = MetaData()
+    producer_outbox = Outbox(
+        producer, outbox_table(tables, "producer"), consumed_events_table(tables, "producer")
+    )
+    tables.create_all(producer.engine)
     envelope = new_event("response.scored", SCORED)
     with producer.transaction() as session:
-        record_event(session, producer_outbox, envelope)
-    publish = EventPublisher(redis_broker)
-    publish(envelope)
-    assert OutboxRelay(producer, producer_outbox, publish).relay_pending() == 1
-    assert OutboxRelay(producer, producer_outbox, publish).relay_pending() == 0  # marked as published
+        record_event(session, producer_outbox.table, envelope)
+    publish = publisher(redis_broker)
+    publish("followup", envelope)
+    assert producer_outbox.relay_due(publish) == 1
+    assert producer_outbox.relay_due(publish) == 0  # not due again until the redelivery delay has passed
 
     worker = dramatiq.Worker(redis_broker, worker_threads=2)
     worker.start()
     try:
         redis_broker.join("followup", timeout=10_000)
+        # The producer's "sentiment" queue holds the consumer's acknowledgements (nobody consumes them here).
     finally:
         worker.stop()
         producer.dispose()

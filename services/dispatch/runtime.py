@@ -1,0 +1,42 @@
+"""What the dispatch service's use cases run with: settings, a unit of work, its email and SMS transports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.db import Database
+from shared.outbox import Outbox, OutboxPolicy
+from shared.settings import Settings
+from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+from . import models
+from .providers import EmailTransport, SmsTransport
+
+
+@dataclass
+class DispatchRuntime:
+    settings: Settings
+    unit_of_work: Callable[[], UnitOfWork]
+    email: EmailTransport
+    sms: SmsTransport
+    # None in unit tests, which run the use cases on an in-memory unit of work.
+    database: Database | None = None
+    outbox: Outbox | None = None
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.public_url_for(models.SERVICE)
+
+
+def sql_runtime(
+    settings: Settings, database: Database, email: EmailTransport, sms: SmsTransport
+) -> DispatchRuntime:
+    return DispatchRuntime(
+        settings,
+        lambda: SqlUnitOfWork(models.SERVICE, database, models.outbox, models.consumed_events),
+        email,
+        sms,
+        database,
+        Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
+    )

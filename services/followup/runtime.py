@@ -1,0 +1,31 @@
+"""What the followup service's use cases run with: its settings and a way to open a unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.db import Database
+from shared.outbox import Outbox, OutboxPolicy
+from shared.settings import Settings
+from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+from . import models
+
+
+@dataclass
+class FollowupRuntime:
+    settings: Settings
+    unit_of_work: Callable[[], UnitOfWork]
+    # None in unit tests, which run the use cases on an in-memory unit of work.
+    database: Database | None = None
+    outbox: Outbox | None = None
+
+
+def sql_runtime(settings: Settings, database: Database) -> FollowupRuntime:
+    return FollowupRuntime(
+        settings,
+        lambda: SqlUnitOfWork(models.SERVICE, database, models.outbox, models.consumed_events),
+        database,
+        Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
+    )

@@ -1,0 +1,173 @@
+"""A unit of work: one transaction of one service, the events it emits, and the events it has consumed.
+
+Use cases take a service runtime whose ``unit_of_work()`` gives one of these; they read and change state
+through its repositories and call ``emit`` for the events the change causes. The SQL implementation writes
+the state and the outbox rows in one database transaction; ``InMemoryUnitOfWork`` is the fake the unit
+tests use, so every use case is tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.db import Database
+from shared.events import EVENTS, new_event
+from shared.outbox import first_consumption, record_event
+
+
+class Conflict(Exception):
+    """A concurrent transaction changed what this one relied on (a unique key taken meanwhile): try again."""
+
+
+class UnitOfWork:
+    """``with uow:`` commits when the block ends and rolls back if it raises; the object can be reused."""
+
+    service: str
+
+    def __enter__(self) -> Self:
+        self._after_commit: list[Callable[[], Any]] = []
+        self._begin()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        actions, self._after_commit = self._after_commit, []
+        try:
+            if exc is not None:
+                self._rollback()
+                conflict = self._conflict(exc)
+                if conflict is not None:
+                    raise conflict from exc
+                return
+            try:
+                self._commit()
+            except Exception as error:
+                self._rollback()
+                conflict = self._conflict(error)
+                if conflict is not None:
+                    raise conflict from error
+                raise
+        finally:
+            self._close()
+        for action in actions:
+            action()
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Validate an event against its contract and queue it for its consumers, in this transaction."""
+        producer = EVENTS[event_type].producer
+        if producer != self.service:
+            raise ValueError(f"{self.service} cannot emit {event_type}: only {producer} does")
+        envelope = new_event(event_type, data)
+        self._store_event(envelope)
+        return envelope
+
+    def after_commit(self, action: Callable[[], Any]) -> None:
+        """Run ``action`` once this transaction has committed (a provider call: never inside one)."""
+        self._after_commit.append(action)
+
+    def first_consumption(self, event_id: str, consumer: str) -> bool:
+        """Record that ``consumer`` acts on ``event_id`` in this transaction; False when it already did."""
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _rollback(self) -> None:
+        raise NotImplementedError
+
+    def _store_event(self, envelope: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release what the transaction held."""
+
+    def _conflict(self, error: BaseException) -> Conflict | None:
+        """The ``Conflict`` an implementation's error means, if it means one."""
+        return None
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A database transaction (``self.session``) with the service's outbox; subclasses add repositories."""
+
+    def __init__(self, service: str, database: Database, outbox: Table, consumed: Table) -> None:
+        self.service = service
+        self.database = database
+        self.outbox = outbox
+        self.consumed = consumed
+
+    def _begin(self) -> None:
+        self.session: Session = self.database.session()
+        self.session.begin()
+        self._open_repositories(self.session)
+
+    def _open_repositories(self, session: Session) -> None:
+        """Subclasses create their repositories on ``session`` here."""
+
+    def _commit(self) -> None:
+        self.session.commit()
+
+    def _rollback(self) -> None:
+        self.session.rollback()
+
+    def _close(self) -> None:
+        self.session.close()
+
+    def _conflict(self, error: BaseException) -> Conflict | None:
+        # A unique key another transaction took first: its caller may try again and find that row.
+        return Conflict(str(error.orig)) if isinstance(error, IntegrityError) else None
+
+    def _store_event(self, envelope: dict[str, Any]) -> None:
+        record_event(self.session, self.outbox, envelope)
+
+    def first_consumption(self, event_id: str, consumer: str) -> bool:
+        return first_consumption(self.session, self.consumed, event_id, consumer)
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """The fake: keeps committed events and consumptions in lists; what a failed block did is dropped.
+
+    Service fakes subclass it and keep their repositories in plain dicts, shared across blocks.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.events: list[dict[str, Any]] = []
+        self.consumed: set[tuple[str, str]] = set()
+        self.commits = 0
+        self._pending_events: list[dict[str, Any]] = []
+        self._pending_consumed: set[tuple[str, str]] = set()
+
+    def _begin(self) -> None:
+        self._pending_events, self._pending_consumed = [], set()
+
+    def _commit(self) -> None:
+        self.events.extend(self._pending_events)
+        self.consumed |= self._pending_consumed
+        self.commits += 1
+
+    def _rollback(self) -> None:
+        self._pending_events, self._pending_consumed = [], set()
+
+    def _store_event(self, envelope: dict[str, Any]) -> None:
+        self._pending_events.append(envelope)
+
+    def first_consumption(self, event_id: str, consumer: str) -> bool:
+        key = (event_id, consumer)
+        if key in self.consumed or key in self._pending_consumed:
+            return False
+        self._pending_consumed.add(key)
+        return True
+
+    def emitted(self, event_type: str) -> list[dict[str, Any]]:
+        """The data of every committed event of this type, oldest first."""
+        return [event["data"] for event in self.events if event["type"] == event_type]

@@ -1,0 +1,79 @@
+"""The service protocol: what the embedded process, the CLI, the workers and the tests need of a service.
+
+Each service's ``bootstrap`` module declares one ``ServiceWiring``; ``closeloop.services`` lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+import dramatiq
+from flask import Flask
+
+from shared.broker import create_broker, declare_consumers, publisher
+from shared.consumers import Consumer
+from shared.db import Database
+from shared.migrations import upgrade
+from shared.outbox import Outbox
+from shared.scheduling import PeriodicJob
+from shared.settings import Settings
+from shared.unit_of_work import UnitOfWork
+
+
+class ServiceRuntime(Protocol):
+    """What a service's runtime offers whatever else it holds: its settings, database and outbox."""
+
+    settings: Settings
+    database: Database
+    outbox: Outbox
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+
+R = TypeVar("R", bound=ServiceRuntime)
+
+
+@dataclass(frozen=True)
+class ServiceWiring(Generic[R]):
+    name: str
+    bootstrap: Callable[[Settings], R]
+    create_app: Callable[[R], Flask]
+    migrations: Path
+    version_table: str
+    consumers: Sequence[Consumer] = ()
+    # The service's own due jobs; the outbox relay and pruning are added to every service's clock.
+    periodic_jobs: Callable[[R], list[PeriodicJob]] = field(default=lambda runtime: [])
+
+    def migrate(self, runtime: R) -> None:
+        upgrade(runtime.database.url, self.migrations, self.version_table)
+
+    def declare(self, broker: dramatiq.Broker, runtime: R) -> list[dramatiq.Actor]:
+        """Bind the service's consumers and its outbox acknowledgements to ``broker``."""
+        return declare_consumers(broker, self.name, runtime, self.consumers, runtime.outbox)
+
+    def clock_jobs(self, runtime: R, broker: dramatiq.Broker) -> list[PeriodicJob]:
+        outbox = runtime.outbox
+        publish = publisher(broker)
+        return [
+            # Every tenth of a second keeps the loop quick; a row is claimed by one clock at a time.
+            PeriodicJob(f"{self.name}.outbox", 0.1, lambda: outbox.relay_due(publish)),
+            PeriodicJob(f"{self.name}.outbox_prune", 3600.0, outbox.prune),
+            *self.periodic_jobs(runtime),
+        ]
+
+
+def serve_worker(wiring: ServiceWiring[Any], settings: Settings | None = None) -> dramatiq.Broker:
+    """Body of a service's ``worker`` module, the one ``dramatiq services.<name>.worker`` imports."""
+    settings = settings or Settings.from_env()
+    broker = create_broker(settings.broker_url)
+    dramatiq.set_broker(broker)
+    wiring.declare(broker, wiring.bootstrap(settings))
+    return broker
+
+
+def service_app(wiring: ServiceWiring[Any], settings: Settings | None = None) -> Flask:
+    """A service's app from the environment's settings: what gunicorn serves in services mode."""
+    return wiring.create_app(wiring.bootstrap(settings or Settings.from_env()))
