@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 JSON_PREFIXES = ("/v1/", "/webhooks/", "/openapi/")
+PROBLEM_MIMETYPE = "application/problem+json"
+# The name ProblemApi registers ProblemSchema under; the recursive field errors point into it.
+PROBLEM_SCHEMA_NAME = "Problem"
+_FIELD_ERRORS_REF = f"#/components/schemas/{PROBLEM_SCHEMA_NAME}/properties/errors"
 
 
 class DomainError(Exception):
@@ -41,18 +48,69 @@ def problem(status: int, title: str, detail: str | None = None, errors: Any = No
         body["errors"] = errors
     response = jsonify(body)
     response.status_code = status
-    response.mimetype = "application/problem+json"
+    response.mimetype = PROBLEM_MIMETYPE
     return response
 
 
+class ProblemSchema(Schema):
+    """The problem+json body (RFC 9457) that ``problem()`` answers every API error with.
+
+    It only documents: ``problem()`` builds the body, so keep the two in step.
+    """
+
+    type = fields.String(
+        required=True,
+        metadata={"description": "A URI naming the kind of problem; always about:blank for now."},
+    )
+    title = fields.String(required=True, metadata={"description": "A short summary, such as Not Found."})
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
+    detail = fields.String(metadata={"description": "What went wrong with this request."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        metadata={
+            "description": "Field name to its messages; a nested or list field has this mapping again.",
+            # marshmallow fields cannot say "this mapping again", so the schema is given as it is.
+            "additionalProperties": {
+                "oneOf": [{"type": "array", "items": {"type": "string"}}, {"$ref": _FIELD_ERRORS_REF}]
+            },
+        },
+    )
+
+
+class ProblemApi(Api):
+    """An ``Api`` whose OpenAPI document describes every error response as ``ProblemSchema`` problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents error responses with DEFAULT_RESPONSE_CONTENT_TYPE, the successful answers'
+        # application/json; its maintainer's advice for another shape is to override this method
+        # (marshmallow-code/flask-smorest#223). The automatic 422 of @blp.arguments and the "default"
+        # response of every operation are $refs to the components registered here.
+        self.spec.components.schema(PROBLEM_SCHEMA_NAME, schema=self.ERROR_SCHEMA)
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            # Unlike flask-smorest, which gives 2xx and 3xx names the error schema too: they carry no problem.
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
 def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
-    """flask-smorest set-up: the OpenAPI document is served at /openapi/<service>.json."""
+    """flask-smorest set-up: the OpenAPI document is served at /openapi/<service>.json.
+
+    Its error responses are documented as the problem+json that ``install_problem_handlers`` answers.
+    """
     app.config.setdefault("API_TITLE", f"Closeloop {service}")
     app.config.setdefault("API_VERSION", version)
     app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/openapi")
     app.config.setdefault("OPENAPI_JSON_PATH", f"{service}.json")
-    api = Api(app)
+    api = ProblemApi(app)
     install_problem_handlers(app)
     return api
 

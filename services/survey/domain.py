@@ -1,4 +1,4 @@
-"""Survey rules with no I/O: whether to survey, what to ask, which clicks are a person's, NPS."""
+"""Survey rules with no I/O: whether to survey, what to ask, which clicks are a person's, what an SMS says."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.locales import localized
+
 TOUCHPOINTS = {
     "purchase.completed": "purchase",
     "support_call.ended": "support_call",
     "site.visited": "site_visit",
 }
-SUPPORTED_LOCALES = ("en", "tr")
-DEFAULT_LOCALE = "en"
 
 # A customer surveyed less than this long ago is not asked again (survey fatigue).
 QUARANTINE = timedelta(days=30)
@@ -41,12 +41,6 @@ def decide_survey(
     if last_invited_at is not None and now - last_invited_at < QUARANTINE:
         return SurveyDecision(False, "customer was surveyed in the last 30 days")
     return SurveyDecision(True, f"{TOUCHPOINTS[event_type]} survey")
-
-
-def resolve_locale(locale: str | None) -> str:
-    """'tr-TR' and 'tr_TR' -> 'tr'; anything we have no template for falls back to English."""
-    language = (locale or "").replace("_", "-").split("-")[0].lower()
-    return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ _TEXTS = {
 
 
 def survey_message(locale: str, touchpoint: str, customer_name: str | None) -> SurveyMessage:
-    texts = _TEXTS[resolve_locale(locale)]
+    texts = localized(_TEXTS, locale)
     first_name = (customer_name or "").split(" ")[0]
     intro = texts["intro"][touchpoint]
     return SurveyMessage(
@@ -184,32 +178,3 @@ def merge_comment(existing: str | None, addition: str | None) -> str | None:
     if not addition:
         return existing
     return f"{existing}\n{addition}" if existing else addition
-
-
-# --- NPS --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NpsSummary:
-    responses: int
-    promoters: int
-    passives: int
-    detractors: int
-
-    @property
-    def nps(self) -> float | None:
-        if not self.responses:
-            return None
-        return round(100 * (self.promoters - self.detractors) / self.responses, 1)
-
-
-def nps_summary(scores: Iterable[int]) -> NpsSummary:
-    promoters = passives = detractors = 0
-    for score in scores:
-        if score >= 9:
-            promoters += 1
-        elif score >= 7:
-            passives += 1
-        else:
-            detractors += 1
-    return NpsSummary(promoters + passives + detractors, promoters, passives, detractors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from shared.http import NotFoundError
+from shared.locales import localized
 
 from . import service
 
@@ -54,7 +55,7 @@ def show_answer_page(token: str):
         page = service.answer_page(_runtime(), token, clicked, request.headers.get("User-Agent"))
     except NotFoundError:
         abort(404)
-    return render_template("survey/answer.html", page=page, t=PAGE_TEXTS[page.locale], error=None)
+    return render_template("survey/answer.html", page=page, t=localized(PAGE_TEXTS, page.locale), error=None)
 
 
 @bp.post("/s/<token>")
@@ -64,11 +65,11 @@ def submit_answer_page(token: str):
     try:
         if score is None:
             page = service.answer_page(_runtime(), token, None, None)
-            texts = PAGE_TEXTS[page.locale]
+            texts = localized(PAGE_TEXTS, page.locale)
             return render_template(
                 "survey/answer.html", page=page, t=texts, error=texts["invalid_score"]
             ), 422
         page = service.submit_answer(_runtime(), token, score, comment)
     except NotFoundError:
         abort(404)
-    return render_template("survey/thanks.html", page=page, t=PAGE_TEXTS[page.locale])
+    return render_template("survey/thanks.html", page=page, t=localized(PAGE_TEXTS, page.locale))

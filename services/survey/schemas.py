@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from shared.channels import CHANNELS
+
 from .domain import TOUCHPOINTS
 
 E164 = validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Not a phone number in E.164 form, such as +14155550123.")
@@ -23,9 +25,7 @@ class CrmCustomerSchema(_Strict):
     name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
     timezone = fields.String(load_default=None, allow_none=True)
-    preferred_channel = fields.String(
-        load_default=None, allow_none=True, validate=validate.OneOf(["email", "sms"])
-    )
+    preferred_channel = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CHANNELS))
     attributes = fields.Dict(keys=fields.String(), load_default=dict)
 
     @validates("timezone")

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
+from shared.channels import Channel
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
-from shared.unit_of_work import Conflict, UnitOfWork
+from shared.locales import DEFAULT_LOCALE, resolve_locale
+from shared.nps import NpsSummary, nps_summary
+from shared.unit_of_work import Conflict
 
 from . import domain
 from .models import CrmEvent, Customer, Invitation, Response, ScoreClick
 from .runtime import SurveyRuntime
+from .unit_of_work import SurveyUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,10 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
 
 def _accept_once(runtime: SurveyRuntime, event: dict[str, Any], source: str) -> EventOutcome:
     with runtime.unit_of_work() as uow:
-        existing = _find_crm_event(uow.session, source, event["id"])
+        existing = uow.crm_events.find(source, event["id"])
         if existing:
             return _outcome(existing, duplicate=True)
         return _outcome(_record_crm_event(runtime, uow, event, source), duplicate=False)
-
-
-def _find_crm_event(session: Session, source: str, external_id: str) -> CrmEvent | None:
-    return session.scalars(
-        select(CrmEvent).where(CrmEvent.source == source, CrmEvent.external_id == external_id)
-    ).first()
 
 
 def _outcome(crm_event: CrmEvent, duplicate: bool) -> EventOutcome:
@@ -67,14 +62,11 @@ def _outcome(crm_event: CrmEvent, duplicate: bool) -> EventOutcome:
 
 
 def _record_crm_event(
-    runtime: SurveyRuntime, uow: UnitOfWork, event: dict[str, Any], source: str
+    runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: dict[str, Any], source: str
 ) -> CrmEvent:
-    session = uow.session
     now = utcnow()
-    customer = _upsert_customer(session, event["customer"], now)
-    last_invited_at = session.scalar(
-        select(func.max(Invitation.created_at)).where(Invitation.customer_id == customer.id)
-    )
+    customer = _upsert_customer(uow, event["customer"], now)
+    last_invited_at = uow.invitations.last_invited_at(customer.id)
     decision = domain.decide_survey(event["type"], event["occurred_at"], now, last_invited_at)
     crm_event = CrmEvent(
         id=str(uuid.uuid4()),
@@ -87,29 +79,31 @@ def _record_crm_event(
         properties=event.get("properties") or {},
         decision="invited" if decision.invite else "skipped",
         reason=decision.reason,
+        invitation_id=None,
     )
-    session.add(crm_event)
-    session.flush()
+    uow.crm_events.add(crm_event)
     if decision.invite:
         crm_event.invitation_id = _request_invitation(runtime, uow, customer, crm_event, now).id
     return crm_event
 
 
-def _upsert_customer(session: Session, fields: dict[str, Any], now: datetime) -> Customer:
+def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> Customer:
     # Locked until commit, so two events for one customer cannot both pass the quarantine check.
-    customer = session.scalars(
-        select(Customer).where(Customer.external_id == fields["external_id"]).with_for_update()
-    ).first()
+    customer = uow.customers.get_for_update(fields["external_id"])
+    known = customer is not None
     if customer is None:
         customer = Customer(
             id=str(uuid.uuid4()),
             external_id=fields["external_id"],
-            locale="en",
-            preferred_channel="email",
+            email=None,
+            phone=None,
+            name=None,
+            locale=DEFAULT_LOCALE,
+            timezone=None,
+            preferred_channel=Channel.EMAIL.value,
             properties={},
             created_at=now,
         )
-        session.add(customer)
     # The CRM's latest word on a contact wins; a field it leaves out keeps what we knew.
     for name in ("email", "phone", "name", "locale", "timezone", "preferred_channel"):
         if fields.get(name) is not None:
@@ -117,15 +111,16 @@ def _upsert_customer(session: Session, fields: dict[str, Any], now: datetime) ->
     if fields.get("attributes"):
         customer.properties = {**customer.properties, **fields["attributes"]}
     customer.updated_at = now
-    session.flush()
+    if not known:
+        uow.customers.add(customer)
     return customer
 
 
 def _request_invitation(
-    runtime: SurveyRuntime, uow: UnitOfWork, customer: Customer, crm_event: CrmEvent, now: datetime
+    runtime: SurveyRuntime, uow: SurveyUnitOfWork, customer: Customer, crm_event: CrmEvent, now: datetime
 ) -> Invitation:
     touchpoint = domain.TOUCHPOINTS[crm_event.type]
-    locale = domain.resolve_locale(customer.locale)
+    locale = resolve_locale(customer.locale)
     invitation = Invitation(
         id=str(uuid.uuid4()),
         token=secrets.token_urlsafe(24),
@@ -136,7 +131,7 @@ def _request_invitation(
         properties={**customer.properties, **crm_event.properties},
         created_at=now,
     )
-    uow.session.add(invitation)
+    uow.invitations.add(invitation)
     message = domain.survey_message(locale, touchpoint, customer.name)
     uow.emit(
         "invitation.requested",
@@ -188,10 +183,9 @@ def answer_page(
 ) -> AnswerPage:
     """Show the page for a score link; a click is recorded provisionally, never as the answer itself."""
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        invitation, customer = _invitation_by_token(session, token)
+        invitation, customer = _invitation_by_token(uow, token)
         if clicked_score is not None:
-            session.add(
+            uow.score_clicks.add(
                 ScoreClick(
                     invitation_id=invitation.id,
                     score=clicked_score,
@@ -199,14 +193,17 @@ def answer_page(
                     user_agent=(user_agent or "")[:200] or None,
                 )
             )
-        return _answer_page(invitation, customer, _response_for(session, invitation.id), clicked_score)
+        response = uow.responses.for_invitation(invitation.id)
+        return _answer_page(invitation, customer, response, clicked_score)
 
 
 def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str | None) -> AnswerPage:
     """A person confirmed a score (and maybe a comment) on the answer page; returns the page it leaves."""
     with runtime.unit_of_work() as uow:
-        invitation, customer = _invitation_by_token(uow.session, token)
-        response = _save_response(uow, invitation, customer, score, (comment or "").strip() or None, "email")
+        invitation, customer = _invitation_by_token(uow, token)
+        response = _save_response(
+            uow, invitation, customer, score, (comment or "").strip() or None, Channel.EMAIL
+        )
         return _answer_page(invitation, customer, response, None)
 
 
@@ -233,66 +230,55 @@ def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) 
     """
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        candidates = uow.session.scalars(
-            select(ScoreClick.invitation_id)
-            .outerjoin(Response, Response.invitation_id == ScoreClick.invitation_id)
-            .where(Response.id.is_(None))
-            .group_by(ScoreClick.invitation_id)
-            .having(func.max(ScoreClick.clicked_at) <= now - domain.SETTLE_AFTER)
-        ).all()
+        candidates = uow.score_clicks.settle_candidates(now - domain.SETTLE_AFTER)
     return sum(_settle_invitation(runtime, invitation_id, now) for invitation_id in candidates)
 
 
 def _settle_invitation(runtime: SurveyRuntime, invitation_id: str, now: datetime) -> bool:
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        query = select(Invitation).where(Invitation.id == invitation_id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        invitation = session.scalars(query).first()
-        if invitation is None or _response_for(session, invitation_id) is not None:
+        invitation = uow.invitations.lock_for_settling(invitation_id)
+        if invitation is None or uow.responses.for_invitation(invitation_id) is not None:
             return False  # another clock holds it, or a person answered meanwhile
-        clicks = session.scalars(select(ScoreClick).where(ScoreClick.invitation_id == invitation_id)).all()
+        clicks = uow.score_clicks.for_invitation(invitation_id)
         score = domain.settled_score([domain.Click(c.score, c.clicked_at) for c in clicks], now)
         if score is None:
             # Every click was a scanner's: forget them so the invitation is not looked at again.
-            for click in clicks:
-                session.delete(click)
+            uow.score_clicks.forget(clicks)
             return False
-        _save_response(uow, invitation, session.get(Customer, invitation.customer_id), score, None, "email")
+        customer = uow.customers.get(invitation.customer_id)
+        _save_response(uow, invitation, customer, score, None, Channel.EMAIL)
         return True
 
 
 @consumes("sms.received")
-def record_sms_answer(runtime: SurveyRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
+def record_sms_answer(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: ReceivedEvent) -> None:
     """A score, a comment, or both, for the invitation an SMS reply answers."""
-    data, session = event.data, uow.session
-    invitation = session.get(Invitation, data["invitation_id"])
+    data = event.data
+    invitation = uow.invitations.get(data["invitation_id"])
     if invitation is None:
         log.warning("sms.received for unknown invitation %s", data["invitation_id"])
         return
-    customer = session.get(Customer, invitation.customer_id)
+    customer = uow.customers.get(invitation.customer_id)
     answer = domain.parse_sms_answer(data["body"])
-    response = _response_for(session, invitation.id)
+    response = uow.responses.for_invitation(invitation.id)
     if answer.score is None and response is None:
         log.info("SMS reply without a score for invitation %s, nothing to record", invitation.id)
         return
     score = answer.score if answer.score is not None else response.score
     comment = domain.merge_comment(response.comment if response else None, answer.comment)
-    _save_response(uow, invitation, customer, score, comment, "sms")
+    _save_response(uow, invitation, customer, score, comment, Channel.SMS)
 
 
 def _save_response(
-    uow: UnitOfWork,
+    uow: SurveyUnitOfWork,
     invitation: Invitation,
     customer: Customer,
     score: int,
     comment: str | None,
-    channel: str,
+    channel: Channel,
 ) -> Response:
-    session = uow.session
     now = utcnow()
-    response = _response_for(session, invitation.id)
+    response = uow.responses.for_invitation(invitation.id)
     if response is None:
         response = Response(
             id=str(uuid.uuid4()),
@@ -300,19 +286,18 @@ def _save_response(
             customer_id=customer.id,
             score=score,
             comment=comment,
-            channel=channel,
+            channel=channel.value,
             revision=1,
             submitted_at=now,
             updated_at=now,
         )
-        session.add(response)
+        uow.responses.add(response)
     else:
         if (response.score, response.comment) == (score, comment):
             return response
         response.score, response.comment = score, comment
         response.revision += 1
         response.updated_at = now
-    session.flush()
     uow.emit(
         "response.submitted",
         {
@@ -335,26 +320,16 @@ def _save_response(
     return response
 
 
-def _invitation_by_token(session: Session, token: str) -> tuple[Invitation, Customer]:
-    invitation = session.scalars(select(Invitation).where(Invitation.token == token)).first()
+def _invitation_by_token(uow: SurveyUnitOfWork, token: str) -> tuple[Invitation, Customer]:
+    invitation = uow.invitations.by_token(token)
     if invitation is None:
         raise NotFoundError("This survey link is not valid.")
-    return invitation, session.get(Customer, invitation.customer_id)
-
-
-def _response_for(session: Session, invitation_id: str) -> Response | None:
-    return session.scalars(select(Response).where(Response.invitation_id == invitation_id)).first()
+    return invitation, uow.customers.get(invitation.customer_id)
 
 
 # --- Analytics ---------------------------------------------------------------------------------------
 
 
-def nps(runtime: SurveyRuntime, touchpoint: str | None = None) -> domain.NpsSummary:
+def nps(runtime: SurveyRuntime, touchpoint: str | None = None) -> NpsSummary:
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        query = select(Response.score)
-        if touchpoint:
-            query = query.join(Invitation, Invitation.id == Response.invitation_id).where(
-                Invitation.touchpoint == touchpoint
-            )
-        return domain.nps_summary(session.scalars(query).all())
+        return nps_summary(uow.responses.scores(touchpoint))

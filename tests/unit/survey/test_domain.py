@@ -4,6 +4,8 @@ import pytest
 
 from services.survey import domain
 from shared.clock import utcnow
+from shared.locales import resolve_locale
+from shared.nps import nps_summary
 
 NOW = utcnow()
 
@@ -31,7 +33,7 @@ def test_stale_event_is_not_surveyed():
     ("locale", "expected"), [("tr-TR", "tr"), ("tr_TR", "tr"), ("EN", "en"), ("de", "en"), (None, "en")]
 )
 def test_locale_resolves_to_a_template_language(locale, expected):
-    assert domain.resolve_locale(locale) == expected
+    assert resolve_locale(locale) == expected
 
 
 def test_turkish_message_is_in_turkish_and_names_the_customer():
@@ -90,11 +92,11 @@ def test_comment_after_a_comment_is_appended():
 
 
 def test_nps_counts_promoters_minus_detractors():
-    summary = domain.nps_summary([10, 9, 8, 7, 6, 0])
+    summary = nps_summary([10, 9, 8, 7, 6, 0])
     assert (summary.promoters, summary.passives, summary.detractors) == (2, 2, 2)
     assert summary.nps == 0.0
-    assert domain.nps_summary([10, 10, 3]).nps == 33.3
-    assert domain.nps_summary([]).nps is None
+    assert nps_summary([10, 10, 3]).nps == 33.3
+    assert nps_summary([]).nps is None
 
 
 def test_gsm7_text_fits_160_characters_in_one_sms():

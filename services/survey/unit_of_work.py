@@ -1,0 +1,207 @@
+"""The survey service's repositories and its unit of work.
+
+``SurveyUnitOfWork`` names the repositories the use cases read and change state through; the protocols
+below say what each offers. ``SqlSurveyUnitOfWork`` implements them on one SQLAlchemy session: every query,
+row lock and PostgreSQL-specific choice of the service lives here, so the use cases run as well on the
+in-memory fake of the unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.db import Database
+from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+from . import models
+from .models import CrmEvent, Customer, Invitation, Response, ScoreClick
+
+
+class Customers(Protocol):
+    def get(self, customer_id: str) -> Customer: ...
+
+    def get_for_update(self, external_id: str) -> Customer | None:
+        """The customer a CRM knows as ``external_id``, locked until the transaction ends."""
+        ...
+
+    def add(self, customer: Customer) -> None: ...
+
+
+class CrmEvents(Protocol):
+    def find(self, source: str, external_id: str) -> CrmEvent | None: ...
+
+    def add(self, crm_event: CrmEvent) -> None: ...
+
+
+class Invitations(Protocol):
+    def get(self, invitation_id: str) -> Invitation | None: ...
+
+    def by_token(self, token: str) -> Invitation | None: ...
+
+    def last_invited_at(self, customer_id: str) -> datetime | None: ...
+
+    def lock_for_settling(self, invitation_id: str) -> Invitation | None:
+        """The invitation, locked until the transaction ends; None when another clock is settling it."""
+        ...
+
+    def add(self, invitation: Invitation) -> None: ...
+
+
+class ScoreClicks(Protocol):
+    def for_invitation(self, invitation_id: str) -> list[ScoreClick]: ...
+
+    def settle_candidates(self, quiet_since: datetime) -> list[str]:
+        """Invitations without a response whose last click was at or before ``quiet_since``."""
+        ...
+
+    def add(self, click: ScoreClick) -> None: ...
+
+    def forget(self, clicks: Iterable[ScoreClick]) -> None: ...
+
+
+class Responses(Protocol):
+    def for_invitation(self, invitation_id: str) -> Response | None: ...
+
+    def scores(self, touchpoint: str | None = None) -> list[int]:
+        """The score of every response, or of the responses to one touchpoint's invitations."""
+        ...
+
+    def add(self, response: Response) -> None: ...
+
+
+class SurveyUnitOfWork(UnitOfWork):
+    """One transaction of the survey service: its repositories, and ``emit`` as in every unit of work."""
+
+    customers: Customers
+    crm_events: CrmEvents
+    invitations: Invitations
+    score_clicks: ScoreClicks
+    responses: Responses
+
+
+# --- On the database -----------------------------------------------------------------------------------
+# Each ``add`` flushes: a unique key a concurrent transaction took meanwhile fails there, as ``Conflict``,
+# before anything is built on the row, and the rows that refer to it are inserted after it.
+
+
+class SqlCustomers:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, customer_id: str) -> Customer:
+        return self.session.get_one(Customer, customer_id)
+
+    def get_for_update(self, external_id: str) -> Customer | None:
+        return self.session.scalars(
+            select(Customer).where(Customer.external_id == external_id).with_for_update()
+        ).first()
+
+    def add(self, customer: Customer) -> None:
+        self.session.add(customer)
+        self.session.flush()
+
+
+class SqlCrmEvents:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, source: str, external_id: str) -> CrmEvent | None:
+        return self.session.scalars(
+            select(CrmEvent).where(CrmEvent.source == source, CrmEvent.external_id == external_id)
+        ).first()
+
+    def add(self, crm_event: CrmEvent) -> None:
+        self.session.add(crm_event)
+        self.session.flush()
+
+
+class SqlInvitations:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, invitation_id: str) -> Invitation | None:
+        return self.session.get(Invitation, invitation_id)
+
+    def by_token(self, token: str) -> Invitation | None:
+        return self.session.scalars(select(Invitation).where(Invitation.token == token)).first()
+
+    def last_invited_at(self, customer_id: str) -> datetime | None:
+        return self.session.scalar(
+            select(func.max(Invitation.created_at)).where(Invitation.customer_id == customer_id)
+        )
+
+    def lock_for_settling(self, invitation_id: str) -> Invitation | None:
+        query = select(Invitation).where(Invitation.id == invitation_id)
+        # Several clocks may settle at once: each skips what another holds instead of waiting to settle it
+        # twice. SQLite has no row locks; its BEGIN IMMEDIATE already lets one writer in at a time.
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return self.session.scalars(query).first()
+
+    def add(self, invitation: Invitation) -> None:
+        self.session.add(invitation)
+        self.session.flush()
+
+
+class SqlScoreClicks:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_invitation(self, invitation_id: str) -> list[ScoreClick]:
+        return list(self.session.scalars(select(ScoreClick).where(ScoreClick.invitation_id == invitation_id)))
+
+    def settle_candidates(self, quiet_since: datetime) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(ScoreClick.invitation_id)
+                .outerjoin(Response, Response.invitation_id == ScoreClick.invitation_id)
+                .where(Response.id.is_(None))
+                .group_by(ScoreClick.invitation_id)
+                .having(func.max(ScoreClick.clicked_at) <= quiet_since)
+            )
+        )
+
+    def add(self, click: ScoreClick) -> None:
+        self.session.add(click)
+        self.session.flush()
+
+    def forget(self, clicks: Iterable[ScoreClick]) -> None:
+        for click in clicks:
+            self.session.delete(click)
+
+
+class SqlResponses:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_invitation(self, invitation_id: str) -> Response | None:
+        return self.session.scalars(select(Response).where(Response.invitation_id == invitation_id)).first()
+
+    def scores(self, touchpoint: str | None = None) -> list[int]:
+        query = select(Response.score)
+        if touchpoint:
+            query = query.join(Invitation, Invitation.id == Response.invitation_id).where(
+                Invitation.touchpoint == touchpoint
+            )
+        return list(self.session.scalars(query))
+
+    def add(self, response: Response) -> None:
+        self.session.add(response)
+        self.session.flush()
+
+
+class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
+    def __init__(self, database: Database) -> None:
+        super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
+
+    def _open_repositories(self, session: Session) -> None:
+        self.customers = SqlCustomers(session)
+        self.crm_events = SqlCrmEvents(session)
+        self.invitations = SqlInvitations(session)
+        self.score_clicks = SqlScoreClicks(session)
+        self.responses = SqlResponses(session)

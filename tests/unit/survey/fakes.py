@@ -1,0 +1,168 @@
+"""The survey service on an in-memory unit of work: every use case runs in milliseconds, without a database.
+
+Rows are the service's own ORM classes used as plain objects. A failed block drops the rows it added, as a
+rollback would; changes it made to rows that were already there stay, so tests check outcomes, not that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from copy import copy
+from datetime import datetime
+from typing import Any
+
+from services.survey import models
+from services.survey.models import CrmEvent, Customer, Invitation, Response, ScoreClick
+from services.survey.runtime import SurveyRuntime
+from services.survey.unit_of_work import SurveyUnitOfWork
+from shared.unit_of_work import Conflict, InMemoryUnitOfWork
+from tests.conftest import make_settings
+
+
+class FakeCustomers:
+    def __init__(self) -> None:
+        self.rows: dict[str, Customer] = {}
+
+    def get(self, customer_id: str) -> Customer:
+        return self.rows[customer_id]
+
+    def get_for_update(self, external_id: str) -> Customer | None:
+        return next((row for row in self.rows.values() if row.external_id == external_id), None)
+
+    def add(self, customer: Customer) -> None:
+        self.rows[customer.id] = customer
+
+
+class FakeCrmEvents:
+    def __init__(self) -> None:
+        self.rows: dict[str, CrmEvent] = {}
+
+    def find(self, source: str, external_id: str) -> CrmEvent | None:
+        return next(
+            (row for row in self.rows.values() if (row.source, row.external_id) == (source, external_id)),
+            None,
+        )
+
+    def add(self, crm_event: CrmEvent) -> None:
+        self.rows[crm_event.id] = crm_event
+
+
+class FakeInvitations:
+    def __init__(self) -> None:
+        self.rows: dict[str, Invitation] = {}
+        # Invitations a concurrent clock has locked: lock_for_settling skips them, as SKIP LOCKED does.
+        self.held_by_another_clock: set[str] = set()
+
+    def get(self, invitation_id: str) -> Invitation | None:
+        return self.rows.get(invitation_id)
+
+    def by_token(self, token: str) -> Invitation | None:
+        return next((row for row in self.rows.values() if row.token == token), None)
+
+    def last_invited_at(self, customer_id: str) -> datetime | None:
+        return max(
+            (row.created_at for row in self.rows.values() if row.customer_id == customer_id), default=None
+        )
+
+    def lock_for_settling(self, invitation_id: str) -> Invitation | None:
+        return None if invitation_id in self.held_by_another_clock else self.rows.get(invitation_id)
+
+    def add(self, invitation: Invitation) -> None:
+        self.rows[invitation.id] = invitation
+
+
+class FakeResponses:
+    def __init__(self, invitations: FakeInvitations) -> None:
+        self.rows: dict[str, Response] = {}
+        self._invitations = invitations
+
+    def for_invitation(self, invitation_id: str) -> Response | None:
+        return next((row for row in self.rows.values() if row.invitation_id == invitation_id), None)
+
+    def scores(self, touchpoint: str | None = None) -> list[int]:
+        return [
+            row.score
+            for row in self.rows.values()
+            if touchpoint is None or self._invitations.rows[row.invitation_id].touchpoint == touchpoint
+        ]
+
+    def add(self, response: Response) -> None:
+        self.rows[response.id] = response
+
+
+class FakeScoreClicks:
+    def __init__(self, responses: FakeResponses) -> None:
+        self.rows: list[ScoreClick] = []
+        self._responses = responses
+
+    def for_invitation(self, invitation_id: str) -> list[ScoreClick]:
+        return [row for row in self.rows if row.invitation_id == invitation_id]
+
+    def settle_candidates(self, quiet_since: datetime) -> list[str]:
+        last_click: dict[str, datetime] = {}
+        for row in self.rows:
+            last_click[row.invitation_id] = max(
+                row.clicked_at, last_click.get(row.invitation_id, row.clicked_at)
+            )
+        return [
+            invitation_id
+            for invitation_id, clicked_at in last_click.items()
+            if clicked_at <= quiet_since and self._responses.for_invitation(invitation_id) is None
+        ]
+
+    def add(self, click: ScoreClick) -> None:
+        self.rows.append(click)
+
+    def forget(self, clicks: Iterable[ScoreClick]) -> None:
+        forgotten = {id(click) for click in clicks}
+        self.rows = [row for row in self.rows if id(row) not in forgotten]
+
+
+class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__(models.SERVICE)
+        self.customers = FakeCustomers()
+        self.crm_events = FakeCrmEvents()
+        self.invitations = FakeInvitations()
+        self.responses = FakeResponses(self.invitations)
+        self.score_clicks = FakeScoreClicks(self.responses)
+        self._repositories: list[Any] = [
+            self.customers,
+            self.crm_events,
+            self.invitations,
+            self.responses,
+            self.score_clicks,
+        ]
+        self._saved_rows: list[Any] | None = None
+        self._conflicts: list[Callable[[], None]] = []
+
+    def fail_next_commit_with_conflict(self, committed_meanwhile: Callable[[], None] = lambda: None) -> None:
+        """The next commit fails as the database's would after ``committed_meanwhile`` committed first.
+
+        Called again, it fails the commit after that as well.
+        """
+        self._conflicts.append(committed_meanwhile)
+
+    def _begin(self) -> None:
+        super()._begin()
+        self._saved_rows = [copy(repository.rows) for repository in self._repositories]
+
+    def _commit(self) -> None:
+        if self._conflicts:
+            self._rollback()
+            self._conflicts.pop(0)()
+            raise Conflict("a concurrent transaction took a unique key first")
+        super()._commit()
+        self._saved_rows = None
+
+    def _rollback(self) -> None:
+        super()._rollback()
+        if self._saved_rows is not None:
+            for repository, rows in zip(self._repositories, self._saved_rows, strict=True):
+                repository.rows = rows
+            self._saved_rows = None
+
+
+def fake_runtime(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:
+    """A survey runtime whose every unit of work is ``uow``; answer links start http://testserver/s/."""
+    return SurveyRuntime(make_settings("sqlite://"), lambda: uow)

@@ -1,0 +1,490 @@
+"""The survey use cases on the in-memory unit of work: what each stores, decides and emits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.survey import service
+from services.survey.models import CrmEvent, Customer, Invitation
+from services.survey.runtime import SurveyRuntime
+from services.survey.schemas import CrmEventSchema
+from shared.clock import utcnow
+from shared.events import new_event
+from shared.http import NotFoundError
+from shared.nps import NpsSummary
+from shared.unit_of_work import Conflict
+from tests.conftest import crm_event
+
+from .fakes import FakeSurveyUnitOfWork, fake_runtime
+
+
+@pytest.fixture
+def uow() -> FakeSurveyUnitOfWork:
+    return FakeSurveyUnitOfWork()
+
+
+@pytest.fixture
+def survey(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:
+    return fake_runtime(uow)
+
+
+def accept(
+    survey: SurveyRuntime,
+    event_id: str | None = None,
+    event_type: str = "purchase.completed",
+    occurred_at: datetime | None = None,
+    source: str = "default",
+    **customer: Any,
+) -> service.EventOutcome:
+    event = crm_event(event_id, **customer)
+    event["type"] = event_type
+    if occurred_at is not None:
+        event["occurred_at"] = occurred_at.isoformat()
+    return service.accept_crm_event(survey, CrmEventSchema().load(event), source)
+
+
+def invite(survey: SurveyRuntime, uow: FakeSurveyUnitOfWork, **options: Any) -> tuple[str, str]:
+    """Invite a customer; returns the invitation id and the token of the link the customer gets."""
+    outcome = accept(survey, **options)
+    assert outcome.decision == "invited"
+    [requested] = [
+        data for data in uow.emitted("invitation.requested") if data["invitation_id"] == outcome.invitation_id
+    ]
+    return outcome.invitation_id, requested["message"]["answer_url"].rsplit("/", 1)[1]
+
+
+def answers(uow: FakeSurveyUnitOfWork) -> list[tuple[int, int, str | None, str]]:
+    """(revision, score, comment, channel) of every response.submitted, oldest first."""
+    return [
+        (data["revision"], data["score"], data["comment"], data["channel"])
+        for data in uow.emitted("response.submitted")
+    ]
+
+
+# --- accept_crm_event ----------------------------------------------------------------------------------
+
+
+def test_purchase_invites_the_customer_and_requests_the_invitation(survey, uow):
+    outcome = accept(survey, "order-1", attributes={"segment": "retail"})
+
+    assert (outcome.duplicate, outcome.decision, outcome.reason) == (False, "invited", "purchase survey")
+    [requested] = uow.emitted("invitation.requested")
+    invitation = uow.invitations.get(outcome.invitation_id)
+    customer = uow.customers.get(invitation.customer_id)
+    assert requested["invitation_id"] == invitation.id
+    assert (requested["touchpoint"], requested["locale"], requested["preferred_channel"]) == (
+        "purchase",
+        "en",
+        "email",
+    )
+    assert requested["contact"] == {
+        "customer_id": customer.id,
+        "name": "Jane Doe",
+        "email": "jane@example.com",
+        "phone": None,
+        "timezone": None,
+    }
+    assert requested["message"]["greeting"] == "Hello Jane,"
+    assert requested["message"]["question"].startswith("Thank you for your purchase!")
+    assert requested["message"]["answer_url"] == f"http://testserver/s/{invitation.token}"
+    # What the answer is sliced by later: the customer's attributes and the event's properties.
+    assert invitation.properties == {"segment": "retail", "order_id": "A-1001"}
+    [stored] = uow.crm_events.rows.values()
+    assert (stored.id, stored.external_id, stored.invitation_id) == (
+        outcome.event_id,
+        "order-1",
+        invitation.id,
+    )
+
+
+def test_turkish_customer_is_invited_in_turkish(survey, uow):
+    accept(survey, locale="tr-TR", name="Ayşe Demir")
+
+    [requested] = uow.emitted("invitation.requested")
+    assert requested["locale"] == "tr"
+    assert requested["message"]["greeting"] == "Merhaba Ayşe,"
+
+
+def test_customer_without_locale_or_channel_is_asked_in_english_by_email(survey, uow):
+    accept(survey, locale=None, preferred_channel=None)
+
+    [requested] = uow.emitted("invitation.requested")
+    assert (requested["locale"], requested["preferred_channel"]) == ("en", "email")
+
+
+def test_same_event_id_twice_is_a_duplicate_and_requests_no_second_invitation(survey, uow):
+    first = accept(survey, "order-1")
+    second = accept(survey, "order-1")
+
+    assert second == service.EventOutcome(
+        first.event_id, True, first.decision, first.reason, first.invitation_id
+    )
+    assert len(uow.crm_events.rows) == 1 and len(uow.invitations.rows) == 1
+    assert len(uow.emitted("invitation.requested")) == 1
+
+
+def test_same_event_id_from_another_source_is_a_new_event(survey, uow):
+    accept(survey, "order-1", source="shop")
+    outcome = accept(survey, "order-1", source="call-centre")
+
+    assert not outcome.duplicate
+    assert len(uow.crm_events.rows) == 2
+
+
+def test_customer_surveyed_within_thirty_days_is_stored_but_skipped_with_the_reason(survey, uow):
+    accept(survey, "order-1")
+    outcome = accept(survey, "call-2", event_type="support_call.ended")
+
+    assert (outcome.decision, outcome.reason, outcome.invitation_id) == (
+        "skipped",
+        "customer was surveyed in the last 30 days",
+        None,
+    )
+    assert len(uow.crm_events.rows) == 2
+    assert len(uow.emitted("invitation.requested")) == 1
+
+
+def test_stale_event_is_stored_but_skipped_with_the_reason(survey, uow):
+    outcome = accept(survey, occurred_at=utcnow() - timedelta(days=8))
+
+    assert (outcome.decision, outcome.reason) == ("skipped", "event is older than 7 days")
+    assert uow.emitted("invitation.requested") == []
+    assert len(uow.customers.rows) == 1 and uow.invitations.rows == {}
+
+
+def test_later_event_updates_the_customers_crm_fields_and_keeps_the_ones_it_leaves_out(survey, uow):
+    accept(survey, "order-1", attributes={"segment": "retail"})
+    accept(
+        survey,
+        "call-2",
+        email=None,
+        phone="+905555550100",
+        name="Jane Smith",
+        timezone="Europe/Istanbul",
+        attributes={"plan": "gold"},
+    )
+
+    [customer] = uow.customers.rows.values()
+    assert (customer.email, customer.phone, customer.name, customer.timezone) == (
+        "jane@example.com",
+        "+905555550100",
+        "Jane Smith",
+        "Europe/Istanbul",
+    )
+    assert customer.properties == {"segment": "retail", "plan": "gold"}
+
+
+def _customer(external_id: str, name: str, now: datetime) -> Customer:
+    return Customer(
+        id="customer-elsewhere",
+        external_id=external_id,
+        email="jane@example.com",
+        phone=None,
+        name=name,
+        locale="en",
+        timezone=None,
+        preferred_channel="email",
+        properties={},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _crm_event(external_id: str, customer_id: str, now: datetime) -> CrmEvent:
+    return CrmEvent(
+        id="event-elsewhere",
+        source="default",
+        external_id=external_id,
+        type="purchase.completed",
+        occurred_at=now,
+        received_at=now,
+        customer_id=customer_id,
+        properties={},
+        decision="invited",
+        reason="purchase survey",
+        invitation_id="invitation-elsewhere",
+    )
+
+
+def _invitation(customer_id: str, now: datetime) -> Invitation:
+    return Invitation(
+        id="invitation-elsewhere",
+        token="token-elsewhere",
+        customer_id=customer_id,
+        crm_event_id="event-elsewhere",
+        touchpoint="purchase",
+        locale="en",
+        properties={},
+        created_at=now,
+    )
+
+
+def test_event_stored_meanwhile_by_a_concurrent_request_is_answered_as_a_duplicate_on_retry(survey, uow):
+    now = utcnow()
+
+    def concurrent_request_stores_the_event():
+        uow.customers.add(_customer("crm-42", "Jane Doe", now))
+        uow.crm_events.add(_crm_event("order-1", "customer-elsewhere", now))
+        uow.invitations.add(_invitation("customer-elsewhere", now))
+
+    uow.fail_next_commit_with_conflict(concurrent_request_stores_the_event)
+    outcome = accept(survey, "order-1")
+
+    assert outcome == service.EventOutcome(
+        "event-elsewhere", True, "invited", "purchase survey", "invitation-elsewhere"
+    )
+    assert list(uow.crm_events.rows) == ["event-elsewhere"]
+    assert uow.emitted("invitation.requested") == []
+
+
+def test_customer_created_meanwhile_by_a_concurrent_request_is_updated_on_retry_and_not_invited_twice(
+    survey, uow
+):
+    now = utcnow()
+
+    def concurrent_request_invites_the_customer():
+        uow.customers.add(_customer("crm-42", "J. Doe", now))
+        uow.crm_events.add(_crm_event("order-0", "customer-elsewhere", now))
+        uow.invitations.add(_invitation("customer-elsewhere", now))
+
+    uow.fail_next_commit_with_conflict(concurrent_request_invites_the_customer)
+    outcome = accept(survey, "order-1", name="Jane Doe")
+
+    assert (outcome.duplicate, outcome.decision) == (False, "skipped")
+    [customer] = uow.customers.rows.values()
+    assert (customer.id, customer.name) == ("customer-elsewhere", "Jane Doe")
+    assert list(uow.invitations.rows) == ["invitation-elsewhere"]
+    assert uow.emitted("invitation.requested") == []
+
+
+def test_conflict_on_the_retry_as_well_is_raised(survey, uow):
+    uow.fail_next_commit_with_conflict()
+    uow.fail_next_commit_with_conflict()
+
+    with pytest.raises(Conflict):
+        accept(survey, "order-1")
+    assert uow.crm_events.rows == {} and uow.events == []
+
+
+# --- answer_page and submit_answer ---------------------------------------------------------------------
+
+
+def test_score_link_records_a_provisional_click_and_no_answer(survey, uow):
+    invitation_id, token = invite(survey, uow)
+
+    page = service.answer_page(survey, token, 7, "Mozilla/5.0")
+
+    assert (page.chosen_score, page.answered, page.comment) == (7, False, None)
+    assert page.question.startswith("Thank you for your purchase!")
+    [click] = uow.score_clicks.rows
+    assert (click.invitation_id, click.score, click.user_agent) == (invitation_id, 7, "Mozilla/5.0")
+    assert uow.responses.rows == {} and uow.emitted("response.submitted") == []
+
+
+def test_page_opened_without_a_score_records_no_click(survey, uow):
+    _, token = invite(survey, uow)
+
+    page = service.answer_page(survey, token, None, None)
+
+    assert page.chosen_score is None and uow.score_clicks.rows == []
+
+
+def test_page_of_an_answered_invitation_shows_the_answer(survey, uow):
+    _, token = invite(survey, uow)
+    service.submit_answer(survey, token, 4, "Too slow")
+
+    page = service.answer_page(survey, token, None, None)
+
+    assert (page.answered, page.chosen_score, page.comment) == (True, 4, "Too slow")
+
+
+def test_unknown_token_is_not_found(survey):
+    with pytest.raises(NotFoundError):
+        service.answer_page(survey, "not-a-token", 5, None)
+    with pytest.raises(NotFoundError):
+        service.submit_answer(survey, "not-a-token", 5, None)
+
+
+def test_confirmed_answer_is_submitted_with_its_comment_trimmed(survey, uow):
+    invitation_id, token = invite(survey, uow)
+
+    page = service.submit_answer(survey, token, 4, "  Too slow  ")
+
+    assert (page.answered, page.chosen_score, page.comment) == (True, 4, "Too slow")
+    [submitted] = uow.emitted("response.submitted")
+    customer = uow.customers.get(uow.invitations.get(invitation_id).customer_id)
+    assert submitted["invitation_id"] == invitation_id
+    assert (submitted["revision"], submitted["score"], submitted["comment"]) == (1, 4, "Too slow")
+    assert (submitted["channel"], submitted["locale"], submitted["touchpoint"]) == ("email", "en", "purchase")
+    assert submitted["customer"] == {"customer_id": customer.id, "external_id": "crm-42", "name": "Jane Doe"}
+
+
+def test_blank_comment_is_no_comment(survey, uow):
+    _, token = invite(survey, uow)
+
+    service.submit_answer(survey, token, 9, "   ")
+
+    assert answers(uow) == [(1, 9, None, "email")]
+
+
+def test_second_different_answer_is_revision_two_of_the_same_response(survey, uow):
+    _, token = invite(survey, uow)
+
+    service.submit_answer(survey, token, 4, None)
+    service.submit_answer(survey, token, 6, "Better on second thought")
+
+    assert answers(uow) == [(1, 4, None, "email"), (2, 6, "Better on second thought", "email")]
+    first, second = uow.emitted("response.submitted")
+    assert first["response_id"] == second["response_id"]
+    assert len(uow.responses.rows) == 1
+
+
+def test_same_answer_again_emits_nothing(survey, uow):
+    _, token = invite(survey, uow)
+
+    service.submit_answer(survey, token, 4, "Too slow")
+    service.submit_answer(survey, token, 4, "Too slow")
+
+    assert answers(uow) == [(1, 4, "Too slow", "email")]
+
+
+# --- settle_clicked_answers ----------------------------------------------------------------------------
+
+
+def test_person_click_settles_into_an_answer_once_the_clicks_are_quiet(survey, uow):
+    invitation_id, token = invite(survey, uow)
+    service.answer_page(survey, token, 9, None)
+
+    assert service.settle_clicked_answers(survey) == 0  # too early
+    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 1
+
+    assert answers(uow) == [(1, 9, None, "email")]
+    assert uow.responses.for_invitation(invitation_id).score == 9
+    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=20)) == 0
+
+
+def test_scanner_clicks_never_become_an_answer_and_are_forgotten(survey, uow):
+    _, scanned = invite(survey, uow)
+    for score in range(11):
+        service.answer_page(survey, scanned, score, "SafeLinks")
+
+    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 0
+
+    assert uow.emitted("response.submitted") == []
+    assert uow.score_clicks.rows == []
+
+
+def test_clicked_invitation_answered_on_the_page_is_not_settled(survey, uow):
+    _, token = invite(survey, uow)
+    service.answer_page(survey, token, 9, None)
+    service.submit_answer(survey, token, 7, None)
+
+    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 0
+
+    assert answers(uow) == [(1, 7, None, "email")]
+
+
+def test_invitation_another_clock_is_settling_is_left_to_it(survey, uow):
+    invitation_id, token = invite(survey, uow)
+    service.answer_page(survey, token, 9, None)
+    uow.invitations.held_by_another_clock.add(invitation_id)
+
+    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 0
+
+    assert uow.emitted("response.submitted") == []
+    assert len(uow.score_clicks.rows) == 1
+
+
+# --- record_sms_answer ---------------------------------------------------------------------------------
+
+
+def sms_received(invitation_id: str, body: str, sid: str) -> dict[str, Any]:
+    return new_event(
+        "sms.received",
+        {
+            "message_sid": sid,
+            "invitation_id": invitation_id,
+            "body": body,
+            "received_at": utcnow().isoformat(),
+        },
+    )
+
+
+def test_sms_score_is_recorded_as_an_sms_answer(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+
+    service.record_sms_answer(survey, sms_received(invitation_id, "9", "SM1"))
+
+    assert answers(uow) == [(1, 9, None, "sms")]
+    assert uow.emitted("response.submitted")[0]["invitation_id"] == invitation_id
+
+
+def test_sms_comments_after_a_score_are_merged_into_new_revisions(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+
+    service.record_sms_answer(survey, sms_received(invitation_id, "9", "SM1"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "Friendly and fast", "SM2"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "and cheap", "SM3"))
+
+    assert answers(uow) == [
+        (1, 9, None, "sms"),
+        (2, 9, "Friendly and fast", "sms"),
+        (3, 9, "Friendly and fast\nand cheap", "sms"),
+    ]
+
+
+def test_sms_comment_before_any_score_records_nothing(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+
+    service.record_sms_answer(survey, sms_received(invitation_id, "who is this?", "SM1"))
+
+    assert uow.responses.rows == {} and uow.emitted("response.submitted") == []
+
+
+def test_sms_for_an_unknown_invitation_records_nothing(survey, uow):
+    service.record_sms_answer(survey, sms_received("no-such-invitation", "9", "SM1"))
+
+    assert uow.responses.rows == {} and uow.emitted("response.submitted") == []
+
+
+def test_redelivered_sms_is_acted_on_once(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+    reply = sms_received(invitation_id, "9, great staff", "SM1")
+
+    service.record_sms_answer(survey, reply)
+    service.record_sms_answer(survey, reply)
+
+    assert answers(uow) == [(1, 9, "great staff", "sms")]
+    assert (reply["id"], "record_sms_answer") in uow.consumed
+
+
+# --- nps -----------------------------------------------------------------------------------------------
+
+
+def test_nps_counts_every_response(survey, uow):
+    for n, score in enumerate([10, 9, 3]):
+        _, token = invite(survey, uow, external_id=f"c{n}", email=f"c{n}@example.com")
+        service.submit_answer(survey, token, score, None)
+
+    summary = service.nps(survey)
+
+    assert summary == NpsSummary(responses=3, promoters=2, passives=0, detractors=1)
+    assert summary.nps == 33.3
+
+
+def test_nps_of_a_touchpoint_counts_only_its_responses(survey, uow):
+    _, bought = invite(survey, uow, external_id="c1", email="c1@example.com")
+    _, called = invite(survey, uow, event_type="support_call.ended", external_id="c2", email="c2@example.com")
+    service.submit_answer(survey, bought, 10, None)
+    service.submit_answer(survey, called, 0, None)
+
+    assert service.nps(survey, "support_call") == NpsSummary(1, 0, 0, 1)
+    assert service.nps(survey, "purchase") == NpsSummary(1, 1, 0, 0)
+
+
+def test_nps_without_responses_has_no_score(survey):
+    assert service.nps(survey) == NpsSummary(0, 0, 0, 0)
+    assert service.nps(survey).nps is None
