@@ -12,7 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from shared.clock import utcnow
 from shared.http import problem
 
-from . import service
+from . import routes, service
 from .providers.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
@@ -22,15 +22,17 @@ from .providers.webhooks import (
     verify_sendgrid_event_webhook,
     verify_twilio_request,
 )
+from .runtime import DispatchRuntime
 from .schemas import DeliveryQuerySchema, DeliverySchema
 
 log = logging.getLogger(__name__)
 
 blp = Blueprint("deliveries", __name__, url_prefix="/v1", description="Deliveries of invitations")
-webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Provider webhooks")
+# Its paths are in routes: they are configured in the providers' consoles and sent with each SMS.
+webhooks = Blueprint("webhooks", __name__, description="Provider webhooks")
 
 
-def _runtime():
+def _runtime() -> DispatchRuntime:
     return current_app.extensions["closeloop.dispatch"]
 
 
@@ -56,7 +58,7 @@ def _twilio_request_is_signed() -> bool:
     )
 
 
-@webhooks.route("/twilio/sms", methods=["POST"])
+@webhooks.route(routes.TWILIO_INBOUND_SMS.rule, methods=["POST"])
 @webhooks.doc(summary="Twilio inbound SMS (form-encoded, X-Twilio-Signature)")
 def twilio_inbound_sms():
     if not _twilio_request_is_signed():
@@ -69,20 +71,20 @@ def twilio_inbound_sms():
     return Response(str(MessagingResponse()), mimetype="application/xml")
 
 
-@webhooks.route("/twilio/status", methods=["POST"])
+@webhooks.route(routes.TWILIO_STATUS.rule, methods=["POST"])
 @webhooks.doc(summary="Twilio message status callback")
 def twilio_status():
     if not _twilio_request_is_signed():
         return problem(401, "Unauthorized", "X-Twilio-Signature does not match")
     try:
-        report = parse_twilio_status(request.form, reference=request.args.get("delivery_id"))
+        report = parse_twilio_status(request.form, reference=request.args.get(routes.TWILIO_STATUS_REFERENCE))
     except ValueError as error:
         return problem(400, "Bad request", str(error))
     service.apply_status_event(_runtime(), report)
     return "", 204
 
 
-@webhooks.route("/sendgrid/events", methods=["POST"])
+@webhooks.route(routes.SENDGRID_EVENTS.rule, methods=["POST"])
 @webhooks.doc(summary="SendGrid signed Event Webhook")
 def sendgrid_events():
     public_key = _runtime().settings.sendgrid_webhook_public_key

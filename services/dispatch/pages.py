@@ -5,17 +5,18 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from sqlalchemy import select
 
+from shared.channels import Channel
 from shared.http import NotFoundError
 
-from . import service
-from .models import InboundSms, SandboxMessage
+from . import routes, service
+from .runtime import DispatchRuntime
+from .sandbox import latest_messages, message_for, replies_by_delivery
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
 
-def _runtime():
+def _runtime() -> DispatchRuntime:
     return current_app.extensions["closeloop.dispatch"]
 
 
@@ -24,13 +25,11 @@ def sandbox():
     runtime = _runtime()
     if runtime.settings.transport != "sandbox":
         abort(404)
-    with runtime.database.transaction() as session:
-        messages = session.scalars(select(SandboxMessage).order_by(SandboxMessage.id.desc()).limit(100)).all()
-        replies = session.scalars(select(InboundSms).order_by(InboundSms.received_at)).all()
-    replies_by_delivery: dict[str, list[InboundSms]] = {}
-    for reply in replies:
-        replies_by_delivery.setdefault(reply.delivery_id or "", []).append(reply)
-    return render_template("dispatch/sandbox.html", messages=messages, replies=replies_by_delivery)
+    return render_template(
+        "dispatch/sandbox.html",
+        messages=latest_messages(runtime.database),
+        replies=replies_by_delivery(runtime.database),
+    )
 
 
 @bp.post("/sandbox/sms/<delivery_id>/reply")
@@ -39,19 +38,16 @@ def sandbox_sms_reply(delivery_id: str):
     runtime = _runtime()
     if runtime.settings.transport != "sandbox":
         abort(404)
-    with runtime.database.transaction() as session:
-        message = session.scalars(
-            select(SandboxMessage).where(SandboxMessage.delivery_id == delivery_id)
-        ).first()
+    message = message_for(runtime.database, delivery_id)
     body = (request.form.get("body") or "").strip()
-    if message is None or message.channel != "sms":
+    if message is None or message.channel != Channel.SMS:
         abort(404)
     if body:
         service.receive_sms(runtime, "SMsandbox" + secrets.token_hex(15), message.to, body[:1600])
     return redirect(url_for("pages.sandbox") + f"#delivery-{delivery_id}", code=303)
 
 
-@bp.get("/unsubscribe/<delivery_id>")
+@bp.get(routes.UNSUBSCRIBE.rule)
 def unsubscribe_page(delivery_id: str):
     # A GET only shows the page: scanners fetch every link in a message (RFC 8058).
     try:
@@ -61,7 +57,7 @@ def unsubscribe_page(delivery_id: str):
     return render_template("dispatch/unsubscribe.html", delivery_id=delivery_id, done=done)
 
 
-@bp.post("/unsubscribe/<delivery_id>")
+@bp.post(routes.UNSUBSCRIBE.rule)
 def unsubscribe(delivery_id: str):
     """The RFC 8058 one-click POST from a mail client, or the page's button."""
     try:

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from shared.db import Database
 from shared.outbox import Outbox, OutboxPolicy
 from shared.settings import Settings
-from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
 from .providers import EmailTransport, SmsTransport
+from .unit_of_work import DispatchUnitOfWork, SqlDispatchUnitOfWork
 
 
 @dataclass
 class DispatchRuntime:
     settings: Settings
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], DispatchUnitOfWork]
     email: EmailTransport
     sms: SmsTransport
     # None in unit tests, which run the use cases on an in-memory unit of work.
@@ -34,7 +34,7 @@ def sql_runtime(
 ) -> DispatchRuntime:
     return DispatchRuntime(
         settings,
-        lambda: SqlUnitOfWork(models.SERVICE, database, models.outbox, models.consumed_events),
+        lambda: SqlDispatchUnitOfWork(database),
         email,
         sms,
         database,

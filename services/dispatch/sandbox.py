@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from shared.channels import Channel
 from shared.clock import utcnow
 from shared.db import Database
 
-from .models import SandboxMessage
+from .models import InboundSms, SandboxMessage
 from .providers import OutgoingEmail, OutgoingSms, SendReceipt
 
 
@@ -16,14 +19,16 @@ class SandboxTransport:
         self.database = database
 
     def send_email(self, email: OutgoingEmail) -> SendReceipt:
-        return self._keep(email.reference, "email", email.to_email, email.subject, email.text, email.html)
+        return self._keep(
+            email.reference, Channel.EMAIL, email.to_email, email.subject, email.text, email.html
+        )
 
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
-        return self._keep(sms.reference, "sms", sms.to, None, sms.body, None)
+        return self._keep(sms.reference, Channel.SMS, sms.to, None, sms.body, None)
 
     def _keep(
         self, delivery_id: str, channel: str, to: str, subject: str | None, text: str, html: str | None
-    ):
+    ) -> SendReceipt:
         with self.database.transaction() as session:
             message = SandboxMessage(
                 delivery_id=delivery_id,
@@ -37,3 +42,26 @@ class SandboxTransport:
             session.add(message)
             session.flush()
             return SendReceipt("sandbox", f"sandbox-{message.id}")
+
+
+def latest_messages(database: Database, limit: int = 100) -> list[SandboxMessage]:
+    """What the sandbox 'sent', newest first."""
+    with database.transaction() as session:
+        query = select(SandboxMessage).order_by(SandboxMessage.id.desc()).limit(limit)
+        return list(session.scalars(query).all())
+
+
+def message_for(database: Database, delivery_id: str) -> SandboxMessage | None:
+    with database.transaction() as session:
+        query = select(SandboxMessage).where(SandboxMessage.delivery_id == delivery_id)
+        return session.scalars(query).first()
+
+
+def replies_by_delivery(database: Database) -> dict[str, list[InboundSms]]:
+    """Inbound SMS by the delivery they answered ("" for none), oldest first."""
+    with database.transaction() as session:
+        replies = session.scalars(select(InboundSms).order_by(InboundSms.received_at)).all()
+    by_delivery: dict[str, list[InboundSms]] = {}
+    for reply in replies:
+        by_delivery.setdefault(reply.delivery_id or "", []).append(reply)
+    return by_delivery

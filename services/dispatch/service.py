@@ -4,70 +4,68 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
+from shared.channels import Channel
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
-from shared.unit_of_work import UnitOfWork
+from shared.locales import localized
 
-from . import domain
+from . import domain, routes
+from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
 from .models import Delivery, InboundSms, OptOut, ProviderEvent
 from .providers import (
     OutgoingEmail,
     OutgoingSms,
     PermanentDeliveryError,
+    SendReceipt,
     TransientDeliveryError,
     redact_contact_details,
 )
-from .providers.webhooks import (
-    ProviderStatus,
-    ProviderStatusEvent,
-    SmsReplyKind,
-    classify_sms_reply,
-    delivery_state_for,
-    is_forward_transition,
-)
+from .providers.webhooks import ProviderStatus, ProviderStatusEvent, SmsReplyKind, classify_sms_reply
 from .runtime import DispatchRuntime
+from .unit_of_work import DispatchUnitOfWork
 
 log = logging.getLogger(__name__)
-
-# An SMS reply answers the latest invitation sent to that number within this window.
-REPLY_WINDOW = timedelta(days=14)
 
 _emails = Environment(loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape())
 
 
 @consumes("invitation.requested")
-def schedule_invitation(runtime: DispatchRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
+def schedule_invitation(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
     """Pick the channel for a requested invitation, render the message, and send it once committed."""
-    delivery = _new_invitation_delivery(runtime, uow.session, event.data)
-    if delivery.status == "scheduled":
+    delivery = _new_invitation_delivery(runtime, uow, event.data)
+    uow.deliveries.add(delivery)
+    if delivery.status == DeliveryState.SCHEDULED:
         uow.after_commit(lambda: attempt_delivery(runtime, delivery.id))
 
 
-def _new_invitation_delivery(runtime: DispatchRuntime, session: Session, data: dict[str, Any]) -> Delivery:
+def _new_invitation_delivery(
+    runtime: DispatchRuntime, uow: DispatchUnitOfWork, data: dict[str, Any]
+) -> Delivery:
     contact, message = data["contact"], data["message"]
-    opted_out = _opted_out_channels(session, contact.get("email"), contact.get("phone"))
-    choice = domain.choose_channel(
-        data["preferred_channel"], contact.get("email"), contact.get("phone"), opted_out
-    )
+    email, phone = contact.get("email"), contact.get("phone")
+    opted_out = {
+        channel
+        for channel, address in ((Channel.EMAIL, email), (Channel.SMS, phone))
+        if address and _is_opted_out(uow, channel, address)
+    }
+    choice = domain.choose_channel(data["preferred_channel"], email, phone, opted_out)
     now = utcnow()
     delivery = Delivery(
         id=str(uuid.uuid4()),
         invitation_id=data["invitation_id"],
-        kind="invitation",
+        kind=DeliveryKind.INVITATION,
         channel=choice[0] if choice else data["preferred_channel"],
         address=choice[1] if choice else "",
         recipient_name=contact.get("name"),
         locale=data["locale"],
         content={},
-        status="scheduled" if choice else "suppressed",
+        status=DeliveryState.SCHEDULED if choice else DeliveryState.SUPPRESSED,
         attempts=0,
         next_attempt_at=now if choice else None,
         last_error=None if choice else "the customer has opted out of every channel we have an address for",
@@ -76,14 +74,13 @@ def _new_invitation_delivery(runtime: DispatchRuntime, session: Session, data: d
     )
     if choice:
         delivery.content = _render_invitation(runtime, delivery, message)
-    session.add(delivery)
     return delivery
 
 
 def _render_invitation(
     runtime: DispatchRuntime, delivery: Delivery, message: dict[str, Any]
 ) -> dict[str, Any]:
-    if delivery.channel == "sms":
+    if delivery.channel == Channel.SMS:
         return {"body": message["sms_body"]}
     links = domain.score_links(message["answer_url"])
     return {
@@ -92,7 +89,7 @@ def _render_invitation(
             message=message,
             links=links,
             locale=delivery.locale,
-            footer=domain.footer_texts(delivery.locale),
+            footer=localized(domain.FOOTER_TEXTS, delivery.locale),
             unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
         ),
         "text": domain.invitation_email_text(
@@ -107,24 +104,7 @@ def _render_invitation(
 
 def _unsubscribe_url(runtime: DispatchRuntime, delivery_id: str) -> str:
     # The delivery id is random (uuid4) and names one message, so it can stand in the link.
-    return f"{runtime.public_url}/unsubscribe/{delivery_id}"
-
-
-def _opted_out_channels(session: Session, email: str | None, phone: str | None) -> set[str]:
-    return {
-        channel
-        for channel, address in (("email", email), ("sms", phone))
-        if address and _is_opted_out(session, channel, address)
-    }
-
-
-def _is_opted_out(session: Session, channel: str, address: str) -> bool:
-    query = select(OptOut.id).where(OptOut.channel == channel, OptOut.address == _normal(channel, address))
-    return session.scalars(query).first() is not None
-
-
-def _normal(channel: str, address: str) -> str:
-    return address.strip().lower() if channel == "email" else address.strip()
+    return routes.UNSUBSCRIBE.url(runtime.public_url, delivery_id=delivery_id)
 
 
 # --- Sending ----------------------------------------------------------------------------------------
@@ -132,152 +112,152 @@ def _normal(channel: str, address: str) -> str:
 
 def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime | None = None) -> bool:
     """One provider call for a due delivery; False when it was not due or another worker claimed it."""
-    now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        query = select(Delivery).where(
-            Delivery.id == delivery_id, Delivery.status == "scheduled", Delivery.next_attempt_at <= now
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        delivery = session.scalars(query).first()
-        if delivery is None:
-            return False
-        # Claimed: counted before the call, so a worker killed mid-call cannot retry forever.
-        delivery.status, delivery.attempts, delivery.updated_at = "sending", delivery.attempts + 1, now
-        channel, address, name, content = (
-            delivery.channel,
-            delivery.address,
-            delivery.recipient_name,
-            delivery.content,
-        )
-    try:
-        if channel == "email":
-            receipt = runtime.email.send_email(
-                OutgoingEmail(
-                    to_email=address,
-                    to_name=name,
-                    subject=content["subject"],
-                    html=content["html"],
-                    text=content["text"],
-                    reference=delivery_id,
-                    unsubscribe_url=_unsubscribe_url(runtime, delivery_id),
-                )
-            )
-        else:
-            receipt = runtime.sms.send_sms(
-                OutgoingSms(
-                    to=address,
-                    body=content["body"],
-                    reference=delivery_id,
-                    status_callback_url=f"{runtime.public_url}/webhooks/twilio/status?delivery_id={delivery_id}",
-                )
-            )
-    except TransientDeliveryError as error:
-        _after_failed_attempt(runtime, delivery_id, error, error.retry_after)
-    except PermanentDeliveryError as error:
-        _after_failed_attempt(runtime, delivery_id, error, None, permanent=True, opted_out=error.opted_out)
-    else:
-        with runtime.unit_of_work() as uow:
-            session = uow.session
-            delivery = session.get(Delivery, delivery_id)
-            delivery.status, delivery.next_attempt_at, delivery.updated_at = "sent", None, utcnow()
-            delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
-        log.info("delivery %s sent by %s", delivery_id, receipt.provider)
+        delivery = uow.deliveries.claim(delivery_id, now or utcnow())
+    if delivery is None:
+        return False
+    _attempt(runtime, delivery)
     return True
 
 
-def _after_failed_attempt(
-    runtime: DispatchRuntime,
-    delivery_id: str,
-    error: Exception,
-    retry_after: float | None,
-    permanent: bool = False,
-    opted_out: bool = False,
-) -> None:
-    now = utcnow()
+def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
+    """Scheduler job: attempt every delivery whose time has come (retries, later: quiet hours).
+
+    The batch is claimed at once, so its calls must end within the claim's lease (50 x a 10 s timeout).
+    """
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        delivery = session.get(Delivery, delivery_id)
-        retry_at = None if permanent else domain.next_attempt_at(delivery.attempts, now, retry_after)
-        delivery.status = "scheduled" if retry_at else "failed"
-        delivery.next_attempt_at = retry_at
-        delivery.last_error = redact_contact_details(str(error))[:1000]
-        delivery.updated_at = now
-        if opted_out:
-            _record_opt_out(session, delivery.channel, delivery.address, "provider")
-    log.warning(
-        "delivery %s attempt %s failed: %s",
-        delivery_id,
-        "retry" if retry_at else "final",
-        delivery.last_error,
-    )
+        claimed = uow.deliveries.claim_due(utcnow(), limit)
+    for delivery in claimed:
+        try:
+            _attempt(runtime, delivery)
+        except Exception:
+            # The rest of the batch is claimed too: it must not wait for the lease because of this one.
+            log.exception("delivery %s: the attempt ended unexpectedly", delivery.id)
+    return len(claimed)
 
 
 def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = None) -> int:
     """Put deliveries whose worker died mid-attempt back on the schedule.
 
-    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops at
-    MAX_ATTEMPTS. The provider may have accepted the lost attempt: a rare duplicate beats a lost survey.
+    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops at its
+    last attempt. The provider may have accepted the lost attempt: a rare duplicate beats a lost survey.
     """
-    now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        stalled = session.scalars(
-            select(Delivery).where(
-                Delivery.status == "sending", Delivery.updated_at <= now - domain.STALLED_AFTER
-            )
-        ).all()
+        stalled = uow.deliveries.recover_stalled(now or utcnow())
         for delivery in stalled:
-            retry_at = domain.next_attempt_at(delivery.attempts, now)
-            delivery.status = "scheduled" if retry_at else "failed"
-            delivery.next_attempt_at = retry_at
             delivery.last_error = "the attempt was interrupted before the provider answered"
-            delivery.updated_at = now
-        return len(stalled)
+    return len(stalled)
 
 
-def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
-    """Scheduler job: attempt every delivery whose time has come (retries, later: quiet hours)."""
+def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
+    """The provider call for a claimed delivery, outside any transaction; its outcome in a new one."""
+    try:
+        receipt = _send(runtime, delivery)
+    except TransientDeliveryError as error:
+        _record_failure(runtime, delivery.id, error, retry_after=error.retry_after)
+    except PermanentDeliveryError as error:
+        _record_failure(runtime, delivery.id, error, permanent=True, opted_out=error.opted_out)
+    else:
+        _record_sent(runtime, delivery.id, receipt)
+
+
+def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
+    content = delivery.content
+    if delivery.channel == Channel.EMAIL:
+        return runtime.email.send_email(
+            OutgoingEmail(
+                to_email=delivery.address,
+                to_name=delivery.recipient_name,
+                subject=content["subject"],
+                html=content["html"],
+                text=content["text"],
+                reference=delivery.id,
+                unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
+            )
+        )
+    status_callback = routes.TWILIO_STATUS.url(
+        runtime.public_url, {routes.TWILIO_STATUS_REFERENCE: delivery.id}
+    )
+    return runtime.sms.send_sms(
+        OutgoingSms(
+            to=delivery.address,
+            body=content["body"],
+            reference=delivery.id,
+            status_callback_url=status_callback,
+        )
+    )
+
+
+def _record_sent(runtime: DispatchRuntime, delivery_id: str, receipt: SendReceipt) -> None:
+    with runtime.unit_of_work() as uow:
+        delivery = uow.deliveries.get(delivery_id)
+        # The provider's own report can come before its answer to the call, and may have moved it further.
+        sent = domain.is_forward_transition(delivery.status, DeliveryState.SENT)
+        DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, utcnow())
+        delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
+    log.info("delivery %s sent by %s", delivery_id, receipt.provider)
+
+
+def _record_failure(
+    runtime: DispatchRuntime,
+    delivery_id: str,
+    error: Exception,
+    retry_after: float | None = None,
+    permanent: bool = False,
+    opted_out: bool = False,
+) -> None:
     now = utcnow()
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        due = session.scalars(
-            select(Delivery.id)
-            .where(Delivery.status == "scheduled", Delivery.next_attempt_at <= now)
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-        ).all()
-    return sum(attempt_delivery(runtime, delivery_id, now) for delivery_id in due)
+        delivery = uow.deliveries.get(delivery_id)
+        if delivery.status != DeliveryState.SENDING:
+            # A provider report came first: the call failed (timed out) after the provider took the message.
+            log.info(
+                "delivery %s: its call failed after a report moved it to %s", delivery_id, delivery.status
+            )
+            return
+        if permanent:
+            DELIVERY_RETRIES.finish(delivery, DeliveryState.FAILED, now)
+        else:
+            DELIVERY_RETRIES.retry_later(delivery, now, retry_after)
+        delivery.last_error = redact_contact_details(str(error))[:1000]
+        if opted_out:
+            _record_opt_out(uow, delivery.channel, delivery.address, "provider")
+    log.warning(
+        "delivery %s attempt %s failed: %s",
+        delivery_id,
+        "final" if delivery.status == DeliveryState.FAILED else "retry",
+        delivery.last_error,
+    )
 
 
 # --- Opt-outs ---------------------------------------------------------------------------------------
 
 
-def _record_opt_out(session: Session, channel: str, address: str, source: str) -> None:
-    if not _is_opted_out(session, channel, address):
-        session.add(
-            OptOut(channel=channel, address=_normal(channel, address), source=source, created_at=utcnow())
-        )
+def _is_opted_out(uow: DispatchUnitOfWork, channel: str, address: str) -> bool:
+    return uow.opt_outs.has(channel, domain.normal_address(channel, address))
+
+
+def _record_opt_out(uow: DispatchUnitOfWork, channel: str, address: str, source: str) -> None:
+    address = domain.normal_address(channel, address)
+    if not uow.opt_outs.has(channel, address):
+        uow.opt_outs.add(OptOut(channel=channel, address=address, source=source, created_at=utcnow()))
 
 
 def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
     """The RFC 8058 one-click POST, or the button on the unsubscribe page."""
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        delivery = _unsubscribable_delivery(session, delivery_id)
-        _record_opt_out(session, delivery.channel, delivery.address, "unsubscribe_link")
+        delivery = _unsubscribable_delivery(uow, delivery_id)
+        _record_opt_out(uow, delivery.channel, delivery.address, "unsubscribe_link")
 
 
 def is_unsubscribed(runtime: DispatchRuntime, delivery_id: str) -> bool:
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        delivery = _unsubscribable_delivery(session, delivery_id)
-        return _is_opted_out(session, delivery.channel, delivery.address)
+        delivery = _unsubscribable_delivery(uow, delivery_id)
+        return _is_opted_out(uow, delivery.channel, delivery.address)
 
 
-def _unsubscribable_delivery(session: Session, delivery_id: str) -> Delivery:
-    delivery = session.get(Delivery, delivery_id)
+def _unsubscribable_delivery(uow: DispatchUnitOfWork, delivery_id: str) -> Delivery:
+    delivery = uow.deliveries.get(delivery_id)
     if delivery is None or not delivery.address:
         raise NotFoundError("This unsubscribe link is not valid.")
     return delivery
@@ -289,15 +269,12 @@ def _unsubscribable_delivery(session: Session, delivery_id: str) -> Delivery:
 def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) -> bool:
     """Apply one provider report once; a delivery's state only moves forward. False for a repeat."""
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        if session.get(ProviderEvent, report.provider_event_id):
+        if uow.provider_events.has(report.provider_event_id):
             return False
-        delivery = session.get(Delivery, report.reference) if report.reference else None
+        delivery = uow.deliveries.get(report.reference) if report.reference else None
         if delivery is None and report.provider_message_id:
-            delivery = session.scalars(
-                select(Delivery).where(Delivery.provider_message_id == report.provider_message_id)
-            ).first()
-        session.add(
+            delivery = uow.deliveries.with_provider_message_id(report.provider_message_id)
+        uow.provider_events.add(
             ProviderEvent(
                 provider_event_id=report.provider_event_id,
                 provider=report.provider,
@@ -310,9 +287,10 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
             log.info("%s report for an unknown message", report.provider)
             return True
         if _means_opted_out(report):
-            _record_opt_out(session, delivery.channel, delivery.address, str(report.status))
-        if is_forward_transition(delivery.status, report.status):
-            delivery.status = delivery_state_for(report.status)
+            _record_opt_out(uow, delivery.channel, delivery.address, str(report.status))
+        state = report.status.delivery_state
+        if state is not None and domain.is_forward_transition(delivery.status, state):
+            delivery.status = state
             delivery.last_error = report.reason or delivery.last_error
             delivery.updated_at = utcnow()
         return True
@@ -338,29 +316,19 @@ def receive_sms(
     """
     now = utcnow()
     kind = classify_sms_reply(body)
+    phone = domain.normal_address(Channel.SMS, from_phone)
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        if session.get(InboundSms, message_sid):
+        if uow.inbound_sms.has(message_sid):
             return None
         delivery = None
         if kind is SmsReplyKind.OPT_OUT:
-            _record_opt_out(session, "sms", from_phone, "sms_stop")
+            _record_opt_out(uow, Channel.SMS, phone, "sms_stop")
         elif kind is SmsReplyKind.OPT_IN:
-            session.execute(
-                delete(OptOut).where(OptOut.channel == "sms", OptOut.address == _normal("sms", from_phone))
-            )
+            uow.opt_outs.remove(Channel.SMS, phone)
         elif kind is SmsReplyKind.ANSWER:
-            delivery = session.scalars(
-                select(Delivery)
-                .where(
-                    Delivery.channel == "sms",
-                    Delivery.address == _normal("sms", from_phone),
-                    Delivery.kind == "invitation",
-                    Delivery.status.in_(("sent", "delivered")),
-                    Delivery.created_at >= now - REPLY_WINDOW,
-                )
-                .order_by(Delivery.created_at.desc())
-            ).first()
+            delivery = uow.deliveries.latest_invitation_to(
+                Channel.SMS, phone, domain.REPLYABLE_STATES, since=now - domain.REPLY_WINDOW
+            )
             if delivery:
                 uow.emit(
                     "sms.received",
@@ -371,7 +339,7 @@ def receive_sms(
                         "received_at": now.isoformat(),
                     },
                 )
-        session.add(
+        uow.inbound_sms.add(
             InboundSms(
                 message_sid=message_sid,
                 from_phone=from_phone,
@@ -385,6 +353,6 @@ def receive_sms(
 
 
 def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Delivery]:
+    """Oldest first."""
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        return list(session.scalars(select(Delivery).where(Delivery.invitation_id == invitation_id)).all())
+        return uow.deliveries.for_invitation(invitation_id)

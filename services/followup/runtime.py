@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from shared.db import Database
 from shared.outbox import Outbox, OutboxPolicy
 from shared.settings import Settings
-from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
+from .unit_of_work import FollowupUnitOfWork, SqlFollowupUnitOfWork
 
 
 @dataclass
 class FollowupRuntime:
     settings: Settings
-    unit_of_work: Callable[[], UnitOfWork]
+    unit_of_work: Callable[[], FollowupUnitOfWork]
     # None in unit tests, which run the use cases on an in-memory unit of work.
     database: Database | None = None
     outbox: Outbox | None = None
@@ -25,7 +25,7 @@ class FollowupRuntime:
 def sql_runtime(settings: Settings, database: Database) -> FollowupRuntime:
     return FollowupRuntime(
         settings,
-        lambda: SqlUnitOfWork(models.SERVICE, database, models.outbox, models.consumed_events),
+        lambda: SqlFollowupUnitOfWork(database),
         database,
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
     )

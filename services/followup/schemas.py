@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-TASK_STATUSES = ("open", "dismissed")
+from .domain import TaskPriority, TaskStatus
+
+TASK_STATUSES = tuple(status.value for status in TaskStatus)
+TASK_PRIORITIES = tuple(priority.value for priority in TaskPriority)
 
 
 class TaskQuerySchema(Schema):
-    status = fields.String(load_default="open", validate=validate.OneOf(TASK_STATUSES))
+    status = fields.Enum(TaskStatus, by_value=True, load_default=TaskStatus.OPEN)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
@@ -30,8 +33,9 @@ class TaskSchema(Schema):
     score = fields.Integer()
     comment = fields.String(allow_none=True)
     sentiment = fields.Nested(SentimentSchema, allow_none=True)
-    priority = fields.String()
-    status = fields.String()
+    # The validators are not run on output; they put the possible values in the OpenAPI document.
+    priority = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
     owner = fields.String(allow_none=True)
     due_at = fields.AwareDateTime()
     created_at = fields.AwareDateTime()

@@ -6,97 +6,86 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.unit_of_work import UnitOfWork
+from shared.nps import NpsCategory, nps_category
 
 from . import domain
+from .domain import TaskStatus
 from .models import FollowupTask, ReferralRequest
 from .runtime import FollowupRuntime
+from .unit_of_work import FollowupUnitOfWork
 
 
 @consumes("response.scored")
-def act_on_scored_response(runtime: FollowupRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
-    """A task for a detractor, a referral request for a promoter.
+def act_on_scored_response(runtime: FollowupRuntime, uow: FollowupUnitOfWork, event: ReceivedEvent) -> None:
+    """A task for a detractor, a referral request for a promoter; a raised score dismisses an open task.
 
     A later revision of the same response (a comment after the score) updates what it opened; an older
     revision arriving late changes nothing.
     """
-    data, session = event.data, uow.session
-    group = domain.nps_group(data["score"])
+    data = event.data
+    category = nps_category(data["score"])
     now = utcnow()
-    task = session.scalars(
-        select(FollowupTask).where(FollowupTask.response_id == data["response_id"])
-    ).first()
+    task = uow.tasks.for_response(data["response_id"])
     if task is not None and task.response_revision >= data["revision"]:
         return
-    sentiment = data["sentiment"]
-    if group is domain.NpsGroup.DETRACTOR:
-        urgency = domain.task_urgency(data["score"], sentiment["label"] if sentiment else None, now)
-        if task is None:
-            task = FollowupTask(
+    if category is NpsCategory.DETRACTOR:
+        _follow_up_detractor(uow, task, data, now)
+    elif task is not None and TaskStatus.DISMISSED in domain.allowed_moves(task.status):
+        task.status, task.score = TaskStatus.DISMISSED, data["score"]
+        task.response_revision, task.updated_at = data["revision"], now
+    if category is NpsCategory.PROMOTER and not uow.referrals.exists_for_response(data["response_id"]):
+        uow.referrals.add(
+            ReferralRequest(
                 id=str(uuid.uuid4()),
                 response_id=data["response_id"],
                 invitation_id=data["invitation_id"],
                 customer_id=data["customer"]["customer_id"],
-                status="open",
+                customer_name=data["customer"]["name"],
+                score=data["score"],
+                status="requested",
                 created_at=now,
-                due_at=urgency.due_at,
             )
-            session.add(task)
-        task.response_revision = data["revision"]
-        task.customer_external_id = data["customer"].get("external_id")
-        task.customer_name = data["customer"].get("name")
-        task.touchpoint = data["touchpoint"]
-        task.score, task.comment, task.sentiment = data["score"], data["comment"], sentiment
-        # A revision may make it more urgent, never give the team more time than first promised.
-        task.priority = "high" if "high" in (task.priority, urgency.priority) else urgency.priority
-        task.due_at = min(task.due_at, urgency.due_at)
-        task.updated_at = now
-    elif task is not None and task.status == "open":
-        # The customer changed the score to a passive or promoter one: nothing left to follow up.
-        task.status, task.score = "dismissed", data["score"]
-        task.response_revision, task.updated_at = data["revision"], now
-    if group is domain.NpsGroup.PROMOTER:
-        _request_referral(session, data, now)
+        )
 
 
-def _request_referral(session: Session, data: dict[str, Any], now: datetime) -> None:
-    exists = session.scalars(
-        select(ReferralRequest.id).where(ReferralRequest.response_id == data["response_id"])
-    ).first()
-    if exists:
-        return
-    session.add(
-        ReferralRequest(
+def _follow_up_detractor(
+    uow: FollowupUnitOfWork, task: FollowupTask | None, data: dict[str, Any], now: datetime
+) -> None:
+    sentiment = data["sentiment"]
+    urgency = domain.task_urgency(data["score"], sentiment["label"] if sentiment else None, now)
+    if task is None:
+        task = FollowupTask(
             id=str(uuid.uuid4()),
             response_id=data["response_id"],
             invitation_id=data["invitation_id"],
             customer_id=data["customer"]["customer_id"],
-            customer_name=data["customer"].get("name"),
-            score=data["score"],
-            status="requested",
+            status=TaskStatus.OPEN,
+            owner=None,
             created_at=now,
         )
-    )
+        uow.tasks.add(task)
+    else:
+        urgency = domain.TaskUrgency(domain.TaskPriority(task.priority), task.due_at).revised(urgency)
+    task.response_revision = data["revision"]
+    task.customer_external_id = data["customer"]["external_id"]
+    task.customer_name = data["customer"]["name"]
+    task.touchpoint = data["touchpoint"]
+    task.score, task.comment, task.sentiment = data["score"], data["comment"], sentiment
+    task.priority, task.due_at = urgency.priority, urgency.due_at
+    task.updated_at = now
 
 
-def list_tasks(runtime: FollowupRuntime, status: str | None = "open", limit: int = 100) -> list[FollowupTask]:
+def list_tasks(
+    runtime: FollowupRuntime, status: TaskStatus | None = TaskStatus.OPEN, limit: int = 100
+) -> list[FollowupTask]:
     """The queue: most urgent first (high priority, then the earliest due)."""
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        query = select(FollowupTask)
-        if status:
-            query = query.where(FollowupTask.status == status)
-        query = query.order_by((FollowupTask.priority == "high").desc(), FollowupTask.due_at).limit(limit)
-        return list(session.scalars(query).all())
+        return uow.tasks.queue(status, limit)
 
 
 def list_referral_requests(runtime: FollowupRuntime, limit: int = 100) -> list[ReferralRequest]:
+    """Promoters to ask for a referral, newest first."""
     with runtime.unit_of_work() as uow:
-        session = uow.session
-        query = select(ReferralRequest).order_by(ReferralRequest.created_at.desc()).limit(limit)
-        return list(session.scalars(query).all())
+        return uow.referrals.newest(limit)

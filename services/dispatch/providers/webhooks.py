@@ -1,5 +1,5 @@
-"""What providers tell us afterwards: signature checks and parsing of their webhooks, and the rule
-that keeps a delivery's state moving forward only.
+"""What providers tell us afterwards: signature checks and parsing of their webhooks, and what their
+statuses mean as delivery states.
 
 Pure functions, no I/O: the dispatch service's webhook endpoints read the request, call these, and
 record the outcome (de-duplicating on `ProviderStatusEvent.provider_event_id`).
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
+from ..domain import DeliveryState
 from .base import redact_contact_details
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,27 @@ class ProviderStatus(StrEnum):
     CLICKED = "clicked"
     UNSUBSCRIBED = "unsubscribed"
     SPAM_REPORTED = "spam_reported"
+
+    @property
+    def delivery_state(self) -> DeliveryState | None:
+        """The delivery state this status means, or None for an engagement or opt-out signal."""
+        return _DELIVERY_STATE_OF_STATUS.get(self)
+
+
+# The rest (opened, clicked, unsubscribed, spam_reported) are signals about the recipient, recorded beside the
+# delivery (engagement, opt-out) without moving its state: opens are unreliable (image proxies, security
+# scanners), and an opt-out after a delivery does not undeliver it.
+_DELIVERY_STATE_OF_STATUS = {
+    ProviderStatus.PROCESSED: DeliveryState.SENT,
+    ProviderStatus.QUEUED: DeliveryState.SENT,
+    ProviderStatus.DEFERRED: DeliveryState.SENT,
+    ProviderStatus.SENT: DeliveryState.SENT,
+    ProviderStatus.DELIVERED: DeliveryState.DELIVERED,
+    ProviderStatus.BOUNCED: DeliveryState.BOUNCED,
+    ProviderStatus.DROPPED: DeliveryState.DROPPED,
+    ProviderStatus.UNDELIVERED: DeliveryState.UNDELIVERED,
+    ProviderStatus.FAILED: DeliveryState.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -292,72 +314,3 @@ def classify_sms_reply(body: str) -> SmsReplyKind:
     if keyword in HELP_KEYWORDS:
         return SmsReplyKind.HELP
     return SmsReplyKind.ANSWER
-
-
-# --- Forward-only delivery states -------------------------------------------------------------
-
-# A delivery's states, in the order it may move through them. Every terminal failure shares the top
-# rank: above "delivered", because a bounce can follow a "delivered" (the receiving server accepted,
-# then bounced) and must win, while a late or repeated "delivered" must never undo a failure; and
-# equal to each other, so the first failure recorded stays.
-_DELIVERY_STATE_RANK = {
-    "scheduled": 0,
-    "sending": 1,
-    "sent": 2,
-    "delivered": 3,
-    "bounced": 4,
-    "dropped": 4,
-    "failed": 4,
-    "undelivered": 4,
-}
-
-# Provider statuses that are states of the delivery, as the state they mean. The rest (opened,
-# clicked, unsubscribed, spam_reported) are signals about the recipient, recorded beside the
-# delivery (engagement, opt-out) without moving its state: opens are unreliable (image proxies,
-# security scanners), and an opt-out after a delivery does not undeliver it.
-_DELIVERY_STATE_OF_STATUS = {
-    ProviderStatus.PROCESSED: "sent",
-    ProviderStatus.QUEUED: "sent",
-    ProviderStatus.DEFERRED: "sent",
-    ProviderStatus.SENT: "sent",
-    ProviderStatus.DELIVERED: "delivered",
-    ProviderStatus.BOUNCED: "bounced",
-    ProviderStatus.DROPPED: "dropped",
-    ProviderStatus.UNDELIVERED: "undelivered",
-    ProviderStatus.FAILED: "failed",
-}
-
-TERMINAL_FAILURE_STATES = frozenset({"bounced", "dropped", "failed", "undelivered"})
-
-
-def delivery_state_for(status: str) -> str | None:
-    """The delivery state a provider status means, or None for an engagement / opt-out signal.
-
-    Raises ValueError for a word that is neither a provider status nor a delivery state.
-    """
-    if status in _DELIVERY_STATE_RANK:
-        return status
-    try:
-        return _DELIVERY_STATE_OF_STATUS.get(ProviderStatus(status))
-    except ValueError:
-        raise ValueError(f"Unknown delivery state or provider status {status!r}") from None
-
-
-def status_rank(status: str) -> int | None:
-    """Position of a delivery state (or the state a provider status means); None for signals."""
-    state = delivery_state_for(status)
-    return None if state is None else _DELIVERY_STATE_RANK[state]
-
-
-def is_forward_transition(current: str, new: str) -> bool:
-    """True when a delivery in state `current` should move to what `new` means.
-
-    Only strictly forward moves count: a repeat is not a transition, a late "delivered" never
-    overwrites a bounce, and the first terminal failure stays. Engagement and opt-out signals
-    are never transitions. The caller stores `delivery_state_for(new)`.
-    """
-    current_rank = status_rank(current)
-    new_rank = status_rank(new)
-    if current_rank is None or new_rank is None:
-        return False
-    return new_rank > current_rank

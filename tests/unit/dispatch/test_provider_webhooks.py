@@ -1,4 +1,4 @@
-"""Provider webhooks: real signatures, event parsing, SMS keywords and forward-only delivery states."""
+"""Provider webhooks: real signatures, event parsing, SMS keywords and the delivery states they mean."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from services.dispatch.domain import DeliveryState
 from services.dispatch.providers.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
@@ -19,11 +20,8 @@ from services.dispatch.providers.webhooks import (
     ProviderStatus,
     SmsReplyKind,
     classify_sms_reply,
-    delivery_state_for,
-    is_forward_transition,
     parse_sendgrid_events,
     parse_twilio_status,
-    status_rank,
     verify_sendgrid_event_webhook,
     verify_twilio_request,
 )
@@ -371,61 +369,27 @@ def test_anything_else_is_an_answer(body: str) -> None:
     assert classify_sms_reply(body) is SmsReplyKind.ANSWER
 
 
-# --- Forward-only delivery states -------------------------------------------------------------
+# --- Delivery states the provider statuses mean ------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("current", "new"),
+    ("status", "state"),
     [
-        ("scheduled", "sending"),
-        ("sending", "sent"),
-        ("sent", "delivered"),
-        ("sending", "processed"),  # the provider's callback can beat our own "sent" write
-        ("sent", "bounced"),
-        ("delivered", "bounced"),  # an asynchronous bounce after the receiving server accepted
-        ("scheduled", "failed"),
-        ("sent", "undelivered"),
+        (ProviderStatus.PROCESSED, DeliveryState.SENT),
+        (ProviderStatus.QUEUED, DeliveryState.SENT),
+        (ProviderStatus.DEFERRED, DeliveryState.SENT),
+        (ProviderStatus.SENT, DeliveryState.SENT),
+        (ProviderStatus.DELIVERED, DeliveryState.DELIVERED),
+        (ProviderStatus.BOUNCED, DeliveryState.BOUNCED),
+        (ProviderStatus.DROPPED, DeliveryState.DROPPED),
+        (ProviderStatus.UNDELIVERED, DeliveryState.UNDELIVERED),
+        (ProviderStatus.FAILED, DeliveryState.FAILED),
     ],
 )
-def test_delivery_moves_forward(current: str, new: str) -> None:
-    assert is_forward_transition(current, new)
-
-
-@pytest.mark.parametrize(
-    ("current", "new"),
-    [
-        ("bounced", "delivered"),  # a late delivered never overwrites a bounce
-        ("dropped", "delivered"),
-        ("undelivered", "delivered"),
-        ("failed", "sent"),
-        ("bounced", "dropped"),  # the first failure stays
-        ("delivered", "delivered"),  # a repeat is not a transition
-        ("delivered", "sent"),
-        ("sent", "deferred"),
-        ("sent", "queued"),
-        ("delivered", "processed"),
-    ],
-)
-def test_delivery_never_moves_back_or_sideways(current: str, new: str) -> None:
-    assert not is_forward_transition(current, new)
+def test_provider_statuses_mean_delivery_states(status: ProviderStatus, state: DeliveryState) -> None:
+    assert status.delivery_state is state
 
 
 @pytest.mark.parametrize("signal", ["opened", "clicked", "unsubscribed", "spam_reported"])
 def test_engagement_and_opt_out_signals_are_not_states(signal: str) -> None:
-    assert status_rank(signal) is None
-    assert delivery_state_for(signal) is None
-    assert not is_forward_transition("sent", signal)
-
-
-def test_provider_statuses_translate_to_delivery_states() -> None:
-    assert delivery_state_for(ProviderStatus.PROCESSED) == "sent"
-    assert delivery_state_for("queued") == "sent"
-    assert delivery_state_for("deferred") == "sent"
-    assert delivery_state_for("delivered") == "delivered"
-    assert delivery_state_for("bounced") == "bounced"
-    assert delivery_state_for("sending") == "sending"
-
-
-def test_unknown_state_word_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
-        is_forward_transition("sent", "teleported")
+    assert ProviderStatus(signal).delivery_state is None

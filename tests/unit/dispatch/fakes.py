@@ -1,0 +1,185 @@
+"""The dispatch service on an in-memory unit of work and fake transports: no database, no provider.
+
+Rows are the service's own ORM classes used as plain objects. A failed block drops the rows it added, as a
+rollback would; changes it made to rows that were already there stay, so tests check outcomes, not that.
+Claims follow ``DELIVERY_RETRIES`` as the SQL ones do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from copy import copy
+from datetime import datetime
+from typing import Any
+
+from services.dispatch import models
+from services.dispatch.domain import DELIVERY_RETRIES, DeliveryKind
+from services.dispatch.models import Delivery, InboundSms, OptOut, ProviderEvent
+from services.dispatch.providers import OutgoingEmail, OutgoingSms, SendReceipt
+from services.dispatch.runtime import DispatchRuntime
+from services.dispatch.unit_of_work import DispatchUnitOfWork
+from shared.unit_of_work import Conflict, InMemoryUnitOfWork
+from tests.conftest import make_settings
+
+
+class FakeDeliveries:
+    def __init__(self) -> None:
+        self.rows: dict[str, Delivery] = {}
+
+    def add(self, delivery: Delivery) -> None:
+        self.rows[delivery.id] = delivery
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return self.rows.get(delivery_id)
+
+    def for_invitation(self, invitation_id: str) -> list[Delivery]:
+        rows = [row for row in self.rows.values() if row.invitation_id == invitation_id]
+        return sorted(rows, key=lambda row: row.created_at)
+
+    def with_provider_message_id(self, provider_message_id: str) -> Delivery | None:
+        return next(
+            (row for row in self.rows.values() if row.provider_message_id == provider_message_id), None
+        )
+
+    def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
+        delivery = self.rows.get(delivery_id)
+        if delivery is None or not DELIVERY_RETRIES.is_due(delivery, now):
+            return None
+        DELIVERY_RETRIES.mark_claimed(delivery, now)
+        return delivery
+
+    def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
+        due = [row for row in self.rows.values() if DELIVERY_RETRIES.is_due(row, now)]
+        claimed = sorted(due, key=lambda row: row.next_attempt_at)[:limit]
+        for delivery in claimed:
+            DELIVERY_RETRIES.mark_claimed(delivery, now)
+        return claimed
+
+    def recover_stalled(self, now: datetime) -> list[Delivery]:
+        stalled = [row for row in self.rows.values() if DELIVERY_RETRIES.is_stalled(row, now)]
+        for delivery in stalled:
+            DELIVERY_RETRIES.retry_later(delivery, now)
+        return stalled
+
+    def latest_invitation_to(
+        self, channel: str, address: str, states: Collection[str], since: datetime
+    ) -> Delivery | None:
+        candidates = [
+            row
+            for row in self.rows.values()
+            if (row.kind, row.channel, row.address) == (DeliveryKind.INVITATION, channel, address)
+            and row.status in states
+            and row.created_at >= since
+        ]
+        return max(candidates, key=lambda row: row.created_at, default=None)
+
+
+class FakeOptOuts:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], OptOut] = {}
+
+    def has(self, channel: str, address: str) -> bool:
+        return (channel, address) in self.rows
+
+    def add(self, opt_out: OptOut) -> None:
+        self.rows[(opt_out.channel, opt_out.address)] = opt_out
+
+    def remove(self, channel: str, address: str) -> None:
+        self.rows.pop((channel, address), None)
+
+
+class FakeInboundMessages:
+    def __init__(self) -> None:
+        self.rows: dict[str, InboundSms] = {}
+
+    def has(self, message_sid: str) -> bool:
+        return message_sid in self.rows
+
+    def add(self, message: InboundSms) -> None:
+        self.rows[message.message_sid] = message
+
+
+class FakeProviderReports:
+    def __init__(self) -> None:
+        self.rows: dict[str, ProviderEvent] = {}
+
+    def has(self, provider_event_id: str) -> bool:
+        return provider_event_id in self.rows
+
+    def add(self, report: ProviderEvent) -> None:
+        self.rows[report.provider_event_id] = report
+
+
+class FakeDispatchUnitOfWork(InMemoryUnitOfWork, DispatchUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__(models.SERVICE)
+        self.deliveries = FakeDeliveries()
+        self.opt_outs = FakeOptOuts()
+        self.inbound_sms = FakeInboundMessages()
+        self.provider_events = FakeProviderReports()
+        self._repositories: list[Any] = [
+            self.deliveries,
+            self.opt_outs,
+            self.inbound_sms,
+            self.provider_events,
+        ]
+        self._saved_rows: list[Any] | None = None
+        self._failing_commits = 0
+
+    def fail_next_commit(self) -> None:
+        """The next commit fails as a database's would when a concurrent transaction took a unique key."""
+        self._failing_commits += 1
+
+    def _begin(self) -> None:
+        super()._begin()
+        self._saved_rows = [copy(repository.rows) for repository in self._repositories]
+
+    def _commit(self) -> None:
+        if self._failing_commits:
+            self._failing_commits -= 1
+            self._rollback()
+            raise Conflict("a concurrent transaction took a unique key first")
+        super()._commit()
+        self._saved_rows = None
+
+    def _rollback(self) -> None:
+        super()._rollback()
+        if self._saved_rows is not None:
+            for repository, rows in zip(self._repositories, self._saved_rows, strict=True):
+                repository.rows = rows
+            self._saved_rows = None
+
+
+class FakeTransport:
+    """An EmailTransport and SmsTransport that records every message it is asked to send.
+
+    ``failures`` are raised first, one per call; ``while_sending`` runs during each call, before its answer
+    (what happens elsewhere while the provider is being called).
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[OutgoingEmail | OutgoingSms] = []
+        self.failures: list[Exception] = []
+        self.while_sending: Callable[[OutgoingEmail | OutgoingSms], None] | None = None
+
+    def send_email(self, email: OutgoingEmail) -> SendReceipt:
+        return self._answer(email)
+
+    def send_sms(self, sms: OutgoingSms) -> SendReceipt:
+        return self._answer(sms)
+
+    def _answer(self, message: OutgoingEmail | OutgoingSms) -> SendReceipt:
+        self.messages.append(message)
+        if self.while_sending:
+            self.while_sending(message)
+        if self.failures:
+            raise self.failures.pop(0)
+        return SendReceipt("fake", f"fake-{len(self.messages)}")
+
+
+def fake_runtime(uow: FakeDispatchUnitOfWork) -> DispatchRuntime:
+    """A dispatch runtime whose every unit of work is ``uow``, with a FakeTransport each for email and SMS.
+
+    Its public URL is http://testserver.
+    """
+    return DispatchRuntime(make_settings("sqlite://"), lambda: uow, FakeTransport(), FakeTransport())
