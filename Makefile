@@ -23,9 +23,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then exit 0; else exit $$status; fi
 
-# Services mode: every service in its own processes on PostgreSQL and Redis (settings: infra/services.env).
+# Services mode: every service in its own processes on PostgreSQL and Redis (settings: infra/services.env);
+# `make services SERVICES_ENV=infra/services.env,infra/rabbitmq.env` runs them on RabbitMQ instead.
+SERVICES_ENV ?= infra/services.env
 services: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f infra/Procfile -e infra/services.env -d . start
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f infra/Procfile -e $(SERVICES_ENV) -d . start
 
 bench: $(STAMP)
 	$(BIN)/python bench/sentiment_bench.py

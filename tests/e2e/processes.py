@@ -118,13 +118,17 @@ def dump(value: Any) -> str:
 
 
 class RedisServer:
-    """A Redis of the test's own on a free port, which it may kill; it keeps nothing, as a lost machine."""
+    """A Redis of the test's own on a free port, which it may kill.
 
-    def __init__(self, directory: Path) -> None:
+    With ``config`` (the shipped infra/redis.conf) it keeps its append-only file in ``directory`` and comes
+    back with what it held; without, it keeps nothing, like a machine that was lost.
+    """
+
+    def __init__(self, directory: Path, config: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
-        command += ["--appendonly", "no", "--dir", str(directory)]
+        command = ["redis-server", *([str(config)] if config else ["--save", "", "--appendonly", "no"])]
+        command += ["--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(directory)]
         self.process = Process("redis", command, {}, directory / "redis.log")
 
     def start(self) -> RedisServer:

@@ -1,6 +1,6 @@
 """Services mode: infra/Procfile under honcho starts every service as gunicorn apps, dramatiq workers and
-clocks in separate processes on PostgreSQL and Redis; SendGrid and Twilio are the provider simulator, since
-mocks do not cross into subprocesses. The loop is driven over real HTTP.
+clocks in separate processes on PostgreSQL and Redis or RabbitMQ; SendGrid and Twilio are the provider
+simulator, since mocks do not cross into subprocesses. The loop is driven over real HTTP.
 """
 
 from __future__ import annotations
@@ -8,10 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import redis
@@ -19,20 +16,13 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import TEST_SECRET, crm_event, signed_request, wait_for
+from tests.e2e.processes import BIN, ROOT, RabbitmqServer, free_port
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("CLOSELOOP_TEST_REDIS_SERVICES", "redis://127.0.0.1:6379/14")
 AUTH_TOKEN = "services-mode-twilio-token"
 ACCOUNT_SID = "AC" + "5" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_http(check, timeout: float = 30.0, what: str = "the loop"):
@@ -49,9 +39,21 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request):
+    """The machine's Redis (a database of its own), or a RabbitMQ node of the test's own."""
+    if request.param == "redis":
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        yield REDIS_URL
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        return
+    server = RabbitmqServer().start()
+    yield server.url
+    server.remove()
+
+
 @pytest.fixture
-def services(postgres_url, tmp_path):
-    redis.Redis.from_url(REDIS_URL).flushdb()
+def services(postgres_url, broker_url, tmp_path):
     ports = {name: free_port() for name in ("survey", "dispatch", "sentiment", "followup", "simulator")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env_file = tmp_path / "services.env"
@@ -59,7 +61,7 @@ def services(postgres_url, tmp_path):
         "\n".join(
             [
                 f"DATABASE_URL={postgres_url}",
-                f"BROKER_URL={REDIS_URL}",
+                f"BROKER_URL={broker_url}",
                 *(
                     f"{name.upper()}_PORT={ports[name]}"
                     for name in ("survey", "dispatch", "sentiment", "followup")
@@ -117,7 +119,6 @@ def services(postgres_url, tmp_path):
         stop(honcho)
         stop(simulator)
         log.close()
-        redis.Redis.from_url(REDIS_URL).flushdb()
         print((tmp_path / "services.log").read_text()[-5000:])
 
 

@@ -4,8 +4,6 @@ import pytest
 
 from services.survey import domain
 from shared.clock import utcnow
-from shared.locales import resolve_locale
-from shared.nps import nps_summary
 
 NOW = utcnow()
 
@@ -27,13 +25,6 @@ def test_customer_surveyed_over_thirty_days_ago_is_asked_again():
 def test_stale_event_is_not_surveyed():
     decision = domain.decide_survey("support_call.ended", NOW - timedelta(days=8), NOW, None)
     assert not decision.invite and "older" in decision.reason
-
-
-@pytest.mark.parametrize(
-    ("locale", "expected"), [("tr-TR", "tr"), ("tr_TR", "tr"), ("EN", "en"), ("de", "en"), (None, "en")]
-)
-def test_locale_resolves_to_a_template_language(locale, expected):
-    assert resolve_locale(locale) == expected
 
 
 def test_turkish_message_is_in_turkish_and_names_the_customer():
@@ -89,31 +80,3 @@ def test_comment_after_a_comment_is_appended():
     assert domain.merge_comment("late", "and rude") == "late\nand rude"
     assert domain.merge_comment(None, "late") == "late"
     assert domain.merge_comment("late", None) == "late"
-
-
-def test_nps_counts_promoters_minus_detractors():
-    summary = nps_summary([10, 9, 8, 7, 6, 0])
-    assert (summary.promoters, summary.passives, summary.detractors) == (2, 2, 2)
-    assert summary.nps == 0.0
-    assert nps_summary([10, 10, 3]).nps == 33.3
-    assert nps_summary([]).nps is None
-
-
-def test_gsm7_text_fits_160_characters_in_one_sms():
-    assert domain.sms_segments("a" * 160) == 1
-    assert domain.sms_segments("a" * 161) == 2
-    # An escaped character (the euro sign) takes two units.
-    assert domain.sms_segments("€" * 80) == 1 and domain.sms_segments("€" * 81) == 2
-
-
-def test_turkish_letters_make_an_sms_ucs2():
-    assert domain.sms_segments("ı" * 70) == 1
-    assert domain.sms_segments("ı" * 71) == 2
-    assert domain.sms_segments("ş" * 134) == 2 and domain.sms_segments("ş" * 135) == 3
-
-
-@pytest.mark.parametrize("touchpoint", ["purchase", "support_call", "site_visit"])
-def test_sms_invitations_stay_within_their_segment_budget(touchpoint):
-    # Every extra segment is paid per message: English in one, Turkish (UCS-2) in three.
-    assert domain.sms_segments(domain.survey_message("en", touchpoint, "Ada").sms_body) == 1
-    assert domain.sms_segments(domain.survey_message("tr", touchpoint, "Ayşe").sms_body) <= 3
