@@ -72,7 +72,8 @@ DELIVERY_RETRIES = RetrySchedule(
 
 # An SMS reply answers the latest invitation that reached that number within this window.
 REPLY_WINDOW = timedelta(days=14)
-REPLYABLE_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED})
+# A reply proves the message reached the phone, even before the provider's answer to our send was recorded.
+REPLYABLE_STATES = frozenset({DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.DELIVERED})
 
 # Dispatch's own words in a message: survey sends the question, dispatch adds the footer.
 FOOTER_TEXTS = {

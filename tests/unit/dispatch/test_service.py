@@ -570,6 +570,14 @@ def test_answer_to_no_invitation_that_reached_the_number_lately_emits_nothing(ru
     assert uow.events == [] and uow.inbound_sms.rows["SM1"].delivery_id is None
 
 
+def test_answer_arriving_before_the_send_was_recorded_as_sent_still_answers_it(runtime, uow):
+    scheduled_delivery(uow, channel="sms", address=PHONE, invitation_id="inv-1", status=DeliveryState.SENDING)
+
+    service.receive_sms(runtime, "SM1", PHONE, "10 lovely")
+
+    assert [event["invitation_id"] for event in uow.emitted("sms.received")] == ["inv-1"]
+
+
 def test_message_received_twice_is_acted_on_once(runtime, uow):
     scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENT)
 
