@@ -24,6 +24,7 @@ from .services import SERVICES
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class System:
     settings: Settings
