@@ -54,7 +54,9 @@ def broker_url(request):
 
 @pytest.fixture
 def services(postgres_url, broker_url, tmp_path):
-    ports = {name: free_port() for name in ("survey", "dispatch", "sentiment", "followup", "simulator")}
+    ports = {
+        name: free_port() for name in ("gateway", "survey", "dispatch", "sentiment", "followup", "simulator")
+    }
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env_file = tmp_path / "services.env"
     env_file.write_text(
@@ -64,7 +66,7 @@ def services(postgres_url, broker_url, tmp_path):
                 f"BROKER_URL={broker_url}",
                 *(
                     f"{name.upper()}_PORT={ports[name]}"
-                    for name in ("survey", "dispatch", "sentiment", "followup")
+                    for name in ("gateway", "survey", "dispatch", "sentiment", "followup")
                 ),
                 f"SURVEY_PUBLIC_URL={urls['survey']}",
                 f"DISPATCH_PUBLIC_URL={urls['dispatch']}",
@@ -109,11 +111,12 @@ def services(postgres_url, broker_url, tmp_path):
     )
     try:
         for name in ("survey", "dispatch", "sentiment", "followup"):
-            wait_for_http(
-                lambda name=name: requests.get(f"{urls[name]}/openapi/{name}.json", timeout=2).ok,
-                timeout=60,
-                what=f"{name}-web",
-            )
+            for web in (name, "gateway"):  # each service on its own port, and all behind the gateway
+                wait_for_http(
+                    lambda name=name, web=web: requests.get(f"{urls[web]}/openapi/{name}.json", timeout=2).ok,
+                    timeout=60,
+                    what=f"{name}'s app on {web}",
+                )
         yield urls
     finally:
         stop(honcho)
