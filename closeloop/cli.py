@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
 from shared.broker import create_broker
 from shared.clock import utcnow
+from shared.db import Database
+from shared.identity.domain import IdentityError, check_password_policy, normalize_email, parse_role
+from shared.identity.store import IdentityStore
+from shared.principal import Role
 from shared.scheduling import run_clock
 from shared.settings import SERVICES, Settings
 from shared.signing import signed_headers
@@ -40,6 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     post.add_argument("file", type=Path)
     post.add_argument("--url", default=None, help="default: $PUBLIC_BASE_URL/v1/events")
 
+    roles = "|".join(role.value for role in Role)
+    user = commands.add_parser("create-user", help="a staff user; the password is read from standard input")
+    user.add_argument("email")
+    user.add_argument("--role", required=True, metavar=roles)
+    user.add_argument("--name", default=None, help="as shown to colleagues; default: the email")
+
+    key = commands.add_parser("create-api-key", help="an API key for a machine, alone on the last line")
+    key.add_argument("--name", required=True, help="what uses the key, e.g. 'CRM sync'")
+    key.add_argument("--role", required=True, metavar=roles)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -61,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run_clock(settings, args.service)
     elif args.command == "post-event":
         return _post_event(settings, args.file, args.url)
+    elif args.command == "create-user":
+        return _create_user(settings, args.email, args.role, args.name)
+    elif args.command == "create-api-key":
+        return _create_api_key(settings, args.name, args.role)
     return 0
 
 
@@ -101,6 +122,57 @@ def _post_event(settings: Settings, file: Path, url: str | None) -> int:
         return 2
     print(response.status_code, response.text.strip())
     return 0 if response.ok else 1
+
+
+def _create_user(settings: Settings, email: str, role: str, name: str | None) -> int:
+    try:
+        # Refuse what can be refused before asking for the password twice.
+        normalize_email(email)
+        parse_role(role)
+        password = _read_password()
+        check_password_policy(password)
+        with _identity_store(settings) as store:
+            user = store.create_user(email, password, role, name)
+    except IdentityError as refusal:
+        print(f"closeloop create-user: {refusal}", file=sys.stderr)
+        return 2
+    print(f"created {user.role} {user.email}")
+    return 0
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():  # piped by a script: printf '%s\n' "$PASSWORD" | closeloop create-user ...
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise IdentityError("The two passwords differ.")
+    return password
+
+
+def _create_api_key(settings: Settings, name: str, role: str) -> int:
+    try:
+        with _identity_store(settings) as store:
+            key, plaintext = store.create_api_key(name, role, created_by="command line")
+    except IdentityError as refusal:
+        print(f"closeloop create-api-key: {refusal}", file=sys.stderr)
+        return 2
+    print(f"API key {key.name!r} with role {key.role}, shown this once:")
+    # Alone on the last line, so a script can take it with `| tail -n 1`.
+    print(plaintext)
+    return 0
+
+
+@contextmanager
+def _identity_store(settings: Settings) -> Iterator[IdentityStore]:
+    # Alembic's progress lines would bury the one line these commands answer with.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    database = Database(settings.identity_database_url)
+    try:
+        store = IdentityStore(database)
+        store.migrate()
+        yield store
+    finally:
+        database.dispose()
 
 
 if __name__ == "__main__":

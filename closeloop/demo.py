@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from typing import Any
 
+from services.dispatch import service as dispatch_service
+from services.dispatch.domain import REPLYABLE_STATES
+from services.followup import service as followup_service
+from services.followup.domain import StaffMember
+from services.survey.domain import TOUCHPOINTS
+from shared.channels import Channel
 from shared.clock import utcnow
+from shared.principal import Role
 from shared.signing import signed_headers
 
 from .system import System
@@ -74,8 +82,19 @@ def post_signed_event(system: System, event: dict[str, Any]) -> dict[str, Any]:
     return client.post("/v1/events", data=body, headers=headers).get_json()
 
 
-def load_demo(system: System) -> None:
-    """Post the demo events (after a restart they are duplicates and add nothing), then answer two SMS."""
+# The demo's staff: sign in as the admin; the agents share the customer-care queue, round-robin.
+DEMO_ADMIN = ("admin@example.com", "closeloop-demo-admin", "Demo Admin")
+DEMO_PASSWORD = "closeloop-demo-agent"
+DEMO_AGENTS = (("ana@example.com", "Ana Agent"), ("ben@example.com", "Ben Agent"))
+DEMO_TEAM = "Customer care"
+
+
+def load_demo(system: System) -> tuple[str, str]:
+    """Staff, then the demo events (after a restart they add nothing), then two SMS answers.
+
+    Returns the demo admin's email and password, for the start banner.
+    """
+    admin = _load_demo_staff(system)
     outcomes = {key: post_signed_event(system, demo_event(key, *rest)) for key, *rest in DEMO_CUSTOMERS}
     answers = {
         outcomes[key]["invitation_id"]: body
@@ -86,20 +105,37 @@ def load_demo(system: System) -> None:
         threading.Thread(
             target=_reply_by_sms, args=(system, answers), name="closeloop-demo", daemon=True
         ).start()
+    return admin[0], admin[1]
+
+
+def _load_demo_staff(system: System) -> tuple[str, str, str]:
+    identity = system.runtimes["followup"].identity
+    known = {user.email: user for user in identity.list_users()}
+    if DEMO_ADMIN[0] in known:
+        return DEMO_ADMIN
+    admin = identity.create_user(DEMO_ADMIN[0], DEMO_ADMIN[1], Role.ADMIN, DEMO_ADMIN[2])
+    agents = [identity.create_user(email, DEMO_PASSWORD, Role.AGENT, name) for email, name in DEMO_AGENTS]
+    acting = identity.principal_for_user(admin.id)
+    followup = system.runtimes["followup"]
+    members = [StaffMember(agent.id, agent.name or agent.email) for agent in agents]
+    followup_service.create_team(followup, acting, DEMO_TEAM, sorted(set(TOUCHPOINTS.values())), members)
+    return DEMO_ADMIN
 
 
 def _reply_by_sms(system: System, answers: dict[str, str], timeout: float = 60.0) -> None:
-    """Reply on the sandbox page, as a person would, once each SMS invitation has been sent."""
-    client = system.apps["dispatch"].test_client()
+    """Reply as the customer would, once each SMS invitation has been sent (what /sandbox's form does)."""
+    dispatch = system.runtimes["dispatch"]
     deadline = time.monotonic() + timeout
     while answers and time.monotonic() < deadline:
         for invitation_id, body in list(answers.items()):
-            deliveries = client.get(
-                "/v1/deliveries", query_string={"invitation_id": invitation_id}
-            ).get_json()
-            sent = [d for d in deliveries if d["channel"] == "sms" and d["status"] in ("sent", "delivered")]
+            sent = [
+                delivery
+                for delivery in dispatch_service.deliveries_for(dispatch, invitation_id)
+                if delivery.channel == Channel.SMS and delivery.status in REPLYABLE_STATES
+            ]
             if sent:
-                client.post(f"/sandbox/sms/{sent[0]['id']}/reply", data={"body": body})
+                message_sid = "SMdemo" + secrets.token_hex(16)
+                dispatch_service.receive_sms(dispatch, message_sid, sent[0].address, body)
                 del answers[invitation_id]
         time.sleep(0.3)
     if answers:

@@ -21,13 +21,15 @@ def run_embedded(host: str = "127.0.0.1", port: int | None = None, demo: bool = 
     port = port or int(os.environ.get("PORT", "8000"))
     system = build_system(settings)
     system.start()
-    if demo:
-        load_demo(system)
-    server = make_server(host, port, system.wsgi_app(create_home_app(settings)), threaded=True)
+    demo_admin = load_demo(system) if demo else None
+    identity = system.runtimes["followup"].identity
+    server = make_server(host, port, system.wsgi_app(create_home_app(settings, identity)), threaded=True)
     print(f"\nCloseloop is running on http://{host}:{port}/  (Ctrl+C stops it)")
     print(
         f"  database: {settings.database_url}  broker: {settings.broker_url}  transport: {settings.transport}"
     )
+    if demo_admin:
+        print(f"  sign in as the demo admin: {demo_admin[0]}  password: {demo_admin[1]}")
     if settings.uses_development_secret:
         print(f"  CRM webhook secret (development default): {settings.webhook_secret}")
         print("  set CLOSELOOP_WEBHOOK_SECRET to use your own")

@@ -70,6 +70,11 @@ class ResponseCustomerSchema(_Strict):
     customer_id = fields.String(required=True)
     external_id = fields.String(allow_none=True, load_default=None)
     name = fields.String(allow_none=True, load_default=None)
+    # Added to version 1, not a version 2: an additive, optional field leaves every event written before it
+    # valid. No load_default, so an event passes on as its producer wrote it: consumers read these with
+    # .get(). Consumers refuse fields they do not know (_Strict): deploy them before the producer.
+    email = fields.Email(allow_none=True)
+    phone = fields.String(allow_none=True)
 
 
 class ResponseSubmittedSchema(_Strict):
@@ -85,6 +90,9 @@ class ResponseSubmittedSchema(_Strict):
     channel = fields.String(required=True)
     customer = fields.Nested(ResponseCustomerSchema, required=True)
     submitted_at = fields.AwareDateTime(required=True)
+    # What the customer was asked about (an order id, an amount): the invitation's properties. Added to
+    # version 1 like the customer's email and phone, and for the same reasons.
+    properties = fields.Dict(keys=fields.String())
 
 
 class SentimentSchema(_Strict):

@@ -35,6 +35,13 @@ class NotFoundError(DomainError):
     title = "Not found"
 
 
+class ForbiddenError(DomainError):
+    """The principal's role does not allow the request."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class ConflictError(DomainError):
     status = 409
     title = "Conflict"
@@ -110,6 +117,8 @@ def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/openapi")
     app.config.setdefault("OPENAPI_JSON_PATH", f"{service}.json")
+    # Names and comments as customers wrote them ("Ayşe"), not as \u escapes.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     api = ProblemApi(app)
     install_problem_handlers(app)
     return api

@@ -11,6 +11,8 @@ SERVICES = ("survey", "dispatch", "sentiment", "followup")
 
 # Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development-secret-32b").decode()
+# Signs session cookies and CSRF tokens; for embedded mode only, production sets CLOSELOOP_SECRET_KEY.
+DEVELOPMENT_SECRET_KEY = "closeloop-development-secret-key-not-for-production"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class Settings:
     broker_url: str = "memory://"
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_secret: str = DEVELOPMENT_WEBHOOK_SECRET
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    # A staff session lasts this long after the last request (a working day by default).
+    session_lifetime_hours: float = 12.0
     # "sandbox" keeps every email and SMS on the /sandbox page; "providers" calls SendGrid and Twilio.
     transport: str = "sandbox"
     sendgrid_api_key: str | None = None
@@ -35,7 +40,12 @@ class Settings:
     # seconds (doubling each time), and deletes finished rows after this many days.
     outbox_redeliver_after: float = 60.0
     outbox_retention_days: float = 7.0
-    # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...
+    # Followup's SLA: hours the success team has to act on a high priority task (a score of 0-3, or a
+    # comment that reads negative) and on a normal one (4-6).
+    followup_sla_high_hours: float = 24.0
+    followup_sla_normal_hours: float = 72.0
+    # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...; and IDENTITY_DATABASE_URL, the
+    # staff users' and API keys' tables, which every service reads.
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
     service_public_urls: Mapping[str, str] = field(default_factory=dict)
 
@@ -46,8 +56,16 @@ class Settings:
         return self.service_public_urls.get(service, self.public_base_url).rstrip("/")
 
     @property
+    def identity_database_url(self) -> str:
+        return self.service_database_urls.get("identity", self.database_url)
+
+    @property
     def uses_development_secret(self) -> bool:
         return self.webhook_secret == DEVELOPMENT_WEBHOOK_SECRET
+
+    @property
+    def uses_development_secret_key(self) -> bool:
+        return self.secret_key == DEVELOPMENT_SECRET_KEY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +82,10 @@ class Settings:
             broker_url=get("BROKER_URL", defaults.broker_url),
             public_base_url=get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
             webhook_secret=get("CLOSELOOP_WEBHOOK_SECRET", defaults.webhook_secret),
+            secret_key=get("CLOSELOOP_SECRET_KEY", defaults.secret_key),
+            session_lifetime_hours=_positive_number(
+                env, "CLOSELOOP_SESSION_HOURS", defaults.session_lifetime_hours
+            ),
             transport=get("CLOSELOOP_TRANSPORT", defaults.transport),
             sendgrid_api_key=get("SENDGRID_API_KEY", None),
             sendgrid_from_email=get("SENDGRID_FROM_EMAIL", defaults.sendgrid_from_email),
@@ -81,8 +103,16 @@ class Settings:
             outbox_retention_days=_positive_number(
                 env, "OUTBOX_RETENTION_DAYS", defaults.outbox_retention_days
             ),
+            followup_sla_high_hours=_positive_number(
+                env, "FOLLOWUP_SLA_HIGH_HOURS", defaults.followup_sla_high_hours
+            ),
+            followup_sla_normal_hours=_positive_number(
+                env, "FOLLOWUP_SLA_NORMAL_HOURS", defaults.followup_sla_normal_hours
+            ),
             service_database_urls={
-                s: env[f"{s.upper()}_DATABASE_URL"] for s in SERVICES if env.get(f"{s.upper()}_DATABASE_URL")
+                s: env[f"{s.upper()}_DATABASE_URL"]
+                for s in (*SERVICES, "identity")
+                if env.get(f"{s.upper()}_DATABASE_URL")
             },
             service_public_urls={
                 s: env[f"{s.upper()}_PUBLIC_URL"] for s in SERVICES if env.get(f"{s.upper()}_PUBLIC_URL")

@@ -16,6 +16,7 @@ from flask import Flask
 from shared.broker import create_broker, declare_consumers, publisher
 from shared.consumers import Consumer
 from shared.db import Database
+from shared.identity.store import IdentityStore
 from shared.migrations import upgrade
 from shared.outbox import Outbox
 from shared.scheduling import PeriodicJob
@@ -29,6 +30,7 @@ class ServiceRuntime(Protocol):
     settings: Settings
     database: Database
     outbox: Outbox
+    identity: IdentityStore
 
     def unit_of_work(self) -> UnitOfWork: ...
 
@@ -49,6 +51,8 @@ class ServiceWiring(Generic[R]):
 
     def migrate(self, runtime: R) -> None:
         upgrade(runtime.database.url, self.migrations, self.version_table)
+        # Every service's guard reads the identity tables; whichever starts first creates them.
+        runtime.identity.migrate()
 
     def declare(self, broker: dramatiq.Broker, runtime: R) -> list[dramatiq.Actor]:
         """Bind the service's consumers and its outbox acknowledgements to ``broker``."""

@@ -12,11 +12,14 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
 
 from closeloop.services import SERVICES
 from shared.clock import utcnow
+from shared.principal import Role
 from shared.settings import Settings
 
 PG_ADMIN_URL = os.environ.get(
@@ -37,6 +40,14 @@ def migrated_service(service: str, settings: Settings) -> Iterator[Any]:
         yield runtime
     finally:
         runtime.database.dispose()
+
+
+def staff_client(app: Flask, identity: Any, role: Role = Role.ADMIN) -> FlaskClient:
+    """A test client whose every request carries a new API key of ``role`` from the real identity store."""
+    _, key = identity.create_api_key(f"tests ({role})", role, "tests")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

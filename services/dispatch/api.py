@@ -11,6 +11,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from shared.clock import utcnow
 from shared.http import problem
+from shared.identity.web import public
 
 from . import routes, service
 from .providers.webhooks import (
@@ -60,6 +61,7 @@ def _twilio_request_is_signed() -> bool:
 
 @webhooks.route(routes.TWILIO_INBOUND_SMS.rule, methods=["POST"])
 @webhooks.doc(summary="Twilio inbound SMS (form-encoded, X-Twilio-Signature)")
+@public  # signed by Twilio (X-Twilio-Signature), checked below
 def twilio_inbound_sms():
     if not _twilio_request_is_signed():
         return problem(401, "Unauthorized", "X-Twilio-Signature does not match")
@@ -73,6 +75,7 @@ def twilio_inbound_sms():
 
 @webhooks.route(routes.TWILIO_STATUS.rule, methods=["POST"])
 @webhooks.doc(summary="Twilio message status callback")
+@public  # signed by Twilio
 def twilio_status():
     if not _twilio_request_is_signed():
         return problem(401, "Unauthorized", "X-Twilio-Signature does not match")
@@ -86,6 +89,7 @@ def twilio_status():
 
 @webhooks.route(routes.SENDGRID_EVENTS.rule, methods=["POST"])
 @webhooks.doc(summary="SendGrid signed Event Webhook")
+@public  # signed by SendGrid's Event Webhook key
 def sendgrid_events():
     public_key = _runtime().settings.sendgrid_webhook_public_key
     payload = request.get_data()

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from shared.channels import Channel
 from shared.http import NotFoundError
+from shared.identity.web import public
 
 from . import routes, service
 from .runtime import DispatchRuntime
@@ -48,6 +49,7 @@ def sandbox_sms_reply(delivery_id: str):
 
 
 @bp.get(routes.UNSUBSCRIBE.rule)
+@public  # the customer's page, reached by the unguessable delivery id in the link
 def unsubscribe_page(delivery_id: str):
     # A GET only shows the page: scanners fetch every link in a message (RFC 8058).
     try:
@@ -58,6 +60,7 @@ def unsubscribe_page(delivery_id: str):
 
 
 @bp.post(routes.UNSUBSCRIBE.rule)
+@public
 def unsubscribe(delivery_id: str):
     """The RFC 8058 one-click POST from a mail client, or the page's button."""
     try:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.http import create_api
+from shared.identity.web import install_access_control, register_identity_pages
 
-from . import api
+from . import api, pages
 from .runtime import FollowupRuntime
 
 
 def create_app(runtime: FollowupRuntime) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.extensions["closeloop.followup"] = runtime
+    # Every route is for staff and machines unless its view is marked @public.
+    install_access_control(app, runtime.identity, runtime.settings)
     create_api(app, "followup").register_blueprint(api.blp)
+    # The success team's home: sign-in, sign-out and the admins' API keys are served here.
+    register_identity_pages(app, runtime.identity, landing_path="/")
+    app.register_blueprint(pages.bp)
     return app

@@ -1,4 +1,5 @@
-"""The followup service's tables: the success team's tasks and the referral requests."""
+"""The followup service's tables: the success team's tasks and their timelines, its teams, and the referral
+requests."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Index, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import TYPE_ANNOTATION_MAP
 from shared.outbox import consumed_events_table, outbox_table
@@ -22,11 +23,57 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
+class Team(Base):
+    """Part of the success team: the touchpoints it follows up and its members, who take new tasks in turn."""
+
+    __tablename__ = "followup_teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # New tasks given to members so far: the next one goes to member number turns % len(members). Counted
+    # in this row so that several workers take turns without handing two tasks the same turn.
+    turns: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    touchpoints: Mapped[list[TeamTouchpoint]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="TeamTouchpoint.touchpoint"
+    )
+    members: Mapped[list[TeamMember]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="TeamMember.position"
+    )
+
+
+class TeamTouchpoint(Base):
+    """A touchpoint a team follows up; its primary key makes it one team's at most."""
+
+    __tablename__ = "followup_team_touchpoints"
+
+    touchpoint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("followup_teams.id"), index=True)
+
+
+class TeamMember(Base):
+    __tablename__ = "followup_team_members"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("followup_teams.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(200))
+    # The order of the round-robin.
+    position: Mapped[int]
+
+
 class FollowupTask(Base):
-    """A detractor to call back; one per response, kept up to date with the response's latest revision."""
+    """A detractor to call back; one per response, kept up to date with the response's latest revision.
+
+    It carries what the agent needs to act without looking elsewhere: contact details, the answer and its
+    sentiment, and the properties of the event the customer was asked about (an order id, an amount).
+    """
 
     __tablename__ = "followup_tasks"
-    __table_args__ = (Index("ix_followup_tasks_queue", "status", "priority", "due_at"),)
+    __table_args__ = (
+        Index("ix_followup_tasks_queue", "status", "priority", "due_at"),
+        Index("ix_followup_tasks_owner", "owner_id", "status"),
+        Index("ix_followup_tasks_team", "team_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     response_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -35,16 +82,50 @@ class FollowupTask(Base):
     customer_id: Mapped[str] = mapped_column(String(36))
     customer_external_id: Mapped[str | None] = mapped_column(String(200))
     customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
     touchpoint: Mapped[str] = mapped_column(String(32))
+    # None on tasks opened before events carried them.
+    properties: Mapped[dict[str, Any] | None]
     score: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     sentiment: Mapped[dict[str, Any] | None]
     priority: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
-    owner: Mapped[str | None] = mapped_column(String(200))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    owner_name: Mapped[str | None] = mapped_column(String(200))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("followup_teams.id"))
+    # When its owner took it (a claim, or assigning it to themselves); None while given to them by others.
+    claimed_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolution_code: Mapped[str | None] = mapped_column(String(32))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Loaded only where asked for (the task's own page): a list of tasks never pulls every timeline.
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        viewonly=True, lazy="raise", order_by="TimelineEntry.id"
+    )
+
+
+class TimelineEntry(Base):
+    """Something that happened to a task, oldest first: who did it (None: Closeloop itself) and what."""
+
+    __tablename__ = "followup_timeline"
+
+    # A sequence, not the time: entries written in one transaction share their time but keep their order.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("followup_tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[str | None] = mapped_column(String(64))
+    assignee_name: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
 
 
 class ReferralRequest(Base):

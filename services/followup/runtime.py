@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.db import Database
+from shared.identity.store import IdentityStore, identity_store
 from shared.outbox import Outbox, OutboxPolicy
 from shared.settings import Settings
 
 from . import models
+from .domain import Sla
 from .unit_of_work import FollowupUnitOfWork, SqlFollowupUnitOfWork
 
 
@@ -20,6 +22,12 @@ class FollowupRuntime:
     # None in unit tests, which run the use cases on an in-memory unit of work.
     database: Database | None = None
     outbox: Outbox | None = None
+    # Who may use the app: staff users and API keys; a fake in unit tests that build the app.
+    identity: IdentityStore | None = None
+
+    @property
+    def sla(self) -> Sla:
+        return Sla.from_hours(self.settings.followup_sla_high_hours, self.settings.followup_sla_normal_hours)
 
 
 def sql_runtime(settings: Settings, database: Database) -> FollowupRuntime:
@@ -28,4 +36,5 @@ def sql_runtime(settings: Settings, database: Database) -> FollowupRuntime:
         lambda: SqlFollowupUnitOfWork(database),
         database,
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
+        identity_store(settings),
     )

@@ -1,22 +1,24 @@
-"""The followup service's unit of work: its tasks and referral requests, read and changed in one transaction.
+"""The followup service's unit of work: its tasks, their timelines, its teams and the referral requests, read
+and changed in one transaction.
 
-The use cases see ``FollowupUnitOfWork`` and the two repository ports; ``SqlFollowupUnitOfWork`` implements
-them on the service's database, and the unit tests' fake implements them in memory.
+The use cases see ``FollowupUnitOfWork`` and the repository ports; ``SqlFollowupUnitOfWork`` implements them
+on the service's database, and the unit tests' fake implements them in memory.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .domain import TaskPriority, TaskStatus
-from .models import FollowupTask, ReferralRequest
+from .domain import ACTIVE_STATUSES, OWNER_NONE, TaskPriority, TaskQuery, TaskSort
+from .models import FollowupTask, ReferralRequest, Team, TeamTouchpoint, TimelineEntry
 
 
 class Tasks(Protocol):
@@ -24,10 +26,45 @@ class Tasks(Protocol):
         """The task opened for a response, whatever its status."""
         ...
 
+    def get(self, task_id: str, for_update: bool = False) -> FollowupTask | None:
+        """A task; ``for_update`` locks it until the transaction ends, so changes to it queue up."""
+        ...
+
+    def with_timeline(self, task_id: str) -> FollowupTask | None:
+        """A task with its ``timeline`` loaded, oldest entry first."""
+        ...
+
     def add(self, task: FollowupTask) -> None: ...
 
-    def queue(self, status: TaskStatus | None, limit: int) -> list[FollowupTask]:
-        """Tasks with ``status`` (any when None), most urgent first: high priority, then the earliest due."""
+    def search(self, query: TaskQuery, now: datetime) -> tuple[list[FollowupTask], int]:
+        """The page of tasks ``query`` asks for, and how many tasks match it on every page."""
+        ...
+
+
+class Timeline(Protocol):
+    def add(self, entry: TimelineEntry) -> None: ...
+
+
+class Teams(Protocol):
+    def get(self, team_id: str) -> Team | None: ...
+
+    def named(self, name: str) -> Team | None: ...
+
+    def handling(self, touchpoint: str) -> Team | None:
+        """The team that follows up ``touchpoint``, if one does."""
+        ...
+
+    def all(self) -> list[Team]:
+        """Every team, by name."""
+        ...
+
+    def add(self, team: Team) -> None: ...
+
+    def take_turn(self, team_id: str) -> int:
+        """Count one more task handed out by the team and return its number (the first is 1).
+
+        Two transactions never get the same number: this is what keeps several workers' round-robin fair.
+        """
         ...
 
 
@@ -45,6 +82,8 @@ class FollowupUnitOfWork(UnitOfWork):
     """What the followup use cases work with: a transaction and the service's repositories."""
 
     tasks: Tasks
+    timeline: Timeline
+    teams: Teams
     referrals: ReferralRequests
 
 
@@ -57,15 +96,99 @@ class SqlTasks:
             select(FollowupTask).where(FollowupTask.response_id == response_id)
         ).first()
 
+    def get(self, task_id: str, for_update: bool = False) -> FollowupTask | None:
+        query = select(FollowupTask).where(FollowupTask.id == task_id)
+        # SQLite leaves FOR UPDATE out; its transactions take the write lock at BEGIN (shared.db).
+        return self.session.scalars(query.with_for_update() if for_update else query).first()
+
+    def with_timeline(self, task_id: str) -> FollowupTask | None:
+        query = select(FollowupTask).where(FollowupTask.id == task_id)
+        return self.session.scalars(query.options(selectinload(FollowupTask.timeline))).first()
+
     def add(self, task: FollowupTask) -> None:
         self.session.add(task)
 
-    def queue(self, status: TaskStatus | None, limit: int) -> list[FollowupTask]:
-        query = select(FollowupTask)
-        if status:
-            query = query.where(FollowupTask.status == status)
-        query = query.order_by((FollowupTask.priority == TaskPriority.HIGH).desc(), FollowupTask.due_at)
-        return list(self.session.scalars(query.limit(limit)).all())
+    def search(self, query: TaskQuery, now: datetime) -> tuple[list[FollowupTask], int]:
+        conditions = _conditions(query, now)
+        total = self.session.scalar(select(func.count()).select_from(FollowupTask).where(*conditions))
+        page = (
+            select(FollowupTask)
+            .where(*conditions)
+            .order_by(*_order(query))
+            .offset(query.offset)
+            .limit(query.page_size)
+        )
+        return list(self.session.scalars(page).all()), total or 0
+
+
+def _conditions(query: TaskQuery, now: datetime) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [FollowupTask.status.in_(sorted(query.statuses))]
+    if query.owner == OWNER_NONE:
+        conditions.append(FollowupTask.owner_id.is_(None))
+    elif query.owner is not None:
+        conditions.append(FollowupTask.owner_id == query.owner)
+    if query.team_id is not None:
+        conditions.append(FollowupTask.team_id == query.team_id)
+    if query.touchpoint is not None:
+        conditions.append(FollowupTask.touchpoint == query.touchpoint)
+    if query.priority is not None:
+        conditions.append(FollowupTask.priority == query.priority)
+    if query.overdue is not None:
+        # domain.is_overdue, in SQL.
+        overdue = FollowupTask.status.in_(sorted(ACTIVE_STATUSES)) & (FollowupTask.due_at < now)
+        conditions.append(overdue if query.overdue else ~overdue)
+    return conditions
+
+
+def _order(query: TaskQuery) -> list[Any]:
+    descending = query.is_descending
+    columns: dict[TaskSort, Any] = {
+        TaskSort.DUE_AT: FollowupTask.due_at,
+        TaskSort.CREATED_AT: FollowupTask.created_at,
+        TaskSort.SCORE: FollowupTask.score,
+        TaskSort.PRIORITY: case((FollowupTask.priority == TaskPriority.HIGH, 1), else_=0),
+    }
+    key = columns[query.sort]
+    # Ties go to the soonest due, then to the id, so that pages never overlap nor skip a task.
+    return [key.desc() if descending else key.asc(), FollowupTask.due_at, FollowupTask.id]
+
+
+class SqlTimeline:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, entry: TimelineEntry) -> None:
+        self.session.add(entry)
+
+
+class SqlTeams:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, team_id: str) -> Team | None:
+        return self.session.get(Team, team_id)
+
+    def named(self, name: str) -> Team | None:
+        return self.session.scalars(select(Team).where(Team.name == name)).first()
+
+    def handling(self, touchpoint: str) -> Team | None:
+        query = select(Team).join(TeamTouchpoint).where(TeamTouchpoint.touchpoint == touchpoint)
+        return self.session.scalars(query).first()
+
+    def all(self) -> list[Team]:
+        return list(self.session.scalars(select(Team).order_by(Team.name)).all())
+
+    def add(self, team: Team) -> None:
+        self.session.add(team)
+
+    def take_turn(self, team_id: str) -> int:
+        # One statement: the row lock it takes makes a concurrent transaction wait and then count on from
+        # the committed value (PostgreSQL re-reads the row under READ COMMITTED); SQLite runs one writer.
+        turn = self.session.execute(
+            update(Team).where(Team.id == team_id).values(turns=Team.turns + 1).returning(Team.turns),
+            execution_options={"synchronize_session": False},
+        ).scalar_one()
+        return int(turn)
 
 
 class SqlReferralRequests:
@@ -92,4 +215,6 @@ class SqlFollowupUnitOfWork(SqlUnitOfWork, FollowupUnitOfWork):
 
     def _open_repositories(self, session: Session) -> None:
         self.tasks = SqlTasks(session)
+        self.timeline = SqlTimeline(session)
+        self.teams = SqlTeams(session)
         self.referrals = SqlReferralRequests(session)

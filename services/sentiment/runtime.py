@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.db import Database
+from shared.identity.store import IdentityStore, identity_store
 from shared.outbox import Outbox, OutboxPolicy
 from shared.settings import Settings
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
@@ -20,6 +21,8 @@ class SentimentRuntime:
     # None in unit tests, which run the use cases on an in-memory unit of work.
     database: Database | None = None
     outbox: Outbox | None = None
+    # Who may use the app: staff users and API keys; a fake in unit tests that build the app.
+    identity: IdentityStore | None = None
 
 
 def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
@@ -28,4 +31,5 @@ def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
         lambda: SqlUnitOfWork(models.SERVICE, database, models.outbox, models.consumed_events),
         database,
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
+        identity_store(settings),
     )

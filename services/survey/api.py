@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from shared.http import problem
+from shared.identity.web import public
 from shared.signing import WebhookVerificationError, verify
 
 from . import service
@@ -38,6 +39,7 @@ def _check_signature():
 
 
 @blp.route("/events")
+@public  # signed by the CRM (Standard Webhooks), checked above
 class CrmEvents(MethodView):
     @blp.arguments(CrmEventSchema)
     @blp.response(202, EventOutcomeSchema, description="Accepted: the outcome says whether a survey follows.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from shared.http import NotFoundError
+from shared.identity.web import public
 from shared.locales import localized
 
 from . import service
@@ -49,6 +50,7 @@ def _score_from(value: str | None) -> int | None:
 
 
 @bp.get("/s/<token>")
+@public  # the customer's page, reached by the unguessable token in the link
 def show_answer_page(token: str):
     clicked = _score_from(request.args.get("score"))
     try:
@@ -59,6 +61,7 @@ def show_answer_page(token: str):
 
 
 @bp.post("/s/<token>")
+@public
 def submit_answer_page(token: str):
     score = _score_from(request.form.get("score"))
     comment = (request.form.get("comment") or "")[:5000]

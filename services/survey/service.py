@@ -313,8 +313,11 @@ def _save_response(
                 "customer_id": customer.id,
                 "external_id": customer.external_id,
                 "name": customer.name,
+                "email": customer.email,
+                "phone": customer.phone,
             },
             "submitted_at": response.updated_at.isoformat(),
+            "properties": invitation.properties,
         },
     )
     return response

@@ -14,7 +14,7 @@ import responses
 from twilio.request_validator import RequestValidator
 
 from closeloop.system import build_system
-from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, signed_request, wait_for
+from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, signed_request, staff_client, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -67,8 +67,12 @@ def post_event(system, event):
     return response.get_json()
 
 
+def staff(system, service):
+    return staff_client(system.apps[service], system.runtimes[service].identity)
+
+
 def open_tasks(system):
-    return system.apps["followup"].test_client().get("/v1/tasks").get_json()
+    return staff(system, "followup").get("/v1/tasks").get_json()
 
 
 def test_email_detractor_becomes_a_follow_up_task_with_sentiment(system, providers):
@@ -122,7 +126,7 @@ def test_sms_promoter_becomes_a_referral_request(system, providers):
     status_callback = form["StatusCallback"]
     assert status_callback.startswith("http://testserver/webhooks/twilio/status?delivery_id=")
 
-    dispatch = system.apps["dispatch"].test_client()
+    dispatch = staff(system, "dispatch")
     reply = {
         "MessageSid": "SM" + "2" * 32,
         "From": "+905555550102",
@@ -133,7 +137,7 @@ def test_sms_promoter_becomes_a_referral_request(system, providers):
     answered = dispatch.post("/webhooks/twilio/sms", data=reply, headers={"X-Twilio-Signature": signature})
     assert answered.status_code == 200
 
-    followup = system.apps["followup"].test_client()
+    followup = staff(system, "followup")
     [referral] = wait_for(lambda: followup.get("/v1/referral-requests").get_json())
     assert referral["score"] == 10 and referral["customer_name"] == "Ayşe Demir"
     assert open_tasks(system) == []

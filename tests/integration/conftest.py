@@ -4,7 +4,7 @@ import pytest
 
 from services.dispatch.app import create_app as create_dispatch_app
 from services.survey.app import create_app as create_survey_app
-from tests.conftest import make_settings, migrated_service
+from tests.conftest import make_settings, migrated_service, staff_client
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def survey(postgres_url):
 
 @pytest.fixture
 def survey_client(survey):
-    return create_survey_app(survey).test_client()
+    return staff_client(create_survey_app(survey), survey.identity)
 
 
 @pytest.fixture
@@ -28,4 +28,4 @@ def dispatch(postgres_url):
 
 @pytest.fixture
 def dispatch_client(dispatch):
-    return create_dispatch_app(dispatch).test_client()
+    return staff_client(create_dispatch_app(dispatch), dispatch.identity)

@@ -19,6 +19,7 @@ from services.dispatch.models import Delivery, OptOut, SandboxMessage, outbox
 from services.dispatch.providers import PermanentDeliveryError, SendReceipt, TransientDeliveryError
 from shared.clock import utcnow
 from shared.events import new_event
+from tests.conftest import staff_client
 
 TWILIO_TOKEN = "twilio-test-token"
 
@@ -190,7 +191,7 @@ def sendgrid_client(dispatch, sendgrid_key):
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     settings = replace(dispatch.settings, sendgrid_webhook_public_key=base64.b64encode(der).decode())
-    return create_app(replace(dispatch, settings=settings)).test_client()
+    return staff_client(create_app(replace(dispatch, settings=settings)), dispatch.identity)
 
 
 def post_sendgrid_events(client, key, events):

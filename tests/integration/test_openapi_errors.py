@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from closeloop.services import SERVICES
-from tests.conftest import crm_event, make_settings, migrated_service, signed_request
+from tests.conftest import crm_event, make_settings, migrated_service, signed_request, staff_client
 
 PROBLEM = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -27,7 +27,7 @@ INVALID_REQUESTS: dict[str, tuple[str, str, Callable[[FlaskClient], TestResponse
     "survey": ("/v1/events", "post", _bad_crm_event),
     "dispatch": ("/v1/deliveries", "get", lambda client: client.get("/v1/deliveries")),
     "sentiment": ("/v1/analyze", "post", lambda client: client.post("/v1/analyze", json={})),
-    "followup": ("/v1/tasks", "get", lambda client: client.get("/v1/tasks?limit=0")),
+    "followup": ("/v1/tasks", "get", lambda client: client.get("/v1/tasks?page_size=0")),
 }
 
 
@@ -35,7 +35,7 @@ INVALID_REQUESTS: dict[str, tuple[str, str, Callable[[FlaskClient], TestResponse
 def service(request, sqlite_url) -> Iterator[tuple[str, FlaskClient]]:
     name = request.param
     with migrated_service(name, make_settings(sqlite_url)) as runtime:
-        yield name, SERVICES[name].create_app(runtime).test_client()
+        yield name, staff_client(SERVICES[name].create_app(runtime), runtime.identity)
 
 
 def _openapi(name: str, client: FlaskClient) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from services.sentiment import service as sentiment_service
 from services.sentiment.app import create_app
 from services.sentiment.models import outbox
 from shared.events import new_event, parse_event
-from tests.conftest import make_settings, migrated_service
+from tests.conftest import make_settings, migrated_service, staff_client
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def sentiment(sqlite_url):
 
 @pytest.fixture
 def client(sentiment):
-    return create_app(sentiment).test_client()
+    return staff_client(create_app(sentiment), sentiment.identity)
 
 
 def test_analyze_scores_plain_negative_feedback(client):

@@ -20,6 +20,7 @@ from services.dispatch.runtime import DispatchRuntime
 from services.dispatch.unit_of_work import DispatchUnitOfWork
 from shared.unit_of_work import Conflict, InMemoryUnitOfWork
 from tests.conftest import make_settings
+from tests.fakes import FakeIdentityStore
 
 
 class FakeDeliveries:
@@ -182,4 +183,5 @@ def fake_runtime(uow: FakeDispatchUnitOfWork) -> DispatchRuntime:
 
     Its public URL is http://testserver.
     """
-    return DispatchRuntime(make_settings("sqlite://"), lambda: uow, FakeTransport(), FakeTransport())
+    transports = FakeTransport(), FakeTransport()
+    return DispatchRuntime(make_settings("sqlite://"), lambda: uow, *transports, identity=FakeIdentityStore())

@@ -3,20 +3,30 @@ from datetime import timedelta
 import pytest
 
 from services.followup import domain
-from services.followup.domain import InvalidTransition, TaskPriority, TaskStatus, TaskUrgency
+from services.followup.domain import (
+    InvalidResolution,
+    InvalidTransition,
+    ResolutionCode,
+    Sla,
+    TaskPriority,
+    TaskStatus,
+    TaskTaken,
+    TaskUrgency,
+)
 from shared.clock import utcnow
 
 NOW = utcnow()
+SLA = Sla.from_hours(high=24, normal=72)
 
 
 def test_very_low_score_is_due_within_a_day():
-    urgency = domain.task_urgency(2, None, NOW)
+    urgency = domain.task_urgency(2, None, NOW, SLA)
     assert urgency.priority == TaskPriority.HIGH and urgency.due_at == NOW + timedelta(hours=24)
 
 
 def test_negative_comment_raises_priority_of_a_mild_detractor():
-    assert domain.task_urgency(6, "negative", NOW).priority == TaskPriority.HIGH
-    normal = domain.task_urgency(6, "neutral", NOW)
+    assert domain.task_urgency(6, "negative", NOW, SLA).priority == TaskPriority.HIGH
+    normal = domain.task_urgency(6, "neutral", NOW, SLA)
     assert normal.priority == TaskPriority.NORMAL and normal.due_at == NOW + timedelta(hours=72)
 
 
@@ -55,9 +65,16 @@ def test_allowed_move_gives_the_requested_status(current, requested):
 
 @pytest.mark.parametrize(("current", "requested"), FORBIDDEN)
 def test_forbidden_move_raises_an_error_naming_it(current, requested):
-    with pytest.raises(InvalidTransition, match=f"a {current} task cannot become {requested}") as raised:
+    with pytest.raises(InvalidTransition, match=f"^an? {current} task cannot become {requested}$") as raised:
         domain.transition(current, requested)
     assert (raised.value.from_status, raised.value.to_status) == (current, requested)
+
+
+def test_forbidden_move_reads_as_english():
+    with pytest.raises(InvalidTransition, match="^an open task cannot become closed$"):
+        domain.transition("open", "closed")
+    with pytest.raises(InvalidTransition, match="^a dismissed task cannot become open$"):
+        domain.transition("dismissed", "open")
 
 
 @pytest.mark.parametrize("status", list(TaskStatus))
@@ -70,3 +87,96 @@ def test_status_as_stored_in_the_database_is_accepted():
     assert domain.transition("open", "in_progress") is TaskStatus.IN_PROGRESS
     with pytest.raises(InvalidTransition):
         domain.transition("dismissed", "open")
+
+
+# The SLA
+
+
+def test_sla_from_settings_sets_both_due_times():
+    sla = Sla.from_hours(high=4, normal=48.5)
+
+    assert domain.task_urgency(1, None, NOW, sla).due_at == NOW + timedelta(hours=4)
+    assert domain.task_urgency(5, "neutral", NOW, sla).due_at == NOW + timedelta(hours=48, minutes=30)
+    assert domain.task_urgency(5, "negative", NOW, sla).due_at == NOW + timedelta(hours=4)
+
+
+@pytest.mark.parametrize("status", [TaskStatus.OPEN, TaskStatus.IN_PROGRESS])
+def test_task_still_to_act_on_is_overdue_once_its_due_time_has_passed(status):
+    due = NOW + timedelta(hours=24)
+    assert not domain.is_overdue(status, due, due)
+    assert domain.is_overdue(status, due, due + timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("status", [TaskStatus.RESOLVED, TaskStatus.CLOSED, TaskStatus.DISMISSED])
+def test_task_nobody_has_to_act_on_is_never_overdue(status):
+    assert not domain.is_overdue(status, NOW, NOW + timedelta(days=30))
+
+
+# Resolutions and claims
+
+
+def test_resolving_needs_a_resolution_code():
+    with pytest.raises(InvalidResolution, match="needs a resolution code"):
+        domain.resolution_for(TaskStatus.RESOLVED, None)
+    assert domain.resolution_for("resolved", "unreachable") is ResolutionCode.UNREACHABLE
+
+
+def test_resolution_code_is_refused_on_any_other_move():
+    with pytest.raises(InvalidResolution, match="only when resolving"):
+        domain.resolution_for(TaskStatus.CLOSED, "contacted_resolved")
+    assert domain.resolution_for(TaskStatus.CLOSED, None) is None
+
+
+def test_unknown_resolution_code_is_refused():
+    with pytest.raises(ValueError):
+        domain.resolution_for(TaskStatus.RESOLVED, "gave_up")
+
+
+def test_claiming_an_open_task_puts_it_in_progress():
+    assert domain.claimed_status("open", None, "u-1") is TaskStatus.IN_PROGRESS
+    # Assigned to the claimant, who now starts on it.
+    assert domain.claimed_status("open", "u-1", "u-1") is TaskStatus.IN_PROGRESS
+
+
+def test_claiming_a_task_someone_else_has_is_refused():
+    with pytest.raises(TaskTaken):
+        domain.claimed_status("open", "u-2", "u-1")
+    with pytest.raises(TaskTaken):
+        domain.claimed_status("in_progress", "u-2", "u-1")
+
+
+def test_claiming_a_task_nobody_has_to_act_on_names_the_forbidden_move():
+    with pytest.raises(InvalidTransition, match="a resolved task cannot become in_progress"):
+        domain.claimed_status("resolved", None, "u-1")
+
+
+# Round-robin
+
+
+def test_members_take_turns_in_their_order_and_start_again_after_the_last():
+    members = ["ana", "ben", "cem"]
+    assert [domain.next_in_rotation(members, turn) for turn in range(1, 8)] == [
+        "ana",
+        "ben",
+        "cem",
+        "ana",
+        "ben",
+        "cem",
+        "ana",
+    ]
+
+
+def test_team_without_members_gives_nobody_a_turn():
+    assert domain.next_in_rotation([], 1) is None
+
+
+# The queue's order
+
+
+def test_each_sort_key_has_its_natural_order_unless_asked_otherwise():
+    assert domain.TaskQuery(sort=domain.TaskSort.DUE_AT).is_descending is False
+    assert domain.TaskQuery(sort=domain.TaskSort.CREATED_AT).is_descending is True
+    assert domain.TaskQuery(sort=domain.TaskSort.SCORE).is_descending is False
+    assert domain.TaskQuery().is_descending is True  # priority: high first
+    assert domain.TaskQuery(sort=domain.TaskSort.PRIORITY, descending=False).is_descending is False
+    assert domain.TaskQuery(page=3, page_size=20).offset == 40

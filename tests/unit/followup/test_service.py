@@ -1,100 +1,90 @@
-"""Every followup use case on the in-memory unit of work: no database, no broker."""
+"""The followup consumer on the in-memory unit of work: what a scored response opens, changes and routes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
 from services.followup import domain, service
-from services.followup.domain import TaskPriority, TaskStatus
-from shared.events import new_event
+from services.followup.domain import Sla, StaffMember, TaskPriority, TaskStatus, TimelineKind
+from services.followup.runtime import FollowupRuntime
+from shared.settings import Settings
 
-from .fakes import FakeFollowupUnitOfWork, fake_runtime
-
-START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-NEGATIVE = {
-    "polarity": -0.6,
-    "subjectivity": 0.5,
-    "label": "negative",
-    "language": "en",
-    "key_phrases": ["hung"],
-    "analyzer": "test",
-}
-NEUTRAL = {**NEGATIVE, "polarity": 0.0, "label": "neutral", "key_phrases": []}
-
-
-class Clock:
-    """The wall clock the use cases read, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(service, "utcnow", clock)
-    return clock
-
-
-@pytest.fixture
-def uow() -> FakeFollowupUnitOfWork:
-    return FakeFollowupUnitOfWork()
-
-
-@pytest.fixture
-def runtime(uow):
-    return fake_runtime(uow)
-
-
-def scored(
-    score: int,
-    revision: int = 1,
-    comment: str | None = None,
-    sentiment: dict[str, Any] | None = None,
-    response_id: str = "r-1",
-) -> dict[str, Any]:
-    return new_event(
-        "response.scored",
-        {
-            "response_id": response_id,
-            "invitation_id": f"i-{response_id}",
-            "revision": revision,
-            "score": score,
-            "comment": comment,
-            "locale": "en",
-            "touchpoint": "support_call",
-            "channel": "sms",
-            "customer": {"customer_id": "c-1", "external_id": "crm-1", "name": "Jane Doe"},
-            "submitted_at": START.isoformat(),
-            "sentiment": sentiment,
-        },
-    )
-
-
-def the_task(uow: FakeFollowupUnitOfWork, response_id: str = "r-1"):
-    task = uow.tasks.for_response(response_id)
-    assert task is not None, f"no task for {response_id}"
-    return task
-
+from .fakes import fake_runtime
+from .support import MAYA, NEGATIVE, NEUTRAL, START, scored, the_task
 
 # act_on_scored_response: detractors
+
+
+def test_task_carries_what_the_agent_needs_to_act(runtime, uow, clock):
+    service.act_on_scored_response(runtime, scored(4, comment="They hung up on me", sentiment=NEGATIVE))
+
+    task = the_task(uow)
+    assert (task.customer_name, task.customer_email, task.customer_phone) == (
+        "Jane Doe",
+        "jane@example.com",
+        "+15555550100",
+    )
+    assert (task.score, task.comment, task.touchpoint) == (4, "They hung up on me", "support_call")
+    assert task.sentiment["label"] == "negative" and task.sentiment["key_phrases"] == ["hung"]
+    assert task.properties == {"order_id": "A-1001", "amount": 129.5}
+
+
+def test_event_written_before_contact_details_were_in_the_contract_still_opens_a_task(runtime, uow, clock):
+    event = scored(2, customer={"customer_id": "c-1", "external_id": "crm-1", "name": "Jane Doe"})
+    del event["data"]["properties"]
+
+    service.act_on_scored_response(runtime, event)
+
+    task = the_task(uow)
+    assert (task.customer_email, task.customer_phone, task.properties) == (None, None, None)
+
+
+def test_due_times_follow_the_configured_sla(uow, clock):
+    runtime = fake_runtime(uow, followup_sla_high_hours=4, followup_sla_normal_hours=48)
+    service.act_on_scored_response(runtime, scored(2, response_id="high"))
+    service.act_on_scored_response(runtime, scored(6, response_id="normal"))
+
+    assert the_task(uow, "high").due_at == START + timedelta(hours=4)
+    assert the_task(uow, "normal").due_at == START + timedelta(hours=48)
+
+
+def test_sla_hours_come_from_the_environment(uow):
+    settings = Settings.from_env({"FOLLOWUP_SLA_HIGH_HOURS": "8", "FOLLOWUP_SLA_NORMAL_HOURS": "36"})
+
+    sla = FollowupRuntime(settings, lambda: uow).sla
+
+    assert (sla.high, sla.normal) == (timedelta(hours=8), timedelta(hours=36))
+    assert FollowupRuntime(Settings.from_env({}), lambda: uow).sla == Sla.from_hours(24, 72)
+    with pytest.raises(ValueError, match="FOLLOWUP_SLA_HIGH_HOURS"):
+        Settings.from_env({"FOLLOWUP_SLA_HIGH_HOURS": "0"})
+
+
+def test_new_task_starts_its_timeline_as_created_by_closeloop(runtime, uow, clock):
+    service.act_on_scored_response(runtime, scored(2))
+
+    [created] = uow.timeline.of(the_task(uow).id)
+    assert (created.kind, created.to_status, created.at) == (TimelineKind.CREATED, TaskStatus.OPEN, START)
+    assert created.actor_id is None and created.actor_name is None
+
+
+def test_revision_and_dismissal_are_written_to_the_timeline(runtime, uow, clock):
+    service.act_on_scored_response(runtime, scored(5))
+    service.act_on_scored_response(runtime, scored(4, revision=2, comment="Slow", sentiment=NEUTRAL))
+    later = clock.advance(hours=1)
+    service.act_on_scored_response(runtime, scored(9, revision=3))
+
+    timeline = uow.timeline.of(the_task(uow).id)
+    assert [entry.kind for entry in timeline] == ["created", "revised", "status_changed"]
+    assert (timeline[-1].from_status, timeline[-1].to_status, timeline[-1].at) == ("open", "dismissed", later)
 
 
 def test_very_low_score_opens_a_high_priority_task_due_within_a_day(runtime, uow, clock):
     service.act_on_scored_response(runtime, scored(2))
 
     task = the_task(uow)
-    assert task.status == TaskStatus.OPEN and task.owner is None
+    assert task.status == TaskStatus.OPEN and task.owner_id is None and task.team_id is None
     assert task.priority == TaskPriority.HIGH and task.due_at == START + timedelta(hours=24)
     assert (task.response_revision, task.score, task.invitation_id) == (1, 2, "i-r-1")
     assert (task.customer_id, task.customer_external_id, task.customer_name) == ("c-1", "crm-1", "Jane Doe")
@@ -131,7 +121,7 @@ def test_later_revision_with_a_negative_comment_updates_the_task_and_makes_it_du
     assert task.response_revision == 2 and task.comment == "They hung up on me"
     assert task.priority == TaskPriority.HIGH and task.due_at == later + timedelta(hours=24)
     assert task.created_at == START and task.updated_at == later
-    assert len(uow.tasks.queue(None, 100)) == 1
+    assert len(uow.tasks.by_response) == 1
 
 
 def test_later_revision_never_gives_the_team_more_time_than_first_promised(runtime, uow, clock):
@@ -228,51 +218,60 @@ def test_same_event_delivered_twice_is_acted_on_once(runtime, uow, clock):
     service.act_on_scored_response(runtime, event)
 
     assert uow.consumed == {(event["id"], "act_on_scored_response")}
-    assert len(service.list_tasks(runtime, None)) == 1
+    assert len(uow.tasks.by_response) == 1
     assert the_task(uow).updated_at == START
 
 
-# list_tasks and list_referral_requests
+# act_on_scored_response: routing new tasks to teams
 
 
-def open_tasks(runtime, clock, scores: list[tuple[str, int]]) -> None:
-    """A task per (response, score), each opened an hour after the one before."""
-    for response_id, score in scores:
-        service.act_on_scored_response(runtime, scored(score, response_id=response_id))
-        clock.advance(hours=1)
+def team_for(runtime, touchpoints: list[str], members: list[str]) -> str:
+    names = [StaffMember(f"u-{name}", name.title()) for name in members]
+    return service.create_team(runtime, MAYA, f"Team {'/'.join(touchpoints)}", touchpoints, names).id
 
 
-def test_queue_lists_high_priority_tasks_first_then_the_earliest_due(runtime, clock):
-    open_tasks(runtime, clock, [("normal", 6), ("made-urgent", 6), ("high", 2)])  # due at 72 h, 73 h, 26 h
-    service.act_on_scored_response(
-        runtime, scored(6, revision=2, comment="Rude", sentiment=NEGATIVE, response_id="made-urgent")
-    )  # now high, due at 27 h
-    clock.now = START + timedelta(hours=60)
-    open_tasks(runtime, clock, [("high-late", 1)])  # due at 84 h, after the normal one
+def test_new_tasks_go_round_the_members_of_the_team_that_handles_their_touchpoint(runtime, uow, clock):
+    team_id = team_for(runtime, ["support_call"], ["ana", "ben", "cem"])
+    for n in range(5):
+        service.act_on_scored_response(runtime, scored(3, response_id=f"r-{n}"))
 
-    queue = service.list_tasks(runtime)
-    assert [task.response_id for task in queue] == ["high", "made-urgent", "high-late", "normal"]
-
-
-def test_queue_lists_open_tasks_unless_asked_for_another_status(runtime, uow, clock):
-    open_tasks(runtime, clock, [("stays-open", 5), ("dismissed", 5), ("in-progress", 5)])
-    service.act_on_scored_response(runtime, scored(9, revision=2, response_id="dismissed"))
-    task = the_task(uow, "in-progress")
-    task.status = domain.transition(task.status, TaskStatus.IN_PROGRESS)
-
-    def listed(*status: TaskStatus | None) -> list[str]:
-        return sorted(task.response_id for task in service.list_tasks(runtime, *status))
-
-    assert listed() == ["stays-open"]
-    assert listed(TaskStatus.DISMISSED) == ["dismissed"]
-    assert listed(TaskStatus.IN_PROGRESS) == ["in-progress"]
-    assert listed(None) == ["dismissed", "in-progress", "stays-open"]
+    tasks = [the_task(uow, f"r-{n}") for n in range(5)]
+    assert [task.owner_id for task in tasks] == ["u-ana", "u-ben", "u-cem", "u-ana", "u-ben"]
+    assert {task.team_id for task in tasks} == {team_id}
+    assert tasks[0].owner_name == "Ana" and tasks[0].claimed_at is None
+    assigned = uow.timeline.of(tasks[1].id)[-1]
+    assert (assigned.kind, assigned.assignee_id, assigned.assignee_name) == ("assigned", "u-ben", "Ben")
+    assert assigned.actor_id is None  # Closeloop assigned it
 
 
-def test_queue_lists_no_more_than_the_limit_keeping_the_most_urgent(runtime, clock):
-    open_tasks(runtime, clock, [("normal", 6), ("high", 1), ("high-later", 2)])
+def test_task_for_a_touchpoint_no_team_handles_stays_unassigned(runtime, uow, clock):
+    team_for(runtime, ["purchase"], ["ana"])
+    service.act_on_scored_response(runtime, scored(3, touchpoint="site_visit"))
 
-    assert [task.response_id for task in service.list_tasks(runtime, limit=2)] == ["high", "high-later"]
+    task = the_task(uow)
+    assert (task.team_id, task.owner_id) == (None, None)
+    assert [entry.kind for entry in uow.timeline.of(task.id)] == ["created"]
+
+
+def test_task_for_a_team_without_members_goes_to_the_team_and_nobody_in_it(runtime, uow, clock):
+    team_id = team_for(runtime, ["support_call"], [])
+    service.act_on_scored_response(runtime, scored(3))
+
+    task = the_task(uow)
+    assert (task.team_id, task.owner_id) == (team_id, None)
+    assert uow.teams.get(team_id).turns == 0
+
+
+def test_revision_keeps_the_task_with_whoever_has_it(runtime, uow, clock):
+    team_for(runtime, ["support_call"], ["ana", "ben"])
+    service.act_on_scored_response(runtime, scored(5))
+    service.act_on_scored_response(runtime, scored(3, revision=2, comment="Worse", sentiment=NEGATIVE))
+
+    assert the_task(uow).owner_id == "u-ana"
+    assert uow.teams.handling("support_call").turns == 1
+
+
+# list_referral_requests
 
 
 def test_referral_requests_are_listed_newest_first_up_to_the_limit(runtime, clock):

@@ -17,6 +17,7 @@ from services.survey.runtime import SurveyRuntime
 from services.survey.unit_of_work import SurveyUnitOfWork
 from shared.unit_of_work import Conflict, InMemoryUnitOfWork
 from tests.conftest import make_settings
+from tests.fakes import FakeIdentityStore
 
 
 class FakeCustomers:
@@ -165,4 +166,4 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
 
 def fake_runtime(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:
     """A survey runtime whose every unit of work is ``uow``; answer links start http://testserver/s/."""
-    return SurveyRuntime(make_settings("sqlite://"), lambda: uow)
+    return SurveyRuntime(make_settings("sqlite://"), lambda: uow, identity=FakeIdentityStore())

@@ -319,7 +319,15 @@ def test_confirmed_answer_is_submitted_with_its_comment_trimmed(survey, uow):
     assert submitted["invitation_id"] == invitation_id
     assert (submitted["revision"], submitted["score"], submitted["comment"]) == (1, 4, "Too slow")
     assert (submitted["channel"], submitted["locale"], submitted["touchpoint"]) == ("email", "en", "purchase")
-    assert submitted["customer"] == {"customer_id": customer.id, "external_id": "crm-42", "name": "Jane Doe"}
+    assert submitted["customer"] == {
+        "customer_id": customer.id,
+        "external_id": "crm-42",
+        "name": "Jane Doe",
+        "email": "jane@example.com",
+        "phone": None,
+    }
+    # What followup shows the agent: the order the customer was asked about.
+    assert submitted["properties"] == {"order_id": "A-1001"}
 
 
 def test_blank_comment_is_no_comment(survey, uow):
@@ -419,7 +427,9 @@ def test_sms_score_is_recorded_as_an_sms_answer(survey, uow):
     service.record_sms_answer(survey, sms_received(invitation_id, "9", "SM1"))
 
     assert answers(uow) == [(1, 9, None, "sms")]
-    assert uow.emitted("response.submitted")[0]["invitation_id"] == invitation_id
+    [submitted] = uow.emitted("response.submitted")
+    assert submitted["invitation_id"] == invitation_id
+    assert submitted["customer"]["phone"] == "+15555550100"
 
 
 def test_sms_comments_after_a_score_are_merged_into_new_revisions(survey, uow):
