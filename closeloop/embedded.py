@@ -30,6 +30,8 @@ def run_embedded(host: str = "127.0.0.1", port: int | None = None, demo: bool = 
     )
     if demo_admin:
         print(f"  sign in as the demo admin: {demo_admin[0]}  password: {demo_admin[1]}")
+    if settings.uses_development_secret_key:
+        print("  staff sessions are signed with the development key: set CLOSELOOP_SECRET_KEY in production")
     if settings.uses_development_secret:
         print(f"  CRM webhook secret (development default): {settings.webhook_secret}")
         print("  set CLOSELOOP_WEBHOOK_SECRET to use your own")

@@ -117,11 +117,23 @@ def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/openapi")
     app.config.setdefault("OPENAPI_JSON_PATH", f"{service}.json")
+    # Every operation is for staff or machines unless it says otherwise (``OPEN_TO_ALL``): the access guard.
+    app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"apiKey": []}, {"staffSession": []}]})
     # Names and comments as customers wrote them ("Ayşe"), not as \u escapes.
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     api = ProblemApi(app)
+    api.spec.components.security_scheme(
+        "apiKey", {"type": "http", "scheme": "bearer", "description": "closeloop create-api-key"}
+    )
+    api.spec.components.security_scheme(
+        "staffSession", {"type": "apiKey", "in": "cookie", "name": "closeloop_session"}
+    )
     install_problem_handlers(app)
     return api
+
+
+# ``@blp.doc(**OPEN_TO_ALL)`` on an operation the guard leaves open (it checks a signature of its own).
+OPEN_TO_ALL: dict[str, Any] = {"security": []}
 
 
 def install_problem_handlers(app: Flask) -> None:

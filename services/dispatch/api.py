@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from twilio.twiml.messaging_response import MessagingResponse
 
 from shared.clock import utcnow
-from shared.http import problem
+from shared.http import OPEN_TO_ALL, problem
 from shared.identity.web import public
 
 from . import routes, service
@@ -60,7 +60,7 @@ def _twilio_request_is_signed() -> bool:
 
 
 @webhooks.route(routes.TWILIO_INBOUND_SMS.rule, methods=["POST"])
-@webhooks.doc(summary="Twilio inbound SMS (form-encoded, X-Twilio-Signature)")
+@webhooks.doc(summary="Twilio inbound SMS (form-encoded, X-Twilio-Signature)", **OPEN_TO_ALL)
 @public  # signed by Twilio (X-Twilio-Signature), checked below
 def twilio_inbound_sms():
     if not _twilio_request_is_signed():
@@ -74,7 +74,7 @@ def twilio_inbound_sms():
 
 
 @webhooks.route(routes.TWILIO_STATUS.rule, methods=["POST"])
-@webhooks.doc(summary="Twilio message status callback")
+@webhooks.doc(summary="Twilio message status callback", **OPEN_TO_ALL)
 @public  # signed by Twilio
 def twilio_status():
     if not _twilio_request_is_signed():
@@ -88,7 +88,7 @@ def twilio_status():
 
 
 @webhooks.route(routes.SENDGRID_EVENTS.rule, methods=["POST"])
-@webhooks.doc(summary="SendGrid signed Event Webhook")
+@webhooks.doc(summary="SendGrid signed Event Webhook", **OPEN_TO_ALL)
 @public  # signed by SendGrid's Event Webhook key
 def sendgrid_events():
     public_key = _runtime().settings.sendgrid_webhook_public_key

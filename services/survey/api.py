@@ -9,7 +9,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from shared.http import problem
+from shared.http import OPEN_TO_ALL, problem
 from shared.identity.web import public
 from shared.signing import WebhookVerificationError, verify
 
@@ -45,6 +45,7 @@ class CrmEvents(MethodView):
     @blp.response(202, EventOutcomeSchema, description="Accepted: the outcome says whether a survey follows.")
     @blp.alt_response(200, schema=EventOutcomeSchema, description="This event id was accepted before.")
     @blp.alt_response(401, description="Missing or wrong Standard Webhooks signature.")
+    @blp.doc(**OPEN_TO_ALL)
     def post(self, event):
         """Receive a signed CRM event (purchase.completed, support_call.ended, site.visited)."""
         outcome = service.accept_crm_event(_runtime(), event)

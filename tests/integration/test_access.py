@@ -92,3 +92,20 @@ def test_a_revoked_key_opens_nothing(apps):
 
     client = system.apps["dispatch"].test_client()
     assert client.get("/sandbox", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_the_api_documents_say_which_operations_are_open(apps):
+    system, _ = apps
+    documented_open = {
+        (method.upper(), path)
+        for name, app in system.apps.items()
+        for path, operations in app.test_client().get(f"/openapi/{name}.json").get_json()["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and operation.get("security") == []
+    }
+    assert documented_open == {
+        ("POST", "/v1/events"),
+        ("POST", "/webhooks/twilio/sms"),
+        ("POST", "/webhooks/twilio/status"),
+        ("POST", "/webhooks/sendgrid/events"),
+    }
