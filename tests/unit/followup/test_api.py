@@ -234,3 +234,13 @@ def test_openapi_documents_the_total_header_and_the_conflicts(client):
     } <= {parameter["name"] for parameter in listing["parameters"]}
     assert "409" in document["paths"]["/v1/tasks/{task_id}/claim"]["post"]["responses"]
     assert "403" in document["paths"]["/v1/tasks/{task_id}/assign"]["post"]["responses"]
+
+
+def test_names_and_comments_come_back_as_written_not_as_escapes(client, runtime):
+    customer = {"customer_id": "c-1", "external_id": "crm-1", "name": "Ayşe Yılmaz"}
+    service.act_on_scored_response(runtime, scored(2, comment="Kargo çok geç geldi", customer=customer))
+
+    raw = client.get("/v1/tasks").get_data()
+
+    assert "Ayşe Yılmaz".encode() in raw and "Kargo çok geç geldi".encode() in raw
+    assert b"\\u" not in raw
