@@ -16,6 +16,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.channels import CHANNELS
 from shared.clock import utcnow
+from shared.sms import E164
+from shared.validation import StorableString
 
 
 class _Strict(Schema):
@@ -109,6 +111,85 @@ class ResponseScoredSchema(ResponseSubmittedSchema):
     sentiment = fields.Nested(SentimentSchema, allow_none=True, required=True)
 
 
+# --- Closing the loop: followup asks dispatch to send, and survey to ask again; survey reports referrals ---
+
+# Ids survey made (customers, invitations, responses) are uuids; ids other services make fit the outbox's 64.
+_SURVEY_ID = validate.Length(min=1, max=36)
+_ID = validate.Length(min=1, max=64)
+_LOCALE = validate.Length(min=1, max=16)
+
+
+def _link() -> fields.Url:
+    # A customer clicks it: only the web's schemes, never javascript:, data: or ftp:.
+    return fields.Url(
+        required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2000)
+    )
+
+
+class CustomerContactSchema(_Strict):
+    """Who a message is for and how to reach them: what dispatch needs to choose the channel."""
+
+    customer_id = fields.String(required=True, validate=_SURVEY_ID)
+    name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
+    email = fields.Email(allow_none=True, load_default=None, validate=validate.Length(max=320))
+    phone = fields.String(allow_none=True, load_default=None, validate=E164)
+    timezone = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
+    # The other channel is the fallback, as for invitations; the channel they answered on is a good choice.
+    preferred_channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+
+
+class ReferralRequestedSchema(_Strict):
+    """Ask a promoter to refer others, through ``referral_url``, their own link."""
+
+    referral_id = fields.String(required=True, validate=_ID)
+    customer = fields.Nested(CustomerContactSchema, required=True)
+    referral_url = _link()
+    # The language of the message (the survey's locale); one without texts gets English.
+    locale = fields.String(required=True, validate=_LOCALE)
+
+
+class ReviewRequestedSchema(_Strict):
+    """Ask a respondent, whatever the score (review sites forbid gating), for a review at ``review_url``."""
+
+    review_request_id = fields.String(required=True, validate=_ID)
+    customer = fields.Nested(CustomerContactSchema, required=True)
+    review_url = _link()
+    # Changes the wording only: every score is asked the same thing.
+    score = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10))
+    locale = fields.String(required=True, validate=_LOCALE)
+
+
+class FollowupResolvedSchema(_Strict):
+    """A success-team task is resolved; optionally a message to the customer and, later, a new survey."""
+
+    task_id = fields.String(required=True, validate=_ID)
+    response_id = fields.String(required=True, validate=_SURVEY_ID)
+    invitation_id = fields.String(required=True, validate=_SURVEY_ID)
+    customer = fields.Nested(CustomerContactSchema, required=True)
+    locale = fields.String(required=True, validate=_LOCALE)
+    resolution_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    # Sent as written by email or SMS (dispatch); None sends nothing.
+    close_loop_message = StorableString(
+        allow_none=True, load_default=None, validate=validate.Length(min=1, max=1000)
+    )
+    # Survey asks the NPS question again this many days after the resolution (the envelope's occurred_at).
+    follow_up_survey_after_days = fields.Integer(
+        allow_none=True, load_default=None, strict=True, validate=validate.Range(min=1, max=365)
+    )
+
+
+class ReferralCodeUsedSchema(_Strict):
+    """A CRM event carried ``properties.referral_code``: someone came through a referral link."""
+
+    referral_code = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    # Survey's id of the stored CRM event (what POST /v1/events answers as event_id), and its type.
+    event_id = fields.String(required=True, validate=_SURVEY_ID)
+    event_type = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # The customer the event is about: the referred one, not the one who referred them.
+    customer_id = fields.String(required=True, validate=_SURVEY_ID)
+    occurred_at = fields.AwareDateTime(required=True)
+
+
 @dataclass(frozen=True)
 class EventType:
     """One kind of event: its contract, who may emit it and who receives it."""
@@ -127,6 +208,10 @@ EVENTS: dict[str, EventType] = {
         EventType("sms.received", 1, SmsReceivedSchema, "dispatch", ("survey",)),
         EventType("response.submitted", 1, ResponseSubmittedSchema, "survey", ("sentiment",)),
         EventType("response.scored", 1, ResponseScoredSchema, "sentiment", ("followup",)),
+        EventType("referral.requested", 1, ReferralRequestedSchema, "followup", ("dispatch",)),
+        EventType("review.requested", 1, ReviewRequestedSchema, "followup", ("dispatch",)),
+        EventType("followup.resolved", 1, FollowupResolvedSchema, "followup", ("dispatch", "survey")),
+        EventType("referral.code_used", 1, ReferralCodeUsedSchema, "survey", ("followup",)),
     )
 }
 

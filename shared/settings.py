@@ -44,6 +44,11 @@ class Settings:
     # comment that reads negative) and on a normal one (4-6).
     followup_sla_high_hours: float = 24.0
     followup_sla_normal_hours: float = 72.0
+    # Outbound webhooks go to public addresses only; true lets them reach loopback, private and link-local
+    # ones too (local development, the embedded demo). Cloud metadata addresses stay refused.
+    webhooks_allow_private: bool = False
+    # A Slack-compatible incoming-webhook URL: each new high-priority follow-up task is announced there.
+    followup_alert_webhook_url: str | None = None
     # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...; and IDENTITY_DATABASE_URL, the
     # staff users' and API keys' tables, which every service reads.
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
@@ -109,6 +114,10 @@ class Settings:
             followup_sla_normal_hours=_positive_number(
                 env, "FOLLOWUP_SLA_NORMAL_HOURS", defaults.followup_sla_normal_hours
             ),
+            webhooks_allow_private=_flag(
+                env, "CLOSELOOP_WEBHOOKS_ALLOW_PRIVATE", defaults.webhooks_allow_private
+            ),
+            followup_alert_webhook_url=get("FOLLOWUP_ALERT_WEBHOOK_URL", None),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]
                 for s in (*SERVICES, "identity")
@@ -118,6 +127,18 @@ class Settings:
                 s: env[f"{s.upper()}_PUBLIC_URL"] for s in SERVICES if env.get(f"{s.upper()}_PUBLIC_URL")
             },
         )
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    word = value.strip().lower()
+    if word in ("true", "1", "yes"):
+        return True
+    if word in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:

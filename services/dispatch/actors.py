@@ -4,4 +4,9 @@ from __future__ import annotations
 
 from . import service
 
-CONSUMERS = (service.schedule_invitation,)
+CONSUMERS = (
+    service.schedule_invitation,
+    service.schedule_referral_request,
+    service.schedule_review_request,
+    service.schedule_close_loop_message,
+)

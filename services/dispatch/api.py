@@ -28,7 +28,9 @@ from .schemas import DeliveryQuerySchema, DeliverySchema
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("deliveries", __name__, url_prefix="/v1", description="Deliveries of invitations")
+blp = Blueprint(
+    "deliveries", __name__, url_prefix="/v1", description="Deliveries of invitations and other messages"
+)
 # Its paths are in routes: they are configured in the providers' consoles and sent with each SMS.
 webhooks = Blueprint("webhooks", __name__, description="Provider webhooks")
 
@@ -42,7 +44,9 @@ class Deliveries(MethodView):
     @blp.arguments(DeliveryQuerySchema, location="query")
     @blp.response(200, DeliverySchema(many=True))
     def get(self, query):
-        """The deliveries of one invitation, with their states."""
+        """The deliveries of one invitation, or of whatever else asked for messages, with their states."""
+        if "source_id" in query:
+            return service.deliveries_requested_by(_runtime(), query["source_id"])
         return service.deliveries_for(_runtime(), query["invitation_id"])
 
 

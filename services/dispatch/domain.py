@@ -1,17 +1,27 @@
-"""Dispatch rules with no I/O: a delivery's states, which channel, when to retry, what an invitation says."""
+"""Dispatch rules with no I/O: a delivery's states, which channel, when to retry, what each message says."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 from shared.channels import Channel
+from shared.locales import localized
+from shared.nps import NpsCategory, nps_category
 from shared.retries import RetrySchedule
+from shared.sms import fewest_segments, gsm7_spelling
 
 
 class DeliveryKind(StrEnum):
-    INVITATION = "invitation"
+    """What a delivery carries; with the id of what asked for it (its source), it names one message."""
+
+    INVITATION = "invitation"  # source: survey's invitation
+    REFERRAL = "referral"  # source: followup's referral request
+    REVIEW = "review"  # source: followup's review request
+    CLOSE_LOOP = "close_loop"  # source: followup's resolved task
 
 
 class DeliveryState(StrEnum):
@@ -80,6 +90,14 @@ FOOTER_TEXTS = {
     "en": {"unsubscribe": "Unsubscribe from these surveys"},
     "tr": {"unsubscribe": "Bu anketlerin aboneliğinden çık"},
 }
+# The footer of the messages dispatch words itself; the link opts the address out of every kind.
+MESSAGE_FOOTER_TEXTS = {
+    "en": {"unsubscribe": "Unsubscribe from these messages"},
+    "tr": {"unsubscribe": "Bu mesajların aboneliğinden çık"},
+}
+
+NO_CHANNEL_LEFT = "the customer has opted out of every channel we have an address for"
+NO_ADDRESS = "the customer has no email address or phone number"
 
 
 def choose_channel(
@@ -98,6 +116,11 @@ def choose_channel(
     return None
 
 
+def suppression_reason(email: str | None, phone: str | None) -> str:
+    """Why ``choose_channel`` found nothing: shown on the suppressed delivery."""
+    return NO_CHANNEL_LEFT if email or phone else NO_ADDRESS
+
+
 def normal_address(channel: str, address: str) -> str:
     """An address as opt-outs and replies compare it: email without case, a phone number as given (E.164)."""
     return address.strip().lower() if channel == Channel.EMAIL else address.strip()
@@ -112,3 +135,178 @@ def invitation_email_text(greeting: str, question: str, low: str, high: str, ans
     lines = [greeting, "", question, f"0 = {low}, 10 = {high}", ""]
     lines += [f"{score}: {url}" for score, url in score_links(answer_url)]
     return "\n".join(lines)
+
+
+# --- The messages dispatch words itself: referral and review requests, close-the-loop messages -------------
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """One message in the customer's language: an email (subject, greeting, paragraphs, a link) or an SMS."""
+
+    subject: str
+    greeting: str
+    paragraphs: tuple[str, ...]
+    link: Link | None
+    sms_body: str
+
+
+_MESSAGE_TEXTS = {
+    "en": {
+        "greeting": "Hello {name},",
+        "greeting_anonymous": "Hello,",
+        "sms_opt_out": "Reply STOP to opt out.",
+        "referral": {
+            "subject": "Thank you for recommending us",
+            "paragraphs": (
+                "Thank you for your kind words about us.",
+                "If you know someone who would like us too, please share your personal link with them.",
+            ),
+            "link": "Share your link",
+            "sms": (
+                "Thank you for recommending us! Know someone who would like us too? Share your link: {url}",
+                "Thanks for recommending us! Your link to share: {url}",
+            ),
+        },
+        # Review sites forbid gating and asking for good reviews only: every score is asked to share its
+        # experience as it was; only the thanks, and how hard we ask, differ.
+        "review": {
+            "subject": "Would you share your experience?",
+            "thanks": {
+                NpsCategory.PROMOTER: "Thank you for your great feedback.",
+                NpsCategory.PASSIVE: "Thank you for your feedback.",
+                NpsCategory.DETRACTOR: "Thank you for your honest feedback.",
+            },
+            "ask": "Would you share your experience in a review? It helps others know what to expect.",
+            "ask_detractor": "If you like, you can share your experience in a review as well.",
+            "link": "Write a review",
+            "sms": (
+                "{thanks} Would you share your experience in a review? {url}",
+                "Would you review us? {url}",
+            ),
+            "sms_detractor": (
+                "{thanks} If you like, share your experience in a review: {url}",
+                "You can review us here: {url}",
+            ),
+        },
+        "close_loop": {"subject": "About your feedback"},
+    },
+    "tr": {
+        "greeting": "Merhaba {name},",
+        "greeting_anonymous": "Merhaba,",
+        "sms_opt_out": "Çıkmak için STOP.",
+        "referral": {
+            "subject": "Bizi tavsiye ettiğiniz için teşekkürler",
+            "paragraphs": (
+                "Hakkımızdaki güzel sözleriniz için teşekkür ederiz.",
+                "Bizi sevecek birini tanıyorsanız size özel bağlantınızı onunla paylaşabilirsiniz.",
+            ),
+            "link": "Bağlantınızı paylaşın",
+            "sms": (
+                "Bizi tavsiye ettiğiniz için teşekkürler! Bizi sevecek birini tanıyorsanız bağlantınızı "
+                "paylaşın: {url}",
+                "Tavsiyeniz için teşekkürler! Paylaşmanız için bağlantınız: {url}",
+            ),
+        },
+        "review": {
+            "subject": "Deneyiminizi paylaşır mısınız?",
+            "thanks": {
+                NpsCategory.PROMOTER: "Güzel geri bildiriminiz için teşekkür ederiz.",
+                NpsCategory.PASSIVE: "Geri bildiriminiz için teşekkür ederiz.",
+                NpsCategory.DETRACTOR: "Açık geri bildiriminiz için teşekkür ederiz.",
+            },
+            "ask": "Deneyiminizi bir yorumla paylaşır mısınız? Başkalarına ne bekleyeceklerini gösterir.",
+            "ask_detractor": "Dilerseniz deneyiminizi bir yorumla da paylaşabilirsiniz.",
+            "link": "Yorum yazın",
+            "sms": (
+                "{thanks} Deneyiminizi bir yorumla paylaşır mısınız? {url}",
+                "Bizi yorumlar mısınız? {url}",
+            ),
+            "sms_detractor": (
+                "{thanks} Dilerseniz deneyiminizi bir yorumla paylaşın: {url}",
+                "Dilerseniz bizi yorumlayın: {url}",
+            ),
+        },
+        "close_loop": {"subject": "Geri bildiriminiz hakkında"},
+    },
+}
+
+
+def referral_message(locale: str, name: str | None, referral_url: str) -> CustomerMessage:
+    texts = localized(_MESSAGE_TEXTS, locale)
+    words = texts["referral"]
+    return CustomerMessage(
+        subject=words["subject"],
+        greeting=_greeting(texts, name),
+        paragraphs=words["paragraphs"],
+        link=Link(words["link"], referral_url),
+        sms_body=_our_sms(texts, [sms.format(url=referral_url) for sms in words["sms"]]),
+    )
+
+
+def review_message(locale: str, name: str | None, review_url: str, score: int) -> CustomerMessage:
+    texts = localized(_MESSAGE_TEXTS, locale)
+    words = texts["review"]
+    category = nps_category(score)
+    detractor = category is NpsCategory.DETRACTOR
+    thanks = words["thanks"][category]
+    return CustomerMessage(
+        subject=words["subject"],
+        greeting=_greeting(texts, name),
+        paragraphs=(thanks, words["ask_detractor"] if detractor else words["ask"]),
+        link=Link(words["link"], review_url),
+        sms_body=_our_sms(
+            texts,
+            [
+                sms.format(thanks=thanks, url=review_url)
+                for sms in words["sms_detractor" if detractor else "sms"]
+            ],
+        ),
+    )
+
+
+def close_loop_message(locale: str, name: str | None, text: str) -> CustomerMessage:
+    """The success team's own words, as written: paragraphs by blank lines, the line breaks kept."""
+    texts = localized(_MESSAGE_TEXTS, locale)
+    written = text.strip()
+    return CustomerMessage(
+        subject=texts["close_loop"]["subject"],
+        greeting=_greeting(texts, name),
+        paragraphs=tuple(part.strip() for part in re.split(r"\n\s*\n", written) if part.strip()),
+        link=None,
+        # A person's words are not respelled, only ours; the opt-out line goes when it would cost a segment.
+        sms_body=fewest_segments(
+            [
+                f"{written} {opt_out}"
+                for opt_out in (texts["sms_opt_out"], gsm7_spelling(texts["sms_opt_out"]))
+            ]
+            + [written]
+        ),
+    )
+
+
+def message_email_text(message: CustomerMessage, unsubscribe_label: str, unsubscribe_url: str) -> str:
+    """The plain-text part of a message's email."""
+    parts = [message.greeting, *message.paragraphs]
+    if message.link:
+        parts.append(f"{message.link.label}: {message.link.url}")
+    parts.append(f"{unsubscribe_label}: {unsubscribe_url}")
+    return "\n\n".join(parts)
+
+
+def _greeting(texts: dict, name: str | None) -> str:
+    first_name = (name or "").strip().split(" ")[0]
+    return texts["greeting"].format(name=first_name) if first_name else texts["greeting_anonymous"]
+
+
+def _our_sms(texts: dict, wordings: Sequence[str]) -> str:
+    """One segment where any wording allows it: the longer wording first, then the shorter; and in a GSM-7
+    spelling, for a Turkish letter makes the whole SMS UCS-2, 70 characters a segment instead of 160."""
+    worded = [f"{wording} {texts['sms_opt_out']}" for wording in wordings]
+    return fewest_segments(list(dict.fromkeys([*worded, *(gsm7_spelling(sms) for sms in worded)])))

@@ -27,13 +27,19 @@ class Delivery(Base):
 
     __tablename__ = "dispatch_deliveries"
     __table_args__ = (
-        UniqueConstraint("invitation_id", "kind", name="uq_dispatch_deliveries_invitation_kind"),
+        # One message per thing that asked for it: a redelivered request finds it and sends nothing again.
+        UniqueConstraint("source_id", "kind", name="uq_dispatch_deliveries_source_kind"),
+        Index("ix_dispatch_deliveries_invitation", "invitation_id"),
         Index("ix_dispatch_deliveries_due", "status", "next_attempt_at"),
         Index("ix_dispatch_deliveries_address", "channel", "address", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    invitation_id: Mapped[str] = mapped_column(String(36))
+    # The id of what asked for it, by kind (``DeliveryKind``): an invitation, a referral request...
+    source_id: Mapped[str] = mapped_column(String(64))
+    # The invitation an invitation delivery carries (its source_id too; kept for the readers that look it
+    # up, SMS replies among them); None for every other kind.
+    invitation_id: Mapped[str | None] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(8))
     address: Mapped[str] = mapped_column(String(320))

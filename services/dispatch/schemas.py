@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validates_schema
 
 
 class DeliveryQuerySchema(Schema):
-    invitation_id = fields.String(required=True)
+    invitation_id = fields.String(metadata={"description": "The deliveries of this survey invitation."})
+    source_id = fields.String(
+        metadata={
+            "description": "The deliveries this invitation, referral request, review request or resolved "
+            "followup task asked for."
+        }
+    )
+
+    @validates_schema
+    def _one_of_them(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if ("invitation_id" in data) == ("source_id" in data):
+            raise ValidationError("Give either invitation_id or source_id.", "invitation_id")
 
 
 class DeliverySchema(Schema):
     id = fields.String()
-    invitation_id = fields.String()
-    kind = fields.String()
+    source_id = fields.String()
+    invitation_id = fields.String(allow_none=True)
+    kind = fields.String(metadata={"description": "invitation, referral, review or close_loop"})
     channel = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"description": "suppressed: the customer opted out, see last_error"})
     attempts = fields.Integer()
     next_attempt_at = fields.AwareDateTime(allow_none=True)
     provider = fields.String(allow_none=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -13,7 +15,7 @@ from shared.channels import Channel
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
-from shared.locales import localized
+from shared.locales import localized, resolve_locale
 
 from . import domain, routes
 from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
@@ -38,43 +40,130 @@ _emails = Environment(loader=PackageLoader("services.dispatch", "templates"), au
 @consumes("invitation.requested")
 def schedule_invitation(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
     """Pick the channel for a requested invitation, render the message, and send it once committed."""
-    delivery = _new_invitation_delivery(runtime, uow, event.data)
-    uow.deliveries.add(delivery)
+    data = event.data
+    _schedule(
+        runtime,
+        uow,
+        DeliveryKind.INVITATION,
+        data["invitation_id"],
+        {**data["contact"], "preferred_channel": data["preferred_channel"]},
+        data["locale"],
+        lambda delivery: _render_invitation(runtime, delivery, data["message"]),
+        invitation_id=data["invitation_id"],
+    )
+
+
+@consumes("referral.requested")
+def schedule_referral_request(
+    runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent
+) -> None:
+    """Send a promoter their own referral link, on their channel, in their language."""
+    data = event.data
+    locale = resolve_locale(data["locale"])
+    message = domain.referral_message(locale, data["customer"]["name"], data["referral_url"])
+    _schedule_message(
+        runtime, uow, DeliveryKind.REFERRAL, data["referral_id"], data["customer"], locale, message
+    )
+
+
+@consumes("review.requested")
+def schedule_review_request(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
+    """Ask a respondent for a review, worded for their score, on their channel, in their language."""
+    data = event.data
+    locale = resolve_locale(data["locale"])
+    message = domain.review_message(locale, data["customer"]["name"], data["review_url"], data["score"])
+    _schedule_message(
+        runtime, uow, DeliveryKind.REVIEW, data["review_request_id"], data["customer"], locale, message
+    )
+
+
+@consumes("followup.resolved")
+def schedule_close_loop_message(
+    runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent
+) -> None:
+    """Send the success team's closing words to the customer, when the resolved task has some."""
+    data = event.data
+    text = (data.get("close_loop_message") or "").strip()
+    if not text:
+        return
+    locale = resolve_locale(data["locale"])
+    message = domain.close_loop_message(locale, data["customer"]["name"], text)
+    _schedule_message(
+        runtime, uow, DeliveryKind.CLOSE_LOOP, data["task_id"], data["customer"], locale, message
+    )
+
+
+def _schedule_message(
+    runtime: DispatchRuntime,
+    uow: DispatchUnitOfWork,
+    kind: DeliveryKind,
+    source_id: str,
+    customer: dict[str, Any],
+    locale: str,
+    message: domain.CustomerMessage,
+) -> None:
+    render = partial(_render_message, runtime, message=message)
+    _schedule(runtime, uow, kind, source_id, customer, locale, render)
+
+
+def _schedule(
+    runtime: DispatchRuntime,
+    uow: DispatchUnitOfWork,
+    kind: DeliveryKind,
+    source_id: str,
+    contact: dict[str, Any],
+    locale: str,
+    render: Callable[[Delivery], dict[str, Any]],
+    invitation_id: str | None = None,
+) -> None:
+    """One delivery of ``kind`` for ``source_id``, on the customer's channel, sent once committed.
+
+    Never to an address that opted out: with no channel left the delivery is kept as suppressed, with why.
+    """
+    if any(delivery.kind == kind for delivery in uow.deliveries.for_source(source_id)):
+        # Asked again under another event id (a producer's retry): the first request is the one sent.
+        log.info("%s %s already has its delivery", kind, source_id)
+        return
+    delivery = _new_delivery(uow, kind, source_id, contact, locale, invitation_id)
     if delivery.status == DeliveryState.SCHEDULED:
+        delivery.content = render(delivery)
         uow.after_commit(lambda: attempt_delivery(runtime, delivery.id))
+    uow.deliveries.add(delivery)
 
 
-def _new_invitation_delivery(
-    runtime: DispatchRuntime, uow: DispatchUnitOfWork, data: dict[str, Any]
+def _new_delivery(
+    uow: DispatchUnitOfWork,
+    kind: DeliveryKind,
+    source_id: str,
+    contact: dict[str, Any],
+    locale: str,
+    invitation_id: str | None,
 ) -> Delivery:
-    contact, message = data["contact"], data["message"]
     email, phone = contact.get("email"), contact.get("phone")
     opted_out = {
         channel
         for channel, address in ((Channel.EMAIL, email), (Channel.SMS, phone))
         if address and _is_opted_out(uow, channel, address)
     }
-    choice = domain.choose_channel(data["preferred_channel"], email, phone, opted_out)
+    choice = domain.choose_channel(contact["preferred_channel"], email, phone, opted_out)
     now = utcnow()
-    delivery = Delivery(
+    return Delivery(
         id=str(uuid.uuid4()),
-        invitation_id=data["invitation_id"],
-        kind=DeliveryKind.INVITATION,
-        channel=choice[0] if choice else data["preferred_channel"],
+        source_id=source_id,
+        invitation_id=invitation_id,
+        kind=kind,
+        channel=choice[0] if choice else contact["preferred_channel"],
         address=choice[1] if choice else "",
         recipient_name=contact.get("name"),
-        locale=data["locale"],
+        locale=locale,
         content={},
         status=DeliveryState.SCHEDULED if choice else DeliveryState.SUPPRESSED,
         attempts=0,
         next_attempt_at=now if choice else None,
-        last_error=None if choice else "the customer has opted out of every channel we have an address for",
+        last_error=None if choice else domain.suppression_reason(email, phone),
         created_at=now,
         updated_at=now,
     )
-    if choice:
-        delivery.content = _render_invitation(runtime, delivery, message)
-    return delivery
 
 
 def _render_invitation(
@@ -99,6 +188,22 @@ def _render_invitation(
             message["high_label"],
             message["answer_url"],
         ),
+    }
+
+
+def _render_message(
+    runtime: DispatchRuntime, delivery: Delivery, message: domain.CustomerMessage
+) -> dict[str, Any]:
+    if delivery.channel == Channel.SMS:
+        return {"body": message.sms_body}
+    footer = localized(domain.MESSAGE_FOOTER_TEXTS, delivery.locale)
+    unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
+    return {
+        "subject": message.subject,
+        "html": _emails.get_template("dispatch/message_email.html").render(
+            message=message, locale=delivery.locale, footer=footer, unsubscribe_url=unsubscribe_url
+        ),
+        "text": domain.message_email_text(message, footer["unsubscribe"], unsubscribe_url),
     }
 
 
@@ -173,6 +278,8 @@ def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
                 text=content["text"],
                 reference=delivery.id,
                 unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
+                # Opaque, as SendGrid keeps categories forever: statistics per kind of message.
+                category=f"closeloop-{delivery.kind}",
             )
         )
     status_callback = routes.TWILIO_STATUS.url(
@@ -326,10 +433,12 @@ def receive_sms(
         elif kind is SmsReplyKind.OPT_IN:
             uow.opt_outs.remove(Channel.SMS, phone)
         elif kind is SmsReplyKind.ANSWER:
-            delivery = uow.deliveries.latest_invitation_to(
+            delivery = uow.deliveries.latest_to(
                 Channel.SMS, phone, domain.REPLYABLE_STATES, since=now - domain.REPLY_WINDOW
             )
-            if delivery:
+            # A reply is to the last message that reached the number: after a referral or review request
+            # or a close-the-loop message it is about that, not a comment on the survey answered before.
+            if delivery and delivery.kind == DeliveryKind.INVITATION:
                 uow.emit(
                     "sms.received",
                     {
@@ -356,3 +465,9 @@ def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Deliver
     """Oldest first."""
     with runtime.unit_of_work() as uow:
         return uow.deliveries.for_invitation(invitation_id)
+
+
+def deliveries_requested_by(runtime: DispatchRuntime, source_id: str) -> list[Delivery]:
+    """What an invitation, a referral or review request or a resolved task asked for, oldest first."""
+    with runtime.unit_of_work() as uow:
+        return uow.deliveries.for_source(source_id)

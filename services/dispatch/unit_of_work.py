@@ -18,7 +18,7 @@ from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .domain import DELIVERY_RETRIES, DeliveryKind
+from .domain import DELIVERY_RETRIES
 from .models import Delivery, InboundSms, OptOut, ProviderEvent
 
 
@@ -29,6 +29,10 @@ class Deliveries(Protocol):
 
     def for_invitation(self, invitation_id: str) -> list[Delivery]:
         """Oldest first."""
+        ...
+
+    def for_source(self, source_id: str) -> list[Delivery]:
+        """The deliveries ``source_id`` asked for (of any kind), oldest first."""
         ...
 
     def with_provider_message_id(self, provider_message_id: str) -> Delivery | None: ...
@@ -45,10 +49,10 @@ class Deliveries(Protocol):
         """Deliveries whose claim outlived its lease, back on the schedule or given up."""
         ...
 
-    def latest_invitation_to(
+    def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime
     ) -> Delivery | None:
-        """The newest invitation created since ``since`` to exactly ``address``, in one of ``states``."""
+        """The newest delivery of any kind created since ``since`` to exactly ``address``, in ``states``."""
         ...
 
 
@@ -97,6 +101,10 @@ class SqlDeliveries:
         query = select(Delivery).where(Delivery.invitation_id == invitation_id).order_by(Delivery.created_at)
         return list(self.session.scalars(query).all())
 
+    def for_source(self, source_id: str) -> list[Delivery]:
+        query = select(Delivery).where(Delivery.source_id == source_id).order_by(Delivery.created_at)
+        return list(self.session.scalars(query).all())
+
     def with_provider_message_id(self, provider_message_id: str) -> Delivery | None:
         query = select(Delivery).where(Delivery.provider_message_id == provider_message_id)
         return self.session.scalars(query).first()
@@ -111,13 +119,12 @@ class SqlDeliveries:
     def recover_stalled(self, now: datetime) -> list[Delivery]:
         return recover_stalled(self.session, Delivery, DELIVERY_RETRIES, now)
 
-    def latest_invitation_to(
+    def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime
     ) -> Delivery | None:
         query = (
             select(Delivery)
             .where(
-                Delivery.kind == DeliveryKind.INVITATION,
                 Delivery.channel == channel,
                 Delivery.address == address,
                 Delivery.status.in_(states),

@@ -1,4 +1,5 @@
-"""The followup service's HTTP API: the success team's queue, its teams, and the referral requests.
+"""The followup service's HTTP API: the success team's queue, its teams, the referral requests, and the
+admins' outbound webhooks.
 
 Who is asking comes from ``current_principal()``, put on ``flask.g`` by the access guard; the use cases
 decide what their role allows.
@@ -16,13 +17,17 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 from werkzeug.exceptions import Unauthorized
 
-from shared.principal import Principal, current_principal
+from shared.identity.web import requires
+from shared.principal import Principal, Role, current_principal
 
 from . import service
 from .domain import StaffMember, TaskQuery
 from .runtime import FollowupRuntime
 from .schemas import (
+    DeliveryLogQuerySchema,
     NewTeamSchema,
+    NewWebhookEndpointAnswerSchema,
+    NewWebhookEndpointSchema,
     NoteSchema,
     ReferralRequestSchema,
     StaffMemberSchema,
@@ -33,6 +38,8 @@ from .schemas import (
     TeamMembersSchema,
     TeamSchema,
     TimelineEntrySchema,
+    WebhookDeliverySchema,
+    WebhookEndpointSchema,
 )
 
 blp = Blueprint(
@@ -170,3 +177,97 @@ class ReferralRequests(MethodView):
     def get(self) -> Any:
         """Promoters to ask for a referral, newest first."""
         return service.list_referral_requests(_runtime())
+
+
+# --- Outbound webhooks (admins only) ---------------------------------------------------------------------
+
+webhooks_blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/v1",
+    description="Outbound webhooks (Standard Webhooks): endpoints, their delivery logs, sending again",
+)
+
+
+@webhooks_blp.route("/webhook-endpoints")
+class WebhookEndpoints(MethodView):
+    @requires(Role.ADMIN)
+    @webhooks_blp.response(200, WebhookEndpointSchema(many=True))
+    @_problems(401, 403)
+    def get(self) -> Any:
+        """The endpoints, the oldest first; their secrets are never shown again."""
+        return service.list_webhook_endpoints(_runtime(), _actor())
+
+    @requires(Role.ADMIN)
+    @webhooks_blp.arguments(NewWebhookEndpointSchema)
+    @webhooks_blp.response(201, NewWebhookEndpointAnswerSchema)
+    @_problems(401, 403)
+    def post(self, endpoint: dict[str, Any]) -> Any:
+        """Register a receiver; the answer carries its whsec_ secret, this once.
+
+        A URL that is not http(s), or whose host is or resolves to a loopback, private, link-local,
+        multicast, reserved or cloud metadata address, is a 422 naming `url`.
+        """
+        return service.create_webhook_endpoint(
+            _runtime(), _actor(), endpoint["url"], endpoint["event_types"], endpoint["description"]
+        )
+
+
+@webhooks_blp.route("/webhook-endpoints/<endpoint_id>")
+class WebhookEndpoint(MethodView):
+    @requires(Role.ADMIN)
+    @webhooks_blp.response(200, WebhookEndpointSchema)
+    @_problems(401, 403, 404)
+    def get(self, endpoint_id: str) -> Any:
+        """An endpoint, and whether it is disabled, since when and why."""
+        return service.get_webhook_endpoint(_runtime(), _actor(), endpoint_id)
+
+    @requires(Role.ADMIN)
+    @webhooks_blp.response(204)
+    @_problems(401, 403, 404)
+    def delete(self, endpoint_id: str) -> None:
+        """Delete the endpoint and its delivery log; what was waiting is never sent."""
+        service.delete_webhook_endpoint(_runtime(), _actor(), endpoint_id)
+
+
+@webhooks_blp.route("/webhook-endpoints/<endpoint_id>/disable")
+class WebhookEndpointDisabling(MethodView):
+    @requires(Role.ADMIN)
+    @webhooks_blp.response(200, WebhookEndpointSchema)
+    @_problems(401, 403, 404)
+    def post(self, endpoint_id: str) -> Any:
+        """Stop delivering to the endpoint: nothing new is recorded for it, what waits is held."""
+        return service.disable_webhook_endpoint(_runtime(), _actor(), endpoint_id)
+
+
+@webhooks_blp.route("/webhook-endpoints/<endpoint_id>/enable")
+class WebhookEndpointEnabling(MethodView):
+    @requires(Role.ADMIN)
+    @webhooks_blp.response(200, WebhookEndpointSchema)
+    @_problems(401, 403, 404)
+    def post(self, endpoint_id: str) -> Any:
+        """Deliver to the endpoint again, held deliveries included."""
+        return service.enable_webhook_endpoint(_runtime(), _actor(), endpoint_id)
+
+
+@webhooks_blp.route("/webhook-endpoints/<endpoint_id>/deliveries")
+class WebhookDeliveries(MethodView):
+    @requires(Role.ADMIN)
+    @webhooks_blp.arguments(DeliveryLogQuerySchema, location="query", unknown=RAISE)
+    @webhooks_blp.response(200, WebhookDeliverySchema(many=True))
+    @_problems(400, 401, 403, 404)
+    def get(self, query: dict[str, Any], endpoint_id: str) -> Any:
+        """The endpoint's delivery log, the newest first: status, answer, attempts and the next one."""
+        return service.list_webhook_deliveries(_runtime(), _actor(), endpoint_id, query["limit"])
+
+
+@webhooks_blp.route("/webhook-deliveries/<delivery_id>/resend")
+class WebhookDeliveryResending(MethodView):
+    @requires(Role.ADMIN)
+    @webhooks_blp.response(202, WebhookDeliverySchema)
+    @_problems(401, 403, 404, 409)
+    def post(self, delivery_id: str) -> Any:
+        """Send again: a delivered or failed message goes out once more with the same webhook-id (a new
+        delivery in the log); one waiting for a retry is due now. 409 while it is being sent or while its
+        endpoint is disabled."""
+        return service.resend_webhook_delivery(_runtime(), _actor(), delivery_id)

@@ -16,7 +16,9 @@ def create_app(runtime: FollowupRuntime) -> Flask:
     app.extensions["closeloop.followup"] = runtime
     # Every route is for staff and machines unless its view is marked @public.
     install_access_control(app, runtime.identity, runtime.settings)
-    create_api(app, "followup").register_blueprint(api.blp)
+    api_spec = create_api(app, "followup")
+    api_spec.register_blueprint(api.blp)
+    api_spec.register_blueprint(api.webhooks_blp)
     # The success team's home: sign-in, sign-out and the admins' API keys are served here.
     register_identity_pages(app, runtime.identity, landing_path="/")
     app.register_blueprint(pages.bp)

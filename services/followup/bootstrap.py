@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from shared.db import Database
+from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 from shared.wiring import ServiceWiring
 
-from . import actors, models
+from . import actors, models, service
 from .app import create_app
 from .runtime import FollowupRuntime, sql_runtime
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> FollowupRuntime:
     return sql_runtime(settings, database or Database(settings.database_url_for(models.SERVICE)))
+
+
+def periodic_jobs(runtime: FollowupRuntime) -> list[PeriodicJob]:
+    return [
+        PeriodicJob("followup.due_webhooks", 1.0, lambda: service.send_due_webhooks(runtime)),
+        PeriodicJob("followup.stalled_webhooks", 60.0, lambda: service.recover_stalled_webhooks(runtime)),
+    ]
 
 
 SERVICE = ServiceWiring(
@@ -22,4 +30,5 @@ SERVICE = ServiceWiring(
     migrations=models.MIGRATIONS,
     version_table=models.VERSION_TABLE,
     consumers=actors.CONSUMERS,
+    periodic_jobs=periodic_jobs,
 )

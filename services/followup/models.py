@@ -1,5 +1,5 @@
-"""The followup service's tables: the success team's tasks and their timelines, its teams, and the referral
-requests."""
+"""The followup service's tables: the success team's tasks and their timelines, its teams, the referral
+requests, and the outbound webhooks' endpoints and deliveries."""
 
 from __future__ import annotations
 
@@ -141,6 +141,84 @@ class ReferralRequest(Base):
     score: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+
+
+# --- Outbound webhooks and alerts (webhooks.py) ---------------------------------------------------------
+
+
+class WebhookEndpoint(Base):
+    """A receiver an admin registered: the events it subscribes to and the secret that signs its messages.
+
+    A disabled endpoint gets no new deliveries and its waiting ones are held until it is enabled again.
+    """
+
+    __tablename__ = "followup_webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # Kept to sign every message: shown once, when the endpoint is created, and never again by the API.
+    secret: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool]
+    # Why and when it was disabled: by an admin, or after a delivery failed for about a day.
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    subscriptions: Mapped[list[WebhookSubscription]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="WebhookSubscription.event_type"
+    )
+
+    @property
+    def event_types(self) -> list[str]:
+        return [subscription.event_type for subscription in self.subscriptions]
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "followup_webhook_subscriptions"
+
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("followup_webhook_endpoints.id"), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class WebhookDelivery(Base):
+    """One message to send (a webhook to an endpoint, or an alert), waiting for its due time and its log.
+
+    Claimed and retried by ``webhooks.WEBHOOK_RETRIES`` (``shared.claims``): status, next_attempt_at,
+    attempts and updated_at are its schedule; the rest is what the delivery log shows.
+    """
+
+    __tablename__ = "followup_webhook_deliveries"
+    __table_args__ = (
+        Index("ix_followup_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_followup_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
+        Index("ix_followup_webhook_deliveries_kind", "kind", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # None for an alert, which goes to the URL of the settings.
+    endpoint_id: Mapped[str | None] = mapped_column(ForeignKey("followup_webhook_endpoints.id"))
+    url: Mapped[str] = mapped_column(String(2000))
+    event_type: Mapped[str] = mapped_column(String(32))
+    # The webhook-id header: the same on every attempt and when sent again, so receivers de-duplicate.
+    message_id: Mapped[str] = mapped_column(String(64))
+    # The message body, as sent.
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    response_status: Mapped[int | None]
+    # The start of the receiver's last answer (webhooks.RESPONSE_EXCERPT_BYTES at most).
+    response_body: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The delivery this one sends again ("send again" in the log).
+    resent_from: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 outbox = outbox_table(Base.metadata, SERVICE)

@@ -1,4 +1,5 @@
-"""The success team's pages: the queues (mine, my team's, unassigned, overdue) and a task's page.
+"""The success team's pages: the queues (mine, my team's, unassigned, overdue) and a task's page; and the
+admins' outbound webhooks page.
 
 They call the same use cases as the JSON API. Forms post and are redirected back (303); a use case's refusal
 (a 409 conflict, a 403, a 400) is shown on the task's page with its status code, the typed text kept.
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from marshmallow import Schema, ValidationError, validate
@@ -18,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from shared.clock import as_utc, utcnow
 from shared.http import DomainError, NotFoundError
+from shared.identity.web import requires
 from shared.principal import Principal, Role, current_principal
 from shared.validation import StorableString
 
@@ -33,9 +36,10 @@ from .domain import (
     TaskStatus,
     TimelineKind,
 )
-from .models import FollowupTask, Team, TimelineEntry
+from .models import FollowupTask, Team, TimelineEntry, WebhookEndpoint
 from .runtime import FollowupRuntime
-from .schemas import NoteSchema, StatusChangeSchema, TaskQuerySchema
+from .schemas import NewWebhookEndpointSchema, NoteSchema, StatusChangeSchema, TaskQuerySchema
+from .webhooks import EVENT_TYPES, DeliveryStatus
 
 bp = Blueprint(
     "pages", __name__, template_folder="templates", static_folder="static", static_url_path="/static/followup"
@@ -602,3 +606,151 @@ def timeline_text(entry: TimelineEntry, resolution_code: str | None = None) -> s
 
 def _status_label(status: str | None) -> str:
     return STATUS_LABELS.get(status, status) if status else "none"
+
+
+# --- Outbound webhooks (admins) --------------------------------------------------------------------------
+# Not under /webhooks/: that prefix is the providers' JSON callbacks (shared.http.JSON_PREFIXES).
+
+DELIVERY_LABELS = {
+    DeliveryStatus.SCHEDULED: "Waiting",
+    DeliveryStatus.SENDING: "Sending",
+    DeliveryStatus.DELIVERED: "Delivered",
+    DeliveryStatus.FAILED: "Failed",
+}
+LOG_SIZE = 50
+
+
+@bp.get("/webhooks")
+@requires(Role.ADMIN)
+def webhooks() -> tuple[str, int]:
+    """The endpoints and their state, a form to add one, and the alerts' log."""
+    return _webhooks_page()
+
+
+@bp.post("/webhooks")
+@requires(Role.ADMIN)
+def create_webhook_endpoint() -> tuple[str, int]:
+    form = {
+        "url": request.form.get("url", ""),
+        "event_types": request.form.getlist("event_types"),
+        "description": request.form.get("description") or None,
+    }
+    try:
+        endpoint = NewWebhookEndpointSchema().load(form)
+        created = service.create_webhook_endpoint(
+            _runtime(), _actor(), endpoint["url"], endpoint["event_types"], endpoint["description"]
+        )
+    except ValidationError as invalid:
+        return _webhooks_page(400, _invalid_form(invalid), form)
+    except DomainError as refusal:
+        return _webhooks_page(refusal.status, refusal.detail, form)
+    # Rendered here rather than after a redirect: the secret exists only in this answer.
+    return _webhooks_page(201, created=created)
+
+
+@bp.get("/webhook-endpoints/<endpoint_id>")
+@requires(Role.ADMIN)
+def webhook_endpoint(endpoint_id: str) -> tuple[str, int]:
+    """An endpoint's state and its delivery log, each delivery with a "Send again" button."""
+    return _endpoint_page(endpoint_id)
+
+
+@bp.post("/webhook-endpoints/<endpoint_id>/disable")
+@requires(Role.ADMIN)
+def disable_webhook_endpoint(endpoint_id: str) -> Response | tuple[str, int]:
+    def disable(actor: Principal) -> str:
+        service.disable_webhook_endpoint(_runtime(), actor, endpoint_id)
+        return "The endpoint is disabled: nothing is sent to it until it is enabled again."
+
+    return _act_on_endpoint(endpoint_id, disable)
+
+
+@bp.post("/webhook-endpoints/<endpoint_id>/enable")
+@requires(Role.ADMIN)
+def enable_webhook_endpoint(endpoint_id: str) -> Response | tuple[str, int]:
+    def enable(actor: Principal) -> str:
+        service.enable_webhook_endpoint(_runtime(), actor, endpoint_id)
+        return "The endpoint is enabled: deliveries resume."
+
+    return _act_on_endpoint(endpoint_id, enable)
+
+
+@bp.post("/webhook-endpoints/<endpoint_id>/delete")
+@requires(Role.ADMIN)
+def delete_webhook_endpoint(endpoint_id: str) -> Response | tuple[str, int]:
+    try:
+        service.delete_webhook_endpoint(_runtime(), _actor(), endpoint_id)
+    except DomainError as refusal:
+        return _endpoint_page(endpoint_id, refusal.status, refusal.detail)
+    flash("The endpoint and its delivery log are deleted.")
+    return redirect(url_for(".webhooks"), code=303)
+
+
+@bp.post("/webhook-deliveries/<delivery_id>/resend")
+@requires(Role.ADMIN)
+def resend_webhook_delivery(delivery_id: str) -> Response | tuple[str, int]:
+    """Back to the log the button was on: the endpoint's, or the alerts' on the webhooks page."""
+    endpoint_id = request.form.get("endpoint_id") or None
+    try:
+        service.resend_webhook_delivery(_runtime(), _actor(), delivery_id)
+    except DomainError as refusal:
+        if endpoint_id is None:
+            return _webhooks_page(refusal.status, refusal.detail)
+        return _endpoint_page(endpoint_id, refusal.status, refusal.detail)
+    flash("It will be sent again in a moment.")
+    if endpoint_id is None:
+        return redirect(url_for(".webhooks"), code=303)
+    return redirect(url_for(".webhook_endpoint", endpoint_id=endpoint_id), code=303)
+
+
+def _act_on_endpoint(endpoint_id: str, action: Callable[[Principal], str]) -> Response | tuple[str, int]:
+    try:
+        done = action(_actor())
+    except DomainError as refusal:
+        return _endpoint_page(endpoint_id, refusal.status, refusal.detail)
+    flash(done)
+    return redirect(url_for(".webhook_endpoint", endpoint_id=endpoint_id), code=303)
+
+
+def _webhooks_page(
+    status: int = 200,
+    error: str | None = None,
+    typed: dict[str, Any] | None = None,
+    created: WebhookEndpoint | None = None,
+) -> tuple[str, int]:
+    runtime, actor = _runtime(), _actor()
+    alert_url = runtime.settings.followup_alert_webhook_url
+    body = render_template(
+        "followup/webhooks.html",
+        endpoints=service.list_webhook_endpoints(runtime, actor),
+        event_types=EVENT_TYPES,
+        created=created,
+        error=error,
+        typed=typed or {},
+        # The host only: a Slack webhook URL is itself a secret.
+        alert_host=urlsplit(alert_url).hostname if alert_url else None,
+        alerts=service.list_alert_deliveries(runtime, actor, LOG_SIZE),
+        delivery_label=_delivery_label,
+        allow_private=runtime.settings.webhooks_allow_private,
+    )
+    return body, status
+
+
+def _endpoint_page(endpoint_id: str, status: int = 200, error: str | None = None) -> tuple[str, int]:
+    runtime, actor = _runtime(), _actor()
+    try:
+        endpoint = service.get_webhook_endpoint(runtime, actor, endpoint_id)
+    except NotFoundError as missing:
+        return render_template("followup/missing.html", message=missing.detail), 404
+    body = render_template(
+        "followup/webhook_endpoint.html",
+        endpoint=endpoint,
+        deliveries=service.list_webhook_deliveries(runtime, actor, endpoint_id, LOG_SIZE),
+        delivery_label=_delivery_label,
+        error=error,
+    )
+    return body, status
+
+
+def _delivery_label(status: str) -> str:
+    return DELIVERY_LABELS.get(DeliveryStatus(status), status)

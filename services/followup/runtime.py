@@ -1,4 +1,5 @@
-"""What the followup service's use cases run with: its settings and a way to open a unit of work."""
+"""What the followup service's use cases run with: its settings, a way to open a unit of work, and the HTTP
+sender of its outbound webhooks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shared.settings import Settings
 
 from . import models
 from .domain import Sla
+from .providers import RequestsWebhookSender, WebhookSender
 from .unit_of_work import FollowupUnitOfWork, SqlFollowupUnitOfWork
 
 
@@ -24,6 +26,8 @@ class FollowupRuntime:
     outbox: Outbox | None = None
     # Who may use the app: staff users and API keys; a fake in unit tests that build the app.
     identity: IdentityStore | None = None
+    # Resolves receivers' hosts and POSTs webhooks and alerts; a fake in unit tests.
+    webhook_sender: WebhookSender | None = None
 
     @property
     def sla(self) -> Sla:
@@ -37,4 +41,5 @@ def sql_runtime(settings: Settings, database: Database) -> FollowupRuntime:
         database,
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
         identity_store(settings),
+        RequestsWebhookSender(),
     )

@@ -11,6 +11,7 @@ from shared.validation import StorableString
 
 from . import domain
 from .domain import ResolutionCode, StaffMember, TaskPriority, TaskQuery, TaskSort, TaskStatus, TimelineKind
+from .webhooks import EVENT_TYPES, MAX_URL_LENGTH, DeliveryKind, DeliveryStatus
 
 TASK_STATUSES = tuple(status.value for status in TaskStatus)
 TASK_PRIORITIES = tuple(priority.value for priority in TaskPriority)
@@ -193,3 +194,89 @@ class ReferralRequestSchema(Schema):
     score = fields.Integer()
     status = fields.String()
     created_at = fields.AwareDateTime()
+
+
+# --- Outbound webhooks -----------------------------------------------------------------------------------
+
+DELIVERY_KINDS = tuple(kind.value for kind in DeliveryKind)
+DELIVERY_STATUSES = tuple(status.value for status in DeliveryStatus)
+
+
+class NewWebhookEndpointSchema(Schema):
+    url = StorableString(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+        metadata={
+            "description": "An http(s) URL whose host resolves to public addresses only; checked again "
+            "before every delivery. No redirect is followed."
+        },
+    )
+    event_types = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(EVENT_TYPES)),
+        metadata={"description": "The events to receive."},
+    )
+    description = StorableString(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={"description": "A note."},
+    )
+
+
+class WebhookEndpointSchema(Schema):
+    id = fields.String()
+    url = fields.String()
+    description = fields.String(allow_none=True)
+    event_types = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)))
+    enabled = fields.Boolean(
+        metadata={"description": "A disabled endpoint gets nothing new; what waits for it is held."}
+    )
+    disabled_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "Who disabled it, or the delivery that failed for about a day and why."},
+    )
+    disabled_at = fields.AwareDateTime(allow_none=True)
+    created_by = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class NewWebhookEndpointAnswerSchema(WebhookEndpointSchema):
+    secret = fields.String(
+        metadata={
+            "description": "The whsec_ secret that signs every message (Standard Webhooks). Shown in this "
+            "answer only: keep it now."
+        }
+    )
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.String()
+    kind = fields.String(validate=validate.OneOf(DELIVERY_KINDS))
+    endpoint_id = fields.String(allow_none=True, metadata={"description": "None for an alert."})
+    event_type = fields.String()
+    message_id = fields.String(
+        metadata={"description": "The webhook-id header: the same on every attempt and when sent again."}
+    )
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+    attempts = fields.Integer()
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    last_attempt_at = fields.AwareDateTime(allow_none=True)
+    delivered_at = fields.AwareDateTime(allow_none=True)
+    response_status = fields.Integer(
+        allow_none=True, metadata={"description": "The last answer's HTTP status."}
+    )
+    response_body = fields.String(
+        allow_none=True, metadata={"description": "The start of the last answer's body (256 bytes at most)."}
+    )
+    last_error = fields.String(allow_none=True)
+    resent_from = fields.String(
+        allow_none=True, metadata={"description": "The delivery this one sends again."}
+    )
+    created_at = fields.AwareDateTime()
+
+
+class DeliveryLogQuerySchema(Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))

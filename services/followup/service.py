@@ -1,12 +1,16 @@
 """The followup service's use cases: tasks for detractors and referral requests for promoters, opened by the
 consumer of scored responses, and the success team's queue, where people claim, assign, annotate and resolve
 tasks. Every change to a task is written to its timeline in the same transaction.
+
+Outbound webhooks tell other systems (a CRM) what happened: each change records one delivery per subscribed
+endpoint in the same transaction, and a due job sends them (the last section of this module).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -16,20 +20,44 @@ from shared.consumers import ReceivedEvent, consumes
 from shared.http import ConflictError, DomainError, ForbiddenError, NotFoundError
 from shared.nps import NpsCategory, nps_category
 from shared.principal import Principal, Role
+from shared.signing import generate_secret
 from shared.unit_of_work import Conflict
 
-from . import domain
+from . import domain, models, webhooks
 from .domain import (
     ACTIVE_STATUSES,
     OWNER_ME,
     StaffMember,
+    TaskPriority,
     TaskQuery,
     TaskStatus,
     TimelineKind,
 )
-from .models import FollowupTask, ReferralRequest, Team, TeamMember, TeamTouchpoint, TimelineEntry
+from .models import (
+    FollowupTask,
+    ReferralRequest,
+    Team,
+    TeamMember,
+    TeamTouchpoint,
+    TimelineEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSubscription,
+)
+from .providers import HttpSendError, WebhookSender
 from .runtime import FollowupRuntime
 from .unit_of_work import FollowupUnitOfWork
+from .webhooks import (
+    EVENT_TYPES,
+    WEBHOOK_RETRIES,
+    DeliveryKind,
+    DeliveryStatus,
+    RefusedUrl,
+    WebhookEventType,
+    WebhookTarget,
+)
+
+log = logging.getLogger(__name__)
 
 # --- The consumer --------------------------------------------------------------------------------------
 
@@ -45,28 +73,30 @@ def act_on_scored_response(runtime: FollowupRuntime, uow: FollowupUnitOfWork, ev
     data = event.data
     category = nps_category(data["score"])
     now = utcnow()
+    _announce_response(uow, data, now, event.occurred_at)  # outbound webhooks, whatever changes here
     task = uow.tasks.for_response(data["response_id"])
     if task is not None and task.response_revision >= data["revision"]:
         return
     if category is NpsCategory.DETRACTOR:
         _follow_up_detractor(runtime, uow, task, data, now)
     elif task is not None and TaskStatus.DISMISSED in domain.allowed_moves(task.status):
-        _record(uow, task, TimelineKind.STATUS_CHANGED, now, None, task.status, TaskStatus.DISMISSED)
+        entry = _record(uow, task, TimelineKind.STATUS_CHANGED, now, None, task.status, TaskStatus.DISMISSED)
         task.status, task.score = TaskStatus.DISMISSED, data["score"]
         task.response_revision, task.updated_at = data["revision"], now
+        _announce_task_change(uow, task, entry, now)  # outbound webhooks
     if category is NpsCategory.PROMOTER and not uow.referrals.exists_for_response(data["response_id"]):
-        uow.referrals.add(
-            ReferralRequest(
-                id=str(uuid.uuid4()),
-                response_id=data["response_id"],
-                invitation_id=data["invitation_id"],
-                customer_id=data["customer"]["customer_id"],
-                customer_name=data["customer"]["name"],
-                score=data["score"],
-                status="requested",
-                created_at=now,
-            )
+        request = ReferralRequest(
+            id=str(uuid.uuid4()),
+            response_id=data["response_id"],
+            invitation_id=data["invitation_id"],
+            customer_id=data["customer"]["customer_id"],
+            customer_name=data["customer"]["name"],
+            score=data["score"],
+            status="requested",
+            created_at=now,
         )
+        uow.referrals.add(request)
+        _record_webhooks(uow, WebhookEventType.REFERRAL_REQUESTED, webhooks.referral_data(request), now)
 
 
 def _follow_up_detractor(
@@ -79,6 +109,7 @@ def _follow_up_detractor(
     sentiment, customer = data["sentiment"], data["customer"]
     urgency = domain.task_urgency(data["score"], sentiment["label"] if sentiment else None, now, runtime.sla)
     opened = task is None
+    was_high = task is not None and task.priority == TaskPriority.HIGH  # for the alert
     if task is None:
         task = FollowupTask(
             id=str(uuid.uuid4()),
@@ -89,10 +120,10 @@ def _follow_up_detractor(
             created_at=now,
         )
         uow.tasks.add(task)
-        _record(uow, task, TimelineKind.CREATED, now, None, to_status=TaskStatus.OPEN)
+        entry = _record(uow, task, TimelineKind.CREATED, now, None, to_status=TaskStatus.OPEN)
     else:
         urgency = domain.TaskUrgency(domain.TaskPriority(task.priority), task.due_at).revised(urgency)
-        _record(uow, task, TimelineKind.REVISED, now, None)
+        entry = _record(uow, task, TimelineKind.REVISED, now, None)
     task.response_revision = data["revision"]
     task.customer_external_id, task.customer_name = customer["external_id"], customer["name"]
     # Events written before these were in the contract have none (shared.events).
@@ -103,6 +134,7 @@ def _follow_up_detractor(
     task.updated_at = now
     if opened:
         _route_to_team(uow, task, now)
+    _announce_detractor_task(runtime, uow, task, entry, opened, was_high, now)  # outbound webhooks, alerts
 
 
 def _route_to_team(uow: FollowupUnitOfWork, task: FollowupTask, now: datetime) -> None:
@@ -171,9 +203,10 @@ def claim_task(runtime: FollowupRuntime, actor: Principal, task_id: str) -> Foll
         if task.owner_id == actor.id and task.claimed_at is not None and task.status == status:
             return task
         now = utcnow()
-        _record(uow, task, TimelineKind.CLAIMED, now, actor, task.status, status)
+        entry = _record(uow, task, TimelineKind.CLAIMED, now, actor, task.status, status)
         task.owner_id, task.owner_name, task.claimed_at = actor.id, actor.name, now
         task.status, task.updated_at = status, now
+        _announce_task_change(uow, task, entry, now)  # outbound webhooks
         return task
 
 
@@ -194,7 +227,9 @@ def assign_task(
         if not manager and task.owner_id not in (None, actor.id):
             raise ConflictError(f"{task.owner_name or 'Someone else'} has this task already.")
         if task.owner_id != assignee.id:
-            _give(uow, task, assignee, utcnow(), actor)
+            now = utcnow()
+            entry = _give(uow, task, assignee, now, actor)
+            _announce_task_change(uow, task, entry, now)  # outbound webhooks
         return task
 
 
@@ -226,7 +261,9 @@ def change_status(
         except ValueError as invalid:
             raise DomainError(str(invalid), {"resolution_code": [str(invalid)]}) from invalid
         now = utcnow()
-        _record(uow, task, TimelineKind.STATUS_CHANGED, now, actor, task.status, new_status, body=note)
+        entry = _record(
+            uow, task, TimelineKind.STATUS_CHANGED, now, actor, task.status, new_status, body=note
+        )
         if new_status is TaskStatus.RESOLVED:
             task.resolved_at, task.resolution_code, task.resolution_note = now, code, note
         elif new_status is TaskStatus.OPEN:
@@ -234,6 +271,7 @@ def change_status(
             task.resolved_at = task.resolution_code = task.resolution_note = None
             task.due_at = runtime.sla.due(domain.TaskPriority(task.priority), now)
         task.status, task.updated_at = new_status, now
+        _announce_task_change(uow, task, entry, now)  # outbound webhooks
         return task
 
 
@@ -248,7 +286,9 @@ def add_note(runtime: FollowupRuntime, actor: Principal, task_id: str, body: str
             raise NotFoundError(f"There is no task {task_id}.")
         now = utcnow()
         task.updated_at = now
-        return _record(uow, task, TimelineKind.NOTE_ADDED, now, actor, body=body)
+        entry = _record(uow, task, TimelineKind.NOTE_ADDED, now, actor, body=body)
+        _announce_task_change(uow, task, entry, now)  # outbound webhooks
+        return entry
 
 
 def _task_for_update(uow: FollowupUnitOfWork, task_id: str) -> FollowupTask:
@@ -260,8 +300,8 @@ def _task_for_update(uow: FollowupUnitOfWork, task_id: str) -> FollowupTask:
 
 def _give(
     uow: FollowupUnitOfWork, task: FollowupTask, assignee: StaffMember, now: datetime, actor: Principal | None
-) -> None:
-    _record(
+) -> TimelineEntry:
+    entry = _record(
         uow, task, TimelineKind.ASSIGNED, now, actor, assignee_id=assignee.id, assignee_name=assignee.name
     )
     # The new owner has not claimed it yet, unless they are the one assigning it to themselves.
@@ -269,6 +309,7 @@ def _give(
     task.owner_id, task.owner_name = assignee.id, assignee.name
     task.claimed_at = now if claimed else None
     task.updated_at = now
+    return entry
 
 
 def _record(
@@ -384,3 +425,386 @@ def list_referral_requests(runtime: FollowupRuntime, limit: int = 100) -> list[R
     """Promoters to ask for a referral, newest first."""
     with runtime.unit_of_work() as uow:
         return uow.referrals.newest(limit)
+
+
+# --- Outbound webhooks and alerts ----------------------------------------------------------------------
+
+
+class InvalidWebhookInput(DomainError):
+    """Input only a use case can judge (a URL that resolves to a refused address): a 422 naming the field,
+    like the schemas' own field errors."""
+
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def create_webhook_endpoint(
+    runtime: FollowupRuntime,
+    actor: Principal,
+    url: str,
+    event_types: Sequence[str],
+    description: str | None = None,
+) -> WebhookEndpoint:
+    """Register a receiver for ``event_types``; admins only. Its ``secret`` is for this answer only.
+
+    The URL must be http(s) and its host must resolve to public addresses only (unless the settings allow
+    private ones): it is checked here, and again before every attempt.
+    """
+    _require_admin(actor)
+    url = url.strip()
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown or not event_types:
+        problem = f"Unknown event types: {', '.join(unknown)}." if unknown else "Choose at least one event."
+        raise InvalidWebhookInput(problem, {"event_types": [problem]})
+    try:
+        _receiver(runtime, url)
+    except (RefusedUrl, HttpSendError) as refused:
+        raise InvalidWebhookInput(str(refused), {"url": [str(refused)]}) from refused
+    now = utcnow()
+    endpoint = WebhookEndpoint(
+        id=str(uuid.uuid4()),
+        url=url,
+        description=(description or "").strip() or None,
+        secret=generate_secret(),
+        enabled=True,
+        created_by=actor.email or actor.name,
+        created_at=now,
+        updated_at=now,
+        subscriptions=[WebhookSubscription(event_type=event_type) for event_type in sorted(set(event_types))],
+    )
+    with runtime.unit_of_work() as uow:
+        uow.webhook_endpoints.add(endpoint)
+    log.info("webhook endpoint %s registered by %s", endpoint.id, actor.id)
+    return endpoint
+
+
+def list_webhook_endpoints(runtime: FollowupRuntime, actor: Principal) -> list[WebhookEndpoint]:
+    """Every endpoint, the oldest first; admins only."""
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        return uow.webhook_endpoints.all()
+
+
+def get_webhook_endpoint(runtime: FollowupRuntime, actor: Principal, endpoint_id: str) -> WebhookEndpoint:
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        return _endpoint(uow, endpoint_id)
+
+
+def disable_webhook_endpoint(runtime: FollowupRuntime, actor: Principal, endpoint_id: str) -> WebhookEndpoint:
+    """No new deliveries, and the waiting ones held, until it is enabled again; admins only."""
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        endpoint = _endpoint(uow, endpoint_id)
+        if endpoint.enabled:
+            _disable(endpoint, f"Disabled by {actor.name}.", utcnow())
+        return endpoint
+
+
+def enable_webhook_endpoint(runtime: FollowupRuntime, actor: Principal, endpoint_id: str) -> WebhookEndpoint:
+    """New events are delivered again, and the deliveries held while it was disabled go out when due."""
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        endpoint = _endpoint(uow, endpoint_id)
+        if not endpoint.enabled:
+            endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, None, None
+            endpoint.updated_at = utcnow()
+        return endpoint
+
+
+def delete_webhook_endpoint(runtime: FollowupRuntime, actor: Principal, endpoint_id: str) -> None:
+    """The endpoint and its delivery log; what was waiting is never sent. Admins only."""
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        uow.webhook_endpoints.delete(_endpoint(uow, endpoint_id))
+    log.info("webhook endpoint %s deleted by %s", endpoint_id, actor.id)
+
+
+def list_webhook_deliveries(
+    runtime: FollowupRuntime, actor: Principal, endpoint_id: str, limit: int = 100
+) -> list[WebhookDelivery]:
+    """An endpoint's delivery log, the newest first; admins only."""
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        _endpoint(uow, endpoint_id)
+        return uow.webhook_deliveries.for_endpoint(endpoint_id, limit)
+
+
+def list_alert_deliveries(
+    runtime: FollowupRuntime, actor: Principal, limit: int = 100
+) -> list[WebhookDelivery]:
+    """The alerts' delivery log, the newest first; admins only."""
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        return uow.webhook_deliveries.alerts(limit)
+
+
+def resend_webhook_delivery(runtime: FollowupRuntime, actor: Principal, delivery_id: str) -> WebhookDelivery:
+    """Send a delivery again ("send again" in the log); admins only. Returns the delivery that will go out.
+
+    A delivered or failed one is copied into a new delivery with the same message and webhook-id (a receiver
+    that had it already de-duplicates); one still waiting for a retry is simply due now. One being sent, or
+    one to a disabled endpoint, is a ConflictError.
+    """
+    _require_admin(actor)
+    with runtime.unit_of_work() as uow:
+        original = uow.webhook_deliveries.get(delivery_id)
+        if original is None:
+            raise NotFoundError(f"There is no webhook delivery {delivery_id}.")
+        if original.endpoint_id is not None and not _endpoint(uow, original.endpoint_id).enabled:
+            raise ConflictError("The endpoint is disabled: enable it before sending anything again.")
+        now = utcnow()
+        if original.status == DeliveryStatus.SENDING:
+            raise ConflictError("This delivery is being sent right now.")
+        if original.status == DeliveryStatus.SCHEDULED:
+            original.next_attempt_at, original.updated_at = now, now
+            return original
+        kind, payload = DeliveryKind(original.kind), original.payload
+        again = _new_delivery(kind, original.url, original.endpoint_id, original.event_type, payload, now)
+        again.message_id, again.resent_from = original.message_id, original.id
+        uow.webhook_deliveries.add(again)
+        return again
+
+
+def convert_referral(
+    runtime: FollowupRuntime, referral_request_id: str, conversion: Mapping[str, Any] | None = None
+) -> ReferralRequest:
+    """The hook referral attribution calls when a referred customer converts: the request is converted, and
+    referral.converted goes to the endpoints subscribed to it.
+
+    ``conversion`` is what the attribution knows (the referred customer's CRM id, the CRM event's id...): it
+    is sent as the event's ``data.conversion``, so it must be JSON and name no more than the CRM needs.
+    """
+    with runtime.unit_of_work() as uow:
+        request = uow.referrals.get(referral_request_id)
+        if request is None:
+            raise NotFoundError(f"There is no referral request {referral_request_id}.")
+        request.status = "converted"
+        data = webhooks.referral_data(request, conversion or {})
+        _record_webhooks(uow, WebhookEventType.REFERRAL_CONVERTED, data, utcnow())
+        return request
+
+
+def _announce_response(
+    uow: FollowupUnitOfWork, data: dict[str, Any], now: datetime, scored_at: datetime
+) -> None:
+    """response.received (stamped when the customer answered) and response.scored, for every revision.
+
+    Both come from sentiment's response.scored, which carries the whole answer: followup does not consume
+    response.submitted, so an answer reaches the receivers once sentiment has scored it.
+    """
+    received = webhooks.response_data(data, scored=False)
+    _record_webhooks(uow, WebhookEventType.RESPONSE_RECEIVED, received, now, data["submitted_at"])
+    scored = webhooks.response_data(data, scored=True)
+    _record_webhooks(uow, WebhookEventType.RESPONSE_SCORED, scored, now, scored_at)
+
+
+def send_due_webhooks(runtime: FollowupRuntime, limit: int = 50) -> int:
+    """Due job: attempt every webhook and alert whose time has come, outside any transaction.
+
+    The batch is claimed at once and sent one after the other, so its calls must end within the claim's
+    lease: 50 attempts of a few seconds each (5 s to connect, 5 s per read) end well within 15 minutes.
+    """
+    with runtime.unit_of_work() as uow:
+        claimed = uow.webhook_deliveries.claim_due(utcnow(), limit)
+        outgoing = [_outgoing(uow, delivery) for delivery in claimed]
+    for message in outgoing:
+        try:
+            _record_attempt(runtime, message.delivery_id, _attempt(runtime, message))
+        except Exception:
+            # The rest of the batch is claimed too: it must not wait for the lease because of this one.
+            log.exception("webhook delivery %s: the attempt ended unexpectedly", message.delivery_id)
+    return len(outgoing)
+
+
+def recover_stalled_webhooks(runtime: FollowupRuntime, now: datetime | None = None) -> int:
+    """Put deliveries whose worker died mid-attempt back on the schedule; receivers de-duplicate a repeat."""
+    with runtime.unit_of_work() as uow:
+        stalled = uow.webhook_deliveries.recover_stalled(now or utcnow())
+        for delivery in stalled:
+            delivery.last_error = "The attempt was interrupted before the receiver answered."
+    return len(stalled)
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """A claimed delivery as the attempt needs it, read before its transaction ended."""
+
+    delivery_id: str
+    url: str
+    message_id: str
+    payload: dict[str, Any]
+    secret: str | None  # None: an alert, not signed
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    status: int | None = None
+    body: str | None = None
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and webhooks.is_delivered(self.status)
+
+
+def _outgoing(uow: FollowupUnitOfWork, delivery: WebhookDelivery) -> _Outgoing:
+    endpoint = uow.webhook_endpoints.get(delivery.endpoint_id) if delivery.endpoint_id else None
+    return _Outgoing(
+        delivery.id,
+        delivery.url,
+        delivery.message_id,
+        delivery.payload,
+        endpoint.secret if endpoint else None,
+    )
+
+
+def _attempt(runtime: FollowupRuntime, message: _Outgoing) -> _Attempt:
+    """One POST, its address checked again first: a name may resolve elsewhere than at registration."""
+    try:
+        target, address = _receiver(runtime, message.url)
+        body = webhooks.encode(message.payload)
+        headers = webhooks.request_headers(message.secret, message.message_id, body, utcnow())
+        answer = _sender(runtime).post(target, address, body, headers)
+    except (RefusedUrl, HttpSendError) as failure:
+        # A timeout may come after the receiver acted: retrying is safe, it de-duplicates on webhook-id.
+        return _Attempt(error=str(failure))
+    error = (
+        None
+        if webhooks.is_delivered(answer.status)
+        else webhooks.failure_text(answer.status, answer.location)
+    )
+    return _Attempt(answer.status, webhooks.excerpt(answer.body), error)
+
+
+def _record_attempt(runtime: FollowupRuntime, delivery_id: str, attempt: _Attempt) -> None:
+    """Delivered, or back on the schedule; after the last attempt the delivery fails and its endpoint is
+    disabled, so a receiver that is gone stops costing attempts."""
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        delivery = uow.webhook_deliveries.get(delivery_id)
+        if delivery is None:
+            return  # deleted with its endpoint meanwhile
+        delivery.last_attempt_at = now
+        delivery.response_status, delivery.response_body = attempt.status, attempt.body
+        if attempt.delivered:
+            WEBHOOK_RETRIES.finish(delivery, DeliveryStatus.DELIVERED, now)
+            delivery.delivered_at, delivery.last_error = now, None
+            return
+        delivery.last_error = webhooks.error_text(attempt.error or "The attempt failed.")
+        if WEBHOOK_RETRIES.retry_later(delivery, now) is not None:
+            return
+        log.warning("webhook delivery %s failed after %d attempts", delivery.id, delivery.attempts)
+        endpoint = uow.webhook_endpoints.get(delivery.endpoint_id) if delivery.endpoint_id else None
+        if endpoint is not None and endpoint.enabled:
+            reason = (
+                f"Disabled automatically: a {delivery.event_type} delivery failed {delivery.attempts} times "
+                f"over about a day. Last error: {delivery.last_error}"
+            )
+            _disable(endpoint, webhooks.error_text(reason), now)
+            log.warning("webhook endpoint %s disabled after delivery %s failed", endpoint.id, delivery.id)
+
+
+def _receiver(runtime: FollowupRuntime, url: str) -> tuple[WebhookTarget, str]:
+    """Where ``url`` is and the address to connect to, every resolved address checked; RefusedUrl if one is
+    refused, HttpSendError if the host does not resolve."""
+    allow_private = runtime.settings.webhooks_allow_private
+    target = webhooks.check_url(url, allow_private)
+    addresses = _sender(runtime).resolve(target.host, target.port)
+    webhooks.check_addresses(target.host, addresses, allow_private)
+    return target, addresses[0]
+
+
+def _sender(runtime: FollowupRuntime) -> WebhookSender:
+    if runtime.webhook_sender is None:
+        raise RuntimeError("this followup runtime has no webhook sender")
+    return runtime.webhook_sender
+
+
+def _record_webhooks(
+    uow: FollowupUnitOfWork,
+    event_type: WebhookEventType,
+    data: Mapping[str, Any],
+    now: datetime,
+    occurred_at: datetime | None = None,
+) -> None:
+    """One delivery per enabled endpoint subscribed to ``event_type``, in the caller's transaction."""
+    body = webhooks.message(event_type, occurred_at or now, data)
+    for endpoint in uow.webhook_endpoints.subscribed_to(event_type):
+        uow.webhook_deliveries.add(
+            _new_delivery(DeliveryKind.WEBHOOK, endpoint.url, endpoint.id, event_type, body, now)
+        )
+
+
+def _announce_task_change(
+    uow: FollowupUnitOfWork, task: FollowupTask, change: TimelineEntry, now: datetime
+) -> None:
+    """followup.resolved for the change that resolved the task, followup.updated for any other."""
+    resolved = change.to_status == TaskStatus.RESOLVED and change.from_status != TaskStatus.RESOLVED
+    event_type = WebhookEventType.FOLLOWUP_RESOLVED if resolved else WebhookEventType.FOLLOWUP_UPDATED
+    _record_webhooks(uow, event_type, webhooks.task_data(task, change), now)
+
+
+def _announce_detractor_task(
+    runtime: FollowupRuntime,
+    uow: FollowupUnitOfWork,
+    task: FollowupTask,
+    change: TimelineEntry,
+    opened: bool,
+    was_high: bool,
+    now: datetime,
+) -> None:
+    """followup.opened or followup.updated; an alert when the task is, or has just become, high priority."""
+    if opened:
+        _record_webhooks(uow, WebhookEventType.FOLLOWUP_OPENED, webhooks.task_data(task), now)
+    else:
+        _announce_task_change(uow, task, change, now)
+    alert_url = runtime.settings.followup_alert_webhook_url
+    if alert_url and task.priority == TaskPriority.HIGH and not was_high and task.status in ACTIVE_STATUSES:
+        task_url = f"{runtime.settings.public_url_for(models.SERVICE)}/tasks/{task.id}"
+        customer = task.customer_name or task.customer_external_id or "A customer"
+        alert = webhooks.alert_message(customer, task.score, task.comment, task_url)
+        event_type = WebhookEventType.FOLLOWUP_OPENED if opened else WebhookEventType.FOLLOWUP_UPDATED
+        uow.webhook_deliveries.add(_new_delivery(DeliveryKind.ALERT, alert_url, None, event_type, alert, now))
+
+
+def _new_delivery(
+    kind: DeliveryKind,
+    url: str,
+    endpoint_id: str | None,
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> WebhookDelivery:
+    delivery_id = str(uuid.uuid4())
+    return WebhookDelivery(
+        id=delivery_id,
+        kind=kind,
+        endpoint_id=endpoint_id,
+        url=url,
+        event_type=event_type,
+        message_id=webhooks.new_message_id(delivery_id),
+        payload=payload,
+        status=DeliveryStatus.SCHEDULED,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _endpoint(uow: FollowupUnitOfWork, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = uow.webhook_endpoints.get(endpoint_id)
+    if endpoint is None:
+        raise NotFoundError(f"There is no webhook endpoint {endpoint_id}.")
+    return endpoint
+
+
+def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
+    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason, now
+    endpoint.updated_at = now
+
+
+def _require_admin(actor: Principal) -> None:
+    if not actor.role.allows(Role.ADMIN):
+        raise ForbiddenError("Only an admin manages webhooks.")

@@ -1,5 +1,5 @@
-"""The followup service's unit of work: its tasks, their timelines, its teams and the referral requests, read
-and changed in one transaction.
+"""The followup service's unit of work: its tasks, their timelines, its teams, the referral requests and the
+outbound webhooks' endpoints and deliveries, read and changed in one transaction.
 
 The use cases see ``FollowupUnitOfWork`` and the repository ports; ``SqlFollowupUnitOfWork`` implements them
 on the service's database, and the unit tests' fake implements them in memory.
@@ -10,15 +10,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from shared.claims import claim_due, recover_stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
 from .domain import ACTIVE_STATUSES, OWNER_NONE, TaskPriority, TaskQuery, TaskSort
-from .models import FollowupTask, ReferralRequest, Team, TeamTouchpoint, TimelineEntry
+from .models import (
+    FollowupTask,
+    ReferralRequest,
+    Team,
+    TeamTouchpoint,
+    TimelineEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSubscription,
+)
+from .webhooks import WEBHOOK_RETRIES, DeliveryKind
 
 
 class Tasks(Protocol):
@@ -69,12 +80,55 @@ class Teams(Protocol):
 
 
 class ReferralRequests(Protocol):
+    def get(self, request_id: str) -> ReferralRequest | None: ...
+
     def exists_for_response(self, response_id: str) -> bool: ...
 
     def add(self, request: ReferralRequest) -> None: ...
 
     def newest(self, limit: int) -> list[ReferralRequest]:
         """Referral requests, the most recently created first."""
+        ...
+
+
+class WebhookEndpoints(Protocol):
+    def get(self, endpoint_id: str) -> WebhookEndpoint | None: ...
+
+    def all(self) -> list[WebhookEndpoint]:
+        """Every endpoint, the oldest first."""
+        ...
+
+    def subscribed_to(self, event_type: str) -> list[WebhookEndpoint]:
+        """The enabled endpoints subscribed to ``event_type``."""
+        ...
+
+    def add(self, endpoint: WebhookEndpoint) -> None: ...
+
+    def delete(self, endpoint: WebhookEndpoint) -> None:
+        """The endpoint, its subscriptions and its delivery log."""
+        ...
+
+
+class WebhookDeliveries(Protocol):
+    def get(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def add(self, delivery: WebhookDelivery) -> None: ...
+
+    def for_endpoint(self, endpoint_id: str, limit: int) -> list[WebhookDelivery]:
+        """An endpoint's delivery log, the newest first."""
+        ...
+
+    def alerts(self, limit: int) -> list[WebhookDelivery]:
+        """The alerts' delivery log, the newest first."""
+        ...
+
+    def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        """Up to ``limit`` due deliveries, earliest first, claimed (``WEBHOOK_RETRIES``); none to a disabled
+        endpoint: those wait until it is enabled again."""
+        ...
+
+    def recover_stalled(self, now: datetime) -> list[WebhookDelivery]:
+        """Deliveries whose claim outlived its lease, back on the schedule or given up."""
         ...
 
 
@@ -85,6 +139,8 @@ class FollowupUnitOfWork(UnitOfWork):
     timeline: Timeline
     teams: Teams
     referrals: ReferralRequests
+    webhook_endpoints: WebhookEndpoints
+    webhook_deliveries: WebhookDeliveries
 
 
 class SqlTasks:
@@ -195,6 +251,9 @@ class SqlReferralRequests:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def get(self, request_id: str) -> ReferralRequest | None:
+        return self.session.get(ReferralRequest, request_id)
+
     def exists_for_response(self, response_id: str) -> bool:
         found = self.session.scalars(
             select(ReferralRequest.id).where(ReferralRequest.response_id == response_id)
@@ -209,6 +268,69 @@ class SqlReferralRequests:
         return list(self.session.scalars(query).all())
 
 
+class SqlWebhookEndpoints:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return self.session.get(WebhookEndpoint, endpoint_id)
+
+    def all(self) -> list[WebhookEndpoint]:
+        query = select(WebhookEndpoint).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        return list(self.session.scalars(query).all())
+
+    def subscribed_to(self, event_type: str) -> list[WebhookEndpoint]:
+        query = (
+            select(WebhookEndpoint)
+            .join(WebhookSubscription)
+            .where(WebhookEndpoint.enabled.is_(True), WebhookSubscription.event_type == event_type)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+        return list(self.session.scalars(query).all())
+
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        self.session.add(endpoint)
+
+    def delete(self, endpoint: WebhookEndpoint) -> None:
+        self.session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+        self.session.delete(endpoint)
+
+
+class SqlWebhookDeliveries:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, delivery_id: str) -> WebhookDelivery | None:
+        return self.session.get(WebhookDelivery, delivery_id)
+
+    def add(self, delivery: WebhookDelivery) -> None:
+        self.session.add(delivery)
+
+    def for_endpoint(self, endpoint_id: str, limit: int) -> list[WebhookDelivery]:
+        return self._newest(WebhookDelivery.endpoint_id == endpoint_id, limit)
+
+    def alerts(self, limit: int) -> list[WebhookDelivery]:
+        return self._newest(WebhookDelivery.kind == DeliveryKind.ALERT, limit)
+
+    def _newest(self, condition: ColumnElement[bool], limit: int) -> list[WebhookDelivery]:
+        query = (
+            select(WebhookDelivery)
+            .where(condition)
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(query).all())
+
+    def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
+        # Alerts have no endpoint; a webhook waits while its endpoint is disabled.
+        deliverable = or_(WebhookDelivery.endpoint_id.is_(None), WebhookDelivery.endpoint_id.in_(enabled))
+        return claim_due(self.session, WebhookDelivery, WEBHOOK_RETRIES, now, limit, [deliverable])
+
+    def recover_stalled(self, now: datetime) -> list[WebhookDelivery]:
+        return recover_stalled(self.session, WebhookDelivery, WEBHOOK_RETRIES, now)
+
+
 class SqlFollowupUnitOfWork(SqlUnitOfWork, FollowupUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
@@ -218,3 +340,5 @@ class SqlFollowupUnitOfWork(SqlUnitOfWork, FollowupUnitOfWork):
         self.timeline = SqlTimeline(session)
         self.teams = SqlTeams(session)
         self.referrals = SqlReferralRequests(session)
+        self.webhook_endpoints = SqlWebhookEndpoints(session)
+        self.webhook_deliveries = SqlWebhookDeliveries(session)

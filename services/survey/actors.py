@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from . import service
 
-CONSUMERS = (service.record_sms_answer,)
+CONSUMERS = (service.record_sms_answer, service.schedule_follow_up_survey)

@@ -14,7 +14,7 @@ from shared.identity.web import public
 from shared.signing import WebhookVerificationError, verify
 
 from . import service
-from .schemas import CrmEventSchema, EventOutcomeSchema, NpsQuerySchema, NpsSchema
+from .schemas import CrmEventSchema, EventOutcomeSchema, FollowUpResultsSchema, NpsQuerySchema, NpsSchema
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +60,11 @@ class Nps(MethodView):
         """Net Promoter Score over all responses, or one touchpoint's."""
         summary = service.nps(_runtime(), query["touchpoint"])
         return {**asdict(summary), "nps": summary.nps}
+
+
+@blp.route("/nps/follow-ups")
+class FollowUpResults(MethodView):
+    @blp.response(200, FollowUpResultsSchema)
+    def get(self):
+        """Follow-up surveys after resolved followup tasks: how many were answered, how many scored higher."""
+        return asdict(service.follow_up_results(_runtime()))

@@ -17,7 +17,10 @@ def bootstrap(settings: Settings, database: Database | None = None) -> SurveyRun
 
 
 def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
-    return [PeriodicJob("survey.settle_answers", 30.0, lambda: service.settle_clicked_answers(runtime))]
+    return [
+        PeriodicJob("survey.settle_answers", 30.0, lambda: service.settle_clicked_answers(runtime)),
+        PeriodicJob("survey.follow_up_surveys", 60.0, lambda: service.invite_due_follow_ups(runtime)),
+    ]
 
 
 SERVICE = ServiceWiring(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from shared.locales import localized
 
@@ -14,6 +16,10 @@ TOUCHPOINTS = {
     "support_call.ended": "support_call",
     "site.visited": "site_visit",
 }
+
+# The touchpoint of a follow-up survey: asked again after the success team acted on an earlier answer.
+FOLLOW_UP_TOUCHPOINT = "follow_up"
+SURVEYED_TOUCHPOINTS = (*TOUCHPOINTS.values(), FOLLOW_UP_TOUCHPOINT)
 
 # A customer surveyed less than this long ago is not asked again (survey fatigue).
 QUARANTINE = timedelta(days=30)
@@ -67,6 +73,7 @@ _TEXTS = {
             "purchase": "Thank you for your purchase!",
             "support_call": "Thank you for talking to our support team.",
             "site_visit": "Thank you for visiting us.",
+            FOLLOW_UP_TOUCHPOINT: "Thanks for your earlier feedback; we followed up on it.",
         },
     },
     "tr": {
@@ -82,6 +89,7 @@ _TEXTS = {
             "purchase": "Alışverişiniz için teşekkür ederiz!",
             "support_call": "Destek ekibimizle görüştüğünüz için teşekkür ederiz.",
             "site_visit": "Bizi ziyaret ettiğiniz için teşekkür ederiz.",
+            FOLLOW_UP_TOUCHPOINT: "Önceki geri bildiriminiz için teşekkürler; ekibimiz bununla ilgilendi.",
         },
     },
 }
@@ -101,21 +109,59 @@ def survey_message(locale: str, touchpoint: str, customer_name: str | None) -> S
     )
 
 
-# GSM 03.38 basic set (the escape-table characters count as two); anything else makes the SMS UCS-2.
-_GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_ESCAPED = set("^{}\\[~]|€")
+# --- Follow-up surveys: asking again once the success team has acted -----------------------------------
 
 
-def sms_segments(text: str) -> int:
-    """How many SMS a text is billed as: 160/153 GSM-7 units, or 70/67 UCS-2 characters when it needs them."""
-    if all(char in _GSM7 or char in _GSM7_ESCAPED for char in text):
-        units, single, multi = sum(2 if char in _GSM7_ESCAPED else 1 for char in text), 160, 153
-    else:
-        units, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
-    return 1 if units <= single else -(-units // multi)
+class FollowUpStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waits for its due time
+    INVITED = "invited"  # its invitation was requested
+
+
+def follow_up_due_at(resolved_at: datetime, after_days: int) -> datetime:
+    """When to ask again: ``after_days`` after the task was resolved, however late we heard of it."""
+    return resolved_at + timedelta(days=after_days)
+
+
+@dataclass(frozen=True)
+class FollowUpSummary:
+    """Whether customers answered their follow-up survey, and whether their score rose since."""
+
+    scheduled: int
+    invited: int
+    answered: int
+    improved: int
+    unchanged: int
+    worse: int
+
+
+def follow_up_summary(scheduled: int, scores: Iterable[tuple[int, int | None]]) -> FollowUpSummary:
+    """``scores``: per follow-up invitation, the earlier score and the answer's (None when unanswered)."""
+    invited = answered = improved = unchanged = 0
+    for earlier, later in scores:
+        invited += 1
+        if later is None:
+            continue
+        answered += 1
+        improved += later > earlier
+        unchanged += later == earlier
+    return FollowUpSummary(scheduled, invited, answered, improved, unchanged, answered - improved - unchanged)
+
+
+# --- Referral attribution ----------------------------------------------------------------------------
+
+REFERRAL_CODE_PROPERTY = "referral_code"
+
+
+def referral_code(properties: Mapping[str, Any]) -> str | None:
+    """The code of the referral link a CRM event's customer came through, when it carries a usable one.
+
+    A CRM may send it as a number; anything else that is not a short text is no code.
+    """
+    code = properties.get(REFERRAL_CODE_PROPERTY)
+    if isinstance(code, bool) or not isinstance(code, str | int):
+        return None
+    code = str(code).strip()
+    return code if 0 < len(code) <= 200 else None
 
 
 # --- One-click score links and the scanners that fetch them ---------------------------------------

@@ -1,4 +1,4 @@
-"""The survey service's tables: customers, CRM events, invitations, score clicks and responses."""
+"""The survey service's tables: customers, CRM events, invitations, score clicks, responses and follow-ups."""
 
 from __future__ import annotations
 
@@ -67,7 +67,11 @@ class Invitation(Base):
     # The secret in the answer link; the id never leaves the system in a URL.
     token: Mapped[str] = mapped_column(String(64), unique=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("survey_customers.id"))
-    crm_event_id: Mapped[str] = mapped_column(ForeignKey("survey_crm_events.id"))
+    # The CRM event that led to it; None for a follow-up survey, which a resolved followup task led to.
+    crm_event_id: Mapped[str | None] = mapped_column(ForeignKey("survey_crm_events.id"))
+    # The earlier response a follow-up survey asks about again, so its answer can be compared with it. No
+    # foreign key: responses refer to invitations already, and a cycle of keys would order every insert.
+    follows_up_response_id: Mapped[str | None] = mapped_column(String(36), index=True)
     touchpoint: Mapped[str] = mapped_column(String(32))
     locale: Mapped[str] = mapped_column(String(8))
     # The customer's attributes and the event's properties when we asked: what the answer is sliced by
@@ -102,6 +106,25 @@ class Response(Base):
     channel: Mapped[str] = mapped_column(String(8))
     revision: Mapped[int] = mapped_column(default=1)
     submitted_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FollowUpSurvey(Base):
+    """A survey to send again once a detractor's task is resolved: waits for ``due_at``, then is invited."""
+
+    __tablename__ = "survey_follow_up_surveys"
+    __table_args__ = (Index("ix_survey_follow_up_surveys_due", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # One per earlier response: a task resolved again moves its due time, it never asks twice.
+    response_id: Mapped[str] = mapped_column(ForeignKey("survey_responses.id"), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("survey_customers.id"))
+    # The followup task whose resolution asked for it.
+    task_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    invitation_id: Mapped[str | None] = mapped_column(ForeignKey("survey_invitations.id"))
+    created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 

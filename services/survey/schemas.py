@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from shared.channels import CHANNELS
+from shared.sms import E164
 
-from .domain import TOUCHPOINTS
-
-E164 = validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Not a phone number in E.164 form, such as +14155550123.")
+from .domain import SURVEYED_TOUCHPOINTS, TOUCHPOINTS
 
 
 class _Strict(Schema):
@@ -60,7 +59,7 @@ class EventOutcomeSchema(Schema):
 
 
 class NpsQuerySchema(Schema):
-    touchpoint = fields.String(load_default=None, validate=validate.OneOf(sorted(set(TOUCHPOINTS.values()))))
+    touchpoint = fields.String(load_default=None, validate=validate.OneOf(sorted(SURVEYED_TOUCHPOINTS)))
 
 
 class NpsSchema(Schema):
@@ -69,3 +68,16 @@ class NpsSchema(Schema):
     passives = fields.Integer()
     detractors = fields.Integer()
     nps = fields.Float(allow_none=True)
+
+
+class FollowUpResultsSchema(Schema):
+    scheduled = fields.Integer(metadata={"description": "Follow-up surveys waiting for their day."})
+    invited = fields.Integer(
+        metadata={"description": "Follow-up surveys sent (their invitations requested)."}
+    )
+    answered = fields.Integer(metadata={"description": "Follow-up surveys the customer answered."})
+    improved = fields.Integer(
+        metadata={"description": "Answers scoring higher than the response followed up."}
+    )
+    unchanged = fields.Integer(metadata={"description": "Answers with the same score as before."})
+    worse = fields.Integer(metadata={"description": "Answers scoring lower than before."})

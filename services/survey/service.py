@@ -18,7 +18,7 @@ from shared.nps import NpsSummary, nps_summary
 from shared.unit_of_work import Conflict
 
 from . import domain
-from .models import CrmEvent, Customer, Invitation, Response, ScoreClick
+from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick
 from .runtime import SurveyRuntime
 from .unit_of_work import SurveyUnitOfWork
 
@@ -83,8 +83,33 @@ def _record_crm_event(
     )
     uow.crm_events.add(crm_event)
     if decision.invite:
-        crm_event.invitation_id = _request_invitation(runtime, uow, customer, crm_event, now).id
+        touchpoint = domain.TOUCHPOINTS[crm_event.type]
+        properties = {**customer.properties, **crm_event.properties}
+        invitation = _request_invitation(
+            runtime, uow, customer, touchpoint, properties, now, crm_event_id=crm_event.id
+        )
+        crm_event.invitation_id = invitation.id
+    _report_referral(uow, crm_event)
     return crm_event
+
+
+def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:
+    """Tell followup that someone came through a referral link, whatever we decided about surveying them."""
+    code = domain.referral_code(crm_event.properties)
+    if code is None:
+        if domain.REFERRAL_CODE_PROPERTY in crm_event.properties:
+            log.info("CRM event %s: its referral_code is not a short text, ignored", crm_event.id)
+        return
+    uow.emit(
+        "referral.code_used",
+        {
+            "referral_code": code,
+            "event_id": crm_event.id,
+            "event_type": crm_event.type,
+            "customer_id": crm_event.customer_id,
+            "occurred_at": crm_event.occurred_at.isoformat(),
+        },
+    )
 
 
 def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> Customer:
@@ -117,18 +142,25 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
 
 
 def _request_invitation(
-    runtime: SurveyRuntime, uow: SurveyUnitOfWork, customer: Customer, crm_event: CrmEvent, now: datetime
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    customer: Customer,
+    touchpoint: str,
+    properties: dict[str, Any],
+    now: datetime,
+    crm_event_id: str | None = None,
+    follows_up_response_id: str | None = None,
 ) -> Invitation:
-    touchpoint = domain.TOUCHPOINTS[crm_event.type]
     locale = resolve_locale(customer.locale)
     invitation = Invitation(
         id=str(uuid.uuid4()),
         token=secrets.token_urlsafe(24),
         customer_id=customer.id,
-        crm_event_id=crm_event.id,
+        crm_event_id=crm_event_id,
+        follows_up_response_id=follows_up_response_id,
         touchpoint=touchpoint,
         locale=locale,
-        properties={**customer.properties, **crm_event.properties},
+        properties=properties,
         created_at=now,
     )
     uow.invitations.add(invitation)
@@ -330,9 +362,84 @@ def _invitation_by_token(uow: SurveyUnitOfWork, token: str) -> tuple[Invitation,
     return invitation, uow.customers.get(invitation.customer_id)
 
 
+# --- Follow-up surveys ---------------------------------------------------------------------------------
+
+
+@consumes("followup.resolved")
+def schedule_follow_up_survey(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: ReceivedEvent) -> None:
+    """When the resolved task asks for it, survey the customer again that many days after the resolution.
+
+    One follow-up per earlier response: a task resolved again before it was sent moves its due time.
+    """
+    data = event.data
+    after_days = data.get("follow_up_survey_after_days")
+    if not after_days:
+        return
+    earlier = uow.responses.get(data["response_id"])
+    if earlier is None:
+        log.warning("followup.resolved for unknown response %s: no follow-up survey", data["response_id"])
+        return
+    now = utcnow()
+    due_at = domain.follow_up_due_at(event.occurred_at, after_days)
+    follow_up = uow.follow_ups.for_response(earlier.id)
+    if follow_up is None:
+        uow.follow_ups.add(
+            FollowUpSurvey(
+                id=str(uuid.uuid4()),
+                response_id=earlier.id,
+                customer_id=earlier.customer_id,
+                task_id=data["task_id"],
+                status=domain.FollowUpStatus.SCHEDULED,
+                due_at=due_at,
+                invitation_id=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    elif follow_up.status == domain.FollowUpStatus.SCHEDULED:
+        follow_up.task_id, follow_up.due_at, follow_up.updated_at = data["task_id"], due_at, now
+    else:
+        log.info("response %s was followed up already; task %s asks nothing new", earlier.id, data["task_id"])
+
+
+def invite_due_follow_ups(runtime: SurveyRuntime, now: datetime | None = None, limit: int = 50) -> int:
+    """Scheduler job: request the invitation of every follow-up survey whose day has come.
+
+    The quarantine does not apply: asking again after the team acted is the point. Safe in several clocks
+    at once: each follow-up is taken under a row lock, and invited and marked in one transaction.
+    """
+    now = now or utcnow()
+    with runtime.unit_of_work() as uow:
+        due = uow.follow_ups.claim_due(now, limit)
+        for follow_up in due:
+            earlier = uow.responses.get(follow_up.response_id)
+            earlier_invitation = uow.invitations.get(earlier.invitation_id)
+            customer = uow.customers.get(follow_up.customer_id)
+            # About the same experience: sliced like the answer it follows up, plus attributes known since.
+            properties = {**customer.properties, **earlier_invitation.properties}
+            invitation = _request_invitation(
+                runtime,
+                uow,
+                customer,
+                domain.FOLLOW_UP_TOUCHPOINT,
+                properties,
+                now,
+                follows_up_response_id=earlier.id,
+            )
+            follow_up.status = domain.FollowUpStatus.INVITED
+            follow_up.invitation_id, follow_up.updated_at = invitation.id, now
+    return len(due)
+
+
 # --- Analytics ---------------------------------------------------------------------------------------
 
 
 def nps(runtime: SurveyRuntime, touchpoint: str | None = None) -> NpsSummary:
     with runtime.unit_of_work() as uow:
         return nps_summary(uow.responses.scores(touchpoint))
+
+
+def follow_up_results(runtime: SurveyRuntime) -> domain.FollowUpSummary:
+    """How many follow-up surveys are waiting, were sent and answered, and whether the score rose."""
+    with runtime.unit_of_work() as uow:
+        return domain.follow_up_summary(uow.follow_ups.count_scheduled(), uow.invitations.follow_up_scores())

@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .models import CrmEvent, Customer, Invitation, Response, ScoreClick
+from .domain import FollowUpStatus
+from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick
 
 
 class Customers(Protocol):
@@ -49,6 +50,10 @@ class Invitations(Protocol):
         """The invitation, locked until the transaction ends; None when another clock is settling it."""
         ...
 
+    def follow_up_scores(self) -> list[tuple[int, int | None]]:
+        """Per follow-up invitation: the score of the response it follows up, and of its own (None)."""
+        ...
+
     def add(self, invitation: Invitation) -> None: ...
 
 
@@ -65,6 +70,8 @@ class ScoreClicks(Protocol):
 
 
 class Responses(Protocol):
+    def get(self, response_id: str) -> Response | None: ...
+
     def for_invitation(self, invitation_id: str) -> Response | None: ...
 
     def scores(self, touchpoint: str | None = None) -> list[int]:
@@ -72,6 +79,19 @@ class Responses(Protocol):
         ...
 
     def add(self, response: Response) -> None: ...
+
+
+class FollowUpSurveys(Protocol):
+    def for_response(self, response_id: str) -> FollowUpSurvey | None: ...
+
+    def claim_due(self, now: datetime, limit: int) -> list[FollowUpSurvey]:
+        """Up to ``limit`` scheduled follow-ups due by ``now``, earliest first, locked until the transaction
+        ends; those another clock holds are skipped."""
+        ...
+
+    def count_scheduled(self) -> int: ...
+
+    def add(self, follow_up: FollowUpSurvey) -> None: ...
 
 
 class SurveyUnitOfWork(UnitOfWork):
@@ -82,6 +102,7 @@ class SurveyUnitOfWork(UnitOfWork):
     invitations: Invitations
     score_clicks: ScoreClicks
     responses: Responses
+    follow_ups: FollowUpSurveys
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -143,6 +164,16 @@ class SqlInvitations:
             query = query.with_for_update(skip_locked=True)
         return self.session.scalars(query).first()
 
+    def follow_up_scores(self) -> list[tuple[int, int | None]]:
+        earlier, later = aliased(Response), aliased(Response)
+        query = (
+            select(earlier.score, later.score)
+            .select_from(Invitation)
+            .join(earlier, earlier.id == Invitation.follows_up_response_id)
+            .outerjoin(later, later.invitation_id == Invitation.id)
+        )
+        return [(row[0], row[1]) for row in self.session.execute(query)]
+
     def add(self, invitation: Invitation) -> None:
         self.session.add(invitation)
         self.session.flush()
@@ -179,6 +210,9 @@ class SqlResponses:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def get(self, response_id: str) -> Response | None:
+        return self.session.get(Response, response_id)
+
     def for_invitation(self, invitation_id: str) -> Response | None:
         return self.session.scalars(select(Response).where(Response.invitation_id == invitation_id)).first()
 
@@ -195,6 +229,36 @@ class SqlResponses:
         self.session.flush()
 
 
+class SqlFollowUpSurveys:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_response(self, response_id: str) -> FollowUpSurvey | None:
+        return self.session.scalars(
+            select(FollowUpSurvey).where(FollowUpSurvey.response_id == response_id)
+        ).first()
+
+    def claim_due(self, now: datetime, limit: int) -> list[FollowUpSurvey]:
+        query = (
+            select(FollowUpSurvey)
+            .where(FollowUpSurvey.status == FollowUpStatus.SCHEDULED, FollowUpSurvey.due_at <= now)
+            .order_by(FollowUpSurvey.due_at)
+            .limit(limit)
+        )
+        # Clocks in several processes each take other rows instead of waiting to invite the same customer.
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return list(self.session.scalars(query))
+
+    def count_scheduled(self) -> int:
+        query = select(func.count()).where(FollowUpSurvey.status == FollowUpStatus.SCHEDULED)
+        return self.session.scalar(query) or 0
+
+    def add(self, follow_up: FollowUpSurvey) -> None:
+        self.session.add(follow_up)
+        self.session.flush()
+
+
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
@@ -205,3 +269,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.invitations = SqlInvitations(session)
         self.score_clicks = SqlScoreClicks(session)
         self.responses = SqlResponses(session)
+        self.follow_ups = SqlFollowUpSurveys(session)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from services.dispatch import models
-from services.dispatch.domain import DELIVERY_RETRIES, DeliveryKind
+from services.dispatch.domain import DELIVERY_RETRIES
 from services.dispatch.models import Delivery, InboundSms, OptOut, ProviderEvent
 from services.dispatch.providers import OutgoingEmail, OutgoingSms, SendReceipt
 from services.dispatch.runtime import DispatchRuntime
@@ -28,6 +28,10 @@ class FakeDeliveries:
         self.rows: dict[str, Delivery] = {}
 
     def add(self, delivery: Delivery) -> None:
+        if delivery.source_id is not None and any(
+            (row.source_id, row.kind) == (delivery.source_id, delivery.kind) for row in self.rows.values()
+        ):
+            raise Conflict("uq_dispatch_deliveries_source_kind")
         self.rows[delivery.id] = delivery
 
     def get(self, delivery_id: str) -> Delivery | None:
@@ -35,6 +39,10 @@ class FakeDeliveries:
 
     def for_invitation(self, invitation_id: str) -> list[Delivery]:
         rows = [row for row in self.rows.values() if row.invitation_id == invitation_id]
+        return sorted(rows, key=lambda row: row.created_at)
+
+    def for_source(self, source_id: str) -> list[Delivery]:
+        rows = [row for row in self.rows.values() if row.source_id == source_id]
         return sorted(rows, key=lambda row: row.created_at)
 
     def with_provider_message_id(self, provider_message_id: str) -> Delivery | None:
@@ -62,13 +70,13 @@ class FakeDeliveries:
             DELIVERY_RETRIES.retry_later(delivery, now)
         return stalled
 
-    def latest_invitation_to(
+    def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime
     ) -> Delivery | None:
         candidates = [
             row
             for row in self.rows.values()
-            if (row.kind, row.channel, row.address) == (DeliveryKind.INVITATION, channel, address)
+            if (row.channel, row.address) == (channel, address)
             and row.status in states
             and row.created_at >= since
         ]

@@ -19,6 +19,7 @@ from services.dispatch.providers import (
 from services.dispatch.providers.webhooks import ProviderStatus, ProviderStatusEvent, SmsReplyKind
 from shared.events import new_event
 from shared.http import NotFoundError
+from shared.sms import sms_segments
 from shared.unit_of_work import Conflict
 
 from .fakes import FakeDispatchUnitOfWork, FakeTransport, fake_runtime
@@ -597,3 +598,262 @@ def test_deliveries_of_an_invitation_are_listed_oldest_first(runtime, uow):
 
     assert [delivery.id for delivery in service.deliveries_for(runtime, "inv-1")] == ["d-1", "d-2"]
     assert service.deliveries_for(runtime, "inv-9") == []
+
+
+# --- Referral and review requests, close-the-loop messages ------------------------------------------------
+
+REFERRAL_URL = "https://shop.example.com/r/Xk3p9QaZ"
+
+
+def customer(
+    preferred: str = "email", email: str | None = "ada@example.com", phone: str | None = PHONE
+) -> dict[str, Any]:
+    return {
+        "customer_id": "c-1",
+        "name": "Ada Lovelace",
+        "email": email,
+        "phone": phone,
+        "preferred_channel": preferred,
+    }
+
+
+def referral_requested(referral_id: str = "ref-1", locale: str = "en", **contact: Any) -> dict[str, Any]:
+    return new_event(
+        "referral.requested",
+        {
+            "referral_id": referral_id,
+            "customer": customer(**contact),
+            "referral_url": REFERRAL_URL,
+            "locale": locale,
+        },
+    )
+
+
+def review_requested(score: int = 9, **contact: Any) -> dict[str, Any]:
+    return new_event(
+        "review.requested",
+        {
+            "review_request_id": "rev-1",
+            "customer": customer(**contact),
+            "review_url": "https://g.page/r/shop/review",
+            "score": score,
+            "locale": "en",
+        },
+    )
+
+
+def followup_resolved(message: str | None = "We refunded your order.", **contact: Any) -> dict[str, Any]:
+    return new_event(
+        "followup.resolved",
+        {
+            "task_id": "task-1",
+            "response_id": "resp-1",
+            "invitation_id": "inv-1",
+            "customer": customer(**contact),
+            "locale": "en",
+            "resolution_code": "contacted_resolved",
+            "close_loop_message": message,
+            "follow_up_survey_after_days": 14,
+        },
+    )
+
+
+def test_referral_request_is_emailed_with_the_customers_link_and_a_one_click_unsubscribe(
+    runtime, uow, email, sms
+):
+    service.schedule_referral_request(runtime, referral_requested())
+
+    delivery = only_delivery(uow)
+    assert (delivery.kind, delivery.source_id, delivery.invitation_id) == ("referral", "ref-1", None)
+    assert (delivery.status, delivery.channel, delivery.address) == (
+        DeliveryState.SENT,
+        "email",
+        "ada@example.com",
+    )
+    [message] = email.messages
+    assert (message.to_email, message.subject, message.category) == (
+        "ada@example.com",
+        "Thank you for recommending us",
+        "closeloop-referral",
+    )
+    assert message.unsubscribe_url == f"http://testserver/unsubscribe/{delivery.id}"
+    assert f'href="{REFERRAL_URL}"' in message.html and f"Share your link: {REFERRAL_URL}" in message.text
+    assert (
+        f'href="{message.unsubscribe_url}"' in message.html
+        and "Unsubscribe from these messages" in message.html
+    )
+    assert "Hello Ada," in message.html and sms.messages == []
+
+
+def test_referral_request_by_sms_is_one_segment_with_the_link(runtime, uow, email, sms):
+    service.schedule_referral_request(runtime, referral_requested(preferred="sms"))
+
+    [message] = sms.messages
+    assert message.to == PHONE and REFERRAL_URL in message.body and sms_segments(message.body) == 1
+    assert (
+        message.status_callback_url
+        == f"http://testserver/webhooks/twilio/status?delivery_id={only_delivery(uow).id}"
+    )
+    assert email.messages == []
+
+
+def test_turkish_referral_request_is_written_in_turkish(runtime, uow, email):
+    service.schedule_referral_request(runtime, referral_requested(locale="tr-TR"))
+
+    [message] = email.messages
+    assert only_delivery(uow).locale == "tr"
+    assert 'lang="tr"' in message.html and "Bağlantınızı paylaşın" in message.html
+    assert "Bu mesajların aboneliğinden çık" in message.html
+
+
+def test_referral_request_falls_back_to_sms_when_the_email_address_opted_out(runtime, uow, email, sms):
+    opt_out(uow, "email", "ada@example.com")
+    service.schedule_referral_request(runtime, referral_requested(preferred="email"))
+
+    assert only_delivery(uow).channel == "sms" and len(sms.messages) == 1 and email.messages == []
+
+
+@pytest.mark.parametrize(
+    ("request_event", "kind"),
+    [
+        (lambda: referral_requested(), "referral"),
+        (lambda: review_requested(), "review"),
+        (lambda: followup_resolved(), "close_loop"),
+    ],
+)
+def test_customer_opted_out_everywhere_gets_no_message_and_the_suppression_is_visible(
+    runtime, uow, email, sms, request_event, kind
+):
+    opt_out(uow, "email", "ada@example.com")
+    opt_out(uow, "sms", PHONE)
+    handler = {
+        "referral": service.schedule_referral_request,
+        "review": service.schedule_review_request,
+        "close_loop": service.schedule_close_loop_message,
+    }[kind]
+    handler(runtime, request_event())
+
+    assert email.messages == [] and sms.messages == []
+    [delivery] = service.deliveries_requested_by(runtime, only_delivery(uow).source_id)
+    assert (delivery.kind, delivery.status, delivery.attempts) == (kind, DeliveryState.SUPPRESSED, 0)
+    assert "opted out" in delivery.last_error and delivery.content == {}
+
+
+def test_customer_without_any_address_is_suppressed_and_told_apart_from_an_opt_out(runtime, uow, email, sms):
+    service.schedule_referral_request(runtime, referral_requested(email=None, phone=None))
+
+    delivery = only_delivery(uow)
+    assert (
+        delivery.status == DeliveryState.SUPPRESSED
+        and "no email address or phone number" in delivery.last_error
+    )
+    assert email.messages == [] and sms.messages == []
+
+
+def test_redelivered_referral_request_sends_once(runtime, uow, email):
+    envelope = referral_requested()
+    service.schedule_referral_request(runtime, envelope)
+    service.schedule_referral_request(runtime, envelope)
+
+    assert len(uow.deliveries.rows) == 1 and len(email.messages) == 1
+
+
+def test_referral_requested_again_under_a_new_event_id_sends_nothing_more(runtime, uow, email):
+    service.schedule_referral_request(runtime, referral_requested("ref-1"))
+    service.schedule_referral_request(runtime, referral_requested("ref-1"))  # the producer retried
+    service.schedule_referral_request(runtime, referral_requested("ref-2"))
+
+    assert sorted(d.source_id for d in uow.deliveries.rows.values()) == ["ref-1", "ref-2"]
+    assert len(email.messages) == 2
+
+
+def test_one_source_id_may_ask_for_messages_of_different_kinds(runtime, uow, email):
+    service.schedule_invitation(runtime, invitation_requested("shared-id"))
+    service.schedule_referral_request(runtime, referral_requested("shared-id"))
+
+    assert sorted(d.kind for d in service.deliveries_requested_by(runtime, "shared-id")) == [
+        "invitation",
+        "referral",
+    ]
+    assert [d.kind for d in service.deliveries_for(runtime, "shared-id")] == ["invitation"]
+
+
+def test_referral_request_is_sent_only_once_its_delivery_is_committed(runtime, uow, email):
+    uow.fail_next_commit()
+    with pytest.raises(Conflict):
+        service.schedule_referral_request(runtime, referral_requested())
+    assert email.messages == [] and uow.deliveries.rows == {}
+
+
+@pytest.mark.parametrize(
+    ("score", "thanks"),
+    [
+        (10, "Thank you for your great feedback."),
+        (8, "Thank you for your feedback."),
+        (3, "Thank you for your honest feedback."),
+    ],
+)
+def test_review_request_goes_out_for_every_score_worded_for_it(runtime, uow, email, score, thanks):
+    service.schedule_review_request(runtime, review_requested(score))
+
+    delivery = only_delivery(uow)
+    assert (delivery.kind, delivery.source_id, delivery.status) == ("review", "rev-1", DeliveryState.SENT)
+    [message] = email.messages
+    assert thanks in message.html and 'href="https://g.page/r/shop/review"' in message.html
+    assert message.category == "closeloop-review"
+
+
+def test_resolved_task_with_a_closing_message_sends_it_to_the_customer(runtime, uow, email, sms):
+    service.schedule_close_loop_message(runtime, followup_resolved("We refunded your order.\n\nSorry again."))
+
+    delivery = only_delivery(uow)
+    assert (delivery.kind, delivery.source_id, delivery.invitation_id) == ("close_loop", "task-1", None)
+    [message] = email.messages
+    assert message.subject == "About your feedback"
+    assert "We refunded your order." in message.html and "Sorry again." in message.html
+    assert message.text.startswith("Hello Ada,\n\nWe refunded your order.\n\nSorry again.")
+    assert message.unsubscribe_url and sms.messages == []
+
+
+def test_closing_message_is_escaped_in_the_email(runtime, email):
+    service.schedule_close_loop_message(runtime, followup_resolved('<a href="http://evil.test">Click</a>'))
+    [message] = email.messages
+    assert '<a href="http://evil.test">' not in message.html and "&lt;a href=" in message.html
+
+
+def test_closing_message_by_sms_is_sent_as_written(runtime, sms):
+    service.schedule_close_loop_message(runtime, followup_resolved("We refunded you.", preferred="sms"))
+    [message] = sms.messages
+    assert message.body == "We refunded you. Reply STOP to opt out."
+
+
+@pytest.mark.parametrize("message", [None, "   \n "])
+def test_resolved_task_without_a_closing_message_sends_nothing(runtime, uow, email, sms, message):
+    envelope = followup_resolved(message)
+    service.schedule_close_loop_message(runtime, envelope)
+
+    assert uow.deliveries.rows == {} and email.messages == [] and sms.messages == []
+    assert (envelope["id"], "schedule_close_loop_message") in uow.consumed
+
+
+def test_reply_to_a_referral_sms_is_not_taken_as_a_comment_on_the_survey(runtime, uow, clock):
+    scheduled_delivery(
+        uow, "d-inv", START - timedelta(days=2), "sms", PHONE, "inv-1", DeliveryState.DELIVERED
+    )
+    service.schedule_referral_request(runtime, referral_requested(preferred="sms"))
+    referral = next(d for d in uow.deliveries.rows.values() if d.kind == "referral")
+
+    assert service.receive_sms(runtime, "SM1", PHONE, "Sure, will do!") is SmsReplyKind.ANSWER
+
+    assert uow.emitted("sms.received") == []
+    assert uow.inbound_sms.rows["SM1"].delivery_id == referral.id
+
+
+def test_reply_after_a_later_invitation_answers_that_invitation_again(runtime, uow, clock):
+    service.schedule_referral_request(runtime, referral_requested(preferred="sms"))
+    clock.advance(days=1)
+    service.schedule_invitation(runtime, invitation_requested("inv-2", "sms", None, PHONE))
+
+    service.receive_sms(runtime, "SM1", PHONE, "8")
+
+    assert [event["invitation_id"] for event in uow.emitted("sms.received")] == ["inv-2"]

@@ -7,13 +7,26 @@ a rollback would; changes it made to rows stay, so the use cases check before th
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from services.followup import domain
 from services.followup.domain import OWNER_NONE, TaskPriority, TaskQuery, TaskSort
-from services.followup.models import SERVICE, FollowupTask, ReferralRequest, Team, TimelineEntry
+from services.followup.models import (
+    SERVICE,
+    FollowupTask,
+    ReferralRequest,
+    Team,
+    TimelineEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from services.followup.providers import HttpAnswer, HttpSendError
 from services.followup.runtime import FollowupRuntime
 from services.followup.unit_of_work import FollowupUnitOfWork
+from services.followup.webhooks import WEBHOOK_RETRIES, DeliveryKind, WebhookTarget
 from shared.principal import Principal, Role
 from shared.unit_of_work import Conflict, InMemoryUnitOfWork
 from tests.conftest import make_settings
@@ -126,6 +139,9 @@ class InMemoryReferralRequests:
     def __init__(self) -> None:
         self.by_response: dict[str, ReferralRequest] = {}
 
+    def get(self, request_id: str) -> ReferralRequest | None:
+        return next((request for request in self.by_response.values() if request.id == request_id), None)
+
     def exists_for_response(self, response_id: str) -> bool:
         return response_id in self.by_response
 
@@ -138,6 +154,122 @@ class InMemoryReferralRequests:
         return sorted(self.by_response.values(), key=lambda request: request.created_at, reverse=True)[:limit]
 
 
+class InMemoryWebhookEndpoints:
+    def __init__(self) -> None:
+        self.rows: dict[str, WebhookEndpoint] = {}
+        self.deliveries: InMemoryWebhookDeliveries | None = None
+
+    def get(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return self.rows.get(endpoint_id)
+
+    def all(self) -> list[WebhookEndpoint]:
+        return sorted(self.rows.values(), key=lambda endpoint: (endpoint.created_at, endpoint.id))
+
+    def subscribed_to(self, event_type: str) -> list[WebhookEndpoint]:
+        return [row for row in self.all() if row.enabled and event_type in row.event_types]
+
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        self.rows[endpoint.id] = endpoint
+
+    def delete(self, endpoint: WebhookEndpoint) -> None:
+        del self.rows[endpoint.id]
+        if self.deliveries is not None:
+            self.deliveries.rows = {
+                key: row for key, row in self.deliveries.rows.items() if row.endpoint_id != endpoint.id
+            }
+
+
+class InMemoryWebhookDeliveries:
+    def __init__(self, endpoints: InMemoryWebhookEndpoints) -> None:
+        self.rows: dict[str, WebhookDelivery] = {}
+        self.endpoints = endpoints
+
+    def get(self, delivery_id: str) -> WebhookDelivery | None:
+        return self.rows.get(delivery_id)
+
+    def add(self, delivery: WebhookDelivery) -> None:
+        self.rows[delivery.id] = delivery
+
+    def for_endpoint(self, endpoint_id: str, limit: int) -> list[WebhookDelivery]:
+        return self._newest([row for row in self.rows.values() if row.endpoint_id == endpoint_id], limit)
+
+    def alerts(self, limit: int) -> list[WebhookDelivery]:
+        return self._newest([row for row in self.rows.values() if row.kind == DeliveryKind.ALERT], limit)
+
+    @staticmethod
+    def _newest(rows: list[WebhookDelivery], limit: int) -> list[WebhookDelivery]:
+        # Insertion order breaks ties of created_at, as the id does in SQL (rows made in one tick).
+        ordered = list(reversed(rows))
+        return sorted(ordered, key=lambda row: row.created_at, reverse=True)[:limit]
+
+    def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        due = [
+            row
+            for row in self.rows.values()
+            if WEBHOOK_RETRIES.is_due(row, now)
+            and (row.endpoint_id is None or self.endpoints.rows[row.endpoint_id].enabled)
+        ]
+        claimed = sorted(due, key=lambda row: row.next_attempt_at)[:limit]
+        for row in claimed:
+            WEBHOOK_RETRIES.mark_claimed(row, now)
+        return claimed
+
+    def recover_stalled(self, now: datetime) -> list[WebhookDelivery]:
+        stalled = [row for row in self.rows.values() if WEBHOOK_RETRIES.is_stalled(row, now)]
+        for row in stalled:
+            WEBHOOK_RETRIES.retry_later(row, now)
+        return stalled
+
+    def of_kind(self, kind: str) -> list[WebhookDelivery]:
+        """Oldest first, for the tests."""
+        return [row for row in self.rows.values() if row.kind == kind]
+
+
+@dataclass
+class SentRequest:
+    target: WebhookTarget
+    address: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeWebhookSender:
+    """The HTTP edge in memory: names resolve as ``addresses`` says (a literal address to itself), and every
+    POST is kept in ``sent`` and answered as ``by_host`` says, else with the next of ``answers`` (an
+    HttpAnswer, or an HttpSendError to raise), then with ``default``."""
+
+    addresses: dict[str, list[str]] = field(default_factory=dict)
+    answers: list[HttpAnswer | HttpSendError] = field(default_factory=list)
+    default: HttpAnswer | HttpSendError = field(default_factory=lambda: HttpAnswer(204, b""))
+    # The answer of every POST to one host, before ``answers`` and ``default``.
+    by_host: dict[str, HttpAnswer] = field(default_factory=dict)
+    sent: list[SentRequest] = field(default_factory=list)
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        if host in self.addresses:
+            return list(self.addresses[host])
+        if host.replace(".", "").isdigit() or ":" in host:
+            return [host]
+        raise HttpSendError(f"{host} does not resolve (fake)")
+
+    def post(
+        self, target: WebhookTarget, address: str, body: bytes, headers: Mapping[str, str]
+    ) -> HttpAnswer:
+        self.sent.append(SentRequest(target, address, body, dict(headers)))
+        if target.host in self.by_host:
+            return self.by_host[target.host]
+        answer = self.answers.pop(0) if self.answers else self.default
+        if isinstance(answer, HttpSendError):
+            raise answer
+        return answer
+
+
+# Public addresses of documentation-free ranges, for receivers' names in the tests.
+CRM_ADDRESS = "93.184.216.34"
+CRM_HOST = "crm.example.com"
+
+
 class FakeFollowupUnitOfWork(InMemoryUnitOfWork, FollowupUnitOfWork):
     """The repositories live as long as the fake: what one block added, the next one finds."""
 
@@ -147,13 +279,22 @@ class FakeFollowupUnitOfWork(InMemoryUnitOfWork, FollowupUnitOfWork):
         self.tasks = InMemoryTasks(self.timeline)
         self.teams = InMemoryTeams()
         self.referrals = InMemoryReferralRequests()
+        self.webhook_endpoints = InMemoryWebhookEndpoints()
+        self.webhook_deliveries = InMemoryWebhookDeliveries(self.webhook_endpoints)
+        self.webhook_endpoints.deliveries = self.webhook_deliveries
 
 
-def fake_runtime(uow: FakeFollowupUnitOfWork, **settings: float) -> FollowupRuntime:
+def fake_runtime(
+    uow: FakeFollowupUnitOfWork, sender: FakeWebhookSender | None = None, **settings: Any
+) -> FollowupRuntime:
     """A runtime whose every unit of work is ``uow``, so a test reads what the use cases left there.
 
     Its identity store knows the staff of ``support``: ``tests.fakes.bearer(ANA)`` signs a request as Ana.
+    Its webhook sender is ``sender``, by default one where ``CRM_HOST`` resolves to a public address.
     """
     return FollowupRuntime(
-        make_settings("sqlite://", **settings), lambda: uow, identity=FakeIdentityStore(ANA, BEN, MAYA)
+        make_settings("sqlite://", **settings),
+        lambda: uow,
+        identity=FakeIdentityStore(ANA, BEN, MAYA),
+        webhook_sender=sender or FakeWebhookSender({CRM_HOST: [CRM_ADDRESS]}),
     )

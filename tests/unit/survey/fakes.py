@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from services.survey import models
-from services.survey.models import CrmEvent, Customer, Invitation, Response, ScoreClick
+from services.survey.domain import FollowUpStatus
+from services.survey.models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick
 from services.survey.runtime import SurveyRuntime
 from services.survey.unit_of_work import SurveyUnitOfWork
 from shared.unit_of_work import Conflict, InMemoryUnitOfWork
@@ -51,6 +52,8 @@ class FakeCrmEvents:
 class FakeInvitations:
     def __init__(self) -> None:
         self.rows: dict[str, Invitation] = {}
+        # Set by the unit of work: follow_up_scores reads the responses, as the SQL join does.
+        self.responses: FakeResponses
         # Invitations a concurrent clock has locked: lock_for_settling skips them, as SKIP LOCKED does.
         self.held_by_another_clock: set[str] = set()
 
@@ -68,6 +71,18 @@ class FakeInvitations:
     def lock_for_settling(self, invitation_id: str) -> Invitation | None:
         return None if invitation_id in self.held_by_another_clock else self.rows.get(invitation_id)
 
+    def follow_up_scores(self) -> list[tuple[int, int | None]]:
+        scores: list[tuple[int, int | None]] = []
+        for invitation in self.rows.values():
+            if invitation.follows_up_response_id is None:
+                continue
+            earlier = self.responses.get(invitation.follows_up_response_id)
+            if earlier is None:
+                continue
+            later = self.responses.for_invitation(invitation.id)
+            scores.append((earlier.score, later.score if later else None))
+        return scores
+
     def add(self, invitation: Invitation) -> None:
         self.rows[invitation.id] = invitation
 
@@ -76,6 +91,9 @@ class FakeResponses:
     def __init__(self, invitations: FakeInvitations) -> None:
         self.rows: dict[str, Response] = {}
         self._invitations = invitations
+
+    def get(self, response_id: str) -> Response | None:
+        return self.rows.get(response_id)
 
     def for_invitation(self, invitation_id: str) -> Response | None:
         return next((row for row in self.rows.values() if row.invitation_id == invitation_id), None)
@@ -119,6 +137,34 @@ class FakeScoreClicks:
         self.rows = [row for row in self.rows if id(row) not in forgotten]
 
 
+class FakeFollowUpSurveys:
+    def __init__(self) -> None:
+        self.rows: dict[str, FollowUpSurvey] = {}
+        # Follow-ups a concurrent clock has locked: claim_due skips them, as SKIP LOCKED does.
+        self.held_by_another_clock: set[str] = set()
+
+    def for_response(self, response_id: str) -> FollowUpSurvey | None:
+        return next((row for row in self.rows.values() if row.response_id == response_id), None)
+
+    def claim_due(self, now: datetime, limit: int) -> list[FollowUpSurvey]:
+        due = [
+            row
+            for row in self.rows.values()
+            if row.status == FollowUpStatus.SCHEDULED
+            and row.due_at <= now
+            and row.id not in self.held_by_another_clock
+        ]
+        return sorted(due, key=lambda row: row.due_at)[:limit]
+
+    def count_scheduled(self) -> int:
+        return sum(row.status == FollowUpStatus.SCHEDULED for row in self.rows.values())
+
+    def add(self, follow_up: FollowUpSurvey) -> None:
+        if self.for_response(follow_up.response_id) is not None:
+            raise Conflict("survey_follow_up_surveys.response_id")
+        self.rows[follow_up.id] = follow_up
+
+
 class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
     def __init__(self) -> None:
         super().__init__(models.SERVICE)
@@ -127,12 +173,15 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.invitations = FakeInvitations()
         self.responses = FakeResponses(self.invitations)
         self.score_clicks = FakeScoreClicks(self.responses)
+        self.follow_ups = FakeFollowUpSurveys()
+        self.invitations.responses = self.responses
         self._repositories: list[Any] = [
             self.customers,
             self.crm_events,
             self.invitations,
             self.responses,
             self.score_clicks,
+            self.follow_ups,
         ]
         self._saved_rows: list[Any] | None = None
         self._conflicts: list[Callable[[], None]] = []
