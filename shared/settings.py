@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 SERVICES = ("survey", "dispatch", "sentiment", "followup")
+# FOLLOWUP_PASSIVES: what a passive's answer opens.
+PASSIVE_POLICIES = ("ignore", "task")
 
 # Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development-secret-32b").decode()
@@ -44,6 +46,21 @@ class Settings:
     # comment that reads negative) and on a normal one (4-6).
     followup_sla_high_hours: float = 24.0
     followup_sla_normal_hours: float = 72.0
+    # ... and on a low priority one (a passive's task, when FOLLOWUP_PASSIVES is "task"). A mismatch (9-10
+    # with a clearly negative comment) is normal priority.
+    followup_sla_low_hours: float = 168.0
+    # What a passive's answer (7-8) opens: "ignore" (nothing) or "task" (a low-priority task).
+    followup_passives: str = "ignore"
+    # Where a promoter's referral link lands (followup's /r/<code> counts the click, then redirects here with
+    # ?ref=<code>); unset: referral requests are recorded but not sent.
+    followup_referral_url: str | None = None
+    # A review page (a Google review link): every respondent is asked, whatever the score; unset: nobody.
+    followup_review_url: str | None = None
+    # Referral and review requests wait this long after the first answer, so that a comment or a changed
+    # score arriving after the score can still withdraw or reword them; 0 sends them with the answer.
+    followup_request_delay_minutes: float = 30.0
+    # Survey asks a customer again this many days after their task is resolved; unset: no follow-up survey.
+    followup_follow_up_survey_days: int | None = None
     # Outbound webhooks go to public addresses only; true lets them reach loopback, private and link-local
     # ones too (local development, the embedded demo). Cloud metadata addresses stay refused.
     webhooks_allow_private: bool = False
@@ -114,6 +131,16 @@ class Settings:
             followup_sla_normal_hours=_positive_number(
                 env, "FOLLOWUP_SLA_NORMAL_HOURS", defaults.followup_sla_normal_hours
             ),
+            followup_sla_low_hours=_positive_number(
+                env, "FOLLOWUP_SLA_LOW_HOURS", defaults.followup_sla_low_hours
+            ),
+            followup_passives=_choice(env, "FOLLOWUP_PASSIVES", defaults.followup_passives, PASSIVE_POLICIES),
+            followup_referral_url=_http_url(env, "FOLLOWUP_REFERRAL_URL"),
+            followup_review_url=_http_url(env, "FOLLOWUP_REVIEW_URL"),
+            followup_request_delay_minutes=_number_at_least_zero(
+                env, "FOLLOWUP_REQUEST_DELAY_MINUTES", defaults.followup_request_delay_minutes
+            ),
+            followup_follow_up_survey_days=_days(env, "FOLLOWUP_FOLLOW_UP_SURVEY_DAYS"),
             webhooks_allow_private=_flag(
                 env, "CLOSELOOP_WEBHOOKS_ALLOW_PRIVATE", defaults.webhooks_allow_private
             ),
@@ -152,3 +179,46 @@ def _positive_number(env: Mapping[str, str], name: str, default: float) -> float
     if not number > 0:
         raise ValueError(f"{name} must be a positive number, not {value!r}")
     return number
+
+
+def _number_at_least_zero(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"{name} must be zero or a positive number, not {value!r}")
+    return number
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    word = value.strip().lower()
+    if word not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return word
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL customers are sent to, or None when unset; anything else is refused at start."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.lower().startswith(("https://", "http://")) or any(ord(c) <= 0x20 for c in value):
+        raise ValueError(f"{name} must be an http(s) URL, not {value!r}")
+    return value
+
+
+def _days(env: Mapping[str, str], name: str) -> int | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits.
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 365):
+        raise ValueError(f"{name} must be a whole number of days from 1 to 365, not {value!r}")
+    return int(value)

@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from . import service
 
-CONSUMERS = (service.act_on_scored_response,)
+CONSUMERS = (service.act_on_scored_response, service.attribute_referral)

@@ -129,10 +129,17 @@ class TaskStatusChange(MethodView):
     def post(self, change: dict[str, Any], task_id: str) -> Any:
         """Move the task: open, in_progress, resolved (with a resolution code), closed, or open again.
 
-        A move the state machine forbids is a 409 naming it; resolving without a resolution code, a 400.
+        Resolving may send the customer a short `close_loop_message`. A move the state machine forbids is a
+        409 naming it; resolving without a resolution code, or a message with any other move, a 400.
         """
         return service.change_status(
-            _runtime(), _actor(), task_id, change["status"], change["resolution_code"], change["note"]
+            _runtime(),
+            _actor(),
+            task_id,
+            change["status"],
+            change["resolution_code"],
+            change["note"],
+            change["close_loop_message"],
         )
 
 
@@ -175,7 +182,8 @@ class TeamMembers(MethodView):
 class ReferralRequests(MethodView):
     @blp.response(200, ReferralRequestSchema(many=True))
     def get(self) -> Any:
-        """Promoters to ask for a referral, newest first."""
+        """Promoters to ask for a referral, newest first: their link's code, whether it was sent, withdrawn
+        or converted, and its clicks."""
         return service.list_referral_requests(_runtime())
 
 

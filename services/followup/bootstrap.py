@@ -20,6 +20,8 @@ def periodic_jobs(runtime: FollowupRuntime) -> list[PeriodicJob]:
     return [
         PeriodicJob("followup.due_webhooks", 1.0, lambda: service.send_due_webhooks(runtime)),
         PeriodicJob("followup.stalled_webhooks", 60.0, lambda: service.recover_stalled_webhooks(runtime)),
+        # Referral and review requests wait FOLLOWUP_REQUEST_DELAY_MINUTES: a few seconds late is nothing.
+        PeriodicJob("followup.due_requests", 10.0, lambda: service.send_due_requests(runtime)),
     ]
 
 

@@ -1,5 +1,5 @@
-"""The followup service's tables: the success team's tasks and their timelines, its teams, the referral
-requests, and the outbound webhooks' endpoints and deliveries."""
+"""The followup service's tables: the success team's tasks and their timelines, its teams, the referral and
+review requests, and the outbound webhooks' endpoints and deliveries."""
 
 from __future__ import annotations
 
@@ -61,8 +61,20 @@ class TeamMember(Base):
     position: Mapped[int]
 
 
+class ResponseRevision(Base):
+    """The latest revision of each response followup acted on: an older one arriving late changes nothing,
+    whether or not the response left a task, a referral or a review request behind."""
+
+    __tablename__ = "followup_response_revisions"
+
+    response_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int]
+    updated_at: Mapped[datetime]
+
+
 class FollowupTask(Base):
-    """A detractor to call back; one per response, kept up to date with the response's latest revision.
+    """A customer to call back (a detractor, a promoter whose comment contradicts the score, or a passive when
+    the settings ask for it); one per response, kept up to date with the response's latest revision.
 
     It carries what the agent needs to act without looking elsewhere: contact details, the answer and its
     sentiment, and the properties of the event the customer was asked about (an order id, an amount).
@@ -87,9 +99,15 @@ class FollowupTask(Base):
     touchpoint: Mapped[str] = mapped_column(String(32))
     # None on tasks opened before events carried them.
     properties: Mapped[dict[str, Any] | None]
+    # What the events to dispatch need; None on tasks opened before followup kept them.
+    locale: Mapped[str | None] = mapped_column(String(16))
+    # Where the customer answered (email or sms): the channel their messages prefer.
+    channel: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     sentiment: Mapped[dict[str, Any] | None]
+    # A promoter's score with a clearly negative comment (domain.is_mismatch).
+    mismatch: Mapped[bool] = mapped_column(default=False)
     priority: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     owner_id: Mapped[str | None] = mapped_column(String(64))
@@ -100,6 +118,8 @@ class FollowupTask(Base):
     resolved_at: Mapped[datetime | None]
     resolution_code: Mapped[str | None] = mapped_column(String(32))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    # What the resolution sent the customer (followup.resolved); cleared with the resolution on reopening.
+    close_loop_message: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -126,20 +146,76 @@ class TimelineEntry(Base):
     assignee_id: Mapped[str | None] = mapped_column(String(64))
     assignee_name: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
+    # The message to the customer the resolution recorded here sent.
+    close_loop_message: Mapped[str | None] = mapped_column(Text)
 
 
 class ReferralRequest(Base):
-    """A promoter to ask for a referral; sending it is dispatch's job once referral events exist."""
+    """A promoter to ask for a referral, through their own link (``code``); referral.requested asks dispatch
+    to send it once ``send_at`` has come, and the clicks on the link are counted here."""
 
     __tablename__ = "followup_referral_requests"
+    __table_args__ = (Index("ix_followup_referral_requests_due", "status", "send_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    response_id: Mapped[str] = mapped_column(String(36), unique=True)
+    invitation_id: Mapped[str] = mapped_column(String(36))
+    # In the link (/r/<code>) and, from there, in the landing page's ?ref=: what the CRM sends back.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    # The score that made the customer a promoter.
+    score: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    # When it goes to dispatch; None once sent, withdrawn or converted, or when it never will be (no landing
+    # URL configured when it was created, no email nor phone).
+    send_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+    converted_at: Mapped[datetime | None]
+    clicks: Mapped[int] = mapped_column(default=0)
+    last_clicked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ReferralClick(Base):
+    """Someone opened a promoter's link (an email scanner fetching every link counts too)."""
+
+    __tablename__ = "followup_referral_clicks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_request_id: Mapped[str] = mapped_column(ForeignKey("followup_referral_requests.id"), index=True)
+    clicked_at: Mapped[datetime]
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class ReviewRequest(Base):
+    """A respondent to ask for a review (FOLLOWUP_REVIEW_URL), whatever the score: one per response.
+
+    ``score`` follows the response's revisions until review.requested goes to dispatch, which words the
+    message by it.
+    """
+
+    __tablename__ = "followup_review_requests"
+    __table_args__ = (Index("ix_followup_review_requests_due", "send_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     response_id: Mapped[str] = mapped_column(String(36), unique=True)
     invitation_id: Mapped[str] = mapped_column(String(36))
     customer_id: Mapped[str] = mapped_column(String(36))
     customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    # When it goes to dispatch; None once sent, or when it never will be (no email nor phone).
+    send_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

@@ -1,5 +1,6 @@
-"""The success team's pages: the queues (mine, my team's, unassigned, overdue) and a task's page; and the
-admins' outbound webhooks page.
+"""The success team's pages: the queues (mine, my team's, unassigned, overdue), a task's page and the
+referral requests; the admins' outbound webhooks page; and the one page customers reach here, a promoter's
+referral link (/r/<code>), which counts the click and sends them on.
 
 They call the same use cases as the JSON API. Forms post and are redirected back (303); a use case's refusal
 (a 409 conflict, a 403, a 400) is shown on the task's page with its status code, the typed text kept.
@@ -14,20 +15,23 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from marshmallow import Schema, ValidationError, validate
 from werkzeug.wrappers import Response
 
 from shared.clock import as_utc, utcnow
 from shared.http import DomainError, NotFoundError
-from shared.identity.web import requires
+from shared.identity.web import public, requires
+from shared.nps import NpsCategory, nps_category
 from shared.principal import Principal, Role, current_principal
 from shared.validation import StorableString
 
 from . import domain, service
 from .domain import (
     ACTIVE_STATUSES,
+    MAX_CLOSE_LOOP_MESSAGE,
     OWNER_NONE,
+    ReferralStatus,
     ResolutionCode,
     StaffMember,
     TaskPriority,
@@ -36,7 +40,7 @@ from .domain import (
     TaskStatus,
     TimelineKind,
 )
-from .models import FollowupTask, Team, TimelineEntry, WebhookEndpoint
+from .models import FollowupTask, ReferralRequest, Team, TimelineEntry, WebhookEndpoint
 from .runtime import FollowupRuntime
 from .schemas import NewWebhookEndpointSchema, NoteSchema, StatusChangeSchema, TaskQuerySchema
 from .webhooks import EVENT_TYPES, DeliveryStatus
@@ -412,11 +416,18 @@ def assign_task(task_id: str) -> Response | tuple[str, int]:
 @bp.post("/tasks/<task_id>/status")
 def change_status(task_id: str) -> Response | tuple[str, int]:
     def move(actor: Principal) -> str:
-        change = StatusChangeSchema().load(_filled("status", "resolution_code", "note"))
+        change = StatusChangeSchema().load(_filled("status", "resolution_code", "note", "close_loop_message"))
         task = service.change_status(
-            _runtime(), actor, task_id, change["status"], change["resolution_code"], change["note"]
+            _runtime(),
+            actor,
+            task_id,
+            change["status"],
+            change["resolution_code"],
+            change["note"],
+            change["close_loop_message"],
         )
-        return f"The task is {STATUS_LABELS[TaskStatus(task.status)].lower()} now."
+        done = f"The task is {STATUS_LABELS[TaskStatus(task.status)].lower()} now."
+        return f"{done} Your message goes to the customer." if task.close_loop_message else done
 
     return _act(task_id, "status", move)
 
@@ -479,6 +490,9 @@ def _task_page(
         actions=_actions(task, actor),
         resolution_codes=RESOLUTION_LABELS,
         move_labels=MOVE_LABELS,
+        max_close_loop_message=MAX_CLOSE_LOOP_MESSAGE,
+        referral=service.referral_for_response(runtime, task.response_id),
+        referral_label=_referral_label,
         team=next((team.name for team in service.list_teams(runtime) if team.id == task.team_id), None),
         error=error,
         failed_form=failed_form,
@@ -498,10 +512,20 @@ def _timeline(task: FollowupTask) -> list[tuple[TimelineEntry, str]]:
         (entry for entry in reversed(task.timeline) if entry.to_status == TaskStatus.RESOLVED),
         None,
     )
+    opened_for = _opened_for(task)
     return [
-        (entry, timeline_text(entry, task.resolution_code if entry is resolving else None))
+        (entry, timeline_text(entry, task.resolution_code if entry is resolving else None, opened_for))
         for entry in task.timeline
     ]
+
+
+def _opened_for(task: FollowupTask) -> str:
+    """Whose answer the task is for, as it stands now (a revision may have changed it since it opened)."""
+    if task.mismatch:
+        return "a high score with a negative comment"
+    if nps_category(task.score) is NpsCategory.PASSIVE:
+        return "a passive's answer"
+    return "a detractor's answer"
 
 
 def _actions(task: FollowupTask, actor: Principal) -> TaskActions:
@@ -534,6 +558,47 @@ def _staff() -> list[StaffMember]:
     users = identity.list_users()
     members = [StaffMember(user.id, user.name or user.email) for user in users if user.active]
     return sorted(members, key=lambda member: member.name.casefold())
+
+
+# --- Referral requests -----------------------------------------------------------------------------------
+
+REFERRALS_SHOWN = 100
+# A request still asked for reads as waiting, sent or not sent (_referral_label).
+REFERRAL_LABELS = {
+    ReferralStatus.WITHDRAWN: "Withdrawn",
+    ReferralStatus.CONVERTED: "Converted",
+}
+
+
+@bp.get("/referrals")
+def referrals() -> str:
+    """Promoters asked for a referral, the newest first: sent or not, clicks, conversions."""
+    return render_template(
+        "followup/referrals.html",
+        requests=service.list_referral_requests(_runtime(), REFERRALS_SHOWN),
+        referral_label=_referral_label,
+        configured=_runtime().settings.followup_referral_url is not None,
+    )
+
+
+def _referral_label(request: ReferralRequest) -> str:
+    """The request's state in words: an asked request is waiting, sent, or never to be sent."""
+    if request.status != ReferralStatus.REQUESTED:
+        return REFERRAL_LABELS.get(ReferralStatus(request.status), request.status)
+    if request.sent_at is not None:
+        return "Sent"
+    return "Waiting to be sent" if request.send_at is not None else "Not sent"
+
+
+@bp.get("/r/<code>")
+@public  # the promoter's referral link, reached by its unguessable code
+def follow_referral_link(code: str) -> Response:
+    """Count the click and send the browser on to the landing page, with ?ref=<code>."""
+    try:
+        landing = service.follow_referral_link(_runtime(), code, request.headers.get("User-Agent"))
+    except NotFoundError:
+        abort(404)
+    return redirect(landing, code=302)
 
 
 # --- Wording ---------------------------------------------------------------------------------------------
@@ -585,11 +650,13 @@ def _due(task: FollowupTask, now: datetime) -> str:
     return f"in {span(due_at - now)}"
 
 
-def timeline_text(entry: TimelineEntry, resolution_code: str | None = None) -> str:
+def timeline_text(
+    entry: TimelineEntry, resolution_code: str | None = None, opened_for: str = "a detractor's answer"
+) -> str:
     """What happened, in a sentence; who did it is shown beside it, a note's text below it."""
     kind = TimelineKind(entry.kind)
     if kind is TimelineKind.CREATED:
-        return "Opened the task for a detractor's answer."
+        return f"Opened the task for {opened_for}."
     if kind is TimelineKind.REVISED:
         return "The customer's answer changed; priority and due time were checked again."
     if kind is TimelineKind.ASSIGNED:

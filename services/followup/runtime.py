@@ -31,7 +31,10 @@ class FollowupRuntime:
 
     @property
     def sla(self) -> Sla:
-        return Sla.from_hours(self.settings.followup_sla_high_hours, self.settings.followup_sla_normal_hours)
+        hours = self.settings
+        return Sla.from_hours(
+            hours.followup_sla_high_hours, hours.followup_sla_normal_hours, hours.followup_sla_low_hours
+        )
 
 
 def sql_runtime(settings: Settings, database: Database) -> FollowupRuntime:

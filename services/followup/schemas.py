@@ -10,13 +10,24 @@ from shared.clock import utcnow
 from shared.validation import StorableString
 
 from . import domain
-from .domain import ResolutionCode, StaffMember, TaskPriority, TaskQuery, TaskSort, TaskStatus, TimelineKind
+from .domain import (
+    MAX_CLOSE_LOOP_MESSAGE,
+    ReferralStatus,
+    ResolutionCode,
+    StaffMember,
+    TaskPriority,
+    TaskQuery,
+    TaskSort,
+    TaskStatus,
+    TimelineKind,
+)
 from .webhooks import EVENT_TYPES, MAX_URL_LENGTH, DeliveryKind, DeliveryStatus
 
 TASK_STATUSES = tuple(status.value for status in TaskStatus)
 TASK_PRIORITIES = tuple(priority.value for priority in TaskPriority)
 RESOLUTION_CODES = tuple(code.value for code in ResolutionCode)
 TIMELINE_KINDS = tuple(kind.value for kind in TimelineKind)
+REFERRAL_STATUSES = tuple(status.value for status in ReferralStatus)
 
 
 class TaskQuerySchema(Schema):
@@ -90,8 +101,17 @@ class TaskSchema(Schema):
     score = fields.Integer()
     comment = fields.String(allow_none=True)
     sentiment = fields.Nested(SentimentSchema, allow_none=True)
+    mismatch = fields.Boolean(
+        metadata={
+            "description": "A promoter's score (9-10) with a clearly negative comment: opened instead of a "
+            "referral request."
+        }
+    )
     # The validators are not run on output; they put the possible values in the OpenAPI document.
-    priority = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
+    priority = fields.String(
+        validate=validate.OneOf(TASK_PRIORITIES),
+        metadata={"description": "low: a passive's task, when FOLLOWUP_PASSIVES is task."},
+    )
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
     owner_id = fields.String(allow_none=True)
     owner_name = fields.String(allow_none=True)
@@ -100,6 +120,9 @@ class TaskSchema(Schema):
     resolved_at = fields.AwareDateTime(allow_none=True)
     resolution_code = fields.String(allow_none=True, validate=validate.OneOf(RESOLUTION_CODES))
     resolution_note = fields.String(allow_none=True)
+    close_loop_message = fields.String(
+        allow_none=True, metadata={"description": "What the resolution sent the customer, if anything."}
+    )
     due_at = fields.AwareDateTime()
     # Derived when answering: it turns true with the clock, not with a write.
     overdue = fields.Function(
@@ -121,6 +144,9 @@ class TimelineEntrySchema(Schema):
     assignee_id = fields.String(allow_none=True)
     assignee_name = fields.String(allow_none=True)
     body = fields.String(allow_none=True, metadata={"description": "A note's text."})
+    close_loop_message = fields.String(
+        allow_none=True, metadata={"description": "The message to the customer this resolution sent."}
+    )
 
 
 class TaskDetailsSchema(TaskSchema):
@@ -137,6 +163,15 @@ class StatusChangeSchema(Schema):
         metadata={"description": "Required to resolve a task, refused otherwise."},
     )
     note = StorableString(allow_none=True, load_default=None, validate=validate.Length(max=5000))
+    close_loop_message = StorableString(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=MAX_CLOSE_LOOP_MESSAGE),
+        metadata={
+            "description": "Only when resolving: a short message sent to the customer by email or SMS "
+            "(followup.resolved), as written."
+        },
+    )
 
 
 class NoteSchema(Schema):
@@ -189,10 +224,27 @@ class TeamMembersSchema(Schema):
 class ReferralRequestSchema(Schema):
     id = fields.String()
     response_id = fields.String()
+    code = fields.String(
+        metadata={"description": "In the promoter's link (/r/<code>) and the landing page's ?ref=."}
+    )
     customer_id = fields.String()
     customer_name = fields.String(allow_none=True)
     score = fields.Integer()
-    status = fields.String()
+    status = fields.String(
+        validate=validate.OneOf(REFERRAL_STATUSES),
+        metadata={
+            "description": "withdrawn: the answer changed and no longer calls for it (never sent if it was "
+            "not yet); converted: a CRM event carried its code."
+        },
+    )
+    send_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When it goes to dispatch; none once sent or never."}
+    )
+    sent_at = fields.AwareDateTime(allow_none=True)
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
+    converted_at = fields.AwareDateTime(allow_none=True)
+    clicks = fields.Integer(metadata={"description": "Opens of the link, email scanners' included."})
+    last_clicked_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
 
 

@@ -1,6 +1,8 @@
-"""The followup service's use cases: tasks for detractors and referral requests for promoters, opened by the
-consumer of scored responses, and the success team's queue, where people claim, assign, annotate and resolve
-tasks. Every change to a task is written to its timeline in the same transaction.
+"""The followup service's use cases: tasks for detractors (and mismatches, and passives if asked), referral
+requests for promoters and review requests for everyone, opened by the consumer of scored responses; the
+success team's queue, where people claim, assign, annotate and resolve tasks (a resolution closes the loop
+with the customer); and referral links, their clicks and their conversions. Every change to a task is written
+to its timeline in the same transaction.
 
 Outbound webhooks tell other systems (a CRM) what happened: each change records one delivery per subscribed
 endpoint in the same transaction, and a due job sends them (the last section of this module).
@@ -12,13 +14,12 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import ConflictError, DomainError, ForbiddenError, NotFoundError
-from shared.nps import NpsCategory, nps_category
 from shared.principal import Principal, Role
 from shared.signing import generate_secret
 from shared.unit_of_work import Conflict
@@ -27,6 +28,7 @@ from . import domain, models, webhooks
 from .domain import (
     ACTIVE_STATUSES,
     OWNER_ME,
+    ReferralStatus,
     StaffMember,
     TaskPriority,
     TaskQuery,
@@ -35,7 +37,10 @@ from .domain import (
 )
 from .models import (
     FollowupTask,
+    ReferralClick,
     ReferralRequest,
+    ResponseRevision,
+    ReviewRequest,
     Team,
     TeamMember,
     TeamTouchpoint,
@@ -59,57 +64,69 @@ from .webhooks import (
 
 log = logging.getLogger(__name__)
 
-# --- The consumer --------------------------------------------------------------------------------------
+# --- The consumers -------------------------------------------------------------------------------------
 
 
 @consumes("response.scored")
 def act_on_scored_response(runtime: FollowupRuntime, uow: FollowupUnitOfWork, event: ReceivedEvent) -> None:
-    """A task for a detractor, a referral request for a promoter; a raised score dismisses an open task.
+    """What an answer calls for (``domain.plan_for``): a task for a detractor, for a promoter whose comment
+    contradicts the score (a mismatch) and, when the settings ask for it, for a passive; a referral request
+    for any other promoter; a review request for every respondent when a review page is configured.
 
-    A later revision of the same response (a comment after the score) updates what it opened; an older
-    revision arriving late changes nothing. A new task goes to the team that follows up its touchpoint,
-    and to that team's members in turn.
+    A later revision of the same response (a comment after the score, a changed score) moves the customer
+    between these cleanly: an open task no longer called for is dismissed, a dismissed one opens again, a
+    referral request no longer called for is withdrawn (never sent, if it was not yet). An older revision
+    arriving late changes nothing. A new task goes to the team that follows up its touchpoint, and to that
+    team's members in turn.
     """
     data = event.data
-    category = nps_category(data["score"])
     now = utcnow()
     _announce_response(uow, data, now, event.occurred_at)  # outbound webhooks, whatever changes here
     task = uow.tasks.for_response(data["response_id"])
-    if task is not None and task.response_revision >= data["revision"]:
+    if not _is_latest_revision(uow, task, data, now):
         return
-    if category is NpsCategory.DETRACTOR:
-        _follow_up_detractor(runtime, uow, task, data, now)
-    elif task is not None and TaskStatus.DISMISSED in domain.allowed_moves(task.status):
-        entry = _record(uow, task, TimelineKind.STATUS_CHANGED, now, None, task.status, TaskStatus.DISMISSED)
-        task.status, task.score = TaskStatus.DISMISSED, data["score"]
-        task.response_revision, task.updated_at = data["revision"], now
-        _announce_task_change(uow, task, entry, now)  # outbound webhooks
-    if category is NpsCategory.PROMOTER and not uow.referrals.exists_for_response(data["response_id"]):
-        request = ReferralRequest(
-            id=str(uuid.uuid4()),
-            response_id=data["response_id"],
-            invitation_id=data["invitation_id"],
-            customer_id=data["customer"]["customer_id"],
-            customer_name=data["customer"]["name"],
-            score=data["score"],
-            status="requested",
-            created_at=now,
-        )
-        uow.referrals.add(request)
-        _record_webhooks(uow, WebhookEventType.REFERRAL_REQUESTED, webhooks.referral_data(request), now)
+    plan = domain.plan_for(data["score"], data["sentiment"], runtime.settings.followup_passives)
+    if plan.task is not None:
+        _follow_up(runtime, uow, task, plan.task, data, now)
+    elif task is not None:
+        _no_longer_needed(uow, task, data, now)
+    _keep_referral_request(runtime, uow, plan.referral, data, now)
+    _keep_review_request(runtime, uow, data, now)
 
 
-def _follow_up_detractor(
+def _is_latest_revision(
+    uow: FollowupUnitOfWork, task: FollowupTask | None, data: dict[str, Any], now: datetime
+) -> bool:
+    """Record ``data``'s revision as the latest of its response, unless a later one was acted on already.
+
+    Tasks opened before followup recorded revisions carry their own.
+    """
+    seen = uow.revisions.latest(data["response_id"])
+    latest = max(seen.revision if seen else 0, task.response_revision if task else 0)
+    if latest >= data["revision"]:
+        return False
+    if seen is None:
+        seen = ResponseRevision(response_id=data["response_id"], revision=data["revision"], updated_at=now)
+        uow.revisions.add(seen)
+    seen.revision, seen.updated_at = data["revision"], now
+    return True
+
+
+def _follow_up(
     runtime: FollowupRuntime,
     uow: FollowupUnitOfWork,
     task: FollowupTask | None,
+    kind: domain.TaskKind,
     data: dict[str, Any],
     now: datetime,
 ) -> None:
+    """Open the task the answer calls for, or bring the response's task up to date with it."""
     sentiment, customer = data["sentiment"], data["customer"]
-    urgency = domain.task_urgency(data["score"], sentiment["label"] if sentiment else None, now, runtime.sla)
+    label = sentiment["label"] if sentiment else None
+    urgency = domain.urgency_for(kind, data["score"], label, now, runtime.sla)
     opened = task is None
-    was_high = task is not None and task.priority == TaskPriority.HIGH  # for the alert
+    # For the alert: a task nobody had to act on (a dismissed one opening again) was not high for anyone.
+    was_high = task is not None and task.status in ACTIVE_STATUSES and task.priority == TaskPriority.HIGH
     if task is None:
         task = FollowupTask(
             id=str(uuid.uuid4()),
@@ -121,20 +138,45 @@ def _follow_up_detractor(
         )
         uow.tasks.add(task)
         entry = _record(uow, task, TimelineKind.CREATED, now, None, to_status=TaskStatus.OPEN)
+    elif domain.is_revived(task.status):
+        # The team gets the SLA's whole time again, as for a task reopened by hand.
+        entry = _record(uow, task, TimelineKind.STATUS_CHANGED, now, None, task.status, TaskStatus.OPEN)
+        task.status = TaskStatus.OPEN
     else:
         urgency = domain.TaskUrgency(domain.TaskPriority(task.priority), task.due_at).revised(urgency)
         entry = _record(uow, task, TimelineKind.REVISED, now, None)
-    task.response_revision = data["revision"]
     task.customer_external_id, task.customer_name = customer["external_id"], customer["name"]
     # Events written before these were in the contract have none (shared.events).
     task.customer_email, task.customer_phone = customer.get("email"), customer.get("phone")
     task.touchpoint, task.properties = data["touchpoint"], data.get("properties")
-    task.score, task.comment, task.sentiment = data["score"], data["comment"], sentiment
+    task.locale, task.channel = data["locale"], data["channel"]
+    _take_answer(task, data, now)
+    task.mismatch = kind is domain.TaskKind.MISMATCH
     task.priority, task.due_at = urgency.priority, urgency.due_at
-    task.updated_at = now
     if opened:
         _route_to_team(uow, task, now)
-    _announce_detractor_task(runtime, uow, task, entry, opened, was_high, now)  # outbound webhooks, alerts
+    _announce_followup_task(runtime, uow, task, entry, opened, was_high, now)  # outbound webhooks, alerts
+
+
+def _no_longer_needed(
+    uow: FollowupUnitOfWork, task: FollowupTask, data: dict[str, Any], now: datetime
+) -> None:
+    """The answer no longer calls for a task: an open one is dismissed; one someone works on, or one that
+    is over, stays as it is and shows the new answer."""
+    if TaskStatus.DISMISSED in domain.allowed_moves(task.status):
+        entry = _record(uow, task, TimelineKind.STATUS_CHANGED, now, None, task.status, TaskStatus.DISMISSED)
+        task.status = TaskStatus.DISMISSED
+    else:
+        entry = _record(uow, task, TimelineKind.REVISED, now, None)
+    _take_answer(task, data, now)
+    _announce_task_change(uow, task, entry, now)  # outbound webhooks
+
+
+def _take_answer(task: FollowupTask, data: dict[str, Any], now: datetime) -> None:
+    """The task shows the latest revision: its score, and its comment and sentiment, even a comment gone."""
+    task.response_revision = data["revision"]
+    task.score, task.comment, task.sentiment = data["score"], data["comment"], data["sentiment"]
+    task.updated_at = now
 
 
 def _route_to_team(uow: FollowupUnitOfWork, task: FollowupTask, now: datetime) -> None:
@@ -240,11 +282,15 @@ def change_status(
     status: TaskStatus,
     resolution_code: str | None = None,
     note: str | None = None,
+    close_loop_message: str | None = None,
 ) -> FollowupTask:
     """Move a task through the state machine; resolving it needs a resolution code, a note is optional.
 
     A move the state machine forbids is a ConflictError naming it. The task's owner and managers move a
     task; a reopened one gets a new due time from the SLA.
+
+    Resolving emits followup.resolved: dispatch sends the customer ``close_loop_message`` when there is
+    one, and survey asks them again FOLLOWUP_FOLLOW_UP_SURVEY_DAYS later when that is set.
     """
     if note is not None:
         note = note.strip() or None
@@ -260,19 +306,52 @@ def change_status(
             code = domain.resolution_for(new_status, resolution_code)
         except ValueError as invalid:
             raise DomainError(str(invalid), {"resolution_code": [str(invalid)]}) from invalid
+        try:
+            message = domain.close_loop_message_for(new_status, close_loop_message)
+        except ValueError as invalid:
+            raise DomainError(str(invalid), {"close_loop_message": [str(invalid)]}) from invalid
         now = utcnow()
         entry = _record(
-            uow, task, TimelineKind.STATUS_CHANGED, now, actor, task.status, new_status, body=note
+            uow,
+            task,
+            TimelineKind.STATUS_CHANGED,
+            now,
+            actor,
+            task.status,
+            new_status,
+            body=note,
+            close_loop_message=message,
         )
         if new_status is TaskStatus.RESOLVED:
             task.resolved_at, task.resolution_code, task.resolution_note = now, code, note
+            task.close_loop_message = message
         elif new_status is TaskStatus.OPEN:
             # Reopened: the earlier resolution stays in the timeline, and the team gets the SLA's time again.
-            task.resolved_at = task.resolution_code = task.resolution_note = None
+            task.resolved_at = task.resolution_code = task.resolution_note = task.close_loop_message = None
             task.due_at = runtime.sla.due(domain.TaskPriority(task.priority), now)
         task.status, task.updated_at = new_status, now
+        if new_status is TaskStatus.RESOLVED:
+            _close_the_loop(runtime, uow, task)
         _announce_task_change(uow, task, entry, now)  # outbound webhooks
         return task
+
+
+def _close_the_loop(runtime: FollowupRuntime, uow: FollowupUnitOfWork, task: FollowupTask) -> None:
+    """followup.resolved, in the transaction that resolves the task: dispatch and survey take it from here."""
+    assert task.resolution_code is not None  # a resolution always has one (domain.resolution_for)
+    uow.emit(
+        "followup.resolved",
+        {
+            "task_id": task.id,
+            "response_id": task.response_id,
+            "invitation_id": task.invitation_id,
+            "customer": _contact(task),
+            "locale": domain.event_locale(task.locale),
+            "resolution_code": task.resolution_code,
+            "close_loop_message": task.close_loop_message,
+            "follow_up_survey_after_days": runtime.settings.followup_follow_up_survey_days,
+        },
+    )
 
 
 def add_note(runtime: FollowupRuntime, actor: Principal, task_id: str, body: str) -> TimelineEntry:
@@ -418,13 +497,219 @@ def _check_members(members: Sequence[StaffMember]) -> None:
         raise DomainError("A team lists each member once.", {"members": ["A member is listed twice."]})
 
 
-# --- Referral requests ---------------------------------------------------------------------------------
+# --- Referral and review requests -----------------------------------------------------------------------
+
+
+def _keep_referral_request(
+    runtime: FollowupRuntime, uow: FollowupUnitOfWork, wanted: bool, data: dict[str, Any], now: datetime
+) -> None:
+    """A promoter gets one referral request per response; an answer that no longer calls for it withdraws
+    it, and one that calls for it again asks again (without a second message if the first went out)."""
+    request = uow.referrals.for_response(data["response_id"])
+    if not wanted:
+        if request is not None and request.status == ReferralStatus.REQUESTED:
+            request.status, request.withdrawn_at, request.send_at = ReferralStatus.WITHDRAWN, now, None
+            log.info("referral request %s withdrawn: response %s changed", request.id, request.response_id)
+        return
+    if request is None:
+        customer = data["customer"]
+        request = ReferralRequest(
+            id=str(uuid.uuid4()),
+            response_id=data["response_id"],
+            invitation_id=data["invitation_id"],
+            code=domain.new_referral_code(),
+            customer_id=customer["customer_id"],
+            customer_name=customer["name"],
+            customer_email=customer.get("email"),
+            customer_phone=customer.get("phone"),
+            locale=data["locale"],
+            channel=data["channel"],
+            score=data["score"],
+            status=ReferralStatus.REQUESTED,
+            clicks=0,
+            created_at=now,
+        )
+        request.send_at = _referral_send_at(runtime, request, now)
+        uow.referrals.add(request)
+        _record_webhooks(uow, WebhookEventType.REFERRAL_REQUESTED, webhooks.referral_data(request), now)
+    elif request.status == ReferralStatus.WITHDRAWN:
+        request.status, request.withdrawn_at = ReferralStatus.REQUESTED, None
+        request.send_at = None if request.sent_at else _referral_send_at(runtime, request, now)
+    if request.send_at is not None and request.send_at <= now:
+        _send_referral_request(runtime, uow, request, now)  # no delay: in this very transaction
+
+
+def _referral_send_at(runtime: FollowupRuntime, request: ReferralRequest, now: datetime) -> datetime | None:
+    # Without a landing page there is nothing to link to: the request is kept, and never sent.
+    if runtime.settings.followup_referral_url is None:
+        return None
+    return domain.request_send_at(
+        now, _request_delay(runtime), request.customer_email, request.customer_phone
+    )
+
+
+def _keep_review_request(
+    runtime: FollowupRuntime, uow: FollowupUnitOfWork, data: dict[str, Any], now: datetime
+) -> None:
+    """Every respondent is asked for a review once per response, whatever the score: review sites forbid
+    asking only the happy ones. Until it is sent, the request follows the latest score (its wording)."""
+    if runtime.settings.followup_review_url is None:
+        return
+    request = uow.review_requests.for_response(data["response_id"])
+    if request is None:
+        customer = data["customer"]
+        request = ReviewRequest(
+            id=str(uuid.uuid4()),
+            response_id=data["response_id"],
+            invitation_id=data["invitation_id"],
+            customer_id=customer["customer_id"],
+            customer_name=customer["name"],
+            customer_email=customer.get("email"),
+            customer_phone=customer.get("phone"),
+            locale=domain.event_locale(data["locale"]),
+            channel=data["channel"],
+            score=data["score"],
+            created_at=now,
+        )
+        request.send_at = domain.request_send_at(
+            now, _request_delay(runtime), request.customer_email, request.customer_phone
+        )
+        uow.review_requests.add(request)
+    elif request.sent_at is None:
+        request.score = data["score"]
+    if request.send_at is not None and request.send_at <= now:
+        _send_review_request(runtime, uow, request, now)
+
+
+def _request_delay(runtime: FollowupRuntime) -> timedelta:
+    return timedelta(minutes=runtime.settings.followup_request_delay_minutes)
+
+
+def send_due_requests(runtime: FollowupRuntime, limit: int = 100) -> int:
+    """Due job: ask dispatch to send every referral and review request whose time has come.
+
+    Each request is marked sent in the transaction that writes its event to the outbox; the rows are locked
+    and others' skipped, so clocks in several processes never send one twice.
+    """
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        referrals = uow.referrals.due(now, limit)
+        for referral in referrals:
+            _send_referral_request(runtime, uow, referral, now)
+        reviews = uow.review_requests.due(now, limit)
+        for review in reviews:
+            _send_review_request(runtime, uow, review, now)
+    return len(referrals) + len(reviews)
+
+
+def _send_referral_request(
+    runtime: FollowupRuntime, uow: FollowupUnitOfWork, request: ReferralRequest, now: datetime
+) -> None:
+    request.send_at = None
+    if runtime.settings.followup_referral_url is None:
+        log.info("referral request %s not sent: FOLLOWUP_REFERRAL_URL is not set any more", request.id)
+        return
+    followup_url = runtime.settings.public_url_for(models.SERVICE)
+    uow.emit(
+        "referral.requested",
+        {
+            "referral_id": request.id,
+            "customer": _contact(request),
+            "referral_url": domain.referral_link(followup_url, request.code),
+            "locale": domain.event_locale(request.locale),
+        },
+    )
+    request.sent_at = now
+
+
+def _send_review_request(
+    runtime: FollowupRuntime, uow: FollowupUnitOfWork, request: ReviewRequest, now: datetime
+) -> None:
+    request.send_at = None
+    review_url = runtime.settings.followup_review_url
+    if review_url is None:
+        log.info("review request %s not sent: FOLLOWUP_REVIEW_URL is not set any more", request.id)
+        return
+    uow.emit(
+        "review.requested",
+        {
+            "review_request_id": request.id,
+            "customer": _contact(request),
+            "review_url": review_url,
+            "score": request.score,
+            "locale": request.locale,
+        },
+    )
+    request.sent_at = now
+
+
+def _contact(row: FollowupTask | ReferralRequest | ReviewRequest) -> dict[str, Any]:
+    return domain.customer_contact(
+        row.customer_id, row.customer_name, row.customer_email, row.customer_phone, row.channel
+    )
+
+
+def follow_referral_link(runtime: FollowupRuntime, code: str, user_agent: str | None) -> str:
+    """Count a click on a promoter's link and give the landing page to send the browser to.
+
+    NotFoundError for a code no request has, and while no landing page is configured.
+    """
+    landing = runtime.settings.followup_referral_url
+    if landing is None or not domain.is_referral_code(code):
+        raise NotFoundError("There is no such referral link.")
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        request = uow.referrals.by_code(code, for_update=True)
+        if request is None:
+            raise NotFoundError("There is no such referral link.")
+        uow.referrals.add_click(
+            ReferralClick(
+                referral_request_id=request.id,
+                clicked_at=now,
+                user_agent=domain.user_agent_excerpt(user_agent),
+            )
+        )
+        request.clicks, request.last_clicked_at = request.clicks + 1, now
+    return domain.landing_url(landing, code)
+
+
+@consumes("referral.code_used")
+def attribute_referral(runtime: FollowupRuntime, uow: FollowupUnitOfWork, event: ReceivedEvent) -> None:
+    """A CRM event carried a referral code: the promoter's request is converted, once.
+
+    An unknown code (mistyped, or not ours) is logged and acknowledged: trying again would not find it.
+    """
+    data = event.data
+    code = data["referral_code"].strip()
+    request = uow.referrals.by_code(code, for_update=True) if domain.is_referral_code(code) else None
+    if request is None:
+        # A prefix only (a code is a customer's link), quoted: it came from a CRM event.
+        log.warning("referral.code_used %s: no referral request has the code %r…", event.id, code[:4])
+        return
+    if request.customer_id == data["customer_id"]:
+        log.info("referral.code_used %s: the promoter used their own code; not a referral", event.id)
+        return
+    conversion = {
+        "referral_code": code,
+        "event_id": data["event_id"],
+        "event_type": data["event_type"],
+        "customer_id": data["customer_id"],
+        "occurred_at": data["occurred_at"].isoformat(),
+    }
+    if not _convert(uow, request, conversion, utcnow()):
+        log.info("referral.code_used %s: referral request %s was converted already", event.id, request.id)
 
 
 def list_referral_requests(runtime: FollowupRuntime, limit: int = 100) -> list[ReferralRequest]:
-    """Promoters to ask for a referral, newest first."""
+    """Promoters to ask for a referral, newest first: whether each was sent, and how often it was clicked."""
     with runtime.unit_of_work() as uow:
         return uow.referrals.newest(limit)
+
+
+def referral_for_response(runtime: FollowupRuntime, response_id: str) -> ReferralRequest | None:
+    """The referral request of a response, if it had one (a task's page shows it)."""
+    with runtime.unit_of_work() as uow:
+        return uow.referrals.for_response(response_id)
 
 
 # --- Outbound webhooks and alerts ----------------------------------------------------------------------
@@ -579,10 +864,23 @@ def convert_referral(
         request = uow.referrals.get(referral_request_id)
         if request is None:
             raise NotFoundError(f"There is no referral request {referral_request_id}.")
-        request.status = "converted"
-        data = webhooks.referral_data(request, conversion or {})
-        _record_webhooks(uow, WebhookEventType.REFERRAL_CONVERTED, data, utcnow())
+        _convert(uow, request, conversion or {}, utcnow())
         return request
+
+
+def _convert(
+    uow: FollowupUnitOfWork, request: ReferralRequest, conversion: Mapping[str, Any], now: datetime
+) -> bool:
+    """Converted once and announced once: False, and nothing done, when it was converted already.
+
+    A withdrawn request converts too: its link went out before the answer changed, and it worked.
+    """
+    if request.status == ReferralStatus.CONVERTED:
+        return False
+    request.status, request.converted_at, request.send_at = ReferralStatus.CONVERTED, now, None
+    data = webhooks.referral_data(request, conversion)
+    _record_webhooks(uow, WebhookEventType.REFERRAL_CONVERTED, data, now)
+    return True
 
 
 def _announce_response(
@@ -745,7 +1043,7 @@ def _announce_task_change(
     _record_webhooks(uow, event_type, webhooks.task_data(task, change), now)
 
 
-def _announce_detractor_task(
+def _announce_followup_task(
     runtime: FollowupRuntime,
     uow: FollowupUnitOfWork,
     task: FollowupTask,

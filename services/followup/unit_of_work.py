@@ -1,5 +1,6 @@
-"""The followup service's unit of work: its tasks, their timelines, its teams, the referral requests and the
-outbound webhooks' endpoints and deliveries, read and changed in one transaction.
+"""The followup service's unit of work: the responses' latest revisions, its tasks and their timelines, its
+teams, the referral and review requests, and the outbound webhooks' endpoints and deliveries, read and changed
+in one transaction.
 
 The use cases see ``FollowupUnitOfWork`` and the repository ports; ``SqlFollowupUnitOfWork`` implements them
 on the service's database, and the unit tests' fake implements them in memory.
@@ -18,10 +19,13 @@ from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .domain import ACTIVE_STATUSES, OWNER_NONE, TaskPriority, TaskQuery, TaskSort
+from .domain import ACTIVE_STATUSES, OWNER_NONE, PRIORITY_RANK, ReferralStatus, TaskQuery, TaskSort
 from .models import (
     FollowupTask,
+    ReferralClick,
     ReferralRequest,
+    ResponseRevision,
+    ReviewRequest,
     Team,
     TeamTouchpoint,
     TimelineEntry,
@@ -30,6 +34,15 @@ from .models import (
     WebhookSubscription,
 )
 from .webhooks import WEBHOOK_RETRIES, DeliveryKind
+
+
+class ResponseRevisions(Protocol):
+    def latest(self, response_id: str) -> ResponseRevision | None:
+        """The latest revision acted on, locked until the transaction ends: two revisions of one response
+        are decided one after the other."""
+        ...
+
+    def add(self, revision: ResponseRevision) -> None: ...
 
 
 class Tasks(Protocol):
@@ -82,12 +95,33 @@ class Teams(Protocol):
 class ReferralRequests(Protocol):
     def get(self, request_id: str) -> ReferralRequest | None: ...
 
-    def exists_for_response(self, response_id: str) -> bool: ...
+    def for_response(self, response_id: str) -> ReferralRequest | None: ...
+
+    def by_code(self, code: str, for_update: bool = False) -> ReferralRequest | None:
+        """The request whose link carries ``code``; ``for_update`` locks it until the transaction ends."""
+        ...
 
     def add(self, request: ReferralRequest) -> None: ...
 
     def newest(self, limit: int) -> list[ReferralRequest]:
         """Referral requests, the most recently created first."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[ReferralRequest]:
+        """Requests still asked for whose ``send_at`` has come, earliest first, locked until the transaction
+        ends; rows another transaction holds are skipped, not waited for."""
+        ...
+
+    def add_click(self, click: ReferralClick) -> None: ...
+
+
+class ReviewRequests(Protocol):
+    def for_response(self, response_id: str) -> ReviewRequest | None: ...
+
+    def add(self, request: ReviewRequest) -> None: ...
+
+    def due(self, now: datetime, limit: int) -> list[ReviewRequest]:
+        """Requests whose ``send_at`` has come, earliest first, locked as ``ReferralRequests.due``."""
         ...
 
 
@@ -135,12 +169,26 @@ class WebhookDeliveries(Protocol):
 class FollowupUnitOfWork(UnitOfWork):
     """What the followup use cases work with: a transaction and the service's repositories."""
 
+    revisions: ResponseRevisions
     tasks: Tasks
     timeline: Timeline
     teams: Teams
     referrals: ReferralRequests
+    review_requests: ReviewRequests
     webhook_endpoints: WebhookEndpoints
     webhook_deliveries: WebhookDeliveries
+
+
+class SqlResponseRevisions:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def latest(self, response_id: str) -> ResponseRevision | None:
+        query = select(ResponseRevision).where(ResponseRevision.response_id == response_id)
+        return self.session.scalars(query.with_for_update()).first()
+
+    def add(self, revision: ResponseRevision) -> None:
+        self.session.add(revision)
 
 
 class SqlTasks:
@@ -202,7 +250,10 @@ def _order(query: TaskQuery) -> list[Any]:
         TaskSort.DUE_AT: FollowupTask.due_at,
         TaskSort.CREATED_AT: FollowupTask.created_at,
         TaskSort.SCORE: FollowupTask.score,
-        TaskSort.PRIORITY: case((FollowupTask.priority == TaskPriority.HIGH, 1), else_=0),
+        TaskSort.PRIORITY: case(
+            *((FollowupTask.priority == priority.value, rank) for priority, rank in PRIORITY_RANK.items()),
+            else_=0,
+        ),
     }
     key = columns[query.sort]
     # Ties go to the soonest due, then to the id, so that pages never overlap nor skip a task.
@@ -254,11 +305,13 @@ class SqlReferralRequests:
     def get(self, request_id: str) -> ReferralRequest | None:
         return self.session.get(ReferralRequest, request_id)
 
-    def exists_for_response(self, response_id: str) -> bool:
-        found = self.session.scalars(
-            select(ReferralRequest.id).where(ReferralRequest.response_id == response_id)
-        ).first()
-        return found is not None
+    def for_response(self, response_id: str) -> ReferralRequest | None:
+        query = select(ReferralRequest).where(ReferralRequest.response_id == response_id)
+        return self.session.scalars(query).first()
+
+    def by_code(self, code: str, for_update: bool = False) -> ReferralRequest | None:
+        query = select(ReferralRequest).where(ReferralRequest.code == code)
+        return self.session.scalars(query.with_for_update() if for_update else query).first()
 
     def add(self, request: ReferralRequest) -> None:
         self.session.add(request)
@@ -266,6 +319,40 @@ class SqlReferralRequests:
     def newest(self, limit: int) -> list[ReferralRequest]:
         query = select(ReferralRequest).order_by(ReferralRequest.created_at.desc()).limit(limit)
         return list(self.session.scalars(query).all())
+
+    def due(self, now: datetime, limit: int) -> list[ReferralRequest]:
+        query = (
+            select(ReferralRequest)
+            .where(ReferralRequest.status == ReferralStatus.REQUESTED, ReferralRequest.send_at <= now)
+            .order_by(ReferralRequest.send_at)
+            .limit(limit)
+        )
+        # Several clocks each take different rows; SQLite leaves the clause out and runs one writer.
+        return list(self.session.scalars(query.with_for_update(skip_locked=True)).all())
+
+    def add_click(self, click: ReferralClick) -> None:
+        self.session.add(click)
+
+
+class SqlReviewRequests:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_response(self, response_id: str) -> ReviewRequest | None:
+        query = select(ReviewRequest).where(ReviewRequest.response_id == response_id)
+        return self.session.scalars(query).first()
+
+    def add(self, request: ReviewRequest) -> None:
+        self.session.add(request)
+
+    def due(self, now: datetime, limit: int) -> list[ReviewRequest]:
+        query = (
+            select(ReviewRequest)
+            .where(ReviewRequest.send_at <= now)
+            .order_by(ReviewRequest.send_at)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query.with_for_update(skip_locked=True)).all())
 
 
 class SqlWebhookEndpoints:
@@ -336,9 +423,11 @@ class SqlFollowupUnitOfWork(SqlUnitOfWork, FollowupUnitOfWork):
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
 
     def _open_repositories(self, session: Session) -> None:
+        self.revisions = SqlResponseRevisions(session)
         self.tasks = SqlTasks(session)
         self.timeline = SqlTimeline(session)
         self.teams = SqlTeams(session)
         self.referrals = SqlReferralRequests(session)
+        self.review_requests = SqlReviewRequests(session)
         self.webhook_endpoints = SqlWebhookEndpoints(session)
         self.webhook_deliveries = SqlWebhookDeliveries(session)

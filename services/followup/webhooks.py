@@ -301,6 +301,7 @@ def task_data(task: FollowupTask, change: TimelineEntry | None = None) -> dict[s
             "touchpoint": task.touchpoint,
             "score": task.score,
             "comment": task.comment,
+            "mismatch": task.mismatch,
             "priority": task.priority,
             "status": task.status,
             "owner": {"id": task.owner_id, "name": task.owner_name} if task.owner_id else None,
@@ -309,6 +310,7 @@ def task_data(task: FollowupTask, change: TimelineEntry | None = None) -> dict[s
             "resolved_at": _iso(task.resolved_at),
             "resolution_code": task.resolution_code,
             "resolution_note": task.resolution_note,
+            "close_loop_message": task.close_loop_message,
             "created_at": _iso(task.created_at),
             "updated_at": _iso(task.updated_at),
         }
@@ -368,6 +370,8 @@ def referral_data(request: ReferralRequest, conversion: Mapping[str, Any] | None
             "id": request.id,
             "response_id": request.response_id,
             "invitation_id": request.invitation_id,
+            # What the CRM will find in its events' properties.referral_code when the link works.
+            "code": request.code,
             "customer": {"customer_id": request.customer_id, "name": request.customer_name},
             "score": request.score,
             "status": request.status,

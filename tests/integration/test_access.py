@@ -24,6 +24,7 @@ OPEN_ROUTES = {
     ("services.dispatch.app", "pages.unsubscribe_page"): "the customer's unsubscribe page, by its token",
     ("services.dispatch.app", "pages.unsubscribe"): "the customer's unsubscribe link (RFC 8058)",
     ("services.followup.app", "identity.sign_in"): "signing in",
+    ("services.followup.app", "pages.follow_referral_link"): "a promoter's referral link, by its code",
 }
 DOCUMENTS = re.compile(r"(^|\.)static$|^api-docs\.")  # static files and the OpenAPI documents
 

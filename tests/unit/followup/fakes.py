@@ -13,11 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from services.followup import domain
-from services.followup.domain import OWNER_NONE, TaskPriority, TaskQuery, TaskSort
+from services.followup.domain import OWNER_NONE, PRIORITY_RANK, ReferralStatus, TaskQuery, TaskSort
 from services.followup.models import (
     SERVICE,
     FollowupTask,
+    ReferralClick,
     ReferralRequest,
+    ResponseRevision,
+    ReviewRequest,
     Team,
     TimelineEntry,
     WebhookDelivery,
@@ -36,6 +39,19 @@ from tests.fakes import FakeIdentityStore
 ANA = Principal("user", "u-ana", "Ana Lima", Role.AGENT, "ana@example.com")
 BEN = Principal("user", "u-ben", "Ben Okafor", Role.AGENT, "ben@example.com")
 MAYA = Principal("user", "u-maya", "Maya Şahin", Role.MANAGER, "maya@example.com")
+
+
+class InMemoryResponseRevisions:
+    def __init__(self) -> None:
+        self.rows: dict[str, ResponseRevision] = {}
+
+    def latest(self, response_id: str) -> ResponseRevision | None:
+        return self.rows.get(response_id)
+
+    def add(self, revision: ResponseRevision) -> None:
+        if revision.response_id in self.rows:
+            raise Conflict(f"response {revision.response_id} has its revision row")
+        self.rows[revision.response_id] = revision
 
 
 class InMemoryTimeline:
@@ -99,7 +115,7 @@ def _sort_key(task: FollowupTask, sort: TaskSort) -> object:
         TaskSort.DUE_AT: task.due_at,
         TaskSort.CREATED_AT: task.created_at,
         TaskSort.SCORE: task.score,
-        TaskSort.PRIORITY: task.priority == TaskPriority.HIGH,
+        TaskSort.PRIORITY: PRIORITY_RANK[task.priority],
     }[sort]
 
 
@@ -138,20 +154,56 @@ class InMemoryTeams:
 class InMemoryReferralRequests:
     def __init__(self) -> None:
         self.by_response: dict[str, ReferralRequest] = {}
+        self.clicks: list[ReferralClick] = []
 
     def get(self, request_id: str) -> ReferralRequest | None:
         return next((request for request in self.by_response.values() if request.id == request_id), None)
 
-    def exists_for_response(self, response_id: str) -> bool:
-        return response_id in self.by_response
+    def for_response(self, response_id: str) -> ReferralRequest | None:
+        return self.by_response.get(response_id)
+
+    def by_code(self, code: str, for_update: bool = False) -> ReferralRequest | None:
+        return next((request for request in self.by_response.values() if request.code == code), None)
 
     def add(self, request: ReferralRequest) -> None:
-        if request.response_id in self.by_response:
-            raise Conflict(f"a referral request for response {request.response_id} exists")
+        # The table's unique keys: one request per response, and a code is one request's.
+        if request.response_id in self.by_response or self.by_code(request.code):
+            raise Conflict(f"a referral request for response {request.response_id} or its code exists")
         self.by_response[request.response_id] = request
 
     def newest(self, limit: int) -> list[ReferralRequest]:
         return sorted(self.by_response.values(), key=lambda request: request.created_at, reverse=True)[:limit]
+
+    def due(self, now: datetime, limit: int) -> list[ReferralRequest]:
+        due = [
+            request
+            for request in self.by_response.values()
+            if request.status == ReferralStatus.REQUESTED
+            and request.send_at is not None
+            and request.send_at <= now
+        ]
+        return sorted(due, key=lambda request: request.send_at)[:limit]
+
+    def add_click(self, click: ReferralClick) -> None:
+        click.id = len(self.clicks) + 1  # the table's sequence
+        self.clicks.append(click)
+
+
+class InMemoryReviewRequests:
+    def __init__(self) -> None:
+        self.by_response: dict[str, ReviewRequest] = {}
+
+    def for_response(self, response_id: str) -> ReviewRequest | None:
+        return self.by_response.get(response_id)
+
+    def add(self, request: ReviewRequest) -> None:
+        if request.response_id in self.by_response:
+            raise Conflict(f"a review request for response {request.response_id} exists")
+        self.by_response[request.response_id] = request
+
+    def due(self, now: datetime, limit: int) -> list[ReviewRequest]:
+        due = [row for row in self.by_response.values() if row.send_at is not None and row.send_at <= now]
+        return sorted(due, key=lambda request: request.send_at)[:limit]
 
 
 class InMemoryWebhookEndpoints:
@@ -275,10 +327,12 @@ class FakeFollowupUnitOfWork(InMemoryUnitOfWork, FollowupUnitOfWork):
 
     def __init__(self) -> None:
         super().__init__(SERVICE)
+        self.revisions = InMemoryResponseRevisions()
         self.timeline = InMemoryTimeline()
         self.tasks = InMemoryTasks(self.timeline)
         self.teams = InMemoryTeams()
         self.referrals = InMemoryReferralRequests()
+        self.review_requests = InMemoryReviewRequests()
         self.webhook_endpoints = InMemoryWebhookEndpoints()
         self.webhook_deliveries = InMemoryWebhookDeliveries(self.webhook_endpoints)
         self.webhook_endpoints.deliveries = self.webhook_deliveries

@@ -4,10 +4,12 @@ import pytest
 
 from services.followup import domain
 from services.followup.domain import (
+    FollowupPlan,
     InvalidResolution,
     InvalidTransition,
     ResolutionCode,
     Sla,
+    TaskKind,
     TaskPriority,
     TaskStatus,
     TaskTaken,
@@ -180,3 +182,119 @@ def test_each_sort_key_has_its_natural_order_unless_asked_otherwise():
     assert domain.TaskQuery().is_descending is True  # priority: high first
     assert domain.TaskQuery(sort=domain.TaskSort.PRIORITY, descending=False).is_descending is False
     assert domain.TaskQuery(page=3, page_size=20).offset == 40
+
+
+# --- What an answer calls for ----------------------------------------------------------------------------
+
+NEGATIVE = {"label": "negative", "polarity": -0.6}
+
+
+@pytest.mark.parametrize(
+    ("score", "sentiment", "passives", "plan"),
+    [
+        (0, None, "ignore", FollowupPlan(TaskKind.DETRACTOR, referral=False)),
+        (6, NEGATIVE, "task", FollowupPlan(TaskKind.DETRACTOR, referral=False)),
+        (7, None, "ignore", FollowupPlan(None, referral=False)),
+        (8, NEGATIVE, "ignore", FollowupPlan(None, referral=False)),
+        (7, None, "task", FollowupPlan(TaskKind.PASSIVE, referral=False)),
+        (9, None, "task", FollowupPlan(None, referral=True)),
+        (10, {"label": "positive", "polarity": 0.8}, "ignore", FollowupPlan(None, referral=True)),
+        (9, NEGATIVE, "ignore", FollowupPlan(TaskKind.MISMATCH, referral=False)),
+    ],
+)
+def test_what_an_answer_calls_for(score, sentiment, passives, plan):
+    assert domain.plan_for(score, sentiment, passives) == plan
+
+
+@pytest.mark.parametrize(
+    ("score", "sentiment", "mismatch"),
+    [
+        (9, {"label": "negative", "polarity": -0.3}, True),
+        (10, {"label": "negative", "polarity": -0.29}, False),
+        (9, {"label": "neutral", "polarity": -0.9}, False),
+        (9, {"label": "negative", "polarity": None}, False),
+        (9, None, False),
+        (8, {"label": "negative", "polarity": -0.9}, False),
+    ],
+)
+def test_mismatch_is_a_promoter_score_with_a_clearly_negative_comment(score, sentiment, mismatch):
+    assert domain.is_mismatch(score, sentiment) is mismatch
+
+
+def test_mismatch_is_normal_priority_and_a_passive_low_with_its_own_sla():
+    sla = Sla.from_hours(high=24, normal=72, low=168)
+
+    mismatch = domain.urgency_for(TaskKind.MISMATCH, 9, "negative", NOW, sla)
+    passive = domain.urgency_for(TaskKind.PASSIVE, 7, None, NOW, sla)
+
+    assert mismatch == TaskUrgency(TaskPriority.NORMAL, NOW + timedelta(hours=72))
+    assert passive == TaskUrgency(TaskPriority.LOW, NOW + timedelta(hours=168))
+
+
+def test_revision_of_a_low_priority_task_takes_the_more_urgent_priority():
+    low = TaskUrgency(TaskPriority.LOW, NOW + timedelta(hours=168))
+
+    assert (
+        low.revised(TaskUrgency(TaskPriority.NORMAL, NOW + timedelta(hours=80))).priority
+        == TaskPriority.NORMAL
+    )
+    assert TaskUrgency(TaskPriority.NORMAL, NOW).revised(low).priority == TaskPriority.NORMAL
+
+
+def test_a_message_to_the_customer_goes_with_a_resolution_only():
+    assert domain.close_loop_message_for("resolved", "  Thanks  ") == "Thanks"
+    assert domain.close_loop_message_for("resolved", " ") is None
+    assert domain.close_loop_message_for("open", None) is None
+    with pytest.raises(domain.InvalidCloseLoopMessage):
+        domain.close_loop_message_for("closed", "Thanks")
+    with pytest.raises(domain.InvalidCloseLoopMessage):
+        domain.close_loop_message_for("resolved", "x" * 1001)
+
+
+# --- Referral links --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("landing", "expected"),
+    [
+        ("https://shop.example.com/refer", "https://shop.example.com/refer?ref=Abc123_-xyz"),
+        (
+            "https://shop.example.com/?utm_source=nps&ref=old",
+            "https://shop.example.com/?utm_source=nps&ref=Abc123_-xyz",
+        ),
+        ("https://shop.example.com/r#form", "https://shop.example.com/r?ref=Abc123_-xyz#form"),
+    ],
+)
+def test_landing_url_carries_the_code_as_ref(landing, expected):
+    assert domain.landing_url(landing, "Abc123_-xyz") == expected
+
+
+def test_referral_codes_are_random_and_of_one_shape():
+    codes = {domain.new_referral_code() for _ in range(200)}
+
+    assert len(codes) == 200 and all(domain.is_referral_code(code) for code in codes)
+    assert not any(
+        domain.is_referral_code(code) for code in ("", "short", "a" * 33, "abc\x00defgh", "abc/defgh")
+    )
+
+
+def test_customer_contact_leaves_out_what_dispatch_could_not_use():
+    contact = domain.customer_contact("c-1", "N" * 300, "a@example.com", "0555 0100", "sms")
+
+    assert contact == {
+        "customer_id": "c-1",
+        "name": "N" * 200,
+        "email": "a@example.com",
+        "phone": None,
+        # They answered by SMS, but that number cannot be texted: the address they have.
+        "preferred_channel": "email",
+    }
+    assert domain.preferred_channel(None, None, "+15555550100") == "sms"
+    assert domain.preferred_channel(None, "a@example.com", "+15555550100") == "email"
+
+
+def test_a_request_is_never_sent_to_a_customer_without_email_or_phone():
+    assert domain.request_send_at(NOW, timedelta(minutes=30), None, None) is None
+    assert domain.request_send_at(NOW, timedelta(minutes=30), None, "+15555550100") == NOW + timedelta(
+        minutes=30
+    )
