@@ -33,6 +33,7 @@ from services.followup.providers import HttpSendError, RequestsWebhookSender
 from services.followup.webhooks import WebhookTarget, check_url
 from shared.clock import utcnow
 from shared.events import new_event
+from tests.clock import Clock
 from tests.conftest import make_settings, migrated_service, staff_client
 from tests.fakes import ROBOT
 
@@ -124,14 +125,6 @@ def scored(response_id: str, score: int = 2, comment: str | None = "Nobody calle
 
 def deliveries_of(runtime, endpoint_id: str):
     return service.list_webhook_deliveries(runtime, ROBOT, endpoint_id)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 # --- Signed, delivered, refused --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -18,7 +18,6 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from closeloop.cli import main
-from shared.clock import utcnow
 from shared.db import Database
 from shared.http import PROBLEM_MIMETYPE
 from shared.identity.domain import (
@@ -35,23 +34,13 @@ from shared.identity.models import VERSION_TABLE, ApiKeyRow, StaffUserRow, metad
 from shared.identity.store import IdentityStore
 from shared.identity.web import install_access_control, public, register_identity_pages, requires
 from shared.principal import Role, current_principal
+from tests.clock import Clock
 from tests.conftest import make_settings
 
 # Cheap parameters keep the tests fast; the production default costs 64 MiB and three passes.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct horse battery"
 SECRET_KEY = "identity-test-secret-key"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **duration: float) -> None:
-        self.now += timedelta(**duration)
 
 
 @pytest.fixture(params=["sqlite_url", "postgres_url"])

@@ -21,6 +21,7 @@ from shared.events import new_event
 from shared.http import NotFoundError
 from shared.sms import sms_segments
 from shared.unit_of_work import Conflict
+from tests.clock import Clock
 
 from .fakes import FakeDispatchUnitOfWork, FakeTransport, fake_runtime
 
@@ -28,23 +29,9 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PHONE = "+15555550100"
 
 
-class Clock:
-    """The wall clock the use cases read, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
+    clock = Clock(START)
     monkeypatch.setattr(service, "utcnow", clock)
     return clock
 

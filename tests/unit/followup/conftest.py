@@ -4,14 +4,15 @@ import pytest
 
 from services.followup import service
 from services.followup.runtime import FollowupRuntime
+from tests.clock import Clock
 
 from .fakes import FakeFollowupUnitOfWork, fake_runtime
-from .support import Clock
+from .support import START
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
+    clock = Clock(START)
     monkeypatch.setattr(service, "utcnow", clock)
     return clock
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from services.followup.models import FollowupTask
@@ -23,20 +23,6 @@ NEGATIVE = {
     "analyzer": "test",
 }
 NEUTRAL = {**NEGATIVE, "polarity": 0.0, "label": "neutral", "key_phrases": []}
-
-
-class Clock:
-    """The wall clock the use cases read, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def scored(
