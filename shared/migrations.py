@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 
 from shared.db import UTCDateTime, create_database_engine, ensure_database
 
@@ -20,11 +20,15 @@ def alembic_config(database_url: str, script_location: Path, version_table: str)
     return config
 
 
-def upgrade(database_url: str, script_location: Path, version_table: str) -> None:
-    """Bring one service's tables to the newest revision; safe to run from several processes at once."""
+def upgrade(database_url: str, script_location: Path, version_table: str, revision: str = "head") -> None:
+    """Bring one service's tables to ``revision`` (the newest); safe to run from several processes at once."""
     ensure_database(database_url)
     config = alembic_config(database_url, script_location, version_table)
     engine = create_database_engine(database_url)
+    if engine.dialect.name == "sqlite":
+        # SQLite alters a table by copying it and dropping the old one, which a row referencing it forbids
+        # while foreign keys are enforced. The pragma only takes effect outside a transaction.
+        _set_sqlite_foreign_keys(engine, enforced=False)
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -34,9 +38,20 @@ def upgrade(database_url: str, script_location: Path, version_table: str) -> Non
                     text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table}
                 )
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
+            if connection.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
     finally:
         engine.dispose()
+
+
+def _set_sqlite_foreign_keys(engine: Any, enforced: bool) -> None:
+    # Every connection of this engine is affected from now on; the engine is this migration's alone.
+    @event.listens_for(engine, "connect")
+    def _foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

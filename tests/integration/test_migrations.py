@@ -49,3 +49,40 @@ def test_processes_starting_together_migrate_once(postgres_url):
             connection, opts={"version_table": models.VERSION_TABLE}
         ).get_current_heads()
     engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgres_url", "sqlite_url"])
+def test_a_database_with_a_first_revision_answer_upgrades_keeping_it(database, request):
+    """Customers answered before an upgrade: their rows survive every later revision (SQLite rebuilds tables
+    that other rows point at, which its foreign keys would otherwise forbid)."""
+    url = request.getfixturevalue(database)
+    models = importlib.import_module("services.survey.models")
+    upgrade(url, models.MIGRATIONS, models.VERSION_TABLE, revision="survey_0001")
+    now = "2026-11-01 10:00:00+00:00"
+    rows = [
+        "INSERT INTO survey_customers (id, external_id, locale, preferred_channel, properties, created_at,"
+        f" updated_at) VALUES ('c1', 'crm-1', 'en', 'email', '{{}}', '{now}', '{now}')",
+        "INSERT INTO survey_crm_events (id, source, external_id, type, occurred_at, received_at, customer_id,"
+        " properties, decision, reason, invitation_id) VALUES ('e1', 'default', 'order-1',"
+        f" 'purchase.completed', '{now}', '{now}', 'c1', '{{}}', 'invited', 'purchase survey', 'i1')",
+        "INSERT INTO survey_invitations (id, token, customer_id, crm_event_id, touchpoint, locale,"
+        f" properties, created_at) VALUES ('i1', 'token-1', 'c1', 'e1', 'purchase', 'en', '{{}}', '{now}')",
+        "INSERT INTO survey_responses (id, invitation_id, customer_id, score, comment, channel, revision,"
+        f" submitted_at, updated_at) VALUES ('r1', 'i1', 'c1', 3, 'late', 'email', 1, '{now}', '{now}')",
+        "INSERT INTO survey_outbox (event_id, event_type, payload, created_at, published_at) VALUES"
+        f" ('ev1', 'response.submitted', '{{}}', '{now}', NULL)",
+    ]
+    engine = create_database_engine(url)
+    try:
+        with engine.begin() as connection:
+            for row in rows:
+                connection.exec_driver_sql(row)
+        upgrade(url, models.MIGRATIONS, models.VERSION_TABLE)
+        with engine.connect() as connection:
+            answers = connection.exec_driver_sql("SELECT id, score FROM survey_responses").all()
+            outbox = connection.exec_driver_sql("SELECT consumer, next_publish_at FROM survey_outbox").all()
+    finally:
+        engine.dispose()
+    assert [tuple(answer) for answer in answers] == [("r1", 3)]
+    # Not yet published before the upgrade: due at once for its consumer.
+    assert [(row[0], row[1] is not None) for row in outbox] == [("sentiment", True)]
