@@ -25,7 +25,7 @@ from shared.unit_of_work import UnitOfWork
 
 
 class ServiceRuntime(Protocol):
-    """What a service's runtime offers whatever else it holds: its settings, database and outbox."""
+    """What every service's runtime offers: settings, database, outbox, identity store, units of work."""
 
     settings: Settings
     database: Database
