@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services bench clean
+.PHONY: run test lint prerequisites services bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# PostgreSQL, Redis, rabbitmq-server and Chromium, started or installed when missing.
+prerequisites:
+	bash infra/test-prerequisites
+
 # pytest exits 5 when it collects no test; that is not a failure of the code under test.
-test: lint
+test: prerequisites lint
 	$(BIN)/pytest; status=$$?; if [ $$status -eq 5 ]; then exit 0; else exit $$status; fi
 
 # Services mode: every service in its own processes on PostgreSQL and Redis (settings: infra/services.env);
