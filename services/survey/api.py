@@ -1,20 +1,33 @@
-"""The survey service's HTTP API: CRM events in, NPS out."""
+"""The survey service's HTTP API: CRM events in, their decisions, trigger rules and NPS out."""
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from shared.http import OPEN_TO_ALL, problem
-from shared.identity.web import public
+from shared.http import OPEN_TO_ALL, DomainError, problem
+from shared.identity.web import public, requires
+from shared.principal import Role
 from shared.signing import WebhookVerificationError, verify
 
 from . import service
-from .schemas import CrmEventSchema, EventOutcomeSchema, FollowUpResultsSchema, NpsQuerySchema, NpsSchema
+from .schemas import (
+    EVENT_TYPE_PATTERN,
+    CrmEventSchema,
+    DecisionSchema,
+    DecisionsQuerySchema,
+    EventOutcomeSchema,
+    FollowUpResultsSchema,
+    NpsQuerySchema,
+    NpsSchema,
+    TriggerRuleOutSchema,
+    TriggerRuleSchema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +81,60 @@ class FollowUpResults(MethodView):
     def get(self):
         """Follow-up surveys after resolved followup tasks: how many were answered, how many scored higher."""
         return asdict(service.follow_up_results(_runtime()))
+
+
+@blp.route("/events/<event_id>")
+class EventDecision(MethodView):
+    @blp.response(200, DecisionSchema)
+    def get(self, event_id):
+        """One CRM event's decision and why (event_id: Closeloop's id, as POST /v1/events answered)."""
+        return asdict(service.event_decision(_runtime(), event_id))
+
+
+@blp.route("/customers/<external_id>/decisions")
+class CustomerDecisions(MethodView):
+    @blp.arguments(DecisionsQuerySchema, location="query")
+    @blp.response(200, DecisionSchema(many=True))
+    def get(self, query, external_id):
+        """Every decision about a customer's CRM events, newest first: invited, delayed or skipped, why."""
+        return [
+            asdict(record) for record in service.customer_decisions(_runtime(), external_id, query["limit"])
+        ]
+
+
+class InvalidEventType(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_event_type(event_type: str) -> str:
+    if not re.fullmatch(EVENT_TYPE_PATTERN, event_type):
+        raise InvalidEventType(
+            "Not an event type.",
+            {"event_type": ["Lower-case letters, digits, '.', '_' and '-', at most 64."]},
+        )
+    return event_type
+
+
+@blp.route("/trigger-rules")
+class TriggerRules(MethodView):
+    @blp.response(200, TriggerRuleOutSchema(many=True))
+    def get(self):
+        """Every trigger rule in force: stored ones and the built-in defaults of the known event types."""
+        return service.list_trigger_rules(_runtime())
+
+
+@blp.route("/trigger-rules/<event_type>")
+class TriggerRule(MethodView):
+    @blp.response(200, TriggerRuleOutSchema)
+    def get(self, event_type):
+        """One event type's trigger rule."""
+        return service.get_trigger_rule(_runtime(), _checked_event_type(event_type))
+
+    @requires(Role.MANAGER)
+    @blp.arguments(TriggerRuleSchema)
+    @blp.response(200, TriggerRuleOutSchema)
+    @blp.alt_response(403, description="Only managers and admins change trigger rules.")
+    def put(self, rule, event_type):
+        """Create or replace the trigger rule of a known or custom event type (managers only)."""
+        return service.put_trigger_rule(_runtime(), _checked_event_type(event_type), rule)

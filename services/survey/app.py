@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import Flask
 
 from shared.http import create_api
 from shared.identity.web import install_access_control
 
-from . import api, pages
+from . import api, pages, service
 from .runtime import SurveyRuntime
+from .schemas import EVENT_TYPE_CHECK
 
 
 def create_app(runtime: SurveyRuntime) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.extensions["closeloop.survey"] = runtime
+    app.extensions[EVENT_TYPE_CHECK] = functools.partial(service.is_surveyable_event_type, runtime)
     # Every route is for staff and machines unless its view is marked @public.
     install_access_control(app, runtime.identity, runtime.settings)
     create_api(app, "survey").register_blueprint(api.blp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pages.admin_bp)
     return app

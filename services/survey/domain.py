@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,142 @@ QUARANTINE = timedelta(days=30)
 STALE_AFTER = timedelta(days=7)
 
 
+# --- Trigger rules and the decisions they take ------------------------------------------------------
+
+
+class ConditionOperator(StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    GTE = "gte"
+    LTE = "lte"
+    IN = "in"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A test on one event property: ``amount gte 100``, ``status eq solved``, ``plan in [pro, team]``."""
+
+    property: str
+    operator: ConditionOperator
+    value: Any
+
+    def holds(self, properties: Mapping[str, Any]) -> bool:
+        if self.property not in properties:
+            return False
+        actual = properties[self.property]
+        match self.operator:
+            case ConditionOperator.EQ:
+                return actual == self.value
+            case ConditionOperator.NE:
+                return actual != self.value
+            case ConditionOperator.IN:
+                return isinstance(self.value, list) and actual in self.value
+            case _:
+                # A CRM may send an amount as "120.50": compare numbers as numbers, never text with a number.
+                number, limit = _number(actual), _number(self.value)
+                if number is None or limit is None:
+                    return False
+                return number >= limit if self.operator == ConditionOperator.GTE else number <= limit
+
+    def describe(self) -> str:
+        return f"{self.property} {self.operator.value} {self.value!r}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """Whether, when and as which touchpoint an event type is surveyed. The defaults are today's behaviour."""
+
+    event_type: str
+    touchpoint: str
+    enabled: bool = True
+    delay: timedelta = timedelta(0)
+    quarantine_after_invitation: timedelta = QUARANTINE
+    # Zero: an answer adds no quarantine of its own beyond the invitation's.
+    quarantine_after_answer: timedelta = timedelta(0)
+    # Higher wins: a pending delayed survey of a lower priority gives way to this one.
+    priority: int = 0
+    sampling_rate: float = 1.0
+    conditions: tuple[Condition, ...] = ()
+    max_event_age: timedelta = STALE_AFTER
+    # None: the invitation never expires.
+    expires_after: timedelta | None = None
+
+
+DEFAULT_RULES = {
+    event_type: TriggerRule(event_type, touchpoint) for event_type, touchpoint in TOUCHPOINTS.items()
+}
+
+
+class Decision(StrEnum):
+    INVITED = "invited"
+    DELAYED = "delayed"  # waits for its due time; invited or skipped then
+    SKIPPED = "skipped"
+
+
+class ReasonCode(StrEnum):
+    """Why a decision was taken, for machines; the sentence beside it is for people."""
+
+    INVITED = "invited"
+    DELAYED = "delayed"
+    NO_RULE = "no_rule"
+    RULE_DISABLED = "rule_disabled"
+    EVENT_TOO_OLD = "event_too_old"
+    CONDITION_NOT_MET = "condition_not_met"
+    SAMPLED_OUT = "sampled_out"
+    QUARANTINE_AFTER_INVITATION = "quarantine_after_invitation"
+    QUARANTINE_AFTER_ANSWER = "quarantine_after_answer"
+    # A delayed survey of the same or a higher priority is already waiting for this customer.
+    SURVEY_PENDING = "survey_pending"
+    SUPERSEDED = "superseded"
+
+
 @dataclass(frozen=True)
 class SurveyDecision:
-    invite: bool
+    outcome: Decision
+    code: ReasonCode
+    # The short sentence the CRM gets back from POST /v1/events.
     reason: str
+    # The whole story for staff: which rule, since when, until when.
+    explanation: str
+    due_at: datetime | None = None
+
+    @property
+    def invite(self) -> bool:
+        return self.outcome == Decision.INVITED
+
+
+def _skipped(code: ReasonCode, reason: str, explanation: str | None = None) -> SurveyDecision:
+    return SurveyDecision(Decision.SKIPPED, code, reason, explanation or reason)
+
+
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def _days(span: timedelta) -> str:
+    days = span.total_seconds() / 86400
+    return f"{days:g} day{'' if days == 1 else 's'}"
+
+
+def sampled_in(rate: float, customer_key: str, event_key: str) -> bool:
+    """Deterministic per customer and event: a retried event gets the same answer, whatever the process."""
+    if rate >= 1:
+        return True
+    digest = hashlib.sha256(f"{customer_key}\x1f{event_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 def decide_survey(
@@ -38,15 +171,124 @@ def decide_survey(
     occurred_at: datetime,
     now: datetime,
     last_invited_at: datetime | None,
+    *,
+    rule: TriggerRule | None = None,
+    last_answered_at: datetime | None = None,
+    properties: Mapping[str, Any] | None = None,
+    customer_key: str = "",
+    event_key: str = "",
 ) -> SurveyDecision:
-    """Whether a CRM event leads to an invitation. Later: per-touchpoint rules, sampling, delays."""
-    if event_type not in TOUCHPOINTS:
-        return SurveyDecision(False, f"no survey for {event_type}")
-    if now - occurred_at > STALE_AFTER:
-        return SurveyDecision(False, "event is older than 7 days")
-    if last_invited_at is not None and now - last_invited_at < QUARANTINE:
-        return SurveyDecision(False, "customer was surveyed in the last 30 days")
-    return SurveyDecision(True, f"{TOUCHPOINTS[event_type]} survey")
+    """Whether, and when, a CRM event leads to an invitation, and why; ``rule`` defaults to the built-in one.
+
+    Checked in this order, so the reason named is the first rule that stopped it: rule, age, conditions,
+    sampling, quarantines, delay.
+    """
+    rule = rule or DEFAULT_RULES.get(event_type)
+    if rule is None:
+        return _skipped(
+            ReasonCode.NO_RULE, f"no survey for {event_type}", f"no trigger rule for {event_type}"
+        )
+    if not rule.enabled:
+        return _skipped(ReasonCode.RULE_DISABLED, f"the trigger rule for {event_type} is disabled")
+    if now - occurred_at > rule.max_event_age:
+        return _skipped(
+            ReasonCode.EVENT_TOO_OLD,
+            f"event is older than {_days(rule.max_event_age)}",
+            f"event of {_day(occurred_at)} is older than {_days(rule.max_event_age)}",
+        )
+    for condition in rule.conditions:
+        if not condition.holds(properties or {}):
+            return _skipped(ReasonCode.CONDITION_NOT_MET, f"condition not met: {condition.describe()}")
+    if not sampled_in(rule.sampling_rate, customer_key, event_key):
+        return _skipped(
+            ReasonCode.SAMPLED_OUT, f"sampled out (the rule surveys {rule.sampling_rate:.0%} of events)"
+        )
+    quarantine = quarantined(rule, now, last_invited_at, last_answered_at)
+    if quarantine is not None:
+        return quarantine
+    if rule.delay > timedelta(0):
+        due_at = occurred_at + rule.delay
+        if due_at > now:
+            return SurveyDecision(
+                Decision.DELAYED,
+                ReasonCode.DELAYED,
+                f"{rule.touchpoint} survey delayed until {due_at.isoformat()}",
+                f"{rule.touchpoint} survey delayed until {due_at.isoformat()}, "
+                f"{_days(rule.delay)} after the event",
+                due_at,
+            )
+    return SurveyDecision(
+        Decision.INVITED, ReasonCode.INVITED, f"{rule.touchpoint} survey", f"{rule.touchpoint} survey"
+    )
+
+
+def quarantined(
+    rule: TriggerRule, now: datetime, last_invited_at: datetime | None, last_answered_at: datetime | None
+) -> SurveyDecision | None:
+    """The skip a quarantine calls for, if any; checked again when a delayed survey comes due."""
+    if last_invited_at is not None and now - last_invited_at < rule.quarantine_after_invitation:
+        days = _days(rule.quarantine_after_invitation)
+        return _skipped(
+            ReasonCode.QUARANTINE_AFTER_INVITATION,
+            f"customer was surveyed in the last {days}",
+            f"quarantine since the invitation of {_day(last_invited_at)}: no survey within {days} of one",
+        )
+    if last_answered_at is not None and now - last_answered_at < rule.quarantine_after_answer:
+        days = _days(rule.quarantine_after_answer)
+        return _skipped(
+            ReasonCode.QUARANTINE_AFTER_ANSWER,
+            f"customer answered a survey in the last {days}",
+            f"quarantine since the answer of {_day(last_answered_at)}: no survey within {days} of one",
+        )
+    return None
+
+
+def decide_when_due(
+    rule: TriggerRule | None,
+    event_type: str,
+    now: datetime,
+    last_invited_at: datetime | None,
+    last_answered_at: datetime | None,
+) -> SurveyDecision:
+    """A delayed survey come due: invited, unless its rule was disabled or a quarantine began meanwhile."""
+    if rule is None or not rule.enabled:
+        return _skipped(
+            ReasonCode.RULE_DISABLED, f"the trigger rule for {event_type} was disabled while it waited"
+        )
+    skip = quarantined(rule, now, last_invited_at, last_answered_at)
+    if skip is not None:
+        return skip
+    return SurveyDecision(
+        Decision.INVITED,
+        ReasonCode.INVITED,
+        f"{rule.touchpoint} survey",
+        f"{rule.touchpoint} survey, invited when due",
+    )
+
+
+def replaces_pending(new: TriggerRule, pending: TriggerRule) -> bool:
+    """True when the new event's survey replaces the pending delayed one: only a strictly higher priority."""
+    return new.priority > pending.priority
+
+
+def superseded(by_event_type: str, by_touchpoint: str) -> SurveyDecision:
+    return _skipped(
+        ReasonCode.SUPERSEDED,
+        f"superseded by a higher-priority {by_touchpoint} survey",
+        f"superseded by a higher-priority {by_touchpoint} survey ({by_event_type})",
+    )
+
+
+def survey_pending(pending_touchpoint: str, due_at: datetime) -> SurveyDecision:
+    return _skipped(
+        ReasonCode.SURVEY_PENDING,
+        f"a {pending_touchpoint} survey is already pending for this customer",
+        f"a {pending_touchpoint} survey of the same or a higher priority is due on {due_at.isoformat()}",
+    )
+
+
+def invitation_expires_at(rule: TriggerRule, invited_at: datetime) -> datetime | None:
+    return invited_at + rule.expires_after if rule.expires_after is not None else None
 
 
 @dataclass(frozen=True)

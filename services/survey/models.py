@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import TYPE_ANNOTATION_MAP
@@ -44,7 +44,12 @@ class CrmEvent(Base):
     """Every accepted CRM event and what we decided about it; (source, external_id) is unique."""
 
     __tablename__ = "survey_crm_events"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_survey_crm_events_source_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_survey_crm_events_source_id"),
+        # The clock's query for delayed surveys come due, and a customer's decisions newest first.
+        Index("ix_survey_crm_events_due", "decision", "due_at"),
+        Index("ix_survey_crm_events_customer", "customer_id", "received_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
@@ -54,8 +59,14 @@ class CrmEvent(Base):
     received_at: Mapped[datetime]
     customer_id: Mapped[str] = mapped_column(ForeignKey("survey_customers.id"))
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # invited, delayed (waits for due_at) or skipped; a delayed one becomes one of the others when due.
     decision: Mapped[str] = mapped_column(String(16))
+    # domain.ReasonCode, for machines; reason and explanation are the sentences for people.
+    reason_code: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
+    explanation: Mapped[str] = mapped_column(String(400))
+    due_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime]
     invitation_id: Mapped[str | None] = mapped_column(String(36))
 
 
@@ -78,6 +89,8 @@ class Invitation(Base):
     # (segment, plan, store...), and Delighted's person_properties for integrations that still speak its API.
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
+    # After this the answer page says the survey is closed; None: it stays open.
+    expires_at: Mapped[datetime | None]
 
 
 class ScoreClick(Base):
@@ -125,6 +138,26 @@ class FollowUpSurvey(Base):
     due_at: Mapped[datetime]
     invitation_id: Mapped[str | None] = mapped_column(ForeignKey("survey_invitations.id"))
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TriggerRuleRow(Base):
+    """A stored trigger rule; an event type without one follows domain.DEFAULT_RULES (or is not surveyed)."""
+
+    __tablename__ = "survey_trigger_rules"
+
+    event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool]
+    touchpoint: Mapped[str] = mapped_column(String(32))
+    delay_hours: Mapped[int]
+    quarantine_after_invitation_days: Mapped[int]
+    quarantine_after_answer_days: Mapped[int]
+    priority: Mapped[int]
+    sampling_rate: Mapped[float] = mapped_column(Float)
+    # [{"property": "amount", "operator": "gte", "value": 100}, ...]
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    max_event_age_days: Mapped[int]
+    invitation_expiry_days: Mapped[int | None]
     updated_at: Mapped[datetime]
 
 

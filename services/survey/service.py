@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.channels import Channel
@@ -18,7 +18,7 @@ from shared.nps import NpsSummary, nps_summary
 from shared.unit_of_work import Conflict
 
 from . import domain
-from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick
+from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick, TriggerRuleRow
 from .runtime import SurveyRuntime
 from .unit_of_work import SurveyUnitOfWork
 
@@ -32,6 +32,10 @@ class EventOutcome:
     decision: str
     reason: str
     invitation_id: str | None
+    # The machine-readable reason (domain.ReasonCode), and when a delayed survey is due: details of the
+    # decision above, so left out of equality (an outcome is the same when its event and decision are).
+    reason_code: str | None = field(default=None, compare=False)
+    due_at: datetime | None = field(default=None, compare=False)
 
 
 def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str = "default") -> EventOutcome:
@@ -57,7 +61,13 @@ def _accept_once(runtime: SurveyRuntime, event: dict[str, Any], source: str) -> 
 
 def _outcome(crm_event: CrmEvent, duplicate: bool) -> EventOutcome:
     return EventOutcome(
-        crm_event.id, duplicate, crm_event.decision, crm_event.reason, crm_event.invitation_id
+        crm_event.id,
+        duplicate,
+        crm_event.decision,
+        crm_event.reason,
+        crm_event.invitation_id,
+        crm_event.reason_code,
+        crm_event.due_at,
     )
 
 
@@ -66,8 +76,22 @@ def _record_crm_event(
 ) -> CrmEvent:
     now = utcnow()
     customer = _upsert_customer(uow, event["customer"], now)
-    last_invited_at = uow.invitations.last_invited_at(customer.id)
-    decision = domain.decide_survey(event["type"], event["occurred_at"], now, last_invited_at)
+    properties = event.get("properties") or {}
+    rule = trigger_rule(uow, event["type"])
+    decision = domain.decide_survey(
+        event["type"],
+        event["occurred_at"],
+        now,
+        uow.invitations.last_invited_at(customer.id),
+        rule=rule,
+        last_answered_at=uow.responses.last_answered_at(customer.id),
+        properties=properties,
+        # The CRM's ids, not ours: a retried event samples the same way.
+        customer_key=customer.external_id,
+        event_key=event["id"],
+    )
+    if rule is not None and decision.outcome != domain.Decision.SKIPPED:
+        decision = _settle_with_pending(uow, rule, decision, customer.id, now)
     crm_event = CrmEvent(
         id=str(uuid.uuid4()),
         source=source,
@@ -76,21 +100,264 @@ def _record_crm_event(
         occurred_at=event["occurred_at"],
         received_at=now,
         customer_id=customer.id,
-        properties=event.get("properties") or {},
-        decision="invited" if decision.invite else "skipped",
-        reason=decision.reason,
+        properties=properties,
         invitation_id=None,
     )
+    _record_decision(crm_event, decision, now)
     uow.crm_events.add(crm_event)
     if decision.invite:
-        touchpoint = domain.TOUCHPOINTS[crm_event.type]
-        properties = {**customer.properties, **crm_event.properties}
-        invitation = _request_invitation(
-            runtime, uow, customer, touchpoint, properties, now, crm_event_id=crm_event.id
-        )
-        crm_event.invitation_id = invitation.id
+        _invite_for_event(runtime, uow, crm_event, customer, rule, now)
     _report_referral(uow, crm_event)
     return crm_event
+
+
+def _settle_with_pending(
+    uow: SurveyUnitOfWork,
+    rule: domain.TriggerRule,
+    decision: domain.SurveyDecision,
+    customer_id: str,
+    now: datetime,
+) -> domain.SurveyDecision:
+    """One survey waits per customer: a higher priority replaces the waiting one, anything else gives way."""
+    pending = [
+        (row, trigger_rule(uow, row.type) or rule) for row in uow.crm_events.delayed_for_customer(customer_id)
+    ]
+    # Decided over all of them before any is changed, should more than one ever wait.
+    for row, pending_rule in pending:
+        if not domain.replaces_pending(rule, pending_rule):
+            return domain.survey_pending(pending_rule.touchpoint, row.due_at or now)
+    for row, _ in pending:
+        _record_decision(row, domain.superseded(rule.event_type, rule.touchpoint), now)
+    return decision
+
+
+def _record_decision(crm_event: CrmEvent, decision: domain.SurveyDecision, now: datetime) -> None:
+    crm_event.decision = decision.outcome.value
+    crm_event.reason_code = decision.code.value
+    # A condition quotes a staff-written value: cut to the columns rather than fail the event.
+    crm_event.reason = decision.reason[:200]
+    crm_event.explanation = decision.explanation[:400]
+    crm_event.due_at = decision.due_at
+    crm_event.decided_at = now
+
+
+def _invite_for_event(
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    crm_event: CrmEvent,
+    customer: Customer,
+    rule: domain.TriggerRule,
+    now: datetime,
+) -> None:
+    properties = {**customer.properties, **crm_event.properties}
+    invitation = _request_invitation(
+        runtime,
+        uow,
+        customer,
+        rule.touchpoint,
+        properties,
+        now,
+        crm_event_id=crm_event.id,
+        expires_at=domain.invitation_expires_at(rule, now),
+    )
+    crm_event.invitation_id = invitation.id
+
+
+def invite_due_surveys(runtime: SurveyRuntime, now: datetime | None = None, limit: int = 50) -> int:
+    """Scheduler job: decide every delayed survey whose due time has come; returns how many were invited.
+
+    Safe in several clocks at once: each event is decided in its own transaction under its customer's row
+    lock, the lock an incoming event takes too, and only while it is still delayed.
+    """
+    now = now or utcnow()
+    with runtime.unit_of_work() as uow:
+        due = uow.crm_events.due(now, limit)
+    return sum(_release_delayed(runtime, crm_event_id, now) for crm_event_id in due)
+
+
+def _release_delayed(runtime: SurveyRuntime, crm_event_id: str, now: datetime) -> bool:
+    with runtime.unit_of_work() as uow:
+        crm_event = uow.crm_events.get(crm_event_id)
+        customer = uow.customers.get_for_update(uow.customers.get(crm_event.customer_id).external_id)
+        if crm_event.decision != domain.Decision.DELAYED:
+            return False  # another clock released it, or a higher-priority event superseded it meanwhile
+        rule = trigger_rule(uow, crm_event.type)
+        decision = domain.decide_when_due(
+            rule,
+            crm_event.type,
+            now,
+            uow.invitations.last_invited_at(customer.id),
+            uow.responses.last_answered_at(customer.id),
+        )
+        _record_decision(crm_event, decision, now)
+        if decision.invite:
+            _invite_for_event(runtime, uow, crm_event, customer, rule, now)
+        return decision.invite
+
+
+# --- Trigger rules and the decisions they took ------------------------------------------------------------
+
+
+def trigger_rule(uow: SurveyUnitOfWork, event_type: str) -> domain.TriggerRule | None:
+    """The rule an event type follows: the stored one, else the built-in default; None: not surveyed."""
+    row = uow.trigger_rules.get(event_type)
+    return _rule_from_row(row) if row is not None else domain.DEFAULT_RULES.get(event_type)
+
+
+def _rule_from_row(row: TriggerRuleRow) -> domain.TriggerRule:
+    return domain.TriggerRule(
+        event_type=row.event_type,
+        touchpoint=row.touchpoint,
+        enabled=row.enabled,
+        delay=timedelta(hours=row.delay_hours),
+        quarantine_after_invitation=timedelta(days=row.quarantine_after_invitation_days),
+        quarantine_after_answer=timedelta(days=row.quarantine_after_answer_days),
+        priority=row.priority,
+        sampling_rate=row.sampling_rate,
+        conditions=tuple(
+            domain.Condition(c["property"], domain.ConditionOperator(c["operator"]), c["value"])
+            for c in row.conditions
+        ),
+        max_event_age=timedelta(days=row.max_event_age_days),
+        expires_after=timedelta(days=row.invitation_expiry_days) if row.invitation_expiry_days else None,
+    )
+
+
+def _rule_fields(rule: domain.TriggerRule, stored: bool) -> dict[str, Any]:
+    """A rule as the API shows and takes it: whole hours and days, conditions as plain dicts."""
+    return {
+        "event_type": rule.event_type,
+        "enabled": rule.enabled,
+        "touchpoint": rule.touchpoint,
+        "delay_hours": int(rule.delay.total_seconds() // 3600),
+        "quarantine_after_invitation_days": rule.quarantine_after_invitation.days,
+        "quarantine_after_answer_days": rule.quarantine_after_answer.days,
+        "priority": rule.priority,
+        "sampling_rate": rule.sampling_rate,
+        "conditions": [
+            {"property": c.property, "operator": c.operator.value, "value": c.value} for c in rule.conditions
+        ],
+        "max_event_age_days": rule.max_event_age.days,
+        "invitation_expiry_days": rule.expires_after.days if rule.expires_after is not None else None,
+        "is_default": not stored,
+    }
+
+
+def list_trigger_rules(runtime: SurveyRuntime) -> list[dict[str, Any]]:
+    """Every rule in force: the stored ones and the defaults of the known event types not yet changed."""
+    with runtime.unit_of_work() as uow:
+        stored = {row.event_type: _rule_from_row(row) for row in uow.trigger_rules.all()}
+    rules = [_rule_fields(rule, True) for rule in stored.values()]
+    rules += [
+        _rule_fields(rule, False)
+        for event_type, rule in domain.DEFAULT_RULES.items()
+        if event_type not in stored
+    ]
+    return sorted(rules, key=lambda rule: rule["event_type"])
+
+
+def get_trigger_rule(runtime: SurveyRuntime, event_type: str) -> dict[str, Any]:
+    with runtime.unit_of_work() as uow:
+        row = uow.trigger_rules.get(event_type)
+        rule = _rule_from_row(row) if row is not None else domain.DEFAULT_RULES.get(event_type)
+    if rule is None:
+        raise NotFoundError(f"No trigger rule for {event_type}.")
+    return _rule_fields(rule, row is not None)
+
+
+def put_trigger_rule(runtime: SurveyRuntime, event_type: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Create or replace the rule of an event type, known or custom; ``fields`` as TriggerRuleSchema loads."""
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        row = uow.trigger_rules.get(event_type)
+        known = row is not None
+        row = row or TriggerRuleRow(event_type=event_type)
+        for name in _RULE_COLUMNS:
+            setattr(row, name, fields[name])
+        row.conditions = [dict(condition) for condition in fields["conditions"]]
+        row.updated_at = now
+        if not known:
+            uow.trigger_rules.add(row)
+        rule = _rule_from_row(row)
+    log.info("trigger rule for %s %s", event_type, "changed" if known else "created")
+    return _rule_fields(rule, True)
+
+
+_RULE_COLUMNS = (
+    "enabled",
+    "touchpoint",
+    "delay_hours",
+    "quarantine_after_invitation_days",
+    "quarantine_after_answer_days",
+    "priority",
+    "sampling_rate",
+    "max_event_age_days",
+    "invitation_expiry_days",
+)
+
+
+def is_surveyable_event_type(runtime: SurveyRuntime, event_type: str) -> bool:
+    """A CRM may send the known types and those a rule was stored for; anything else is refused."""
+    if event_type in domain.DEFAULT_RULES:
+        return True
+    with runtime.unit_of_work() as uow:
+        return uow.trigger_rules.get(event_type) is not None
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """What was decided about one CRM event, and why."""
+
+    event_id: str
+    source: str
+    external_id: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    decided_at: datetime
+    decision: str
+    reason_code: str
+    reason: str
+    explanation: str
+    due_at: datetime | None
+    invitation_id: str | None
+    customer_external_id: str
+
+
+def _decision_record(crm_event: CrmEvent, customer: Customer) -> DecisionRecord:
+    return DecisionRecord(
+        event_id=crm_event.id,
+        source=crm_event.source,
+        external_id=crm_event.external_id,
+        type=crm_event.type,
+        occurred_at=crm_event.occurred_at,
+        received_at=crm_event.received_at,
+        decided_at=crm_event.decided_at,
+        decision=crm_event.decision,
+        reason_code=crm_event.reason_code,
+        reason=crm_event.reason,
+        explanation=crm_event.explanation,
+        due_at=crm_event.due_at,
+        invitation_id=crm_event.invitation_id,
+        customer_external_id=customer.external_id,
+    )
+
+
+def customer_decisions(runtime: SurveyRuntime, external_id: str, limit: int = 100) -> list[DecisionRecord]:
+    """Every decision about a customer's CRM events, newest first."""
+    with runtime.unit_of_work() as uow:
+        customer = uow.customers.by_external_id(external_id)
+        if customer is None:
+            raise NotFoundError(f"No customer {external_id}.")
+        return [_decision_record(row, customer) for row in uow.crm_events.for_customer(customer.id, limit)]
+
+
+def event_decision(runtime: SurveyRuntime, crm_event_id: str) -> DecisionRecord:
+    with runtime.unit_of_work() as uow:
+        crm_event = uow.crm_events.get(crm_event_id)
+        if crm_event is None:
+            raise NotFoundError(f"No CRM event {crm_event_id}.")
+        return _decision_record(crm_event, uow.customers.get(crm_event.customer_id))
 
 
 def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:
@@ -150,6 +417,7 @@ def _request_invitation(
     now: datetime,
     crm_event_id: str | None = None,
     follows_up_response_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> Invitation:
     locale = resolve_locale(customer.locale)
     invitation = Invitation(
@@ -162,6 +430,7 @@ def _request_invitation(
         locale=locale,
         properties=properties,
         created_at=now,
+        expires_at=expires_at,
     )
     uow.invitations.add(invitation)
     message = domain.survey_message(locale, touchpoint, customer.name)
@@ -208,6 +477,8 @@ class AnswerPage:
     chosen_score: int | None
     comment: str | None
     answered: bool
+    # Past the rule's invitation expiry: the page says the survey is closed and takes no answer.
+    expired: bool = False
 
 
 def answer_page(
@@ -216,6 +487,8 @@ def answer_page(
     """Show the page for a score link; a click is recorded provisionally, never as the answer itself."""
     with runtime.unit_of_work() as uow:
         invitation, customer = _invitation_by_token(uow, token)
+        if _expired(invitation):
+            return _answer_page(invitation, customer, uow.responses.for_invitation(invitation.id), None)
         if clicked_score is not None:
             uow.score_clicks.add(
                 ScoreClick(
@@ -233,6 +506,8 @@ def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str |
     """A person confirmed a score (and maybe a comment) on the answer page; returns the page it leaves."""
     with runtime.unit_of_work() as uow:
         invitation, customer = _invitation_by_token(uow, token)
+        if _expired(invitation):
+            return _answer_page(invitation, customer, uow.responses.for_invitation(invitation.id), None)
         response = _save_response(
             uow, invitation, customer, score, (comment or "").strip() or None, Channel.EMAIL
         )
@@ -252,7 +527,12 @@ def _answer_page(
         chosen_score=clicked_score if clicked_score is not None else (response.score if response else None),
         comment=response.comment if response else None,
         answered=response is not None,
+        expired=_expired(invitation),
     )
+
+
+def _expired(invitation: Invitation, now: datetime | None = None) -> bool:
+    return invitation.expires_at is not None and (now or utcnow()) >= invitation.expires_at
 
 
 def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) -> int:
@@ -289,6 +569,9 @@ def record_sms_answer(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: Rece
     invitation = uow.invitations.get(data["invitation_id"])
     if invitation is None:
         log.warning("sms.received for unknown invitation %s", data["invitation_id"])
+        return
+    if _expired(invitation):
+        log.info("SMS reply for invitation %s after it expired, not recorded", invitation.id)
         return
     customer = uow.customers.get(invitation.customer_id)
     answer = domain.parse_sms_answer(data["body"])

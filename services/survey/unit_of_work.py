@@ -19,8 +19,8 @@ from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .domain import FollowUpStatus
-from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick
+from .domain import Decision, FollowUpStatus
+from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick, TriggerRuleRow
 
 
 class Customers(Protocol):
@@ -30,11 +30,27 @@ class Customers(Protocol):
         """The customer a CRM knows as ``external_id``, locked until the transaction ends."""
         ...
 
+    def by_external_id(self, external_id: str) -> Customer | None: ...
+
     def add(self, customer: Customer) -> None: ...
 
 
 class CrmEvents(Protocol):
+    def get(self, crm_event_id: str) -> CrmEvent | None: ...
+
     def find(self, source: str, external_id: str) -> CrmEvent | None: ...
+
+    def for_customer(self, customer_id: str, limit: int) -> list[CrmEvent]:
+        """The customer's events with their decisions, newest first."""
+        ...
+
+    def delayed_for_customer(self, customer_id: str) -> list[CrmEvent]:
+        """The customer's events whose survey waits for its due time."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """The ids of up to ``limit`` delayed events due by ``now``, earliest first."""
+        ...
 
     def add(self, crm_event: CrmEvent) -> None: ...
 
@@ -78,6 +94,8 @@ class Responses(Protocol):
         """The score of every response, or of the responses to one touchpoint's invitations."""
         ...
 
+    def last_answered_at(self, customer_id: str) -> datetime | None: ...
+
     def add(self, response: Response) -> None: ...
 
 
@@ -94,6 +112,14 @@ class FollowUpSurveys(Protocol):
     def add(self, follow_up: FollowUpSurvey) -> None: ...
 
 
+class TriggerRules(Protocol):
+    def get(self, event_type: str) -> TriggerRuleRow | None: ...
+
+    def all(self) -> list[TriggerRuleRow]: ...
+
+    def add(self, rule: TriggerRuleRow) -> None: ...
+
+
 class SurveyUnitOfWork(UnitOfWork):
     """One transaction of the survey service: its repositories, and ``emit`` as in every unit of work."""
 
@@ -103,6 +129,7 @@ class SurveyUnitOfWork(UnitOfWork):
     score_clicks: ScoreClicks
     responses: Responses
     follow_ups: FollowUpSurveys
+    trigger_rules: TriggerRules
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -122,6 +149,9 @@ class SqlCustomers:
             select(Customer).where(Customer.external_id == external_id).with_for_update()
         ).first()
 
+    def by_external_id(self, external_id: str) -> Customer | None:
+        return self.session.scalars(select(Customer).where(Customer.external_id == external_id)).first()
+
     def add(self, customer: Customer) -> None:
         self.session.add(customer)
         self.session.flush()
@@ -131,10 +161,39 @@ class SqlCrmEvents:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def get(self, crm_event_id: str) -> CrmEvent | None:
+        return self.session.get(CrmEvent, crm_event_id)
+
     def find(self, source: str, external_id: str) -> CrmEvent | None:
         return self.session.scalars(
             select(CrmEvent).where(CrmEvent.source == source, CrmEvent.external_id == external_id)
         ).first()
+
+    def for_customer(self, customer_id: str, limit: int) -> list[CrmEvent]:
+        query = (
+            select(CrmEvent)
+            .where(CrmEvent.customer_id == customer_id)
+            .order_by(CrmEvent.received_at.desc(), CrmEvent.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def delayed_for_customer(self, customer_id: str) -> list[CrmEvent]:
+        query = select(CrmEvent).where(
+            CrmEvent.customer_id == customer_id, CrmEvent.decision == Decision.DELAYED
+        )
+        return list(self.session.scalars(query))
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        # No lock here: the release locks the customer first, as an incoming event does, so the two queue
+        # behind each other per customer instead of deadlocking.
+        query = (
+            select(CrmEvent.id)
+            .where(CrmEvent.decision == Decision.DELAYED, CrmEvent.due_at <= now)
+            .order_by(CrmEvent.due_at)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
 
     def add(self, crm_event: CrmEvent) -> None:
         self.session.add(crm_event)
@@ -224,6 +283,11 @@ class SqlResponses:
             )
         return list(self.session.scalars(query))
 
+    def last_answered_at(self, customer_id: str) -> datetime | None:
+        return self.session.scalar(
+            select(func.max(Response.submitted_at)).where(Response.customer_id == customer_id)
+        )
+
     def add(self, response: Response) -> None:
         self.session.add(response)
         self.session.flush()
@@ -259,6 +323,21 @@ class SqlFollowUpSurveys:
         self.session.flush()
 
 
+class SqlTriggerRules:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, event_type: str) -> TriggerRuleRow | None:
+        return self.session.get(TriggerRuleRow, event_type)
+
+    def all(self) -> list[TriggerRuleRow]:
+        return list(self.session.scalars(select(TriggerRuleRow).order_by(TriggerRuleRow.event_type)))
+
+    def add(self, rule: TriggerRuleRow) -> None:
+        self.session.add(rule)
+        self.session.flush()
+
+
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
@@ -270,3 +349,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.score_clicks = SqlScoreClicks(session)
         self.responses = SqlResponses(session)
         self.follow_ups = SqlFollowUpSurveys(session)
+        self.trigger_rules = SqlTriggerRules(session)

@@ -30,12 +30,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 60.0, what: str = "the server") -> None:
-    def accepting() -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", port)) == 0
+def _accepting(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
-    wait_for(accepting, timeout, what)
+
+def wait_for_port(port: int, timeout: float = 60.0, what: str = "the server") -> None:
+    wait_for(lambda: _accepting(port), timeout, what)
 
 
 class Process:
@@ -149,6 +150,7 @@ class RabbitmqServer:
 
     def __init__(self) -> None:
         self.port, dist_port = free_port(), free_port()
+        self.node_name = f"closeloop-test-{self.port}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}"
         self.directory = Path(tempfile.mkdtemp(prefix="closeloop-rabbitmq-"))
         (self.directory / "enabled_plugins").write_text("[].")
@@ -157,7 +159,7 @@ class RabbitmqServer:
             shutil.chown(path, "rabbitmq", "rabbitmq")
         self.pid_file = self.directory / "node.pid"
         environment = {
-            "RABBITMQ_NODENAME": f"closeloop-test-{self.port}@localhost",
+            "RABBITMQ_NODENAME": self.node_name,
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(dist_port),
             "RABBITMQ_MNESIA_BASE": str(self.directory / "mnesia"),
@@ -171,7 +173,11 @@ class RabbitmqServer:
 
     def start(self) -> RabbitmqServer:
         self.process.start()
-        wait_for_port(self.port, timeout=90, what="RabbitMQ")
+        try:
+            wait_for_port(self.port, timeout=90, what="RabbitMQ")
+        except AssertionError as error:
+            logs = "".join(log_tail(path, 3000) for path in sorted(self.directory.rglob("*.log")))
+            raise AssertionError(f"{error}; the node's logs end with:\n{logs}") from None
         return self
 
     def kill(self) -> None:
@@ -179,7 +185,11 @@ class RabbitmqServer:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(self.pid_file.read_text().strip()), signal.SIGKILL)
             self.pid_file.unlink()
+        # The node's helpers run in its own session, out of our process group: end them too, and wait
+        # for the port to close, so a restart never meets a half-dead node of the same name.
+        subprocess.run(["pkill", "-KILL", "-f", self.node_name], check=False)
         self.process.kill()
+        wait_for(lambda: not _accepting(self.port), timeout=30, what="the killed node's port to close")
 
     def remove(self) -> None:
         self.kill()

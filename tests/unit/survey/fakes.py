@@ -12,8 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from services.survey import models
-from services.survey.domain import FollowUpStatus
-from services.survey.models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick
+from services.survey.domain import Decision, FollowUpStatus
+from services.survey.models import (
+    CrmEvent,
+    Customer,
+    FollowUpSurvey,
+    Invitation,
+    Response,
+    ScoreClick,
+    TriggerRuleRow,
+)
 from services.survey.runtime import SurveyRuntime
 from services.survey.unit_of_work import SurveyUnitOfWork
 from shared.unit_of_work import Conflict, InMemoryUnitOfWork
@@ -31,6 +39,9 @@ class FakeCustomers:
     def get_for_update(self, external_id: str) -> Customer | None:
         return next((row for row in self.rows.values() if row.external_id == external_id), None)
 
+    def by_external_id(self, external_id: str) -> Customer | None:
+        return self.get_for_update(external_id)
+
     def add(self, customer: Customer) -> None:
         self.rows[customer.id] = customer
 
@@ -39,11 +50,30 @@ class FakeCrmEvents:
     def __init__(self) -> None:
         self.rows: dict[str, CrmEvent] = {}
 
+    def get(self, crm_event_id: str) -> CrmEvent | None:
+        return self.rows.get(crm_event_id)
+
     def find(self, source: str, external_id: str) -> CrmEvent | None:
         return next(
             (row for row in self.rows.values() if (row.source, row.external_id) == (source, external_id)),
             None,
         )
+
+    def for_customer(self, customer_id: str, limit: int) -> list[CrmEvent]:
+        # Insertion order breaks ties of received_at, as the fake's clock may not move between events.
+        rows = [row for row in self.rows.values() if row.customer_id == customer_id]
+        return sorted(reversed(rows), key=lambda row: row.received_at, reverse=True)[:limit]
+
+    def delayed_for_customer(self, customer_id: str) -> list[CrmEvent]:
+        return [
+            row
+            for row in self.rows.values()
+            if row.customer_id == customer_id and row.decision == Decision.DELAYED
+        ]
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        due = [row for row in self.rows.values() if row.decision == Decision.DELAYED and row.due_at <= now]
+        return [row.id for row in sorted(due, key=lambda row: row.due_at)[:limit]]
 
     def add(self, crm_event: CrmEvent) -> None:
         self.rows[crm_event.id] = crm_event
@@ -105,8 +135,27 @@ class FakeResponses:
             if touchpoint is None or self._invitations.rows[row.invitation_id].touchpoint == touchpoint
         ]
 
+    def last_answered_at(self, customer_id: str) -> datetime | None:
+        return max(
+            (row.submitted_at for row in self.rows.values() if row.customer_id == customer_id), default=None
+        )
+
     def add(self, response: Response) -> None:
         self.rows[response.id] = response
+
+
+class FakeTriggerRules:
+    def __init__(self) -> None:
+        self.rows: dict[str, TriggerRuleRow] = {}
+
+    def get(self, event_type: str) -> TriggerRuleRow | None:
+        return self.rows.get(event_type)
+
+    def all(self) -> list[TriggerRuleRow]:
+        return [self.rows[event_type] for event_type in sorted(self.rows)]
+
+    def add(self, rule: TriggerRuleRow) -> None:
+        self.rows[rule.event_type] = rule
 
 
 class FakeScoreClicks:
@@ -174,6 +223,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.responses = FakeResponses(self.invitations)
         self.score_clicks = FakeScoreClicks(self.responses)
         self.follow_ups = FakeFollowUpSurveys()
+        self.trigger_rules = FakeTriggerRules()
         self.invitations.responses = self.responses
         self._repositories: list[Any] = [
             self.customers,
@@ -182,6 +232,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.responses,
             self.score_clicks,
             self.follow_ups,
+            self.trigger_rules,
         ]
         self._saved_rows: list[Any] | None = None
         self._conflicts: list[Callable[[], None]] = []
