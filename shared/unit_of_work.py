@@ -9,6 +9,7 @@ tests use, so every use case is tested without a database.
 from __future__ import annotations
 
 from collections.abc import Callable
+from copy import copy
 from types import TracebackType
 from typing import Any, Self
 
@@ -136,7 +137,9 @@ class SqlUnitOfWork(UnitOfWork):
 class InMemoryUnitOfWork(UnitOfWork):
     """The fake: keeps committed events and consumptions in lists; what a failed block did is dropped.
 
-    Service fakes subclass it and keep their repositories in plain dicts, shared across blocks.
+    Service fakes subclass it and keep their repositories in plain containers, shared across blocks; those
+    listed in ``repositories`` (each with a ``rows`` attribute) get their rows back when a block fails, so a
+    rolled-back block leaves no row it added (changes to rows that existed before stay, as objects do).
     """
 
     def __init__(self, service: str) -> None:
@@ -144,19 +147,39 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.events: list[dict[str, Any]] = []
         self.consumed: set[tuple[str, str]] = set()
         self.commits = 0
+        self.repositories: list[Any] = []
         self._pending_events: list[dict[str, Any]] = []
         self._pending_consumed: set[tuple[str, str]] = set()
+        self._saved_rows: list[Any] | None = None
+        self._conflicts: list[Callable[[], Any]] = []
+
+    def fail_next_commit_with_conflict(self, committed_meanwhile: Callable[[], Any] = lambda: None) -> None:
+        """The next commit fails as a database's would after ``committed_meanwhile`` committed first.
+
+        Called again, it fails the commit after that as well.
+        """
+        self._conflicts.append(committed_meanwhile)
 
     def _begin(self) -> None:
         self._pending_events, self._pending_consumed = [], set()
+        self._saved_rows = [copy(repository.rows) for repository in self.repositories]
 
     def _commit(self) -> None:
+        if self._conflicts:
+            self._rollback()
+            self._conflicts.pop(0)()
+            raise Conflict("a concurrent transaction took a unique key first")
         self.events.extend(self._pending_events)
         self.consumed |= self._pending_consumed
         self.commits += 1
+        self._saved_rows = None
 
     def _rollback(self) -> None:
         self._pending_events, self._pending_consumed = [], set()
+        if self._saved_rows is not None:
+            for repository, rows in zip(self.repositories, self._saved_rows, strict=True):
+                repository.rows = rows
+            self._saved_rows = None
 
     def _store_event(self, envelope: dict[str, Any]) -> None:
         self._pending_events.append(envelope)

@@ -8,9 +8,7 @@ Claims follow ``DELIVERY_RETRIES`` as the SQL ones do.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from copy import copy
 from datetime import datetime
-from typing import Any
 
 from services.dispatch import models
 from services.dispatch.domain import DELIVERY_RETRIES
@@ -126,37 +124,7 @@ class FakeDispatchUnitOfWork(InMemoryUnitOfWork, DispatchUnitOfWork):
         self.opt_outs = FakeOptOuts()
         self.inbound_sms = FakeInboundMessages()
         self.provider_events = FakeProviderReports()
-        self._repositories: list[Any] = [
-            self.deliveries,
-            self.opt_outs,
-            self.inbound_sms,
-            self.provider_events,
-        ]
-        self._saved_rows: list[Any] | None = None
-        self._failing_commits = 0
-
-    def fail_next_commit(self) -> None:
-        """The next commit fails as a database's would when a concurrent transaction took a unique key."""
-        self._failing_commits += 1
-
-    def _begin(self) -> None:
-        super()._begin()
-        self._saved_rows = [copy(repository.rows) for repository in self._repositories]
-
-    def _commit(self) -> None:
-        if self._failing_commits:
-            self._failing_commits -= 1
-            self._rollback()
-            raise Conflict("a concurrent transaction took a unique key first")
-        super()._commit()
-        self._saved_rows = None
-
-    def _rollback(self) -> None:
-        super()._rollback()
-        if self._saved_rows is not None:
-            for repository, rows in zip(self._repositories, self._saved_rows, strict=True):
-                repository.rows = rows
-            self._saved_rows = None
+        self.repositories = [self.deliveries, self.opt_outs, self.inbound_sms, self.provider_events]
 
 
 class FakeTransport:

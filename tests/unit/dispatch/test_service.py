@@ -234,7 +234,7 @@ def test_invitation_is_sent_only_once_its_delivery_is_committed(runtime, uow, em
 
 
 def test_nothing_is_sent_when_the_transaction_does_not_commit(runtime, uow, email):
-    uow.fail_next_commit()
+    uow.fail_next_commit_with_conflict()
     with pytest.raises(Conflict):
         service.schedule_invitation(runtime, invitation_requested())
     assert email.messages == [] and uow.deliveries.rows == {}
@@ -766,7 +766,7 @@ def test_one_source_id_may_ask_for_messages_of_different_kinds(runtime, uow, ema
 
 
 def test_referral_request_is_sent_only_once_its_delivery_is_committed(runtime, uow, email):
-    uow.fail_next_commit()
+    uow.fail_next_commit_with_conflict()
     with pytest.raises(Conflict):
         service.schedule_referral_request(runtime, referral_requested())
     assert email.messages == [] and uow.deliveries.rows == {}

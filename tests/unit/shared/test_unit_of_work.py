@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.events import InvalidEvent
-from shared.unit_of_work import InMemoryUnitOfWork
+from shared.unit_of_work import Conflict, InMemoryUnitOfWork
 from tests.unit.shared.test_events import SUBMITTED
 
 
@@ -56,3 +56,34 @@ def test_first_consumption_is_true_once_per_consumer_and_forgotten_on_rollback()
         assert uow.first_consumption("e1", "another_consumer")
     with uow:
         assert not uow.first_consumption("e1", "act")
+
+
+class Rows:
+    def __init__(self) -> None:
+        self.rows: dict[str, str] = {}
+
+
+def test_rows_a_failed_block_added_are_gone_and_committed_ones_stay():
+    uow, table = InMemoryUnitOfWork("survey"), Rows()
+    uow.repositories = [table]
+    with uow:
+        table.rows["kept"] = "committed"
+    with pytest.raises(RuntimeError), uow:
+        table.rows["dropped"] = "rolled back"
+        raise RuntimeError
+
+    assert table.rows == {"kept": "committed"}
+
+
+def test_a_commit_made_to_fail_raises_conflict_after_what_committed_meanwhile():
+    uow, table, meanwhile = InMemoryUnitOfWork("survey"), Rows(), []
+    uow.repositories = [table]
+    uow.fail_next_commit_with_conflict(lambda: meanwhile.append("other transaction"))
+    with pytest.raises(Conflict), uow:
+        table.rows["mine"] = "lost"
+        uow.emit("response.submitted", SUBMITTED)
+
+    assert meanwhile == ["other transaction"] and table.rows == {} and uow.events == []
+    with uow:  # the next commit goes through
+        table.rows["mine"] = "saved"
+    assert table.rows == {"mine": "saved"}

@@ -6,10 +6,8 @@ rollback would; changes it made to rows that were already there stay, so tests c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from copy import copy
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from services.survey import models
 from services.survey.domain import Decision, FollowUpStatus
@@ -225,7 +223,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.follow_ups = FakeFollowUpSurveys()
         self.trigger_rules = FakeTriggerRules()
         self.invitations.responses = self.responses
-        self._repositories: list[Any] = [
+        self.repositories = [
             self.customers,
             self.crm_events,
             self.invitations,
@@ -234,34 +232,6 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.follow_ups,
             self.trigger_rules,
         ]
-        self._saved_rows: list[Any] | None = None
-        self._conflicts: list[Callable[[], None]] = []
-
-    def fail_next_commit_with_conflict(self, committed_meanwhile: Callable[[], None] = lambda: None) -> None:
-        """The next commit fails as the database's would after ``committed_meanwhile`` committed first.
-
-        Called again, it fails the commit after that as well.
-        """
-        self._conflicts.append(committed_meanwhile)
-
-    def _begin(self) -> None:
-        super()._begin()
-        self._saved_rows = [copy(repository.rows) for repository in self._repositories]
-
-    def _commit(self) -> None:
-        if self._conflicts:
-            self._rollback()
-            self._conflicts.pop(0)()
-            raise Conflict("a concurrent transaction took a unique key first")
-        super()._commit()
-        self._saved_rows = None
-
-    def _rollback(self) -> None:
-        super()._rollback()
-        if self._saved_rows is not None:
-            for repository, rows in zip(self._repositories, self._saved_rows, strict=True):
-                repository.rows = rows
-            self._saved_rows = None
 
 
 def fake_runtime(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:
