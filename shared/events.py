@@ -59,6 +59,9 @@ class InvitationRequestedSchema(_Strict):
     preferred_channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     contact = fields.Nested(InvitationContactSchema, required=True)
     message = fields.Nested(InvitationMessageSchema, required=True)
+    # When the survey stops taking answers (None: never). Added to version 1 like the optional fields of
+    # response.submitted: dispatch stops reminding after it.
+    expires_at = fields.AwareDateTime(allow_none=True)
 
 
 class SmsReceivedSchema(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -29,6 +30,9 @@ class Settings:
     # "sandbox" keeps every email and SMS on the /sandbox page; "providers" calls SendGrid and Twilio.
     transport: str = "sandbox"
     sendgrid_api_key: str | None = None
+    # The brand customers see in emails, SMS and on the answer page; the colour is a CSS hex colour.
+    brand_name: str = "Closeloop"
+    brand_color: str = "#1f6f5c"
     sendgrid_from_email: str = "surveys@closeloop.invalid"
     sendgrid_from_name: str = "Closeloop"
     sendgrid_api_base_url: str = "https://api.sendgrid.com"
@@ -110,6 +114,8 @@ class Settings:
             ),
             transport=get("CLOSELOOP_TRANSPORT", defaults.transport),
             sendgrid_api_key=get("SENDGRID_API_KEY", None),
+            brand_name=get("BRAND_NAME", defaults.brand_name),
+            brand_color=_hex_color(env, "BRAND_COLOR", defaults.brand_color),
             sendgrid_from_email=get("SENDGRID_FROM_EMAIL", defaults.sendgrid_from_email),
             sendgrid_from_name=get("SENDGRID_FROM_NAME", defaults.sendgrid_from_name),
             sendgrid_api_base_url=get("SENDGRID_API_BASE_URL", defaults.sendgrid_api_base_url),
@@ -166,6 +172,16 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if word in ("false", "0", "no"):
         return False
     raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+def _hex_color(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    # Only #rgb or #rrggbb: the value is written into CSS and HTML.
+    if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})", value):
+        raise ValueError(f"{name} must be a CSS hex colour such as #1f6f5c, not {value!r}")
+    return value
 
 
 def _positive_number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -457,6 +457,7 @@ def _request_invitation(
                 "sms_body": message.sms_body,
                 "answer_url": runtime.answer_base_url + invitation.token,
             },
+            "expires_at": invitation.expires_at,
         },
     )
     return invitation
