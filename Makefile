@@ -34,6 +34,8 @@ services: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f infra/Procfile -e $(SERVICES_ENV) -d . start
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/sentiment_bench.py
 	$(BIN)/python bench/loop_bench.py
 
