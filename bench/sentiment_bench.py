@@ -84,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # --- accuracy ---------------------------------------------------------------------------------
     english = [
-        TextBlobAnalyzer(), VaderAnalyzer(), VaderAnalyzer(customer_service=True), EnglishBlendAnalyzer()
+        TextBlobAnalyzer(),
+        VaderAnalyzer(),
+        VaderAnalyzer(customer_service=True),
+        EnglishBlendAnalyzer(),
     ]
     sizes = ", ".join(f"{name} n={len(items)}" for name, items in held_out.items())
     print(f"\nEnglish, held-out half ({sizes}); thresholds are (negative below, positive above)")
@@ -174,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Turkish, {len(tr_texts)} unique comments: analyze_batch {tr_batch:.0f} texts/s,"
         f" tr-lexicon-v1 scoring alone {tr_score:.0f} texts/s"
     )
+
 
 if __name__ == "__main__":
     main()
