@@ -41,7 +41,9 @@ TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: 
 def create_database_engine(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url, **options)
-    return create_engine(url, pool_pre_ping=True, **options)
+    # No ping per checkout (a round trip on every transaction): a connection found dead fails its one
+    # request or message, which the CRM or dramatiq retries, and SQLAlchemy then replaces the whole pool.
+    return create_engine(url, **options)
 
 
 def _create_sqlite_engine(url: str, **options: Any) -> Engine:

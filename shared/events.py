@@ -7,6 +7,7 @@ it. It is the only coupling between a publisher and its consumers.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -230,7 +231,7 @@ class InvalidEvent(ValueError):
 def new_event(event_type: str, data: dict[str, Any], occurred_at: datetime | None = None) -> dict[str, Any]:
     """Build an envelope, validating ``data`` against the contract before anything is stored."""
     event = EVENTS[event_type]
-    payload = event.schema().dump(_load(event.schema, data))
+    payload = _instance(event.schema).dump(_load(event.schema, data))
     return {
         "id": str(uuid.uuid4()),
         "type": event_type,
@@ -251,8 +252,15 @@ def parse_event(envelope: Any, expected_type: str) -> tuple[dict[str, Any], dict
     return loaded, _load(event.schema, loaded["data"])
 
 
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    # Building a schema deep-copies its fields; one instance per contract serves every thread (load and
+    # dump keep no state on the instance).
+    return schema()
+
+
 def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
     try:
-        return schema().load(data)
+        return _instance(schema).load(data)
     except ValidationError as error:
         raise InvalidEvent(error.messages) from error
