@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import MetaData, event, text
 
 from shared.db import UTCDateTime, create_database_engine, ensure_database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
 
+
+# Alembic is imported when a migration runs, not with the module: it is a sixth of a web worker's memory,
+# and web processes and workers only migrate at start, if at all.
 def alembic_config(database_url: str, script_location: Path, version_table: str) -> Config:
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -38,6 +43,8 @@ def upgrade(database_url: str, script_location: Path, version_table: str, revisi
                     text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table}
                 )
             config.attributes["connection"] = connection
+            from alembic import command  # noqa: PLC0415
+
             command.upgrade(config, revision)
             if connection.dialect.name == "sqlite":
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
