@@ -20,8 +20,9 @@ from shared.clock import utcnow
 from shared.db import Database
 from shared.identity.domain import IdentityError, check_password_policy, normalize_email, parse_role
 from shared.identity.store import IdentityStore
+from shared.outbox import outbox_channel
 from shared.principal import Role
-from shared.scheduling import run_clock
+from shared.scheduling import PostgresWakeup, run_clock
 from shared.settings import SERVICES, Settings
 from shared.signing import signed_headers
 
@@ -92,12 +93,18 @@ def _run_clock(settings: Settings, service: str) -> int:
     runtime = wiring.bootstrap(settings)
     # The clock may start before the web process has migrated; both may migrate, one waits for the other.
     wiring.migrate(runtime)
-    jobs = wiring.clock_jobs(runtime, create_broker(settings.broker_url))
+    # On PostgreSQL the outbox's trigger wakes this clock when another process commits events.
+    wakeup = (
+        PostgresWakeup(runtime.database.dsn, [outbox_channel(service)])
+        if runtime.database.is_postgresql
+        else None
+    )
+    jobs = wiring.clock_jobs(runtime, create_broker(settings.broker_url), woken=wakeup is not None)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     logging.getLogger("closeloop").info("%s clock running %s", service, ", ".join(job.name for job in jobs))
-    run_clock(jobs, stop)
+    run_clock(jobs, stop, wakeup=wakeup)
     return 0
 
 

@@ -17,7 +17,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RoutingException
 
 from shared.broker import create_broker
-from shared.scheduling import PeriodicJob, run_clock
+from shared.scheduling import COMMITTED_EVENTS, PeriodicJob, run_clock
 from shared.settings import Settings
 
 from .services import SERVICES
@@ -40,8 +40,13 @@ class System:
         """Start a dramatiq worker and the clock (outbox relays, due deliveries) in this process."""
         self._worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
         self._worker.start()
+        # Every service commits in this process, so the in-process wake-up hears every new event.
         clock = threading.Thread(
-            target=run_clock, args=(self.jobs, self._stop), name="closeloop-clock", daemon=True
+            target=run_clock,
+            args=(self.jobs, self._stop),
+            kwargs={"wakeup": COMMITTED_EVENTS},
+            name="closeloop-clock",
+            daemon=True,
         )
         clock.start()
         self._threads.append(clock)
@@ -71,7 +76,7 @@ def build_system(settings: Settings) -> System:
         wiring.declare(broker, runtime)
         runtimes[name] = runtime
         apps[name] = wiring.create_app(runtime)
-        jobs.extend(wiring.clock_jobs(runtime, broker))
+        jobs.extend(wiring.clock_jobs(runtime, broker, woken=True))
     return System(settings, broker, runtimes, apps, jobs)
 
 

@@ -102,6 +102,13 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def dsn(self) -> str:
+        """The URL as the database driver itself takes it (for a connection outside SQLAlchemy)."""
+        return (
+            make_url(self.url).set(drivername=self.engine.dialect.name).render_as_string(hide_password=False)
+        )
+
     def session(self) -> Session:
         """A new session, for a unit of work that begins and ends its transaction itself."""
         return self._sessions()

@@ -155,3 +155,29 @@ def split_outbox_by_consumer(service: str, consumers_by_type: dict[str, tuple[st
         ["consumed_at"],
         unique=False,
     )
+
+
+def create_outbox_notify_trigger(op: Any, service: str) -> None:
+    """On PostgreSQL, NOTIFY the service's clock when a transaction inserts outbox rows (sent at its commit).
+
+    One notification per statement, and PostgreSQL folds identical ones of a transaction into one, so an
+    emitting transaction costs no extra round trip. SQLite has no NOTIFY: the embedded clock is in-process.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    from shared.outbox import outbox_channel  # noqa: PLC0415 (migrations load before the app)
+
+    op.execute(
+        "CREATE OR REPLACE FUNCTION closeloop_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); RETURN NULL; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER {service}_outbox_notify AFTER INSERT ON {service}_outbox "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION closeloop_notify_outbox('{outbox_channel(service)}')"
+    )
+
+
+def drop_outbox_notify_trigger(op: Any, service: str) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # The function stays: other services' triggers in the same database may use it.
+        op.execute(f"DROP TRIGGER IF EXISTS {service}_outbox_notify ON {service}_outbox")

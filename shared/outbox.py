@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, dict[str, Any]], None]
 
 
+def outbox_channel(service: str) -> str:
+    """What a trigger on the service's outbox table NOTIFYs on PostgreSQL when rows are inserted."""
+    return f"{service}_outbox_committed"
+
+
 def outbox_table(metadata: MetaData, service: str) -> Table:
     return Table(
         f"{service}_outbox",

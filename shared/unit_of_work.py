@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from shared.db import Database
 from shared.events import EVENTS, new_event
 from shared.outbox import first_consumption, record_event
+from shared.scheduling import COMMITTED_EVENTS
 
 
 class Conflict(Exception):
@@ -107,6 +108,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.consumed = consumed
 
     def _begin(self) -> None:
+        self._wakes_clock = False
         self.session: Session = self.database.session()
         self.session.begin()
         self._open_repositories(self.session)
@@ -129,6 +131,10 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _store_event(self, envelope: dict[str, Any]) -> None:
         record_event(self.session, self.outbox, envelope)
+        if not self._wakes_clock:
+            # A clock in this process relays the new rows at once (other processes hear PostgreSQL's NOTIFY).
+            self._wakes_clock = True
+            self.after_commit(COMMITTED_EVENTS.set)
 
     def first_consumption(self, event_id: str, consumer: str) -> bool:
         return first_consumption(self.session, self.consumed, event_id, consumer)

@@ -58,12 +58,19 @@ class ServiceWiring(Generic[R]):
         """Bind the service's consumers and its outbox acknowledgements to ``broker``."""
         return declare_consumers(broker, self.name, runtime, self.consumers, runtime.outbox)
 
-    def clock_jobs(self, runtime: R, broker: dramatiq.Broker) -> list[PeriodicJob]:
+    def clock_jobs(self, runtime: R, broker: dramatiq.Broker, woken: bool = False) -> list[PeriodicJob]:
+        """The clock's jobs; ``woken``: its clock wakes when events are committed (``shared.scheduling``)."""
         outbox = runtime.outbox
         publish = publisher(broker)
         return [
-            # Every tenth of a second keeps the loop quick; a row is claimed by one clock at a time.
-            PeriodicJob(f"{self.name}.outbox", 0.1, lambda: outbox.relay_due(publish)),
+            # Woken, the relay publishes new rows at once and polls each second for redeliveries; otherwise
+            # every tenth of a second keeps the loop quick. A row is claimed by one clock at a time.
+            PeriodicJob(
+                f"{self.name}.outbox",
+                1.0 if woken else 0.1,
+                lambda: outbox.relay_due(publish),
+                on_wakeup=woken,
+            ),
             PeriodicJob(f"{self.name}.outbox_prune", 3600.0, outbox.prune),
             *self.periodic_jobs(runtime),
         ]

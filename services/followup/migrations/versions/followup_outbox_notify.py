@@ -1,0 +1,26 @@
+"""the outbox's trigger wakes the service's clock on PostgreSQL (NOTIFY) when events are committed
+
+Revision ID: followup_outbox_notify
+Revises: followup_0005
+Create Date: 2026-11-26 16:00:00
+
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from shared.migrations import create_outbox_notify_trigger, drop_outbox_notify_trigger
+
+revision: str = "followup_outbox_notify"
+down_revision: str | Sequence[str] | None = "followup_0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_outbox_notify_trigger(op, "followup")
+
+
+def downgrade() -> None:
+    drop_outbox_notify_trigger(op, "followup")
