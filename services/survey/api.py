@@ -9,6 +9,7 @@ from dataclasses import asdict
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from shared.http import OPEN_TO_ALL, DomainError, problem
 from shared.identity.web import public, requires
@@ -16,6 +17,7 @@ from shared.principal import Role
 from shared.signing import WebhookVerificationError, verify
 
 from . import service
+from .customer_schemas import EXTERNAL_ID, CustomerPutSchema, CustomerSchema, CustomersQuerySchema
 from .schemas import (
     EVENT_TYPE_PATTERN,
     CrmEventSchema,
@@ -30,6 +32,8 @@ from .schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+TOTAL_HEADER = "X-Total-Count"
 
 blp = Blueprint("events", __name__, url_prefix="/v1", description="CRM events and NPS analytics")
 
@@ -138,3 +142,52 @@ class TriggerRule(MethodView):
     def put(self, rule, event_type):
         """Create or replace the trigger rule of a known or custom event type (managers only)."""
         return service.put_trigger_rule(_runtime(), _checked_event_type(event_type), rule)
+
+
+class InvalidExternalId(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_external_id(external_id: str) -> str:
+    try:
+        EXTERNAL_ID(external_id)
+    except ValidationError as error:
+        raise InvalidExternalId("Not a customer id.", {"external_id": error.messages}) from error
+    return external_id
+
+
+@blp.route("/customers")
+class Customers(MethodView):
+    @blp.arguments(CustomersQuerySchema, location="query")
+    @blp.response(
+        200,
+        CustomerSchema(many=True),
+        headers={
+            TOTAL_HEADER: {
+                "description": "How many customers match, on every page.",
+                "schema": {"type": "integer"},
+            }
+        },
+    )
+    def get(self, query):
+        """Customers by text (name, email, phone, external id) and attribute values, by external id."""
+        attributes = dict(pair.split("=", 1) for pair in query["attribute"])
+        page = service.list_customers(_runtime(), query["q"], attributes, query["page"], query["page_size"])
+        return [asdict(customer) for customer in page.items], {TOTAL_HEADER: str(page.total)}
+
+
+@blp.route("/customers/<external_id>")
+class Customer(MethodView):
+    @blp.response(200, CustomerSchema)
+    def get(self, external_id):
+        """One customer: contact details, consent, attributes, and the channels they opted out of."""
+        return asdict(service.get_customer(_runtime(), external_id))
+
+    @blp.arguments(CustomerPutSchema)
+    @blp.response(200, CustomerSchema, description="The customer was updated.")
+    @blp.alt_response(201, schema=CustomerSchema, description="The customer was created.")
+    def put(self, fields, external_id):
+        """Create or replace a customer (phone numbers stored in E.164; a bad value is a 422 naming it)."""
+        customer, created = service.put_customer(_runtime(), _checked_external_id(external_id), fields)
+        return asdict(customer), 201 if created else 200
