@@ -11,12 +11,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from shared.clock import utcnow
 from shared.http import OPEN_TO_ALL, DomainError, problem
 from shared.identity.web import public, requires
 from shared.principal import Role
 from shared.signing import WebhookVerificationError, verify
 
-from . import service
+from . import service, sources
 from .customer_schemas import EXTERNAL_ID, CustomerPutSchema, CustomerSchema, CustomersQuerySchema
 from .schemas import (
     EVENT_TYPE_PATTERN,
@@ -29,7 +30,10 @@ from .schemas import (
     NpsSchema,
     TriggerRuleOutSchema,
     TriggerRuleSchema,
+    VendorEventSchema,
 )
+from .source_schemas import ShopifyOrderSchema, SourceSchema, ZendeskEventSchema
+from .sources import SourceFormat
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,36 @@ def _runtime():
     return current_app.extensions["closeloop.survey"]
 
 
+# The signed intake's endpoints, and the format each takes; everything else here is for staff.
+_SIGNED_ENDPOINTS = {
+    "events.CrmEvents": SourceFormat.STANDARD,
+    "events.SourceCrmEvents": SourceFormat.STANDARD,
+    "events.ShopifyOrders": SourceFormat.SHOPIFY,
+    "events.ZendeskEvents": SourceFormat.ZENDESK,
+}
+
+
 @blp.before_request
 def _check_signature():
-    # Only the CRM event intake is signed; analytics are read by staff (sign-in comes with the web app).
-    if request.endpoint != "events.CrmEvents":
+    """Each source signs with its own secret in its own scheme; nothing is parsed before it is verified."""
+    source_format = _SIGNED_ENDPOINTS.get(request.endpoint or "")
+    if source_format is None:
         return None
+    settings = _runtime().settings
+    if request.endpoint == "events.CrmEvents":
+        secret = settings.webhook_secret
+    else:
+        source = settings.sources.get((request.view_args or {}).get("source", ""))
+        if source is None or source.format != source_format:
+            return problem(404, "Not Found", f"No {source_format} source of that name.")
+        secret = source.secret
     try:
-        verify(_runtime().settings.webhook_secret, request.headers, request.get_data())
+        if source_format == SourceFormat.STANDARD:
+            verify(secret, request.headers, request.get_data())
+        elif source_format == SourceFormat.SHOPIFY:
+            sources.verify_shopify(secret, request.headers, request.get_data())
+        else:
+            sources.verify_zendesk(secret, request.headers, request.get_data(), utcnow())
     except WebhookVerificationError as error:
         log.info("refused CRM event: %s", error)
         return problem(401, "Unauthorized", str(error))
@@ -67,6 +94,100 @@ class CrmEvents(MethodView):
         """Receive a signed CRM event (purchase.completed, support_call.ended, site.visited)."""
         outcome = service.accept_crm_event(_runtime(), event)
         return asdict(outcome), 200 if outcome.duplicate else 202
+
+
+@blp.route("/sources/<source>/events")
+@public  # signed with the source's own Standard Webhooks secret, checked above
+class SourceCrmEvents(MethodView):
+    @blp.arguments(CrmEventSchema)
+    @blp.response(202, EventOutcomeSchema, description="Accepted: the outcome says whether a survey follows.")
+    @blp.alt_response(200, schema=EventOutcomeSchema, description="This event id was accepted before.")
+    @blp.alt_response(401, description="Missing or wrong Standard Webhooks signature.")
+    @blp.alt_response(404, description="No source of this name in the standard format.")
+    @blp.doc(**OPEN_TO_ALL)
+    def post(self, event, source):
+        """Receive a CRM event from a named source, in our format, signed with that source's secret."""
+        outcome = service.accept_crm_event(_runtime(), event, source)
+        return asdict(outcome), 200 if outcome.duplicate else 202
+
+
+@blp.route("/sources/<source>/shopify")
+@public  # X-Shopify-Hmac-Sha256, checked above
+class ShopifyOrders(MethodView):
+    @blp.arguments(ShopifyOrderSchema)
+    @blp.response(202, EventOutcomeSchema, description="Accepted as purchase.completed.")
+    @blp.alt_response(
+        200,
+        schema=EventOutcomeSchema,
+        description="A repeat of this X-Shopify-Webhook-Id, or a topic not surveyed (decision ignored).",
+    )
+    @blp.alt_response(401, description="Missing or wrong X-Shopify-Hmac-Sha256.")
+    @blp.alt_response(404, description="No Shopify source of this name.")
+    @blp.doc(**OPEN_TO_ALL)
+    def post(self, order, source):
+        """Receive a Shopify order webhook (orders/paid and orders/fulfilled are a purchase.completed).
+
+        Signed with the app's secret (X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body);
+        X-Shopify-Webhook-Id is the de-duplication key and X-Shopify-Topic the event.
+        """
+        return _accept_vendor_event(sources.shopify_event(source, request.headers, order), source)
+
+
+@blp.route("/sources/<source>/zendesk")
+@public  # X-Zendesk-Webhook-Signature, checked above
+class ZendeskEvents(MethodView):
+    @blp.arguments(ZendeskEventSchema)
+    @blp.response(202, EventOutcomeSchema, description="A solved ticket, accepted as support_call.ended.")
+    @blp.alt_response(
+        200,
+        schema=EventOutcomeSchema,
+        description="A repeat of this event id, or an event that is not surveyed (decision ignored).",
+    )
+    @blp.alt_response(401, description="Missing, wrong or stale X-Zendesk-Webhook-Signature.")
+    @blp.alt_response(404, description="No Zendesk source of this name.")
+    @blp.doc(**OPEN_TO_ALL)
+    def post(self, payload, source):
+        """Receive a Zendesk webhook (event subscription): a ticket status changed to solved is surveyed.
+
+        Signed with the webhook's signing secret: X-Zendesk-Webhook-Signature is base64 HMAC-SHA256 of
+        X-Zendesk-Webhook-Signature-Timestamp followed by the raw body; five minutes' tolerance.
+        """
+        return _accept_vendor_event(sources.zendesk_event(source, payload), source)
+
+
+class InvalidVendorEvent(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _accept_vendor_event(mapped: dict | sources.Ignored, source: str):
+    if isinstance(mapped, sources.Ignored):
+        # Acknowledged, so the vendor does not retry (and disable the webhook) over an event we do not use.
+        return {"duplicate": False, "decision": "ignored", "reason": mapped.reason}, 200
+    try:
+        event = VendorEventSchema().load(mapped)
+    except ValidationError as error:
+        raise InvalidVendorEvent(
+            "The payload does not make a CRM event; errors name the event's fields.", error.messages
+        ) from error
+    outcome = service.accept_crm_event(_runtime(), event, source)
+    return asdict(outcome), 200 if outcome.duplicate else 202
+
+
+@blp.route("/sources")
+class Sources(MethodView):
+    @requires(Role.MANAGER)
+    @blp.response(200, SourceSchema(many=True))
+    @blp.alt_response(403, description="Only managers and admins see the sources.")
+    def get(self):
+        """The CRM event sources (CLOSELOOP_SOURCES) and where each posts; their secrets are never shown."""
+        listed = [{"name": "default", "format": SourceFormat.STANDARD, "path": "/v1/events"}]
+        for source in sorted(_runtime().settings.sources.values(), key=lambda source: source.name):
+            suffix = "events" if source.format == SourceFormat.STANDARD else source.format
+            listed.append(
+                {"name": source.name, "format": source.format, "path": f"/v1/sources/{source.name}/{suffix}"}
+            )
+        return listed
 
 
 @blp.route("/nps")

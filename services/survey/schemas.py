@@ -117,9 +117,13 @@ class VendorEventSchema(CrmEventSchema):
 
 
 class EventOutcomeSchema(Schema):
-    event_id = fields.String(metadata={"description": "Closeloop's id for the stored event."})
+    event_id = fields.String(
+        metadata={"description": "Closeloop's id for the stored event (none when a vendor's is ignored)."}
+    )
     duplicate = fields.Boolean(metadata={"description": "True when this event id was accepted before."})
-    decision = fields.String(metadata={"description": "invited, delayed or skipped"})
+    decision = fields.String(
+        metadata={"description": "invited, delayed or skipped; ignored: a vendor's event we do not survey"}
+    )
     reason = fields.String(metadata={"description": "A short sentence saying why."})
     reason_code = fields.String(metadata={"description": "Why, for machines: see DecisionSchema."})
     due_at = fields.DateTime(allow_none=True, metadata={"description": "When a delayed survey is due."})
