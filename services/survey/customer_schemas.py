@@ -66,6 +66,11 @@ class CustomerFieldsSchema(Schema):
         load_default=None, allow_none=True, metadata={"description": "An IANA time zone: Europe/Istanbul."}
     )
     preferred_channel = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CHANNELS))
+    consent = fields.Boolean(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "false: withdrew consent to surveys, never asked; null: unknown."},
+    )
     attributes = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=100)),
         load_default=dict,
@@ -75,12 +80,6 @@ class CustomerFieldsSchema(Schema):
 
 class CustomerPutSchema(CustomerFieldsSchema):
     """A customer as PUT replaces it: a field left out is unknown (null) afterwards; attributes replaced."""
-
-    consent = fields.Boolean(
-        load_default=None,
-        allow_none=True,
-        metadata={"description": "false: withdrew consent, never surveyed; null: unknown."},
-    )
 
 
 class CustomerSchema(Schema):

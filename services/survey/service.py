@@ -409,7 +409,7 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
             created_at=now,
         )
     # The CRM's latest word on a contact wins; a field it leaves out keeps what we knew.
-    for name in ("email", "phone", "name", "locale", "timezone", "preferred_channel"):
+    for name in ("email", "phone", "name", "locale", "timezone", "preferred_channel", "consent"):
         if fields.get(name) is not None:
             setattr(customer, name, fields[name])
     if fields.get("attributes"):

@@ -121,17 +121,29 @@ def test_a_delayed_survey_of_a_customer_who_opted_out_meanwhile_is_skipped_when_
 def test_withdrawn_consent_is_skipped_with_its_reason(survey):
     service.put_customer(survey, "crm-42", put_fields(email="jane@example.com", consent=False))
     outcome = accept(survey, "order-1")
-    assert (outcome.decision, outcome.reason_code, outcome.reason) == (
+    recorded = service.event_decision(survey, outcome.event_id)
+    assert (recorded.decision, recorded.reason_code, recorded.reason) == (
         "skipped",
         "no_consent",
         "customer has not consented to surveys",
     )
 
 
+def test_a_crm_event_withdrawing_consent_is_skipped_and_one_leaving_it_out_keeps_it(survey):
+    assert accept(survey, "order-1", consent=False).reason_code == "no_consent"
+    assert accept(survey, "order-2").reason_code == "no_consent"
+    assert service.get_customer(survey, "crm-42").consent is False
+
+
 def test_a_vendor_event_for_a_customer_without_any_address_is_skipped_with_its_reason(survey):
     event = VendorEventSchema().load(crm_event("ticket-1", external_id="helpdesk:77", email=None))
     outcome = service.accept_crm_event(survey, event, "helpdesk")
-    assert (outcome.decision, outcome.reason_code) == ("skipped", "no_contact")
+    recorded = service.event_decision(survey, outcome.event_id)
+    assert (recorded.decision, recorded.reason_code, recorded.reason) == (
+        "skipped",
+        "no_contact",
+        "no email or phone number for this customer",
+    )
 
 
 def test_a_vendor_event_reaches_a_customer_staff_created(survey):
