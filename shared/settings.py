@@ -22,7 +22,7 @@ DEVELOPMENT_SECRET_KEY = "closeloop-development-secret-key-not-for-production"
 SOURCE_FORMATS = ("standard", "shopify", "zendesk")
 # "default" is POST /v1/events, signed with CLOSELOOP_WEBHOOK_SECRET.
 DEFAULT_SOURCE = "default"
-_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ def _sources(env: Mapping[str, str]) -> dict[str, EventSource]:
     sources: dict[str, EventSource] = {}
     for entry in (env.get("CLOSELOOP_SOURCES") or "").replace(",", " ").split():
         name, _, source_format = entry.partition(":")
-        if not _SOURCE_NAME.fullmatch(name) or name == DEFAULT_SOURCE or name in sources:
+        if not SOURCE_NAME.fullmatch(name) or name == DEFAULT_SOURCE or name in sources:
             raise ValueError(
                 f"CLOSELOOP_SOURCES: {name!r} is not a new source name (lower-case letters, digits, - and _, "
                 f"at most 32; not {DEFAULT_SOURCE!r})"
@@ -284,13 +284,14 @@ def _sources(env: Mapping[str, str]) -> dict[str, EventSource]:
         secret = (env.get(variable) or "").strip()
         if not secret:
             raise ValueError(f"{variable} must hold the secret the source {name!r} signs with")
-        if source_format == "standard" and not _is_standard_webhooks_secret(secret):
+        if source_format == "standard" and not is_standard_webhooks_secret(secret):
             raise ValueError(f"{variable} must be a Standard Webhooks secret: whsec_ and base64")
         sources[name] = EventSource(name, source_format, secret)
     return sources
 
 
-def _is_standard_webhooks_secret(secret: str) -> bool:
+def is_standard_webhooks_secret(secret: str) -> bool:
+    """``whsec_`` and a base64 key, as the Standard Webhooks libraries take it."""
     if not secret.startswith("whsec_"):
         return False
     try:

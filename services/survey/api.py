@@ -15,6 +15,7 @@ from shared.clock import utcnow
 from shared.http import OPEN_TO_ALL, DomainError, problem
 from shared.identity.web import public, requires
 from shared.principal import Role
+from shared.settings import SOURCE_NAME
 from shared.signing import WebhookVerificationError, verify
 
 from . import service, sources
@@ -32,7 +33,7 @@ from .schemas import (
     TriggerRuleSchema,
     VendorEventSchema,
 )
-from .source_schemas import ShopifyOrderSchema, SourceSchema, ZendeskEventSchema
+from .source_schemas import ShopifyOrderSchema, SourcePutSchema, SourceSchema, ZendeskEventSchema
 from .sources import SourceFormat
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def _check_signature():
     if request.endpoint == "events.CrmEvents":
         secret = settings.webhook_secret
     else:
-        source = settings.sources.get((request.view_args or {}).get("source", ""))
+        source = service.find_source(_runtime(), (request.view_args or {}).get("source", ""))
         if source is None or source.format != source_format:
             return problem(404, "Not Found", f"No {source_format} source of that name.")
         secret = source.secret
@@ -180,14 +181,46 @@ class Sources(MethodView):
     @blp.response(200, SourceSchema(many=True))
     @blp.alt_response(403, description="Only managers and admins see the sources.")
     def get(self):
-        """The CRM event sources (CLOSELOOP_SOURCES) and where each posts; their secrets are never shown."""
-        listed = [{"name": "default", "format": SourceFormat.STANDARD, "path": "/v1/events"}]
-        for source in sorted(_runtime().settings.sources.values(), key=lambda source: source.name):
-            suffix = "events" if source.format == SourceFormat.STANDARD else source.format
-            listed.append(
-                {"name": source.name, "format": source.format, "path": f"/v1/sources/{source.name}/{suffix}"}
-            )
-        return listed
+        """The CRM event sources and where each posts (the default, CLOSELOOP_SOURCES', staff's); never a
+        secret."""
+        return [asdict(source) for source in service.list_sources(_runtime())]
+
+
+class InvalidSourceName(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_source_name(name: str) -> str:
+    if not SOURCE_NAME.fullmatch(name):
+        raise InvalidSourceName(
+            "Not a source name.", {"name": ["Lower-case letters, digits, '-' and '_', at most 32."]}
+        )
+    return name
+
+
+@blp.route("/sources/<name>")
+class Source(MethodView):
+    @requires(Role.MANAGER)
+    @blp.arguments(SourcePutSchema)
+    @blp.response(200, SourceSchema, description="The source's format or secret was changed.")
+    @blp.alt_response(201, schema=SourceSchema, description="The source was added.")
+    @blp.alt_response(403, description="Only managers and admins change sources.")
+    @blp.alt_response(409, description="The source is configured in the settings (or is the default).")
+    def put(self, fields, name):
+        """Add a CRM event source, or change its format or secret (write-only: never shown again)."""
+        source, added = service.put_source(
+            _runtime(), _checked_source_name(name), fields["format"], fields["secret"]
+        )
+        return asdict(source), 201 if added else 200
+
+    @requires(Role.MANAGER)
+    @blp.response(204)
+    @blp.alt_response(403, description="Only managers and admins remove sources.")
+    @blp.alt_response(409, description="The source is configured in the settings (or is the default).")
+    def delete(self, name):
+        """Remove a source added here: events it sent stay, new ones are refused (404)."""
+        service.delete_source(_runtime(), name)
 
 
 @blp.route("/nps")

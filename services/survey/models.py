@@ -181,6 +181,21 @@ class TriggerRuleRow(Base):
     updated_at: Mapped[datetime]
 
 
+class EventSourceRow(Base):
+    """A CRM event source staff added through the API (PUT /v1/sources/{name}); CLOSELOOP_SOURCES adds others.
+
+    The secret is kept as it is: checking an HMAC needs it, not a hash of it. It is never shown again.
+    """
+
+    __tablename__ = "survey_sources"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 outbox = outbox_table(Base.metadata, SERVICE)
 consumed_events = consumed_events_table(Base.metadata, SERVICE)
 metadata = Base.metadata

@@ -12,9 +12,10 @@ from typing import Any
 from shared.channels import Channel, normal_address
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import NotFoundError
+from shared.http import ConflictError, NotFoundError
 from shared.locales import DEFAULT_LOCALE, resolve_locale
 from shared.nps import NpsSummary, nps_summary
+from shared.settings import DEFAULT_SOURCE, EventSource
 from shared.unit_of_work import Conflict
 
 from . import domain
@@ -22,6 +23,7 @@ from .models import (
     ChannelOptOut,
     CrmEvent,
     Customer,
+    EventSourceRow,
     FollowUpSurvey,
     Invitation,
     Response,
@@ -418,6 +420,84 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
     if not known:
         uow.customers.add(customer)
     return customer
+
+
+# --- CRM event sources: from the settings (CLOSELOOP_SOURCES) and from staff (PUT /v1/sources/{name}) ------
+
+
+class SourceConflict(ConflictError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source as staff see it: never its secret."""
+
+    name: str
+    format: str
+    path: str
+    # settings (CLOSELOOP_SOURCES, changed only there), api (PUT /v1/sources/{name}), or default.
+    configured_in: str
+
+
+def find_source(runtime: SurveyRuntime, name: str) -> EventSource | None:
+    """The source of this name with its secret: the settings' first, then those staff added."""
+    if name in runtime.settings.sources:
+        return runtime.settings.sources[name]
+    with runtime.unit_of_work() as uow:
+        row = uow.sources.get(name)
+        return EventSource(row.name, row.format, row.secret) if row is not None else None
+
+
+def _source_view(name: str, source_format: str, configured_in: str) -> SourceView:
+    if name == DEFAULT_SOURCE:
+        return SourceView(name, source_format, "/v1/events", configured_in)
+    suffix = "events" if source_format == "standard" else source_format
+    return SourceView(name, source_format, f"/v1/sources/{name}/{suffix}", configured_in)
+
+
+def list_sources(runtime: SurveyRuntime) -> list[SourceView]:
+    views = [_source_view(DEFAULT_SOURCE, "standard", "default")]
+    views += [_source_view(s.name, s.format, "settings") for s in runtime.settings.sources.values()]
+    with runtime.unit_of_work() as uow:
+        views += [
+            _source_view(row.name, row.format, "api")
+            for row in uow.sources.all()
+            if row.name not in runtime.settings.sources
+        ]
+    return sorted(views, key=lambda view: (view.name != DEFAULT_SOURCE, view.name))
+
+
+def put_source(runtime: SurveyRuntime, name: str, source_format: str, secret: str) -> tuple[SourceView, bool]:
+    """Add a source or change its format and secret (a secret rotation); True when added."""
+    if name == DEFAULT_SOURCE or name in runtime.settings.sources:
+        raise SourceConflict(
+            f"The source {name} is configured in the settings; change it there.",
+            {"name": ["Configured in CLOSELOOP_SOURCES (or the default source)."]},
+        )
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        row = uow.sources.get(name)
+        added = row is None
+        if row is None:
+            row = EventSourceRow(name=name, created_at=now)
+        row.format, row.secret, row.updated_at = source_format, secret, now
+        if added:
+            uow.sources.add(row)
+    log.info("CRM event source %s %s (%s)", name, "added" if added else "changed", source_format)
+    return _source_view(name, source_format, "api"), added
+
+
+def delete_source(runtime: SurveyRuntime, name: str) -> None:
+    """Remove a source staff added: its events stay, new ones are refused."""
+    if name == DEFAULT_SOURCE or name in runtime.settings.sources:
+        raise SourceConflict(f"The source {name} is configured in the settings; remove it there.")
+    with runtime.unit_of_work() as uow:
+        row = uow.sources.get(name)
+        if row is None:
+            raise NotFoundError(f"No source {name}.")
+        uow.sources.remove(row)
+    log.info("CRM event source %s removed", name)
 
 
 # --- Customers: staff's API, and the opt-outs dispatch reports --------------------------------------

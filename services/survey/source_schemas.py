@@ -6,7 +6,11 @@ them to a CRM event, which ``VendorEventSchema`` validates, naming any field it 
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.settings import SOURCE_FORMATS, is_standard_webhooks_secret
 
 
 class _AsSent(Schema):
@@ -53,3 +57,29 @@ class SourceSchema(Schema):
     name = fields.String()
     format = fields.String(metadata={"description": "standard (Standard Webhooks), shopify or zendesk"})
     path = fields.String(metadata={"description": "Where the source posts its events."})
+    configured_in = fields.String(
+        metadata={"description": "default, settings (CLOSELOOP_SOURCES) or api (PUT /v1/sources/{name})"}
+    )
+
+
+class SourcePutSchema(Schema):
+    """A source's format and secret; the secret is write-only: no answer ever shows it."""
+
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(required=True, validate=validate.OneOf(SOURCE_FORMATS))
+    secret = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=200),
+        metadata={
+            "description": "standard: a whsec_ secret; shopify: the app's client secret; zendesk: the "
+            "webhook's signing secret."
+        },
+    )
+
+    @validates_schema
+    def _secret_fits_format(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("format") == "standard" and not is_standard_webhooks_secret(data.get("secret", "")):
+            raise ValidationError("A Standard Webhooks secret: whsec_ and base64.", "secret")

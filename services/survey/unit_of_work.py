@@ -24,6 +24,7 @@ from .models import (
     ChannelOptOut,
     CrmEvent,
     Customer,
+    EventSourceRow,
     FollowUpSurvey,
     Invitation,
     Response,
@@ -146,6 +147,16 @@ class TriggerRules(Protocol):
     def add(self, rule: TriggerRuleRow) -> None: ...
 
 
+class EventSources(Protocol):
+    def get(self, name: str) -> EventSourceRow | None: ...
+
+    def all(self) -> list[EventSourceRow]: ...
+
+    def add(self, source: EventSourceRow) -> None: ...
+
+    def remove(self, source: EventSourceRow) -> None: ...
+
+
 class SurveyUnitOfWork(UnitOfWork):
     """One transaction of the survey service: its repositories, and ``emit`` as in every unit of work."""
 
@@ -157,6 +168,7 @@ class SurveyUnitOfWork(UnitOfWork):
     follow_ups: FollowUpSurveys
     trigger_rules: TriggerRules
     opt_outs: ChannelOptOuts
+    sources: EventSources
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -420,6 +432,24 @@ class SqlTriggerRules:
         self.session.flush()
 
 
+class SqlEventSources:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, name: str) -> EventSourceRow | None:
+        return self.session.get(EventSourceRow, name)
+
+    def all(self) -> list[EventSourceRow]:
+        return list(self.session.scalars(select(EventSourceRow).order_by(EventSourceRow.name)))
+
+    def add(self, source: EventSourceRow) -> None:
+        self.session.add(source)
+        self.session.flush()
+
+    def remove(self, source: EventSourceRow) -> None:
+        self.session.delete(source)
+
+
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
@@ -433,3 +463,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.follow_ups = SqlFollowUpSurveys(session)
         self.trigger_rules = SqlTriggerRules(session)
         self.opt_outs = SqlChannelOptOuts(session)
+        self.sources = SqlEventSources(session)

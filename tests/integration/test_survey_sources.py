@@ -366,8 +366,51 @@ def test_managers_see_the_sources_without_their_secrets(survey):
         "shop": "/v1/sources/shop/shopify",
     }
     assert SHOPIFY_SECRET not in listed.get_data(as_text=True)
+    assert {source["configured_in"] for source in listed.get_json()} == {"default", "settings"}
     agent = staff_client(create_survey_app(survey), survey.identity, Role.AGENT)
     assert agent.get("/v1/sources").status_code == 403
+
+
+def test_a_manager_adds_a_source_whose_secret_is_write_only_and_removes_it(survey, client):
+    manager = staff_client(create_survey_app(survey), survey.identity, Role.MANAGER)
+
+    added = manager.put("/v1/sources/shop-eu", json={"format": "shopify", "secret": "shpss_eu_secret_1"})
+
+    assert added.status_code == 201
+    assert added.get_json() == {
+        "name": "shop-eu",
+        "format": "shopify",
+        "path": "/v1/sources/shop-eu/shopify",
+        "configured_in": "api",
+    }
+    assert "shpss_eu_secret_1" not in manager.get("/v1/sources").get_data(as_text=True)
+    assert (
+        shopify_post(client, shopify_order(), source="shop-eu", secret="shpss_eu_secret_1").status_code == 202
+    )
+    # A rotated secret takes over at once.
+    rotated = manager.put("/v1/sources/shop-eu", json={"format": "shopify", "secret": "shpss_eu_secret_2"})
+    assert rotated.status_code == 200
+    assert (
+        shopify_post(client, shopify_order(), source="shop-eu", secret="shpss_eu_secret_1").status_code == 401
+    )
+
+    assert manager.delete("/v1/sources/shop-eu").status_code == 204
+    assert (
+        shopify_post(client, shopify_order(), source="shop-eu", secret="shpss_eu_secret_2").status_code == 404
+    )
+
+
+def test_sources_from_the_settings_are_changed_there_and_bad_ones_are_named(survey):
+    manager = staff_client(create_survey_app(survey), survey.identity, Role.MANAGER)
+    assert manager.put("/v1/sources/shop", json={"format": "shopify", "secret": "x" * 10}).status_code == 409
+    assert manager.delete("/v1/sources/default").status_code == 409
+    bad = manager.put("/v1/sources/erp2", json={"format": "standard", "secret": "not-a-whsec"})
+    assert bad.status_code == 422 and set(bad.get_json()["errors"]) == {"secret"}
+    assert (
+        manager.put("/v1/sources/Bad Name", json={"format": "zendesk", "secret": "x" * 10}).status_code == 422
+    )
+    agent = staff_client(create_survey_app(survey), survey.identity, Role.AGENT)
+    assert agent.put("/v1/sources/erp2", json={"format": "zendesk", "secret": "x" * 10}).status_code == 403
 
 
 def test_the_openapi_document_describes_the_sources_routes(client):

@@ -15,6 +15,7 @@ from services.survey.models import (
     ChannelOptOut,
     CrmEvent,
     Customer,
+    EventSourceRow,
     FollowUpSurvey,
     Invitation,
     Response,
@@ -187,6 +188,25 @@ class FakeChannelOptOuts:
         self.rows[(opt_out.channel, opt_out.address)] = opt_out
 
 
+class FakeEventSources:
+    def __init__(self) -> None:
+        self.rows: dict[str, EventSourceRow] = {}
+
+    def get(self, name: str) -> EventSourceRow | None:
+        return self.rows.get(name)
+
+    def all(self) -> list[EventSourceRow]:
+        return [self.rows[name] for name in sorted(self.rows)]
+
+    def add(self, source: EventSourceRow) -> None:
+        if source.name in self.rows:
+            raise Conflict("survey_sources.name")
+        self.rows[source.name] = source
+
+    def remove(self, source: EventSourceRow) -> None:
+        del self.rows[source.name]
+
+
 class FakeScoreClicks:
     def __init__(self, responses: FakeResponses) -> None:
         self.rows: list[ScoreClick] = []
@@ -254,6 +274,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.follow_ups = FakeFollowUpSurveys()
         self.trigger_rules = FakeTriggerRules()
         self.opt_outs = FakeChannelOptOuts()
+        self.sources = FakeEventSources()
         self.invitations.responses = self.responses
         self.repositories = [
             self.customers,
@@ -264,6 +285,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.follow_ups,
             self.trigger_rules,
             self.opt_outs,
+            self.sources,
         ]
 
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from marshmallow import ValidationError
 
-from services.survey import sources
+from services.survey import service, sources
 from services.survey.schemas import VendorEventSchema
+from shared.http import ConflictError
+from shared.settings import EventSource
 from shared.signing import WebhookVerificationError
+
+from .fakes import FakeSurveyUnitOfWork, fake_runtime
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
@@ -87,3 +92,24 @@ def test_a_shopify_order_without_customer_or_email_is_refused_naming_the_custome
 def test_zendesk_events_other_than_a_solved_ticket_are_ignored():
     created = {"type": "zen:event-type:ticket.created", "event": {"current": {"status": "Open"}}}
     assert isinstance(sources.zendesk_event("helpdesk", created), sources.Ignored)
+
+
+def test_sources_from_the_settings_come_first_and_staff_add_others():
+    survey = fake_runtime(FakeSurveyUnitOfWork())
+    survey.settings = replace(
+        survey.settings, sources={"shop": EventSource("shop", "shopify", "from-settings")}
+    )
+
+    view, added = service.put_source(survey, "helpdesk", "zendesk", "zendesk-secret")
+
+    assert added and view.path == "/v1/sources/helpdesk/zendesk"
+    assert service.find_source(survey, "helpdesk") == EventSource("helpdesk", "zendesk", "zendesk-secret")
+    assert service.find_source(survey, "shop").secret == "from-settings"
+    assert service.find_source(survey, "nobody") is None
+    with pytest.raises(ConflictError):
+        service.put_source(survey, "shop", "shopify", "another-secret")
+    assert [(v.name, v.configured_in) for v in service.list_sources(survey)] == [
+        ("default", "default"),
+        ("helpdesk", "api"),
+        ("shop", "settings"),
+    ]

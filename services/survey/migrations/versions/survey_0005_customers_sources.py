@@ -1,4 +1,4 @@
-"""customers' consent, and the opt-outs dispatch reports per channel and address
+"""customers' consent, the opt-outs dispatch reports per channel and address, and CRM event sources
 
 Revision ID: survey_0005_customers_sources
 Revises: survey_0004
@@ -29,9 +29,19 @@ def upgrade() -> None:
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("channel", "address"),
     )
+    op.create_table(
+        "survey_sources",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("format", sa.String(length=16), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("survey_sources")
     op.drop_table("survey_opt_outs")
     with op.batch_alter_table("survey_customers", schema=None) as batch_op:
         batch_op.drop_column("consent")
