@@ -62,9 +62,8 @@ def _check_signature():
     source_format = _SIGNED_ENDPOINTS.get(request.endpoint or "")
     if source_format is None:
         return None
-    settings = _runtime().settings
     if request.endpoint == "events.CrmEvents":
-        secret = settings.webhook_secret
+        secret = _runtime().settings.webhook_secret
     else:
         source = service.find_source(_runtime(), (request.view_args or {}).get("source", ""))
         if source is None or source.format != source_format:
