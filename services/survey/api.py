@@ -17,6 +17,7 @@ from shared.identity.web import public, requires
 from shared.principal import Role
 from shared.settings import SOURCE_NAME
 from shared.signing import WebhookVerificationError, verify
+from shared.validation import StorableString
 
 from . import service, sources
 from .customer_schemas import EXTERNAL_ID, CustomerPutSchema, CustomerSchema, CustomersQuerySchema
@@ -255,7 +256,10 @@ class CustomerDecisions(MethodView):
     def get(self, query, external_id):
         """Every decision about a customer's CRM events, newest first: invited, delayed or skipped, why."""
         return [
-            asdict(record) for record in service.customer_decisions(_runtime(), external_id, query["limit"])
+            asdict(record)
+            for record in service.customer_decisions(
+                _runtime(), _checked_external_id(external_id), query["limit"]
+            )
         ]
 
 
@@ -304,7 +308,7 @@ class InvalidExternalId(DomainError):
 
 def _checked_external_id(external_id: str) -> str:
     try:
-        EXTERNAL_ID(external_id)
+        StorableString(validate=EXTERNAL_ID).deserialize(external_id)
     except ValidationError as error:
         raise InvalidExternalId("Not a customer id.", {"external_id": error.messages}) from error
     return external_id
@@ -335,7 +339,7 @@ class Customer(MethodView):
     @blp.response(200, CustomerSchema)
     def get(self, external_id):
         """One customer: contact details, consent, attributes, and the channels they opted out of."""
-        return asdict(service.get_customer(_runtime(), external_id))
+        return asdict(service.get_customer(_runtime(), _checked_external_id(external_id)))
 
     @blp.arguments(CustomerPutSchema)
     @blp.response(200, CustomerSchema, description="The customer was updated.")

@@ -61,7 +61,7 @@ class CustomerFieldsSchema(Schema):
         metadata={"description": "Any usual spelling with its country code; stored in E.164."},
     )
     name = StorableString(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=16))
+    locale = StorableString(load_default=None, allow_none=True, validate=validate.Length(min=1, max=16))
     timezone = TimeZoneName(
         load_default=None, allow_none=True, metadata={"description": "An IANA time zone: Europe/Istanbul."}
     )
@@ -72,7 +72,7 @@ class CustomerFieldsSchema(Schema):
         metadata={"description": "false: withdrew consent to surveys, never asked; null: unknown."},
     )
     attributes = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=100)),
+        keys=StorableString(validate=validate.Length(min=1, max=100)),
         load_default=dict,
         metadata={"description": "Segments the answers are sliced by: plan, region, store..."},
     )
@@ -103,13 +103,13 @@ class CustomersQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    q = fields.String(
+    q = StorableString(
         load_default=None,
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Text found in the name, email, phone or external id (any case)."},
     )
     attribute = fields.List(
-        fields.String(validate=validate.Regexp(r"^[^=]{1,100}=.{0,200}$", error="name=value")),
+        StorableString(validate=validate.Regexp(r"^[^=]{1,100}=.{0,200}$", error="name=value")),
         load_default=list,
         validate=validate.Length(max=10),
         metadata={"description": "An attribute's value, as name=value (plan=pro); repeat for several."},

@@ -84,3 +84,18 @@ def test_customers_are_for_staff_only(survey):
     assert stranger.put("/v1/customers/crm-7", json={}).status_code == 401
     agent = staff_client(create_survey_app(survey), survey.identity, Role.AGENT)
     assert agent.get("/v1/customers").status_code == 200
+
+
+def test_input_postgresql_cannot_store_is_refused_never_a_500(survey_client):
+    for url in (
+        "/v1/customers?q=%00",
+        '/v1/customers?attribute=a"b=1',
+        "/v1/customers?attribute=a'b=1",
+        "/v1/customers?attribute=plan=p%00",
+        "/v1/customers/a%00b",
+        "/v1/customers/a%00b/decisions",
+    ):
+        assert survey_client.get(url).status_code < 500, url
+    assert survey_client.put("/v1/customers/a%00b", json={}).status_code == 422
+    assert survey_client.put("/v1/customers/ab", json={"locale": "e\x00n"}).status_code == 422
+    assert survey_client.put("/v1/customers/ab", json={"attributes": {"pl\x00an": "pro"}}).status_code == 422
