@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -46,7 +47,17 @@ def main(argv: list[str] | None = None) -> int:
 
     post = commands.add_parser("post-event", help="sign a CRM event (JSON file) and post it")
     post.add_argument("file", type=Path)
-    post.add_argument("--url", default=None, help="default: $PUBLIC_BASE_URL/v1/events")
+    post.add_argument(
+        "--url",
+        default=None,
+        help="the intake's full URL, or the base URL of the process (http://127.0.0.1:8001); default: "
+        "$SURVEY_PUBLIC_URL, else $PUBLIC_BASE_URL, else http://127.0.0.1:$PORT",
+    )
+    post.add_argument(
+        "--source",
+        default=None,
+        help="a standard source of CLOSELOOP_SOURCES: posts to its URL, signed with its secret",
+    )
 
     roles = "|".join(role.value for role in Role)
     user = commands.add_parser("create-user", help="a staff user; the password is read from standard input")
@@ -78,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "clock":
         return _run_clock(settings, args.service)
     elif args.command == "post-event":
-        return _post_event(settings, args.file, args.url)
+        return _post_event(settings, args.file, args.url, args.source)
     elif args.command == "create-user":
         return _create_user(settings, args.email, args.role, args.name)
     elif args.command == "create-api-key":
@@ -108,7 +119,27 @@ def _run_clock(settings: Settings, service: str) -> int:
     return 0
 
 
-def _post_event(settings: Settings, file: Path, url: str | None) -> int:
+def event_intake_url(settings: Settings, url: str | None, source: str | None = None) -> str:
+    """Where post-event posts: a URL with a path is taken as it is; a base URL (or none: the running
+    process's own address, from the settings) gets the intake's path for the source."""
+    path = f"/v1/sources/{source}/events" if source else "/v1/events"
+    if url is None:
+        return settings.public_url_for("survey") + path
+    if urlsplit(url).path.strip("/") == "":
+        return url.rstrip("/") + path
+    return url
+
+
+def _post_event(settings: Settings, file: Path, url: str | None, source: str | None = None) -> int:
+    secret = settings.webhook_secret
+    if source is not None:
+        configured = settings.sources.get(source)
+        if configured is None or configured.format != "standard":
+            print(
+                f"closeloop post-event: no standard source {source!r} in CLOSELOOP_SOURCES", file=sys.stderr
+            )
+            return 2
+        secret = configured.secret
     try:
         event = json.loads(file.read_text())
     except (OSError, ValueError) as error:
@@ -120,8 +151,8 @@ def _post_event(settings: Settings, file: Path, url: str | None) -> int:
     # Example files leave the time out, so they are never too old to survey.
     event.setdefault("occurred_at", utcnow().isoformat())
     body = json.dumps(event).encode()
-    url = url or settings.public_url_for("survey") + "/v1/events"
-    headers = {"Content-Type": "application/json", **signed_headers(settings.webhook_secret, body)}
+    url = event_intake_url(settings, url, source)
+    headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
     try:
         response = requests.post(url, data=body, headers=headers, timeout=10)
     except requests.RequestException as error:

@@ -11,3 +11,8 @@ class Channel(StrEnum):
 
 
 CHANNELS: tuple[str, ...] = tuple(channel.value for channel in Channel)
+
+
+def normal_address(channel: str, address: str) -> str:
+    """An address as opt-outs compare it: an email without case, a phone number as given (E.164)."""
+    return address.strip().lower() if channel == Channel.EMAIL else address.strip()

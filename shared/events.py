@@ -194,6 +194,22 @@ class ReferralCodeUsedSchema(_Strict):
     occurred_at = fields.AwareDateTime(required=True)
 
 
+class CustomerOptedOutSchema(_Strict):
+    """An address stopped (or, as customer.opted_in, resumed) taking our messages on one channel.
+
+    Dispatch keeps opt-outs by address: ``address`` is as dispatch compares it (an email in lower case, a
+    phone number in E.164), so survey can tell which of its customers it concerns.
+    """
+
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    # Survey's customer id when dispatch knows it; an opt-out by STOP or a provider report knows only the
+    # address.
+    customer_id = fields.String(allow_none=True, load_default=None, validate=_SURVEY_ID)
+    # What recorded it: unsubscribe_link, sms_stop, sms_start, provider, unsubscribed, spam_reported...
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
 @dataclass(frozen=True)
 class EventType:
     """One kind of event: its contract, who may emit it and who receives it."""
@@ -216,6 +232,8 @@ EVENTS: dict[str, EventType] = {
         EventType("review.requested", 1, ReviewRequestedSchema, "followup", ("dispatch",)),
         EventType("followup.resolved", 1, FollowupResolvedSchema, "followup", ("dispatch", "survey")),
         EventType("referral.code_used", 1, ReferralCodeUsedSchema, "survey", ("followup",)),
+        EventType("customer.opted_out", 1, CustomerOptedOutSchema, "dispatch", ("survey",)),
+        EventType("customer.opted_in", 1, CustomerOptedOutSchema, "dispatch", ("survey",)),
     )
 }
 

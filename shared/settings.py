@@ -18,6 +18,22 @@ DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development
 DEVELOPMENT_SECRET_KEY = "closeloop-development-secret-key-not-for-production"
 
 
+# The formats a CRM event source may send in: ours (Standard Webhooks) and vendors' own webhooks.
+SOURCE_FORMATS = ("standard", "shopify", "zendesk")
+# "default" is POST /v1/events, signed with CLOSELOOP_WEBHOOK_SECRET.
+DEFAULT_SOURCE = "default"
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """A system sending CRM events (CLOSELOOP_SOURCES): its name, its format, the secret it signs with."""
+
+    name: str
+    format: str
+    secret: str = field(repr=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///var/closeloop.db"
@@ -74,6 +90,8 @@ class Settings:
     # staff users' and API keys' tables, which every service reads.
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
     service_public_urls: Mapping[str, str] = field(default_factory=dict)
+    # CRM event sources besides the default one, by name (CLOSELOOP_SOURCES, CLOSELOOP_SOURCE_<NAME>_SECRET).
+    sources: Mapping[str, EventSource] = field(default_factory=dict)
 
     def database_url_for(self, service: str) -> str:
         return self.service_database_urls.get(service, self.database_url)
@@ -159,6 +177,7 @@ class Settings:
             service_public_urls={
                 s: env[f"{s.upper()}_PUBLIC_URL"] for s in SERVICES if env.get(f"{s.upper()}_PUBLIC_URL")
             },
+            sources=_sources(env),
         )
 
 
@@ -238,3 +257,44 @@ def _days(env: Mapping[str, str], name: str) -> int | None:
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 365):
         raise ValueError(f"{name} must be a whole number of days from 1 to 365, not {value!r}")
     return int(value)
+
+
+def source_secret_variable(name: str) -> str:
+    """The variable holding a source's secret: shop-eu -> CLOSELOOP_SOURCE_SHOP_EU_SECRET."""
+    return f"CLOSELOOP_SOURCE_{name.upper().replace('-', '_')}_SECRET"
+
+
+def _sources(env: Mapping[str, str]) -> dict[str, EventSource]:
+    """CLOSELOOP_SOURCES="shop:shopify, helpdesk:zendesk, erp:standard"; each secret in its own variable, so
+    a secret manager can hold it alone. Anything wrong stops the start, naming the variable."""
+    sources: dict[str, EventSource] = {}
+    for entry in (env.get("CLOSELOOP_SOURCES") or "").replace(",", " ").split():
+        name, _, source_format = entry.partition(":")
+        if not SOURCE_NAME.fullmatch(name) or name == DEFAULT_SOURCE or name in sources:
+            raise ValueError(
+                f"CLOSELOOP_SOURCES: {name!r} is not a new source name (lower-case letters, digits, - and _, "
+                f"at most 32; not {DEFAULT_SOURCE!r})"
+            )
+        if source_format not in SOURCE_FORMATS:
+            raise ValueError(
+                f"CLOSELOOP_SOURCES: the format of {name!r} must be one of {', '.join(SOURCE_FORMATS)}, "
+                f"as {name}:shopify"
+            )
+        variable = source_secret_variable(name)
+        secret = (env.get(variable) or "").strip()
+        if not secret:
+            raise ValueError(f"{variable} must hold the secret the source {name!r} signs with")
+        if source_format == "standard" and not is_standard_webhooks_secret(secret):
+            raise ValueError(f"{variable} must be a Standard Webhooks secret: whsec_ and base64")
+        sources[name] = EventSource(name, source_format, secret)
+    return sources
+
+
+def is_standard_webhooks_secret(secret: str) -> bool:
+    """``whsec_`` and a base64 key, as the Standard Webhooks libraries take it."""
+    if not secret.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) > 0
+    except ValueError:
+        return False

@@ -348,6 +348,8 @@ def _record_opt_out(uow: DispatchUnitOfWork, channel: str, address: str, source:
     address = domain.normal_address(channel, address)
     if not uow.opt_outs.has(channel, address):
         uow.opt_outs.add(OptOut(channel=channel, address=address, source=source, created_at=utcnow()))
+        # Survey skips a customer opted out of every channel, and says so, instead of inviting in vain.
+        uow.emit("customer.opted_out", {"channel": channel, "address": address, "reason": source})
 
 
 def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
@@ -430,8 +432,9 @@ def receive_sms(
         delivery = None
         if kind is SmsReplyKind.OPT_OUT:
             _record_opt_out(uow, Channel.SMS, phone, "sms_stop")
-        elif kind is SmsReplyKind.OPT_IN:
+        elif kind is SmsReplyKind.OPT_IN and uow.opt_outs.has(Channel.SMS, phone):
             uow.opt_outs.remove(Channel.SMS, phone)
+            uow.emit("customer.opted_in", {"channel": Channel.SMS, "address": phone, "reason": "sms_start"})
         elif kind is SmsReplyKind.ANSWER:
             delivery = uow.deliveries.latest_to(
                 Channel.SMS, phone, domain.REPLYABLE_STATES, since=now - domain.REPLY_WINDOW

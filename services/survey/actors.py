@@ -4,4 +4,9 @@ from __future__ import annotations
 
 from . import service
 
-CONSUMERS = (service.record_sms_answer, service.schedule_follow_up_survey)
+CONSUMERS = (
+    service.record_sms_answer,
+    service.schedule_follow_up_survey,
+    service.record_opt_out,
+    service.record_opt_in,
+)

@@ -9,13 +9,18 @@ from dataclasses import asdict
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
+from shared.clock import utcnow
 from shared.http import OPEN_TO_ALL, DomainError, problem
 from shared.identity.web import public, requires
 from shared.principal import Role
+from shared.settings import SOURCE_NAME
 from shared.signing import WebhookVerificationError, verify
+from shared.validation import StorableString
 
-from . import service
+from . import service, sources
+from .customer_schemas import EXTERNAL_ID, CustomerPutSchema, CustomerSchema, CustomersQuerySchema
 from .schemas import (
     EVENT_TYPE_PATTERN,
     CrmEventSchema,
@@ -27,9 +32,14 @@ from .schemas import (
     NpsSchema,
     TriggerRuleOutSchema,
     TriggerRuleSchema,
+    VendorEventSchema,
 )
+from .source_schemas import ShopifyOrderSchema, SourcePutSchema, SourceSchema, ZendeskEventSchema
+from .sources import SourceFormat
 
 log = logging.getLogger(__name__)
+
+TOTAL_HEADER = "X-Total-Count"
 
 blp = Blueprint("events", __name__, url_prefix="/v1", description="CRM events and NPS analytics")
 
@@ -38,13 +48,35 @@ def _runtime():
     return current_app.extensions["closeloop.survey"]
 
 
+# The signed intake's endpoints, and the format each takes; everything else here is for staff.
+_SIGNED_ENDPOINTS = {
+    "events.CrmEvents": SourceFormat.STANDARD,
+    "events.SourceCrmEvents": SourceFormat.STANDARD,
+    "events.ShopifyOrders": SourceFormat.SHOPIFY,
+    "events.ZendeskEvents": SourceFormat.ZENDESK,
+}
+
+
 @blp.before_request
 def _check_signature():
-    # Only the CRM event intake is signed; analytics are read by staff (sign-in comes with the web app).
-    if request.endpoint != "events.CrmEvents":
+    """Each source signs with its own secret in its own scheme; nothing is parsed before it is verified."""
+    source_format = _SIGNED_ENDPOINTS.get(request.endpoint or "")
+    if source_format is None:
         return None
+    if request.endpoint == "events.CrmEvents":
+        secret = _runtime().settings.webhook_secret
+    else:
+        source = service.find_source(_runtime(), (request.view_args or {}).get("source", ""))
+        if source is None or source.format != source_format:
+            return problem(404, "Not Found", f"No {source_format} source of that name.")
+        secret = source.secret
     try:
-        verify(_runtime().settings.webhook_secret, request.headers, request.get_data())
+        if source_format == SourceFormat.STANDARD:
+            verify(secret, request.headers, request.get_data())
+        elif source_format == SourceFormat.SHOPIFY:
+            sources.verify_shopify(secret, request.headers, request.get_data())
+        else:
+            sources.verify_zendesk(secret, request.headers, request.get_data(), utcnow())
     except WebhookVerificationError as error:
         log.info("refused CRM event: %s", error)
         return problem(401, "Unauthorized", str(error))
@@ -63,6 +95,132 @@ class CrmEvents(MethodView):
         """Receive a signed CRM event (purchase.completed, support_call.ended, site.visited)."""
         outcome = service.accept_crm_event(_runtime(), event)
         return asdict(outcome), 200 if outcome.duplicate else 202
+
+
+@blp.route("/sources/<source>/events")
+@public  # signed with the source's own Standard Webhooks secret, checked above
+class SourceCrmEvents(MethodView):
+    @blp.arguments(CrmEventSchema)
+    @blp.response(202, EventOutcomeSchema, description="Accepted: the outcome says whether a survey follows.")
+    @blp.alt_response(200, schema=EventOutcomeSchema, description="This event id was accepted before.")
+    @blp.alt_response(401, description="Missing or wrong Standard Webhooks signature.")
+    @blp.alt_response(404, description="No source of this name in the standard format.")
+    @blp.doc(**OPEN_TO_ALL)
+    def post(self, event, source):
+        """Receive a CRM event from a named source, in our format, signed with that source's secret."""
+        outcome = service.accept_crm_event(_runtime(), event, source)
+        return asdict(outcome), 200 if outcome.duplicate else 202
+
+
+@blp.route("/sources/<source>/shopify")
+@public  # X-Shopify-Hmac-Sha256, checked above
+class ShopifyOrders(MethodView):
+    @blp.arguments(ShopifyOrderSchema)
+    @blp.response(202, EventOutcomeSchema, description="Accepted as purchase.completed.")
+    @blp.alt_response(
+        200,
+        schema=EventOutcomeSchema,
+        description="A repeat of this X-Shopify-Webhook-Id, or a topic not surveyed (decision ignored).",
+    )
+    @blp.alt_response(401, description="Missing or wrong X-Shopify-Hmac-Sha256.")
+    @blp.alt_response(404, description="No Shopify source of this name.")
+    @blp.doc(**OPEN_TO_ALL)
+    def post(self, order, source):
+        """Receive a Shopify order webhook (orders/paid and orders/fulfilled are a purchase.completed).
+
+        Signed with the app's secret (X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body);
+        X-Shopify-Webhook-Id is the de-duplication key and X-Shopify-Topic the event.
+        """
+        return _accept_vendor_event(sources.shopify_event(source, request.headers, order), source)
+
+
+@blp.route("/sources/<source>/zendesk")
+@public  # X-Zendesk-Webhook-Signature, checked above
+class ZendeskEvents(MethodView):
+    @blp.arguments(ZendeskEventSchema)
+    @blp.response(202, EventOutcomeSchema, description="A solved ticket, accepted as support_call.ended.")
+    @blp.alt_response(
+        200,
+        schema=EventOutcomeSchema,
+        description="A repeat of this event id, or an event that is not surveyed (decision ignored).",
+    )
+    @blp.alt_response(401, description="Missing, wrong or stale X-Zendesk-Webhook-Signature.")
+    @blp.alt_response(404, description="No Zendesk source of this name.")
+    @blp.doc(**OPEN_TO_ALL)
+    def post(self, payload, source):
+        """Receive a Zendesk webhook (event subscription): a ticket status changed to solved is surveyed.
+
+        Signed with the webhook's signing secret: X-Zendesk-Webhook-Signature is base64 HMAC-SHA256 of
+        X-Zendesk-Webhook-Signature-Timestamp followed by the raw body; five minutes' tolerance.
+        """
+        return _accept_vendor_event(sources.zendesk_event(source, payload), source)
+
+
+class InvalidVendorEvent(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _accept_vendor_event(mapped: dict | sources.Ignored, source: str):
+    if isinstance(mapped, sources.Ignored):
+        # Acknowledged, so the vendor does not retry (and disable the webhook) over an event we do not use.
+        return {"duplicate": False, "decision": "ignored", "reason": mapped.reason}, 200
+    try:
+        event = VendorEventSchema().load(mapped)
+    except ValidationError as error:
+        raise InvalidVendorEvent(
+            "The payload does not make a CRM event; errors name the event's fields.", error.messages
+        ) from error
+    outcome = service.accept_crm_event(_runtime(), event, source)
+    return asdict(outcome), 200 if outcome.duplicate else 202
+
+
+@blp.route("/sources")
+class Sources(MethodView):
+    @requires(Role.MANAGER)
+    @blp.response(200, SourceSchema(many=True))
+    @blp.alt_response(403, description="Only managers and admins see the sources.")
+    def get(self):
+        """The CRM event sources and where each posts (the default, CLOSELOOP_SOURCES', staff's); never a
+        secret."""
+        return [asdict(source) for source in service.list_sources(_runtime())]
+
+
+class InvalidSourceName(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_source_name(name: str) -> str:
+    if not SOURCE_NAME.fullmatch(name):
+        raise InvalidSourceName(
+            "Not a source name.", {"name": ["Lower-case letters, digits, '-' and '_', at most 32."]}
+        )
+    return name
+
+
+@blp.route("/sources/<name>")
+class Source(MethodView):
+    @requires(Role.MANAGER)
+    @blp.arguments(SourcePutSchema)
+    @blp.response(200, SourceSchema, description="The source's format or secret was changed.")
+    @blp.alt_response(201, schema=SourceSchema, description="The source was added.")
+    @blp.alt_response(403, description="Only managers and admins change sources.")
+    @blp.alt_response(409, description="The source is configured in the settings (or is the default).")
+    def put(self, fields, name):
+        """Add a CRM event source, or change its format or secret (write-only: never shown again)."""
+        source, added = service.put_source(
+            _runtime(), _checked_source_name(name), fields["format"], fields["secret"]
+        )
+        return asdict(source), 201 if added else 200
+
+    @requires(Role.MANAGER)
+    @blp.response(204)
+    @blp.alt_response(403, description="Only managers and admins remove sources.")
+    @blp.alt_response(409, description="The source is configured in the settings (or is the default).")
+    def delete(self, name):
+        """Remove a source added here: events it sent stay, new ones are refused (404)."""
+        service.delete_source(_runtime(), name)
 
 
 @blp.route("/nps")
@@ -98,7 +256,10 @@ class CustomerDecisions(MethodView):
     def get(self, query, external_id):
         """Every decision about a customer's CRM events, newest first: invited, delayed or skipped, why."""
         return [
-            asdict(record) for record in service.customer_decisions(_runtime(), external_id, query["limit"])
+            asdict(record)
+            for record in service.customer_decisions(
+                _runtime(), _checked_external_id(external_id), query["limit"]
+            )
         ]
 
 
@@ -138,3 +299,52 @@ class TriggerRule(MethodView):
     def put(self, rule, event_type):
         """Create or replace the trigger rule of a known or custom event type (managers only)."""
         return service.put_trigger_rule(_runtime(), _checked_event_type(event_type), rule)
+
+
+class InvalidExternalId(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_external_id(external_id: str) -> str:
+    try:
+        StorableString(validate=EXTERNAL_ID).deserialize(external_id)
+    except ValidationError as error:
+        raise InvalidExternalId("Not a customer id.", {"external_id": error.messages}) from error
+    return external_id
+
+
+@blp.route("/customers")
+class Customers(MethodView):
+    @blp.arguments(CustomersQuerySchema, location="query")
+    @blp.response(
+        200,
+        CustomerSchema(many=True),
+        headers={
+            TOTAL_HEADER: {
+                "description": "How many customers match, on every page.",
+                "schema": {"type": "integer"},
+            }
+        },
+    )
+    def get(self, query):
+        """Customers by text (name, email, phone, external id) and attribute values, by external id."""
+        attributes = dict(pair.split("=", 1) for pair in query["attribute"])
+        page = service.list_customers(_runtime(), query["q"], attributes, query["page"], query["page_size"])
+        return [asdict(customer) for customer in page.items], {TOTAL_HEADER: str(page.total)}
+
+
+@blp.route("/customers/<external_id>")
+class Customer(MethodView):
+    @blp.response(200, CustomerSchema)
+    def get(self, external_id):
+        """One customer: contact details, consent, attributes, and the channels they opted out of."""
+        return asdict(service.get_customer(_runtime(), _checked_external_id(external_id)))
+
+    @blp.arguments(CustomerPutSchema)
+    @blp.response(200, CustomerSchema, description="The customer was updated.")
+    @blp.alt_response(201, schema=CustomerSchema, description="The customer was created.")
+    def put(self, fields, external_id):
+        """Create or replace a customer (phone numbers stored in E.164; a bad value is a 422 naming it)."""
+        customer, created = service.put_customer(_runtime(), _checked_external_id(external_id), fields)
+        return asdict(customer), 201 if created else 200

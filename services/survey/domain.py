@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.channels import Channel
 from shared.locales import localized
 
 TOUCHPOINTS = {
@@ -128,6 +129,11 @@ class ReasonCode(StrEnum):
     # A delayed survey of the same or a higher priority is already waiting for this customer.
     SURVEY_PENDING = "survey_pending"
     SUPERSEDED = "superseded"
+    # Every channel the customer has an address for was opted out of (dispatch's opt-out events).
+    OPTED_OUT = "opted_out"
+    # The customer withdrew consent to surveys (PUT /v1/customers), or we have no address at all.
+    NO_CONSENT = "no_consent"
+    NO_CONTACT = "no_contact"
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,46 @@ def _days(span: timedelta) -> str:
     return f"{days:g} day{'' if days == 1 else 's'}"
 
 
+# --- Whether the customer can be asked at all ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """How a customer can be reached: channels with an address, those of them opted out, and consent."""
+
+    channels: frozenset[str]
+    opted_out: frozenset[str] = frozenset()
+    # None: never said; False: withdrew consent to being surveyed.
+    consent: bool | None = None
+
+
+def reachability(
+    email: str | None, phone: str | None, opted_out: Iterable[str] = (), consent: bool | None = None
+) -> Reachability:
+    """An email reaches the email channel, a phone number the SMS channel."""
+    channels = {channel for channel, address in channel_addresses(email, phone).items() if address}
+    return Reachability(frozenset(channels), frozenset(opted_out) & frozenset(channels), consent)
+
+
+def channel_addresses(email: str | None, phone: str | None) -> dict[str, str | None]:
+    return {Channel.EMAIL.value: email, Channel.SMS.value: phone}
+
+
+def unreachable(reach: Reachability) -> SurveyDecision | None:
+    """The skip called for when nobody could be asked: no consent, no address, or every channel opted out."""
+    if reach.consent is False:
+        return _skipped(ReasonCode.NO_CONSENT, "customer has not consented to surveys")
+    if not reach.channels:
+        return _skipped(ReasonCode.NO_CONTACT, "no email or phone number for this customer")
+    if reach.channels <= reach.opted_out:
+        return _skipped(
+            ReasonCode.OPTED_OUT,
+            "opted out of every channel",
+            f"opted out of every channel it could be reached on ({', '.join(sorted(reach.channels))})",
+        )
+    return None
+
+
 def sampled_in(rate: float, customer_key: str, event_key: str) -> bool:
     """Deterministic per customer and event: a retried event gets the same answer, whatever the process."""
     if rate >= 1:
@@ -177,11 +223,12 @@ def decide_survey(
     properties: Mapping[str, Any] | None = None,
     customer_key: str = "",
     event_key: str = "",
+    reach: Reachability | None = None,
 ) -> SurveyDecision:
     """Whether, and when, a CRM event leads to an invitation, and why; ``rule`` defaults to the built-in one.
 
-    Checked in this order, so the reason named is the first rule that stopped it: rule, age, conditions,
-    sampling, quarantines, delay.
+    Checked in this order, so the reason named is the first rule that stopped it: rule, reachability
+    (consent, an address, opt-outs; when ``reach`` is given), age, conditions, sampling, quarantines, delay.
     """
     rule = rule or DEFAULT_RULES.get(event_type)
     if rule is None:
@@ -190,6 +237,9 @@ def decide_survey(
         )
     if not rule.enabled:
         return _skipped(ReasonCode.RULE_DISABLED, f"the trigger rule for {event_type} is disabled")
+    skip = unreachable(reach) if reach is not None else None
+    if skip is not None:
+        return skip
     if now - occurred_at > rule.max_event_age:
         return _skipped(
             ReasonCode.EVENT_TOO_OLD,
@@ -249,13 +299,16 @@ def decide_when_due(
     now: datetime,
     last_invited_at: datetime | None,
     last_answered_at: datetime | None,
+    reach: Reachability | None = None,
 ) -> SurveyDecision:
-    """A delayed survey come due: invited, unless its rule was disabled or a quarantine began meanwhile."""
+    """A delayed survey come due: invited, unless its rule was disabled, the customer opted out of every
+    channel or a quarantine began meanwhile."""
     if rule is None or not rule.enabled:
         return _skipped(
             ReasonCode.RULE_DISABLED, f"the trigger rule for {event_type} was disabled while it waited"
         )
-    skip = quarantined(rule, now, last_invited_at, last_answered_at)
+    skip = unreachable(reach) if reach is not None else None
+    skip = skip or quarantined(rule, now, last_invited_at, last_answered_at)
     if skip is not None:
         return skip
     return SurveyDecision(

@@ -35,9 +35,29 @@ class Customer(Base):
     locale: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str | None] = mapped_column(String(64))
     preferred_channel: Mapped[str] = mapped_column(String(8))
+    # None: never said; False: withdrew consent to surveys (never asked then); True: consented.
+    consent: Mapped[bool | None]
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ChannelOptOut(Base):
+    """Whether an address takes our messages on a channel, as dispatch last reported (customer.opted_out/in).
+
+    Kept by address, as dispatch keeps it: an opt-out may come before survey knows the customer, and a
+    customer who changes their email is reachable again at the new one.
+    """
+
+    __tablename__ = "survey_opt_outs"
+
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # As shared.channels.normal_address writes it.
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    opted_out: Mapped[bool]
+    reason: Mapped[str] = mapped_column(String(32))
+    # When dispatch recorded the change: an older event arriving late never undoes a newer one.
+    changed_at: Mapped[datetime]
 
 
 class CrmEvent(Base):
@@ -158,6 +178,21 @@ class TriggerRuleRow(Base):
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     max_event_age_days: Mapped[int]
     invitation_expiry_days: Mapped[int | None]
+    updated_at: Mapped[datetime]
+
+
+class EventSourceRow(Base):
+    """A CRM event source staff added through the API (PUT /v1/sources/{name}); CLOSELOOP_SOURCES adds others.
+
+    The secret is kept as it is: checking an HMAC needs it, not a hash of it. It is never shown again.
+    """
+
+    __tablename__ = "survey_sources"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 

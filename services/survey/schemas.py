@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 from flask import current_app, has_app_context
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    INCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
-from shared.channels import CHANNELS
-from shared.sms import E164
-
+from .customer_schemas import EXTERNAL_ID, CustomerFieldsSchema
 from .domain import (
     DEFAULT_RULES,
     QUARANTINE,
@@ -24,6 +32,8 @@ from .domain import (
 EVENT_TYPE_CHECK = "closeloop.survey.event_type_has_rule"
 # A CRM's event type: purchase.completed, order.delivered, ticket_solved...
 EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# Where CrmCustomerSchema sets aside the fields it does not know, for CrmEventSchema to keep.
+UNKNOWN_FIELDS = "_unknown"
 EVENT_TYPE = validate.Regexp(
     EVENT_TYPE_PATTERN, error="Lower-case letters, digits, '.', '_' and '-', at most 64."
 )
@@ -34,32 +44,41 @@ class _Strict(Schema):
         unknown = RAISE
 
 
-class CrmCustomerSchema(_Strict):
-    external_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=320))
-    phone = fields.String(load_default=None, allow_none=True, validate=E164)
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
-    timezone = fields.String(load_default=None, allow_none=True)
-    preferred_channel = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CHANNELS))
-    attributes = fields.Dict(keys=fields.String(), load_default=dict)
+class CrmCustomerSchema(CustomerFieldsSchema):
+    """The event's customer. Fields we do not know (``first_name``) are kept in the event's properties."""
 
-    @validates("timezone")
-    def _known_timezone(self, value: str | None, **_kwargs) -> None:
-        if value is None:
-            return
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValidationError("Not an IANA time zone, such as Europe/Istanbul.") from error
+    class Meta:
+        unknown = INCLUDE
+
+    # A vendor's payload may name the customer without an address (Zendesk's requester id): the customer
+    # PUT /v1/customers or an earlier event made is reached then, or the decision says nobody can be.
+    requires_contact = True
+
+    external_id = fields.String(required=True, validate=EXTERNAL_ID)
 
     @validates_schema
     def _reachable(self, data: dict, **_kwargs) -> None:
-        if not data.get("email") and not data.get("phone"):
+        if self.requires_contact and not data.get("email") and not data.get("phone"):
             raise ValidationError("A customer needs an email or a phone number.", "email")
 
+    @post_load
+    def _set_aside_unknown(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        known = {name: value for name, value in data.items() if name in self.fields}
+        known[UNKNOWN_FIELDS] = {name: value for name, value in data.items() if name not in self.fields}
+        return known
 
-class CrmEventSchema(_Strict):
+
+class VendorCustomerSchema(CrmCustomerSchema):
+    requires_contact = False
+
+
+class CrmEventSchema(Schema):
+    """A CRM event. Fields a CRM adds that we do not know, at the top or in ``customer``, are kept in
+    ``properties`` (which wins when both name one); a missing or wrong known field is refused."""
+
+    class Meta:
+        unknown = INCLUDE
+
     id = fields.String(required=True, validate=validate.Length(min=1, max=200))
     type = fields.String(
         required=True,
@@ -69,6 +88,14 @@ class CrmEventSchema(_Strict):
     occurred_at = fields.AwareDateTime(required=True)
     customer = fields.Nested(CrmCustomerSchema, required=True)
     properties = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @post_load
+    def _keep_unknown_in_properties(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        event = {name: value for name, value in data.items() if name in self.fields}
+        unknown = {name: value for name, value in data.items() if name not in self.fields}
+        unknown.update(event["customer"].pop(UNKNOWN_FIELDS, {}))
+        event["properties"] = {**unknown, **event["properties"]}
+        return event
 
     @validates("type")
     def _surveyable_type(self, value: str, **_kwargs) -> None:
@@ -83,10 +110,20 @@ class CrmEventSchema(_Strict):
             )
 
 
+class VendorEventSchema(CrmEventSchema):
+    """An event mapped from a vendor's payload (Shopify, Zendesk): checked as a CRM event is."""
+
+    customer = fields.Nested(VendorCustomerSchema, required=True)
+
+
 class EventOutcomeSchema(Schema):
-    event_id = fields.String(metadata={"description": "Closeloop's id for the stored event."})
+    event_id = fields.String(
+        metadata={"description": "Closeloop's id for the stored event (none when a vendor's is ignored)."}
+    )
     duplicate = fields.Boolean(metadata={"description": "True when this event id was accepted before."})
-    decision = fields.String(metadata={"description": "invited, delayed or skipped"})
+    decision = fields.String(
+        metadata={"description": "invited, delayed or skipped; ignored: a vendor's event we do not survey"}
+    )
     reason = fields.String(metadata={"description": "A short sentence saying why."})
     reason_code = fields.String(metadata={"description": "Why, for machines: see DecisionSchema."})
     due_at = fields.DateTime(allow_none=True, metadata={"description": "When a delayed survey is due."})
@@ -106,7 +143,8 @@ class DecisionSchema(Schema):
     reason_code = fields.String(
         metadata={
             "description": "invited, delayed, no_rule, rule_disabled, event_too_old, condition_not_met, "
-            "sampled_out, quarantine_after_invitation, quarantine_after_answer, survey_pending, superseded "
+            "sampled_out, quarantine_after_invitation, quarantine_after_answer, survey_pending, superseded, "
+            "opted_out (of every channel), no_consent, no_contact "
             "(recorded_before_codes for events decided before codes existed)"
         }
     )

@@ -9,16 +9,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.channels import Channel
+from shared.channels import Channel, normal_address
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import NotFoundError
+from shared.http import ConflictError, NotFoundError
 from shared.locales import DEFAULT_LOCALE, resolve_locale
 from shared.nps import NpsSummary, nps_summary
+from shared.settings import DEFAULT_SOURCE, EventSource
 from shared.unit_of_work import Conflict
 
 from . import domain
-from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick, TriggerRuleRow
+from .models import (
+    ChannelOptOut,
+    CrmEvent,
+    Customer,
+    EventSourceRow,
+    FollowUpSurvey,
+    Invitation,
+    Response,
+    ScoreClick,
+    TriggerRuleRow,
+)
 from .runtime import SurveyRuntime
 from .unit_of_work import SurveyUnitOfWork
 
@@ -89,6 +100,7 @@ def _record_crm_event(
         # The CRM's ids, not ours: a retried event samples the same way.
         customer_key=customer.external_id,
         event_key=event["id"],
+        reach=_reachability(uow, customer),
     )
     if rule is not None and decision.outcome != domain.Decision.SKIPPED:
         decision = _settle_with_pending(uow, rule, decision, customer.id, now)
@@ -188,6 +200,7 @@ def _release_delayed(runtime: SurveyRuntime, crm_event_id: str, now: datetime) -
             now,
             uow.invitations.last_invited_at(customer.id),
             uow.responses.last_answered_at(customer.id),
+            _reachability(uow, customer),
         )
         _record_decision(crm_event, decision, now)
         if decision.invite:
@@ -393,11 +406,12 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
             locale=DEFAULT_LOCALE,
             timezone=None,
             preferred_channel=Channel.EMAIL.value,
+            consent=None,
             properties={},
             created_at=now,
         )
     # The CRM's latest word on a contact wins; a field it leaves out keeps what we knew.
-    for name in ("email", "phone", "name", "locale", "timezone", "preferred_channel"):
+    for name in ("email", "phone", "name", "locale", "timezone", "preferred_channel", "consent"):
         if fields.get(name) is not None:
             setattr(customer, name, fields[name])
     if fields.get("attributes"):
@@ -406,6 +420,232 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
     if not known:
         uow.customers.add(customer)
     return customer
+
+
+# --- CRM event sources: from the settings (CLOSELOOP_SOURCES) and from staff (PUT /v1/sources/{name}) ------
+
+
+class SourceConflict(ConflictError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source as staff see it: never its secret."""
+
+    name: str
+    format: str
+    path: str
+    # settings (CLOSELOOP_SOURCES, changed only there), api (PUT /v1/sources/{name}), or default.
+    configured_in: str
+
+
+def find_source(runtime: SurveyRuntime, name: str) -> EventSource | None:
+    """The source of this name with its secret: the settings' first, then those staff added."""
+    if name in runtime.settings.sources:
+        return runtime.settings.sources[name]
+    with runtime.unit_of_work() as uow:
+        row = uow.sources.get(name)
+        return EventSource(row.name, row.format, row.secret) if row is not None else None
+
+
+def _source_view(name: str, source_format: str, configured_in: str) -> SourceView:
+    if name == DEFAULT_SOURCE:
+        return SourceView(name, source_format, "/v1/events", configured_in)
+    suffix = "events" if source_format == "standard" else source_format
+    return SourceView(name, source_format, f"/v1/sources/{name}/{suffix}", configured_in)
+
+
+def list_sources(runtime: SurveyRuntime) -> list[SourceView]:
+    views = [_source_view(DEFAULT_SOURCE, "standard", "default")]
+    views += [_source_view(s.name, s.format, "settings") for s in runtime.settings.sources.values()]
+    with runtime.unit_of_work() as uow:
+        views += [
+            _source_view(row.name, row.format, "api")
+            for row in uow.sources.all()
+            if row.name not in runtime.settings.sources
+        ]
+    return sorted(views, key=lambda view: (view.name != DEFAULT_SOURCE, view.name))
+
+
+def put_source(runtime: SurveyRuntime, name: str, source_format: str, secret: str) -> tuple[SourceView, bool]:
+    """Add a source or change its format and secret (a secret rotation); True when added."""
+    if name == DEFAULT_SOURCE or name in runtime.settings.sources:
+        raise SourceConflict(
+            f"The source {name} is configured in the settings; change it there.",
+            {"name": ["Configured in CLOSELOOP_SOURCES (or the default source)."]},
+        )
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        row = uow.sources.get(name)
+        added = row is None
+        if row is None:
+            row = EventSourceRow(name=name, created_at=now)
+        row.format, row.secret, row.updated_at = source_format, secret, now
+        if added:
+            uow.sources.add(row)
+    log.info("CRM event source %s %s (%s)", name, "added" if added else "changed", source_format)
+    return _source_view(name, source_format, "api"), added
+
+
+def delete_source(runtime: SurveyRuntime, name: str) -> None:
+    """Remove a source staff added: its events stay, new ones are refused."""
+    if name == DEFAULT_SOURCE or name in runtime.settings.sources:
+        raise SourceConflict(f"The source {name} is configured in the settings; remove it there.")
+    with runtime.unit_of_work() as uow:
+        row = uow.sources.get(name)
+        if row is None:
+            raise NotFoundError(f"No source {name}.")
+        uow.sources.remove(row)
+    log.info("CRM event source %s removed", name)
+
+
+# --- Customers: staff's API, and the opt-outs dispatch reports --------------------------------------
+
+
+def _addresses(customer: Customer) -> dict[str, str]:
+    """The customer's address on each channel they have one on, as opt-outs are kept."""
+    return {
+        channel: normal_address(channel, address)
+        for channel, address in domain.channel_addresses(customer.email, customer.phone).items()
+        if address
+    }
+
+
+def _reachability(uow: SurveyUnitOfWork, customer: Customer) -> domain.Reachability:
+    opted_out = uow.opt_outs.opted_out(_addresses(customer))
+    return domain.reachability(customer.email, customer.phone, opted_out, customer.consent)
+
+
+@consumes("customer.opted_out")
+def record_opt_out(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: ReceivedEvent) -> None:
+    """An address opted out of a channel (unsubscribe link, STOP, a provider's report)."""
+    _record_channel_choice(uow, event, opted_out=True)
+
+
+@consumes("customer.opted_in")
+def record_opt_in(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: ReceivedEvent) -> None:
+    """An address takes our messages on a channel again (START)."""
+    _record_channel_choice(uow, event, opted_out=False)
+
+
+def _record_channel_choice(uow: SurveyUnitOfWork, event: ReceivedEvent, opted_out: bool) -> None:
+    data = event.data
+    channel, address = data["channel"], normal_address(data["channel"], data["address"])
+    row = uow.opt_outs.get(channel, address)
+    if row is None:
+        uow.opt_outs.add(
+            ChannelOptOut(
+                channel=channel,
+                address=address,
+                opted_out=opted_out,
+                reason=data["reason"],
+                changed_at=event.occurred_at,
+            )
+        )
+    elif event.occurred_at >= row.changed_at:
+        row.opted_out, row.reason, row.changed_at = opted_out, data["reason"], event.occurred_at
+    else:
+        # Events may arrive out of order: a STOP then START delivered the other way round ends opted in.
+        log.info("%s for a %s address older than its last change, ignored", event.type, channel)
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as the staff API shows them."""
+
+    external_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    locale: str
+    timezone: str | None
+    preferred_channel: str
+    consent: bool | None
+    attributes: dict[str, Any]
+    opted_out_channels: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _customer_view(uow: SurveyUnitOfWork, customer: Customer) -> CustomerView:
+    return CustomerView(
+        external_id=customer.external_id,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        locale=customer.locale,
+        timezone=customer.timezone,
+        preferred_channel=customer.preferred_channel,
+        consent=customer.consent,
+        attributes=dict(customer.properties),
+        opted_out_channels=sorted(uow.opt_outs.opted_out(_addresses(customer))),
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+
+
+def put_customer(
+    runtime: SurveyRuntime, external_id: str, fields: dict[str, Any]
+) -> tuple[CustomerView, bool]:
+    """Create or replace a customer's details (``fields`` as CustomerPutSchema loads them); True if created.
+
+    A field left out becomes unknown, attributes are replaced; the customer's events and answers stay.
+    """
+    now = utcnow()
+    try:
+        return _put_customer_once(runtime, external_id, fields, now)
+    except Conflict:
+        # A CRM event created this customer meanwhile: the second try updates it.
+        return _put_customer_once(runtime, external_id, fields, now)
+
+
+def _put_customer_once(
+    runtime: SurveyRuntime, external_id: str, fields: dict[str, Any], now: datetime
+) -> tuple[CustomerView, bool]:
+    with runtime.unit_of_work() as uow:
+        customer = uow.customers.get_for_update(external_id)
+        created = customer is None
+        customer = customer or Customer(id=str(uuid.uuid4()), external_id=external_id, created_at=now)
+        customer.name, customer.email, customer.phone = fields["name"], fields["email"], fields["phone"]
+        customer.locale = fields["locale"] or DEFAULT_LOCALE
+        customer.timezone = fields["timezone"]
+        customer.preferred_channel = fields["preferred_channel"] or Channel.EMAIL.value
+        customer.consent = fields["consent"]
+        customer.properties = dict(fields["attributes"])
+        customer.updated_at = now
+        if created:
+            uow.customers.add(customer)
+        view = _customer_view(uow, customer)
+    log.info("customer %s %s by staff", customer.id, "created" if created else "updated")
+    return view, created
+
+
+def get_customer(runtime: SurveyRuntime, external_id: str) -> CustomerView:
+    with runtime.unit_of_work() as uow:
+        customer = uow.customers.by_external_id(external_id)
+        if customer is None:
+            raise NotFoundError(f"No customer {external_id}.")
+        return _customer_view(uow, customer)
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    items: list[CustomerView]
+    total: int
+
+
+def list_customers(
+    runtime: SurveyRuntime,
+    text: str | None = None,
+    attributes: dict[str, str] | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> CustomerPage:
+    """Customers matching a text and attribute values, a page at a time, by external id."""
+    with runtime.unit_of_work() as uow:
+        found, total = uow.customers.search(text, attributes or {}, (page - 1) * page_size, page_size)
+        return CustomerPage([_customer_view(uow, customer) for customer in found], total)
 
 
 def _request_invitation(

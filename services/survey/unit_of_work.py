@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from shared.db import Database
@@ -20,7 +20,17 @@ from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
 from .domain import Decision, FollowUpStatus
-from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick, TriggerRuleRow
+from .models import (
+    ChannelOptOut,
+    CrmEvent,
+    Customer,
+    EventSourceRow,
+    FollowUpSurvey,
+    Invitation,
+    Response,
+    ScoreClick,
+    TriggerRuleRow,
+)
 
 
 class Customers(Protocol):
@@ -32,7 +42,24 @@ class Customers(Protocol):
 
     def by_external_id(self, external_id: str) -> Customer | None: ...
 
+    def search(
+        self, text: str | None, attributes: dict[str, str], offset: int, limit: int
+    ) -> tuple[list[Customer], int]:
+        """Customers whose name, email, phone or external id contains ``text`` (any case) and whose
+        attributes have the given values; a page of them by external id, and how many match in all."""
+        ...
+
     def add(self, customer: Customer) -> None: ...
+
+
+class ChannelOptOuts(Protocol):
+    def get(self, channel: str, address: str) -> ChannelOptOut | None: ...
+
+    def opted_out(self, addresses: dict[str, str]) -> set[str]:
+        """Of ``{channel: address}``, the channels whose address is opted out."""
+        ...
+
+    def add(self, opt_out: ChannelOptOut) -> None: ...
 
 
 class CrmEvents(Protocol):
@@ -120,6 +147,16 @@ class TriggerRules(Protocol):
     def add(self, rule: TriggerRuleRow) -> None: ...
 
 
+class EventSources(Protocol):
+    def get(self, name: str) -> EventSourceRow | None: ...
+
+    def all(self) -> list[EventSourceRow]: ...
+
+    def add(self, source: EventSourceRow) -> None: ...
+
+    def remove(self, source: EventSourceRow) -> None: ...
+
+
 class SurveyUnitOfWork(UnitOfWork):
     """One transaction of the survey service: its repositories, and ``emit`` as in every unit of work."""
 
@@ -130,6 +167,8 @@ class SurveyUnitOfWork(UnitOfWork):
     responses: Responses
     follow_ups: FollowUpSurveys
     trigger_rules: TriggerRules
+    opt_outs: ChannelOptOuts
+    sources: EventSources
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -152,8 +191,63 @@ class SqlCustomers:
     def by_external_id(self, external_id: str) -> Customer | None:
         return self.session.scalars(select(Customer).where(Customer.external_id == external_id)).first()
 
+    def search(
+        self, text: str | None, attributes: dict[str, str], offset: int, limit: int
+    ) -> tuple[list[Customer], int]:
+        conditions = []
+        if text:
+            pattern = "%" + _escape_like(text.lower()) + "%"
+            conditions.append(
+                or_(
+                    *(
+                        func.lower(column).like(pattern, escape="\\")
+                        for column in (Customer.name, Customer.email, Customer.phone, Customer.external_id)
+                    )
+                )
+            )
+        for name, value in attributes.items():
+            # JSON's ->> on PostgreSQL, json_extract on SQLite: attributes are compared as text.
+            conditions.append(Customer.properties[name].as_string() == value)
+        where = and_(*conditions) if conditions else None
+        query, count = select(Customer), select(func.count()).select_from(Customer)
+        if where is not None:
+            query, count = query.where(where), count.where(where)
+        page = self.session.scalars(query.order_by(Customer.external_id).offset(offset).limit(limit))
+        return list(page), self.session.scalar(count) or 0
+
     def add(self, customer: Customer) -> None:
         self.session.add(customer)
+        self.session.flush()
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '\\': a % or _ typed in a search is no wildcard."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SqlChannelOptOuts:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, channel: str, address: str) -> ChannelOptOut | None:
+        return self.session.get(ChannelOptOut, (channel, address))
+
+    def opted_out(self, addresses: dict[str, str]) -> set[str]:
+        if not addresses:
+            return set()
+        query = select(ChannelOptOut.channel).where(
+            ChannelOptOut.opted_out.is_(True),
+            or_(
+                *(
+                    and_(ChannelOptOut.channel == channel, ChannelOptOut.address == address)
+                    for channel, address in addresses.items()
+                )
+            ),
+        )
+        return set(self.session.scalars(query))
+
+    def add(self, opt_out: ChannelOptOut) -> None:
+        self.session.add(opt_out)
         self.session.flush()
 
 
@@ -338,6 +432,24 @@ class SqlTriggerRules:
         self.session.flush()
 
 
+class SqlEventSources:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, name: str) -> EventSourceRow | None:
+        return self.session.get(EventSourceRow, name)
+
+    def all(self) -> list[EventSourceRow]:
+        return list(self.session.scalars(select(EventSourceRow).order_by(EventSourceRow.name)))
+
+    def add(self, source: EventSourceRow) -> None:
+        self.session.add(source)
+        self.session.flush()
+
+    def remove(self, source: EventSourceRow) -> None:
+        self.session.delete(source)
+
+
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
@@ -350,3 +462,5 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.responses = SqlResponses(session)
         self.follow_ups = SqlFollowUpSurveys(session)
         self.trigger_rules = SqlTriggerRules(session)
+        self.opt_outs = SqlChannelOptOuts(session)
+        self.sources = SqlEventSources(session)

@@ -16,6 +16,9 @@ from tests.conftest import make_settings
 # (app, endpoint): why a stranger may reach it.
 OPEN_ROUTES = {
     ("services.survey.app", "events.CrmEvents"): "CRM events, signed with the Standard Webhooks scheme",
+    ("services.survey.app", "events.SourceCrmEvents"): "a named source's CRM events, signed with its secret",
+    ("services.survey.app", "events.ShopifyOrders"): "a Shopify source's order webhooks, signed by Shopify",
+    ("services.survey.app", "events.ZendeskEvents"): "a Zendesk source's webhooks, signed by Zendesk",
     ("services.survey.app", "answers.show_answer_page"): "the customer's answer page, by its token",
     ("services.survey.app", "answers.submit_answer_page"): "the customer's answer page, by its token",
     ("services.dispatch.app", "webhooks.twilio_inbound_sms"): "signed by Twilio",
@@ -106,6 +109,9 @@ def test_the_api_documents_say_which_operations_are_open(apps):
     }
     assert documented_open == {
         ("POST", "/v1/events"),
+        ("POST", "/v1/sources/{source}/events"),
+        ("POST", "/v1/sources/{source}/shopify"),
+        ("POST", "/v1/sources/{source}/zendesk"),
         ("POST", "/webhooks/twilio/sms"),
         ("POST", "/webhooks/twilio/status"),
         ("POST", "/webhooks/sendgrid/events"),

@@ -112,10 +112,15 @@ def test_body_that_is_not_json_gets_a_clear_400(survey, survey_client):
     assert response.get_json()["detail"] == "Invalid JSON body."
 
 
-def test_unknown_field_is_named_in_the_error(survey_client):
-    response = _post(survey_client, {**crm_event(), "colour": "blue"})
-    assert response.status_code == 422
-    assert response.get_json()["errors"] == {"colour": ["Unknown field."]}
+def test_fields_a_crm_adds_are_kept_in_the_events_properties_not_refused(survey, survey_client):
+    event = {**crm_event(first_name="Jane"), "colour": "blue"}
+
+    response = _post(survey_client, event)
+
+    assert response.status_code == 202
+    with survey.database.transaction() as session:
+        stored = session.scalars(select(CrmEvent)).one()
+        assert stored.properties == {"order_id": "A-1001", "first_name": "Jane", "colour": "blue"}
 
 
 def _post_concurrently(survey, events):

@@ -506,14 +506,27 @@ def test_stop_opts_the_number_out_and_answers_nothing(runtime, uow):
 
     assert service.receive_sms(runtime, "SM1", PHONE, " Stop. ") is SmsReplyKind.OPT_OUT
 
-    assert opt_outs(uow) == {("sms", PHONE)} and uow.events == []
+    assert opt_outs(uow) == {("sms", PHONE)} and uow.emitted("sms.received") == []
     assert uow.inbound_sms.rows["SM1"].kind == "opt_out"
+    # Survey hears of it, to skip a customer opted out of every channel.
+    assert uow.emitted("customer.opted_out") == [
+        {"channel": "sms", "address": PHONE, "customer_id": None, "reason": "sms_stop"}
+    ]
+
+
+def test_a_second_stop_publishes_no_second_opt_out(runtime, uow):
+    service.receive_sms(runtime, "SM1", PHONE, "STOP")
+    service.receive_sms(runtime, "SM2", PHONE, "STOP")
+    assert len(uow.emitted("customer.opted_out")) == 1
 
 
 def test_start_opts_the_number_back_in(runtime, uow):
     opt_out(uow, "sms", PHONE)
     assert service.receive_sms(runtime, "SM1", PHONE, "START") is SmsReplyKind.OPT_IN
-    assert opt_outs(uow) == set() and uow.events == []
+    assert opt_outs(uow) == set() and uow.emitted("sms.received") == []
+    assert uow.emitted("customer.opted_in") == [
+        {"channel": "sms", "address": PHONE, "customer_id": None, "reason": "sms_start"}
+    ]
 
 
 def test_help_is_recorded_and_answers_nothing(runtime, uow):

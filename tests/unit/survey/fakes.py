@@ -12,8 +12,10 @@ from datetime import datetime
 from services.survey import models
 from services.survey.domain import Decision, FollowUpStatus
 from services.survey.models import (
+    ChannelOptOut,
     CrmEvent,
     Customer,
+    EventSourceRow,
     FollowUpSurvey,
     Invitation,
     Response,
@@ -39,6 +41,18 @@ class FakeCustomers:
 
     def by_external_id(self, external_id: str) -> Customer | None:
         return self.get_for_update(external_id)
+
+    def search(
+        self, text: str | None, attributes: dict[str, str], offset: int, limit: int
+    ) -> tuple[list[Customer], int]:
+        def matches(row: Customer) -> bool:
+            fields = (row.name, row.email, row.phone, row.external_id)
+            if text and not any(text.lower() in (field or "").lower() for field in fields):
+                return False
+            return all(str(row.properties.get(name)) == value for name, value in attributes.items())
+
+        found = sorted((row for row in self.rows.values() if matches(row)), key=lambda row: row.external_id)
+        return found[offset : offset + limit], len(found)
 
     def add(self, customer: Customer) -> None:
         self.rows[customer.id] = customer
@@ -156,6 +170,43 @@ class FakeTriggerRules:
         self.rows[rule.event_type] = rule
 
 
+class FakeChannelOptOuts:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], ChannelOptOut] = {}
+
+    def get(self, channel: str, address: str) -> ChannelOptOut | None:
+        return self.rows.get((channel, address))
+
+    def opted_out(self, addresses: dict[str, str]) -> set[str]:
+        return {
+            channel
+            for channel, address in addresses.items()
+            if (row := self.rows.get((channel, address))) is not None and row.opted_out
+        }
+
+    def add(self, opt_out: ChannelOptOut) -> None:
+        self.rows[(opt_out.channel, opt_out.address)] = opt_out
+
+
+class FakeEventSources:
+    def __init__(self) -> None:
+        self.rows: dict[str, EventSourceRow] = {}
+
+    def get(self, name: str) -> EventSourceRow | None:
+        return self.rows.get(name)
+
+    def all(self) -> list[EventSourceRow]:
+        return [self.rows[name] for name in sorted(self.rows)]
+
+    def add(self, source: EventSourceRow) -> None:
+        if source.name in self.rows:
+            raise Conflict("survey_sources.name")
+        self.rows[source.name] = source
+
+    def remove(self, source: EventSourceRow) -> None:
+        del self.rows[source.name]
+
+
 class FakeScoreClicks:
     def __init__(self, responses: FakeResponses) -> None:
         self.rows: list[ScoreClick] = []
@@ -222,6 +273,8 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.score_clicks = FakeScoreClicks(self.responses)
         self.follow_ups = FakeFollowUpSurveys()
         self.trigger_rules = FakeTriggerRules()
+        self.opt_outs = FakeChannelOptOuts()
+        self.sources = FakeEventSources()
         self.invitations.responses = self.responses
         self.repositories = [
             self.customers,
@@ -231,6 +284,8 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.score_clicks,
             self.follow_ups,
             self.trigger_rules,
+            self.opt_outs,
+            self.sources,
         ]
 
 
