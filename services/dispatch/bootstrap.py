@@ -19,10 +19,13 @@ def bootstrap(settings: Settings, database: Database | None = None) -> DispatchR
     database = database or Database(settings.database_url_for(models.SERVICE))
     if settings.transport == "sandbox":
         sandbox = SandboxTransport(database)
-        return sql_runtime(settings, database, sandbox, sandbox)
-    if settings.transport != "providers":
+        runtime = sql_runtime(settings, database, sandbox, sandbox)
+    elif settings.transport == "providers":
+        runtime = sql_runtime(settings, database, _sendgrid(settings), _twilio(settings))
+    else:
         raise ValueError("CLOSELOOP_TRANSPORT must be sandbox or providers")
-    return sql_runtime(settings, database, _sendgrid(settings), _twilio(settings))
+    service.check_settings(runtime)
+    return runtime
 
 
 def _sendgrid(settings: Settings) -> EmailTransport:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from shared.channels import Channel
@@ -25,6 +27,11 @@ class SandboxTransport:
 
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
         return self._keep(sms.reference, Channel.SMS, sms.to, None, sms.body, None)
+
+    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+        """What the sandbox kept for this delivery, if an attempt got that far before its worker died."""
+        kept = message_for(self.database, message.reference)
+        return SendReceipt("sandbox", f"sandbox-{kept.id}") if kept else None
 
     def _keep(
         self, delivery_id: str, channel: str, to: str, subject: str | None, text: str, html: str | None

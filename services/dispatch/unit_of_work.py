@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from shared.claims import claim_due, recover_stalled
+from shared.claims import claim_due, stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -45,8 +45,8 @@ class Deliveries(Protocol):
         """Up to ``limit`` due deliveries, earliest first, each claimed for an attempt."""
         ...
 
-    def recover_stalled(self, now: datetime) -> list[Delivery]:
-        """Deliveries whose claim outlived its lease, back on the schedule or given up."""
+    def stalled(self, now: datetime) -> list[Delivery]:
+        """Deliveries whose claim outlived its lease (their worker died), unchanged, for the caller."""
         ...
 
     def latest_to(
@@ -116,8 +116,8 @@ class SqlDeliveries:
     def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
         return claim_due(self.session, Delivery, DELIVERY_RETRIES, now, limit)
 
-    def recover_stalled(self, now: datetime) -> list[Delivery]:
-        return recover_stalled(self.session, Delivery, DELIVERY_RETRIES, now)
+    def stalled(self, now: datetime) -> list[Delivery]:
+        return stalled(self.session, Delivery, DELIVERY_RETRIES, now)
 
     def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime
