@@ -124,14 +124,69 @@ SURVEY_KINDS = frozenset({DeliveryKind.INVITATION, DeliveryKind.REMINDER})
 
 # Dispatch's own words in a message: survey sends the question, dispatch adds the footer.
 FOOTER_TEXTS = {
-    "en": {"unsubscribe": "Unsubscribe from these surveys"},
-    "tr": {"unsubscribe": "Bu anketlerin aboneliğinden çık"},
+    "en": {
+        "unsubscribe": "Unsubscribe from these surveys",
+        "why": "{brand} asks you this because you are its customer.",
+    },
+    "tr": {
+        "unsubscribe": "Bu anketlerin aboneliğinden çık",
+        "why": "Bu mesajı {brand} müşterisi olduğunuz için aldınız.",
+    },
 }
 # The footer of the messages dispatch words itself; the link opts the address out of every kind.
 MESSAGE_FOOTER_TEXTS = {
-    "en": {"unsubscribe": "Unsubscribe from these messages"},
-    "tr": {"unsubscribe": "Bu mesajların aboneliğinden çık"},
+    "en": {
+        "unsubscribe": "Unsubscribe from these messages",
+        "why": "{brand} sends you this because you are its customer.",
+    },
+    "tr": {
+        "unsubscribe": "Bu mesajların aboneliğinden çık",
+        "why": "Bu mesajı {brand} müşterisi olduğunuz için aldınız.",
+    },
 }
+# The unsubscribe page, in the language of the message its link came in.
+UNSUBSCRIBE_PAGE_TEXTS = {
+    "en": {
+        "title": "Unsubscribe",
+        "ask": "Stop {brand}'s emails to {address}?",
+        "button": "Unsubscribe",
+        "done_title": "You are unsubscribed",
+        "done": "{brand} will not email {address} any more.",
+    },
+    "tr": {
+        "title": "Abonelikten çık",
+        "ask": "{brand}, {address} adresine e-posta göndermeyi bıraksın mı?",
+        "button": "Abonelikten çık",
+        "done_title": "Abonelikten çıktınız",
+        "done": "{brand} artık {address} adresine e-posta göndermeyecek.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Brand:
+    """Who the customer hears from: the name, its colour, and a text colour readable on that colour."""
+
+    name: str
+    color: str
+    text_on_color: str
+
+    @classmethod
+    def of(cls, name: str, color: str) -> Brand:
+        return cls(name, color, readable_text_on(color))
+
+
+def readable_text_on(color: str) -> str:
+    """Black or white, whichever reads better on the CSS hex ``color`` (WCAG relative luminance)."""
+    hex_digits = color.lstrip("#")
+    if len(hex_digits) == 3:
+        hex_digits = "".join(digit * 2 for digit in hex_digits)
+    channels = [int(hex_digits[index : index + 2], 16) / 255 for index in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    # Contrast with white is 1.05 / (L + 0.05), with black (L + 0.05) / 0.05: equal at L ~ 0.179.
+    return "#ffffff" if luminance < 0.179 else "#1b1f24"
+
 
 NO_CHANNEL_LEFT = "the customer has opted out of every channel we have an address for"
 NO_ADDRESS = "the customer has no email address or phone number"

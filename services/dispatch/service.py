@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
@@ -28,6 +29,8 @@ from .providers import (
     Reconciling,
     SendReceipt,
     TransientDeliveryError,
+    mask_email,
+    mask_phone,
     redact_contact_details,
 )
 from .providers.webhooks import ProviderStatus, ProviderStatusEvent, SmsReplyKind, classify_sms_reply
@@ -206,6 +209,8 @@ def _render_invitation(
         return {"body": f"{reminder_words['sms']} {body}" if reminder_words else body, **kept}
     links = domain.score_links(message["answer_url"])
     subject = message["subject"]
+    footer = _footer(runtime, domain.FOOTER_TEXTS, delivery.locale)
+    unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
     return {
         **kept,
         "subject": f"{reminder_words['subject']}: {subject}" if reminder_words else subject,
@@ -213,9 +218,10 @@ def _render_invitation(
             message=message,
             links=links,
             reminder=reminder_words,
+            brand=_brand(runtime),
             locale=delivery.locale,
-            footer=localized(domain.FOOTER_TEXTS, delivery.locale),
-            unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
+            footer=footer,
+            unsubscribe_url=unsubscribe_url,
         ),
         "text": domain.invitation_email_text(
             message["greeting"],
@@ -225,13 +231,17 @@ def _render_invitation(
             message["answer_url"],
             reminder=reminder_words["text"] if reminder_words else None,
         )
-        + _text_footer(runtime, delivery, localized(domain.FOOTER_TEXTS, delivery.locale)),
+        + f"\n\n-- \n{footer['why']}\n{footer['unsubscribe']}: {unsubscribe_url}",
     }
 
 
-def _text_footer(runtime: DispatchRuntime, delivery: Delivery, footer: dict[str, str]) -> str:
-    unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
-    return f"\n\n--\n{runtime.settings.brand_name}\n{footer['unsubscribe']}: {unsubscribe_url}"
+def _brand(runtime: DispatchRuntime) -> domain.Brand:
+    return domain.Brand.of(runtime.settings.brand_name, runtime.settings.brand_color)
+
+
+def _footer(runtime: DispatchRuntime, texts: dict[str, dict[str, str]], locale: str) -> dict[str, str]:
+    words = localized(texts, locale)
+    return {key: text.replace("{brand}", runtime.settings.brand_name) for key, text in words.items()}
 
 
 def _render_message(
@@ -239,14 +249,19 @@ def _render_message(
 ) -> dict[str, Any]:
     if delivery.channel == Channel.SMS:
         return {"body": message.sms_body}
-    footer = localized(domain.MESSAGE_FOOTER_TEXTS, delivery.locale)
+    footer = _footer(runtime, domain.MESSAGE_FOOTER_TEXTS, delivery.locale)
     unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
     return {
         "subject": message.subject,
         "html": _emails.get_template("dispatch/message_email.html").render(
-            message=message, locale=delivery.locale, footer=footer, unsubscribe_url=unsubscribe_url
+            message=message,
+            brand=_brand(runtime),
+            locale=delivery.locale,
+            footer=footer,
+            unsubscribe_url=unsubscribe_url,
         ),
-        "text": domain.message_email_text(message, footer["unsubscribe"], unsubscribe_url),
+        "text": domain.message_email_text(message, footer["unsubscribe"], unsubscribe_url)
+        + f"\n\n-- \n{footer['why']}",
     }
 
 
@@ -435,7 +450,7 @@ def _record_sent(runtime: DispatchRuntime, delivery_id: str, receipt: SendReceip
         sent = domain.is_forward_transition(delivery.status, DeliveryState.SENT)
         DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, now)
         delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
-        delivery.reconcile_since = None
+        delivery.reconcile_since, delivery.failure_reason = None, None
         if delivery.status != DeliveryState.ANSWERED:
             _schedule_reminder(runtime, uow, delivery, now)
     log.info("delivery %s sent by %s", delivery_id, receipt.provider)
@@ -598,6 +613,29 @@ def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
         _record_opt_out(uow, delivery.channel, delivery.address, "unsubscribe_link")
 
 
+@dataclass(frozen=True)
+class UnsubscribePage:
+    """What the unsubscribe page shows: in the message's language, naming the address it unsubscribes,
+    masked (the link may be forwarded or fetched by a scanner)."""
+
+    done: bool
+    locale: str
+    masked_address: str
+    brand: str
+
+
+def unsubscribe_page(runtime: DispatchRuntime, delivery_id: str) -> UnsubscribePage:
+    with runtime.unit_of_work() as uow:
+        delivery = _unsubscribable_delivery(uow, delivery_id)
+        masked = mask_email if delivery.channel == Channel.EMAIL else mask_phone
+        return UnsubscribePage(
+            done=_is_opted_out(uow, delivery.channel, delivery.address),
+            locale=resolve_locale(delivery.locale),
+            masked_address=masked(delivery.address),
+            brand=runtime.settings.brand_name,
+        )
+
+
 def is_unsubscribed(runtime: DispatchRuntime, delivery_id: str) -> bool:
     with runtime.unit_of_work() as uow:
         delivery = _unsubscribable_delivery(uow, delivery_id)
@@ -638,9 +676,21 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
             _record_opt_out(uow, delivery.channel, delivery.address, str(report.status))
         state = report.status.delivery_state
         if state is not None and domain.is_forward_transition(delivery.status, state):
+            if delivery.status in domain.WAITING_STATES:
+                # Waiting to be looked up after an unknown outcome: the provider has it, nothing is due.
+                delivery.next_attempt_at = None
             delivery.status = state
             delivery.last_error = report.reason or delivery.last_error
+            delivery.provider_message_id = delivery.provider_message_id or report.provider_message_id
             delivery.updated_at = utcnow()
+            if state in domain.TERMINAL_FAILURE_STATES:
+                delivery.error_code = report.error_code
+                delivery.failure_reason = failures.failure_reason(
+                    report.provider, report.error_code, report.reason
+                )[:300]
+            else:
+                # The provider has it: an earlier doubt (an unknown outcome) is settled.
+                delivery.failure_reason, delivery.reconcile_since = None, None
         return True
 
 
@@ -679,7 +729,7 @@ def receive_sms(
             )
             # A reply is to the last message that reached the number: after a referral or review request
             # or a close-the-loop message it is about that, not a comment on the survey answered before.
-            if delivery and delivery.kind == DeliveryKind.INVITATION:
+            if delivery and delivery.kind in domain.SURVEY_KINDS:
                 uow.emit(
                     "sms.received",
                     {
@@ -702,10 +752,37 @@ def receive_sms(
     return kind
 
 
+def help_reply(runtime: DispatchRuntime) -> str | None:
+    """What an SMS "HELP" is answered with (SMS_HELP_TEXT, with {brand}); None leaves it to Twilio."""
+    text = runtime.settings.sms_help_text
+    return text.replace("{brand}", runtime.settings.brand_name) if text else None
+
+
 def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Delivery]:
     """Oldest first."""
     with runtime.unit_of_work() as uow:
         return uow.deliveries.for_invitation(invitation_id)
+
+
+def deliveries_to_phone(runtime: DispatchRuntime, phone: str, limit: int = 100) -> list[Delivery]:
+    """Text messages to ``phone``, newest first: what a success team checks when a customer calls."""
+    with runtime.unit_of_work() as uow:
+        return uow.deliveries.to_address(Channel.SMS, domain.normal_address(Channel.SMS, phone), limit)
+
+
+def sending_window(runtime: DispatchRuntime, channel: str, timezone: str) -> dict[str, Any]:
+    """The channel's sending window in ``timezone`` and when a message would go out from now."""
+    now = utcnow()
+    zone, _ = customer_zone(timezone, runtime.settings.default_timezone)
+    window = _sending_window(runtime, channel)
+    due = next_sending_time(now, zone, window)
+    return {
+        "channel": channel,
+        "timezone": zone.key,
+        "window": runtime.settings.quiet_hours.get(channel) if window else None,
+        "open_now": due <= now,
+        "next_sending_time": due,
+    }
 
 
 def deliveries_requested_by(runtime: DispatchRuntime, source_id: str) -> list[Delivery]:

@@ -37,6 +37,10 @@ class Deliveries(Protocol):
 
     def with_provider_message_id(self, provider_message_id: str) -> Delivery | None: ...
 
+    def to_address(self, channel: str, address: str, limit: int) -> list[Delivery]:
+        """Up to ``limit`` deliveries to exactly ``address``, newest first."""
+        ...
+
     def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
         """This delivery, claimed for an attempt (``DELIVERY_RETRIES``); None when it is not due or taken."""
         ...
@@ -108,6 +112,15 @@ class SqlDeliveries:
     def with_provider_message_id(self, provider_message_id: str) -> Delivery | None:
         query = select(Delivery).where(Delivery.provider_message_id == provider_message_id)
         return self.session.scalars(query).first()
+
+    def to_address(self, channel: str, address: str, limit: int) -> list[Delivery]:
+        query = (
+            select(Delivery)
+            .where(Delivery.channel == channel, Delivery.address == address)
+            .order_by(Delivery.created_at.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(query).all())
 
     def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
         claimed = claim_due(self.session, Delivery, DELIVERY_RETRIES, now, 1, [Delivery.id == delivery_id])

@@ -49,6 +49,10 @@ class FakeDeliveries:
             (row for row in self.rows.values() if row.provider_message_id == provider_message_id), None
         )
 
+    def to_address(self, channel: str, address: str, limit: int) -> list[Delivery]:
+        rows = [row for row in self.rows.values() if (row.channel, row.address) == (channel, address)]
+        return sorted(rows, key=lambda row: row.created_at, reverse=True)[:limit]
+
     def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
         delivery = self.rows.get(delivery_id)
         if delivery is None or not DELIVERY_RETRIES.is_due(delivery, now):
