@@ -47,6 +47,8 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str | None = None
+    # How long a provider call waits for its answer; past it, the outcome is unknown (never resent blindly).
+    provider_timeout_seconds: float = 10.0
     # Dispatch's sending window per channel, local time in the customer's time zone ("08:00-21:00", or
     # "off"); QUIET_HOURS sets every channel, QUIET_HOURS_EMAIL / _SMS / _WHATSAPP one of them. Parsed by
     # dispatch at start (services.dispatch.quiet_hours).
@@ -145,6 +147,9 @@ class Settings:
             twilio_from_number=get("TWILIO_FROM_NUMBER", None),
             twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID", None),
             twilio_api_base_url=get("TWILIO_API_BASE_URL", None),
+            provider_timeout_seconds=_positive_number(
+                env, "PROVIDER_TIMEOUT_SECONDS", defaults.provider_timeout_seconds
+            ),
             quiet_hours={
                 channel: (
                     get(f"QUIET_HOURS_{channel.upper()}", None)

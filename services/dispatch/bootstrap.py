@@ -38,6 +38,7 @@ def _sendgrid(settings: Settings) -> EmailTransport:
         settings.sendgrid_from_email,
         settings.sendgrid_from_name,
         api_base_url=settings.sendgrid_api_base_url,
+        timeout=settings.provider_timeout_seconds,
     )
 
 
@@ -52,6 +53,7 @@ def _twilio(settings: Settings) -> SmsTransport:
         from_number=settings.twilio_from_number,
         messaging_service_sid=settings.twilio_messaging_service_sid,
         api_base_url=settings.twilio_api_base_url,
+        timeout=settings.provider_timeout_seconds,
     )
 
 
