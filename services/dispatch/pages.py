@@ -14,7 +14,7 @@ from shared.locales import localized
 from . import routes, service
 from .domain import UNSUBSCRIBE_PAGE_TEXTS
 from .runtime import DispatchRuntime
-from .sandbox import latest_messages, message_for, replies_by_delivery
+from .sandbox import latest_messages, message_for, replies_by_delivery, waiting_deliveries
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
@@ -32,6 +32,7 @@ def sandbox():
         "dispatch/sandbox.html",
         messages=latest_messages(runtime.database),
         replies=replies_by_delivery(runtime.database),
+        waiting=waiting_deliveries(runtime.database),
     )
 
 

@@ -10,7 +10,8 @@ from shared.channels import Channel
 from shared.clock import utcnow
 from shared.db import Database
 
-from .models import InboundSms, SandboxMessage
+from .domain import WAITING_STATES
+from .models import Delivery, InboundSms, SandboxMessage
 from .providers import OutgoingEmail, OutgoingSms, SendReceipt
 
 
@@ -72,3 +73,15 @@ def replies_by_delivery(database: Database) -> dict[str, list[InboundSms]]:
     for reply in replies:
         by_delivery.setdefault(reply.delivery_id or "", []).append(reply)
     return by_delivery
+
+
+def waiting_deliveries(database: Database, limit: int = 50) -> list[Delivery]:
+    """Deliveries not sent yet (quiet hours, a reminder's delay, a retry), soonest first."""
+    with database.transaction() as session:
+        query = (
+            select(Delivery)
+            .where(Delivery.status.in_(WAITING_STATES))
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+        return list(session.scalars(query).all())

@@ -261,3 +261,10 @@ def test_the_sandbox_page_refreshes_by_itself(dispatch, client, clock):
     marker = re.compile(r'data-latest="([^"]*)"')
     assert marker.search(before).group(1) != marker.search(after).group(1)
     assert "location.reload()" in after
+
+
+def test_the_sandbox_page_lists_what_waits_for_the_customers_morning(dispatch, client):
+    service.schedule_invitation(dispatch, invitation_requested())  # 22:30 in Berlin
+    page = client.get("/sandbox").get_data(as_text=True)
+    assert "invitation by email to ada.lovelace@example.com: quiet hours" in page
+    assert "until 2026-03-03 07:00 UTC (Europe/Berlin)" in page
