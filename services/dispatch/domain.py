@@ -191,7 +191,7 @@ def readable_text_on(color: str) -> str:
 NO_CHANNEL_LEFT = "the customer has opted out of every channel we have an address for"
 NO_ADDRESS = "the customer has no email address or phone number"
 OPTED_OUT_WHILE_WAITING = "The customer opted out of this channel before the message was due."
-CANCELLED_ANSWERED = "The customer answered; the reminder was not needed."
+CANCELLED_ANSWERED = "The customer answered; the message was not needed."
 CANCELLED_EXPIRED = "The survey expired before the reminder was due."
 
 # What a reminder adds to the invitation survey worded: it says it is one.

@@ -66,7 +66,12 @@ def note_answer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: Receiv
     """The customer answered: the messages that asked are answered, the reminders still waiting cancelled."""
     now = utcnow()
     for delivery in uow.deliveries.for_invitation(event.data["invitation_id"]):
-        if delivery.kind == DeliveryKind.REMINDER and delivery.status in domain.WAITING_STATES:
+        if delivery.status in domain.WAITING_STATES and delivery.reconcile_since:
+            # Waiting to be looked up after an unknown outcome: the answer shows the provider had it.
+            DELIVERY_RETRIES.finish(delivery, DeliveryState.ANSWERED, now)
+            delivery.reconcile_since, delivery.failure_reason = None, None
+        elif delivery.status in domain.WAITING_STATES:
+            # A reminder, or an invitation still waiting for quiet hours answered through another channel.
             DELIVERY_RETRIES.finish(delivery, DeliveryState.CANCELLED, now)
             delivery.failure_reason = domain.CANCELLED_ANSWERED
         elif domain.reached_customer(delivery.status) and domain.is_forward_transition(

@@ -264,10 +264,22 @@ def test_an_answer_cancels_the_waiting_reminder_and_marks_the_invitation_answere
     assert the(uow).status == DeliveryState.ANSWERED
     reminder = the(uow, DeliveryKind.REMINDER)
     assert (reminder.status, reminder.next_attempt_at) == (DeliveryState.CANCELLED, None)
-    assert reminder.failure_reason == "The customer answered; the reminder was not needed."
+    assert reminder.failure_reason == "The customer answered; the message was not needed."
     clock.now = START + timedelta(hours=48)
     assert service.send_due_deliveries(runtime) == 0
     assert len(runtime.sms.messages) == 1
+
+
+def test_an_answer_settles_a_send_waiting_to_be_looked_up(runtime, uow):
+    runtime.sms.failures.append(OutcomeUnknownError("Twilio did not answer: ReadTimeout"))
+    service.schedule_invitation(runtime, invitation_requested())
+    service.note_answer(runtime, response_submitted())
+    delivery = the(uow)
+    assert (delivery.status, delivery.next_attempt_at, delivery.reconcile_since) == (
+        DeliveryState.ANSWERED,
+        None,
+        None,
+    )
 
 
 def test_no_reminder_is_planned_past_the_invitations_expiry(runtime, uow):
