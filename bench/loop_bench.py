@@ -26,7 +26,7 @@ from closeloop.services import SERVICES
 from closeloop.system import build_system
 from services.dispatch import service as dispatch_service
 from shared.clock import utcnow
-from shared.settings import Settings
+from shared.settings import MESSAGE_CHANNELS, Settings
 from shared.signing import generate_secret, signed_headers
 
 SECRET = generate_secret()
@@ -87,7 +87,14 @@ def intake_rate(database_url: str, requests_: list[tuple[bytes, dict]]) -> tuple
 
 def loop_latency(rounds: int) -> tuple[float, float]:
     directory = tempfile.mkdtemp()
-    system = build_system(Settings(database_url=f"sqlite:///{directory}/loop.db", webhook_secret=SECRET))
+    # Measured at any hour: no customer's quiet hours, no reminders.
+    settings = Settings(
+        database_url=f"sqlite:///{directory}/loop.db",
+        webhook_secret=SECRET,
+        quiet_hours=dict.fromkeys(MESSAGE_CHANNELS, "off"),
+        reminder_count=0,
+    )
+    system = build_system(settings)
     system.start()
     survey, followup = system.apps["survey"].test_client(), system.apps["followup"].test_client()
     dispatch = system.apps["dispatch"].test_client()

@@ -11,6 +11,22 @@ instead. Every accepted message is recorded and can be read back:
 With `status_callback_delay` set, a Twilio message with a StatusCallback gets a signed
 `MessageStatus=delivered` callback that many seconds later, as Twilio would send it.
 
+Faults, chosen per test, apply to the next sends of one provider (or both) and are used up one per call:
+
+    POST   /_simulator/faults     {"kind": "429" | "500" | "slow" | "reset", "provider": "twilio" |
+                                   "sendgrid" | null (both), "count": 1, "retry_after": 1,
+                                   "delay": 12, "processed": true}
+    DELETE /_simulator/faults     forget the faults not used yet
+
+- `429`: refused before processing, with `Retry-After: retry_after`; nothing is recorded.
+- `500`: answered 500; with `processed` (the default) the message was recorded first, as a provider
+  that failed after taking it.
+- `slow`: the message is recorded, the answer comes `delay` seconds later (past a client's timeout).
+- `reset`: the message is recorded, then the connection is reset without an answer.
+
+Twilio's Messages list (`GET .../Messages.json?To=`) answers from what was recorded, newest first, so a
+sender can look a message up after an answer it never got.
+
     python -m closeloop.provider_simulator --port 8025 [--status-callback-delay 0.2]
 """
 
@@ -20,6 +36,8 @@ import argparse
 import logging
 import os
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +60,25 @@ EXTENSION_KEY = "provider_simulator"
 bp = Blueprint("provider_simulator", __name__)
 
 
+FAULT_KINDS = ("429", "500", "slow", "reset")
+
+
+@dataclass
+class Fault:
+    """How the next `count` sends to `provider` (None: either) go wrong."""
+
+    kind: str
+    provider: str | None = None
+    count: int = 1
+    retry_after: float = 1.0
+    delay: float = 12.0
+    processed: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"a fault is one of {', '.join(FAULT_KINDS)}, not {self.kind!r}")
+
+
 @dataclass
 class SimulatorState:
     """The simulator's memory: what it was sent, and how it answers Twilio status callbacks."""
@@ -49,7 +86,27 @@ class SimulatorState:
     twilio_auth_token: str
     status_callback_delay: float | None
     messages: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def next_fault(self, provider: str) -> Fault | None:
+        """The first fault for `provider`, one of its uses taken."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.provider in (None, provider) and fault.count > 0:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
 
     def record(self, message: dict[str, Any]) -> None:
         with self.lock:
@@ -108,6 +165,10 @@ def sendgrid_mail_send() -> Any:
     problem = _sendgrid_payload_problem(payload)
     if problem:
         return _sendgrid_error(400, problem[1], problem[0])
+    fault = _state().next_fault("sendgrid")
+    if fault and fault.kind == "429":
+        answer = _sendgrid_error(429, "too many requests")
+        return answer[0], 429, {"Retry-After": _seconds(fault.retry_after)}
 
     message_id = secrets.token_urlsafe(16)  # SendGrid's ids are 22 url-safe characters, no dots
     personalization = payload["personalizations"][0]
@@ -131,7 +192,10 @@ def sendgrid_mail_send() -> Any:
         }
     )
     logger.info("Recorded SendGrid message %s", message_id)
-    return "", 202, {"X-Message-Id": message_id}
+    answer = "", 202, {"X-Message-Id": message_id}
+    if fault:
+        return _after_taking_it(fault, _sendgrid_error(500, "Internal server error"), answer)
+    return answer
 
 
 def _sendgrid_payload_problem(payload: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -198,6 +262,12 @@ def twilio_create_message(account_sid: str) -> Any:
         return _twilio_error(400, 21603, "A 'From' phone number is required.")
     if not body:
         return _twilio_error(400, 21602, "Message body is required.")
+    fault = state.next_fault("twilio")
+    if fault and fault.kind == "429":
+        answer = _twilio_error(429, 20429, "Too Many Requests")
+        return answer[0], 429, {"Retry-After": _seconds(fault.retry_after)}
+    if fault and fault.kind == "500" and not fault.processed:
+        return _twilio_error(500, 20500, "Internal Server Error")
 
     message_sid = "SM" + secrets.token_hex(16)
     status_callback = form.get("StatusCallback") or None
@@ -242,6 +312,7 @@ def twilio_create_message(account_sid: str) -> Any:
         "status_callbacks": [],
         "payload": form.to_dict(flat=True),
     }
+    record["resource"] = resource  # what the Messages list answers with
     state.record(record)
     logger.info("Recorded Twilio message %s", message_sid)
     if status_callback and state.status_callback_delay is not None:
@@ -263,7 +334,57 @@ def twilio_create_message(account_sid: str) -> Any:
             name=f"status-callback-{message_sid}",
             daemon=True,
         ).start()
+    if fault:
+        server_error = _twilio_error(500, 20500, "Internal Server Error")
+        return _after_taking_it(fault, server_error, (jsonify(resource), 201))
     return jsonify(resource), 201
+
+
+@bp.get("/2010-04-01/Accounts/<account_sid>/Messages.json")
+def twilio_list_messages(account_sid: str) -> Any:
+    """Twilio's Messages list, filtered by `To`, newest first, one page."""
+    if not _twilio_credentials_accepted(account_sid, _state().twilio_auth_token):
+        return _twilio_error(401, 20003, "Authenticate")
+    wanted = request.args.get("To")
+    page_size = min(int(request.args.get("PageSize", "50") or 50), 1000)
+    resources = [
+        message["resource"]
+        for message in reversed(_state().snapshot())
+        if message["provider"] == "twilio" and (not wanted or message["to"] == wanted)
+    ][:page_size]
+    uri = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
+    return jsonify(
+        {
+            "messages": resources,
+            "end": max(len(resources) - 1, 0),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": page_size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+    )
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _after_taking_it(fault: Fault, server_error: tuple[Any, int], answer: Any) -> Any:
+    """The answer to a send the simulator recorded, spoiled as `fault` says."""
+    if fault.kind == "slow":
+        time.sleep(fault.delay)
+        return answer  # to a client that has long given up
+    if fault.kind == "reset":
+        connection = request.environ.get("werkzeug.socket")
+        if connection is not None:
+            # SO_LINGER 0: close() sends a TCP reset instead of a polite FIN.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+        return "", 500
+    return server_error
 
 
 def _twilio_credentials_accepted(account_sid: str, auth_token: str) -> bool:
@@ -313,6 +434,27 @@ def list_messages() -> Any:
 def clear_messages() -> Any:
     """Forget every recorded message."""
     _state().clear()
+    return "", 204
+
+
+@bp.post("/_simulator/faults")
+def add_fault() -> Any:
+    """Spoil the next sends: see the module's documentation."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify({"error": "a JSON object is required"}), 400
+    try:
+        fault = Fault(**body)
+    except (TypeError, ValueError) as exc:
+        return jsonify({"error": str(exc)}), 400
+    _state().add_fault(fault)
+    return "", 204
+
+
+@bp.delete("/_simulator/faults")
+def clear_faults() -> Any:
+    """Forget the faults not used yet."""
+    _state().clear_faults()
     return "", 204
 
 

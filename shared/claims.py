@@ -37,7 +37,7 @@ def claim_due(
     Commit the caller's transaction before making the calls: the claim holds from then on.
     """
     status, due_at = _column(model, schedule.status_field), _column(model, schedule.due_field)
-    query = select(model).where(status == schedule.waiting, due_at <= now, *where)
+    query = select(model).where(status.in_(schedule.waiting_states), due_at <= now, *where)
     query = query.order_by(due_at).limit(limit)
     rows = list(session.scalars(_skip_locked(session, query)).all())
     for row in rows:
@@ -50,12 +50,17 @@ def recover_stalled(session: Session, model: type[Row], schedule: RetrySchedule,
 
     The call they were making may have reached its provider: a rare repeat beats a message never sent.
     """
-    status, changed_at = _column(model, schedule.status_field), _column(model, schedule.changed_field)
-    query = select(model).where(status == schedule.in_flight, changed_at <= now - schedule.lease)
-    rows = list(session.scalars(_skip_locked(session, query)).all())
+    rows = stalled(session, model, schedule, now)
     for row in rows:
         schedule.retry_later(row, now)
     return rows
+
+
+def stalled(session: Session, model: type[Row], schedule: RetrySchedule, now: datetime) -> list[Row]:
+    """Rows whose claim outlived the lease, locked and unchanged: for a caller that decides their fate."""
+    status, changed_at = _column(model, schedule.status_field), _column(model, schedule.changed_field)
+    query = select(model).where(status == schedule.in_flight, changed_at <= now - schedule.lease)
+    return list(session.scalars(_skip_locked(session, query)).all())
 
 
 def _skip_locked(session: Session, query: Select[Any]) -> Select[Any]:

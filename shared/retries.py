@@ -24,6 +24,8 @@ class RetrySchedule:
     max_delay: timedelta = timedelta(days=1)
     # A row in flight for longer than this lost its worker; it must exceed a batch's calls end to end.
     lease: timedelta = timedelta(minutes=15)
+    # More states a row waits in and is claimed from when due, as from ``waiting`` (dispatch's quiet hours).
+    also_waiting: tuple[str, ...] = ()
     status_field: str = "status"
     due_field: str = "next_attempt_at"
     attempts_field: str = "attempts"
@@ -43,9 +45,13 @@ class RetrySchedule:
             delay = max(delay, timedelta(seconds=min(retry_after, self.max_delay.total_seconds())))
         return now + delay
 
+    @property
+    def waiting_states(self) -> tuple[str, ...]:
+        return (self.waiting, *self.also_waiting)
+
     def is_due(self, row: Any, now: datetime) -> bool:
         due_at = getattr(row, self.due_field)
-        return getattr(row, self.status_field) == self.waiting and due_at is not None and due_at <= now
+        return getattr(row, self.status_field) in self.waiting_states and due_at is not None and due_at <= now
 
     def is_stalled(self, row: Any, now: datetime) -> bool:
         changed_at = getattr(row, self.changed_field)

@@ -7,8 +7,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SERVICES = ("survey", "dispatch", "sentiment", "followup")
+# The channels dispatch sends on, each with its own quiet hours.
+MESSAGE_CHANNELS = ("email", "sms", "whatsapp")
+DEFAULT_SENDING_WINDOW = "08:00-21:00"
+DEFAULT_SMS_HELP_TEXT = "{brand}: customer feedback surveys. Reply STOP to stop them, START to resume."
 # FOLLOWUP_PASSIVES: what a passive's answer opens.
 PASSIVE_POLICIES = ("ignore", "task")
 
@@ -58,6 +63,23 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str | None = None
+    # How long a provider call waits for its answer; past it, the outcome is unknown (never resent blindly).
+    provider_timeout_seconds: float = 10.0
+    # Dispatch's sending window per channel, local time in the customer's time zone ("08:00-21:00", or
+    # "off"); QUIET_HOURS sets every channel, QUIET_HOURS_EMAIL / _SMS / _WHATSAPP one of them. Parsed by
+    # dispatch at start (services.dispatch.quiet_hours).
+    quiet_hours: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(MESSAGE_CHANNELS, DEFAULT_SENDING_WINDOW)
+    )
+    # The IANA time zone of a customer who has none (or an unknown one).
+    default_timezone: str = "UTC"
+    # Reminders to customers who have not answered: how many, and how long after the previous message;
+    # per touchpoint (REMINDERS_BY_TOUCHPOINT="purchase=1/72,support_call=0"), else these.
+    reminder_count: int = 1
+    reminder_delay_hours: float = 48.0
+    reminders_by_touchpoint: Mapping[str, tuple[int, float | None]] = field(default_factory=dict)
+    # What an SMS "HELP" is answered with; None leaves the answer to Twilio (Advanced Opt-Out).
+    sms_help_text: str | None = DEFAULT_SMS_HELP_TEXT
     # The outbox publishes an event again when its consumer has not acknowledged it within this many
     # seconds (doubling each time), and deletes finished rows after this many days.
     outbox_redeliver_after: float = 60.0
@@ -143,6 +165,22 @@ class Settings:
             twilio_from_number=get("TWILIO_FROM_NUMBER", None),
             twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID", None),
             twilio_api_base_url=get("TWILIO_API_BASE_URL", None),
+            provider_timeout_seconds=_positive_number(
+                env, "PROVIDER_TIMEOUT_SECONDS", defaults.provider_timeout_seconds
+            ),
+            quiet_hours={
+                channel: (
+                    get(f"QUIET_HOURS_{channel.upper()}", None)
+                    or get("QUIET_HOURS", DEFAULT_SENDING_WINDOW)
+                    or DEFAULT_SENDING_WINDOW
+                ).strip()
+                for channel in MESSAGE_CHANNELS
+            },
+            default_timezone=_time_zone(env, "DEFAULT_TIMEZONE", defaults.default_timezone),
+            reminder_count=_count(env, "REMINDER_COUNT", defaults.reminder_count),
+            reminder_delay_hours=_positive_number(env, "REMINDER_DELAY_HOURS", defaults.reminder_delay_hours),
+            reminders_by_touchpoint=_reminders_by_touchpoint(env, "REMINDERS_BY_TOUCHPOINT"),
+            sms_help_text=_help_text(env, "SMS_HELP_TEXT"),
             outbox_redeliver_after=_positive_number(
                 env, "OUTBOX_REDELIVER_AFTER", defaults.outbox_redeliver_after
             ),
@@ -298,3 +336,50 @@ def is_standard_webhooks_secret(secret: str) -> bool:
         return len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) > 0
     except ValueError:
         return False
+
+def _time_zone(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        message = f"{name} must be an IANA time zone such as Europe/Istanbul, not {value!r}"
+        raise ValueError(message) from error
+    return value
+
+
+MAX_REMINDERS = 5
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit() and int(value) <= MAX_REMINDERS):
+        raise ValueError(f"{name} must be a whole number from 0 to {MAX_REMINDERS}, not {value!r}")
+    return int(value)
+
+
+def _reminders_by_touchpoint(env: Mapping[str, str], name: str) -> dict[str, tuple[int, float | None]]:
+    """``purchase=1/72,support_call=0``: a count per touchpoint, and optionally the delay in hours."""
+    value = (env.get(name) or "").strip()
+    rules: dict[str, tuple[int, float | None]] = {}
+    for part in filter(None, (item.strip() for item in value.split(","))):
+        match = re.fullmatch(r"([\w.:-]{1,64})=([0-9])(?:/([0-9]+(?:\.[0-9]+)?))?", part, re.ASCII)
+        if not match or int(match.group(2)) > MAX_REMINDERS or (match.group(3) and not float(match.group(3))):
+            raise ValueError(
+                f"{name} must read like purchase=1/72,support_call=0 (touchpoint=count/hours), not {part!r}"
+            )
+        # Without hours, REMINDER_DELAY_HOURS.
+        delay = float(match.group(3)) if match.group(3) else None
+        rules[match.group(1)] = (int(match.group(2)), delay)
+    return rules
+
+
+def _help_text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or not value.strip():
+        return DEFAULT_SMS_HELP_TEXT
+    # "none": Twilio's own HELP answer (Advanced Opt-Out) is the only one.
+    return None if value.strip().lower() == "none" else value.strip()[:320]

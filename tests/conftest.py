@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook
 from closeloop.services import SERVICES
 from shared.clock import utcnow
 from shared.principal import Role
-from shared.settings import Settings
+from shared.settings import MESSAGE_CHANNELS, Settings
 
 PG_ADMIN_URL = os.environ.get(
     "CLOSELOOP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -97,6 +97,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "public_base_url": "http://testserver",
         "webhook_secret": TEST_SECRET,
         "transport": "sandbox",
+        # Tests run at any hour: the customer's sending window and reminders are asked for where tested.
+        "quiet_hours": dict.fromkeys(MESSAGE_CHANNELS, "off"),
+        "reminder_count": 0,
     }
     values.update(overrides)
     return Settings(**values)

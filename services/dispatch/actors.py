@@ -6,6 +6,7 @@ from . import service
 
 CONSUMERS = (
     service.schedule_invitation,
+    service.note_answer,
     service.schedule_referral_request,
     service.schedule_review_request,
     service.schedule_close_loop_message,

@@ -18,13 +18,14 @@ from .providers.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
     TWILIO_SIGNATURE_HEADER,
+    SmsReplyKind,
     parse_sendgrid_events,
     parse_twilio_status,
     verify_sendgrid_event_webhook,
     verify_twilio_request,
 )
 from .runtime import DispatchRuntime
-from .schemas import DeliveryQuerySchema, DeliverySchema
+from .schemas import DeliveryQuerySchema, DeliverySchema, SendingWindowQuerySchema, SendingWindowSchema
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,18 @@ class Deliveries(MethodView):
         """The deliveries of one invitation, or of whatever else asked for messages, with their states."""
         if "source_id" in query:
             return service.deliveries_requested_by(_runtime(), query["source_id"])
+        if "phone" in query:
+            return service.deliveries_to_phone(_runtime(), query["phone"])
         return service.deliveries_for(_runtime(), query["invitation_id"])
+
+
+@blp.route("/sending-window")
+class SendingWindow(MethodView):
+    @blp.arguments(SendingWindowQuerySchema, location="query")
+    @blp.response(200, SendingWindowSchema)
+    def get(self, query):
+        """When a message on this channel to a customer in this time zone would go out now."""
+        return service.sending_window(_runtime(), query["channel"], query["timezone"])
 
 
 def _twilio_request_is_signed() -> bool:
@@ -72,9 +84,13 @@ def twilio_inbound_sms():
     sid, sender = request.form.get("MessageSid"), request.form.get("From")
     if not sid or not sender:
         return problem(400, "Bad request", "MessageSid and From are required")
-    service.receive_sms(_runtime(), sid, sender, request.form.get("Body", ""))
-    # Twilio answers STOP, START and HELP itself (Advanced Opt-Out); we reply with nothing.
-    return Response(str(MessagingResponse()), mimetype="application/xml")
+    kind = service.receive_sms(_runtime(), sid, sender, request.form.get("Body", ""))
+    # Twilio answers STOP and START itself (Advanced Opt-Out); HELP with our text unless SMS_HELP_TEXT=none.
+    reply = MessagingResponse()
+    help_text = service.help_reply(_runtime()) if kind is SmsReplyKind.HELP else None
+    if help_text:
+        reply.message(help_text)
+    return Response(str(reply), mimetype="application/xml")
 
 
 @webhooks.route(routes.TWILIO_STATUS.rule, methods=["POST"])

@@ -19,10 +19,13 @@ def bootstrap(settings: Settings, database: Database | None = None) -> DispatchR
     database = database or Database(settings.database_url_for(models.SERVICE))
     if settings.transport == "sandbox":
         sandbox = SandboxTransport(database)
-        return sql_runtime(settings, database, sandbox, sandbox)
-    if settings.transport != "providers":
+        runtime = sql_runtime(settings, database, sandbox, sandbox)
+    elif settings.transport == "providers":
+        runtime = sql_runtime(settings, database, _sendgrid(settings), _twilio(settings))
+    else:
         raise ValueError("CLOSELOOP_TRANSPORT must be sandbox or providers")
-    return sql_runtime(settings, database, _sendgrid(settings), _twilio(settings))
+    service.check_settings(runtime)
+    return runtime
 
 
 def _sendgrid(settings: Settings) -> EmailTransport:
@@ -35,6 +38,7 @@ def _sendgrid(settings: Settings) -> EmailTransport:
         settings.sendgrid_from_email,
         settings.sendgrid_from_name,
         api_base_url=settings.sendgrid_api_base_url,
+        timeout=settings.provider_timeout_seconds,
     )
 
 
@@ -49,6 +53,7 @@ def _twilio(settings: Settings) -> SmsTransport:
         from_number=settings.twilio_from_number,
         messaging_service_sid=settings.twilio_messaging_service_sid,
         api_base_url=settings.twilio_api_base_url,
+        timeout=settings.provider_timeout_seconds,
     )
 
 

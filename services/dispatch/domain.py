@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.channels import Channel
@@ -19,6 +19,7 @@ class DeliveryKind(StrEnum):
     """What a delivery carries; with the id of what asked for it (its source), it names one message."""
 
     INVITATION = "invitation"  # source: survey's invitation
+    REMINDER = "reminder"  # source: "<invitation id>:reminder-<n>"; its invitation_id is the invitation's
     REFERRAL = "referral"  # source: followup's referral request
     REVIEW = "review"  # source: followup's review request
     CLOSE_LOOP = "close_loop"  # source: followup's resolved task
@@ -27,22 +28,31 @@ class DeliveryKind(StrEnum):
 class DeliveryState(StrEnum):
     """Where a delivery is; the value is what its status column stores.
 
-    A delivery is scheduled, claimed by a worker (sending, the attempt counted), then sent, delivered, or
-    one of the terminal failures; suppressed when the customer opted out of every channel we could use.
-    A failed attempt puts a sending delivery back to scheduled while attempts remain, else to failed
-    (``DELIVERY_RETRIES``). Everything else, provider reports above all, only moves a delivery forward
-    (``is_forward_transition``).
+    ``scheduled`` (queued) or ``quiet_hours`` (waiting for the customer's sending window) until due; claimed
+    by a worker (``sending``, the attempt counted); then ``sent`` (the provider took it), ``delivered``,
+    ``opened``, ``clicked``, ``answered``; or one of the ends: ``undelivered``, ``bounced``, ``dropped``,
+    ``failed``, ``suppressed`` (opted out), ``cancelled`` (a reminder no longer needed). ``unknown``: the
+    provider may or may not have taken it and cannot be asked; it is shown, never sent again silently.
+
+    The retry schedule moves a delivery between the waiting states and ``sending``; everything else, provider
+    reports above all, only moves it forward (``is_forward_transition``), so they apply in any order.
     """
 
     SCHEDULED = "scheduled"
+    QUIET_HOURS = "quiet_hours"
     SENDING = "sending"
+    UNKNOWN = "unknown"
     SENT = "sent"
     DELIVERED = "delivered"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    ANSWERED = "answered"
+    UNDELIVERED = "undelivered"
     BOUNCED = "bounced"
     DROPPED = "dropped"
     FAILED = "failed"
-    UNDELIVERED = "undelivered"
     SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
 
     @property
     def rank(self) -> int:
@@ -53,13 +63,26 @@ class DeliveryState(StrEnum):
 TERMINAL_FAILURE_STATES = frozenset(
     {DeliveryState.BOUNCED, DeliveryState.DROPPED, DeliveryState.FAILED, DeliveryState.UNDELIVERED}
 )
-TERMINAL_STATES = TERMINAL_FAILURE_STATES | {DeliveryState.SUPPRESSED}
+TERMINAL_STATES = TERMINAL_FAILURE_STATES | {DeliveryState.SUPPRESSED, DeliveryState.CANCELLED}
+WAITING_STATES = frozenset({DeliveryState.SCHEDULED, DeliveryState.QUIET_HOURS})
 
 # Every terminal state shares the top rank: above "delivered", because a bounce can follow a "delivered"
 # (the receiving server accepted, then bounced) and must win, while a late or repeated "delivered" must never
-# undo a failure; and equal to each other, so the first one recorded stays.
-_PROGRESS = (DeliveryState.SCHEDULED, DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.DELIVERED)
-_RANK = {state: rank for rank, state in enumerate(_PROGRESS)} | dict.fromkeys(TERMINAL_STATES, len(_PROGRESS))
+# undo a failure; and equal to each other, so the first one recorded stays. "unknown" sits below "sent": a
+# provider report about the message settles it.
+_PROGRESS = (
+    (DeliveryState.SCHEDULED, DeliveryState.QUIET_HOURS),
+    (DeliveryState.SENDING,),
+    (DeliveryState.UNKNOWN,),
+    (DeliveryState.SENT,),
+    (DeliveryState.DELIVERED,),
+    (DeliveryState.OPENED,),
+    (DeliveryState.CLICKED,),
+    (DeliveryState.ANSWERED,),
+)
+_RANK = {state: rank for rank, states in enumerate(_PROGRESS) for state in states} | dict.fromkeys(
+    TERMINAL_STATES, len(_PROGRESS)
+)
 
 
 def is_forward_transition(current: str, new: str) -> bool:
@@ -72,32 +95,144 @@ def is_forward_transition(current: str, new: str) -> bool:
 
 
 # Attempts are counted when a worker claims a delivery; a claim older than the lease lost its worker.
+# A delivery waiting for its sending window is claimed like a queued one once the window opens.
 DELIVERY_RETRIES = RetrySchedule(
     waiting=DeliveryState.SCHEDULED,
     in_flight=DeliveryState.SENDING,
     given_up=DeliveryState.FAILED,
     max_attempts=6,
     lease=timedelta(minutes=15),
+    also_waiting=(DeliveryState.QUIET_HOURS,),
 )
 
 # An SMS reply answers the latest invitation that reached that number within this window.
 REPLY_WINDOW = timedelta(days=14)
 # A reply proves the message reached the phone, even before the provider's answer to our send was recorded.
-REPLYABLE_STATES = frozenset({DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.DELIVERED})
+REPLYABLE_STATES = frozenset(
+    {
+        DeliveryState.SENDING,
+        DeliveryState.UNKNOWN,
+        DeliveryState.SENT,
+        DeliveryState.DELIVERED,
+        DeliveryState.OPENED,
+        DeliveryState.CLICKED,
+        DeliveryState.ANSWERED,
+    }
+)
+# The kinds an SMS reply can answer a survey through.
+SURVEY_KINDS = frozenset({DeliveryKind.INVITATION, DeliveryKind.REMINDER})
 
 # Dispatch's own words in a message: survey sends the question, dispatch adds the footer.
 FOOTER_TEXTS = {
-    "en": {"unsubscribe": "Unsubscribe from these surveys"},
-    "tr": {"unsubscribe": "Bu anketlerin aboneliğinden çık"},
+    "en": {
+        "unsubscribe": "Unsubscribe from these surveys",
+        "why": "{brand} asks you this because you are its customer.",
+    },
+    "tr": {
+        "unsubscribe": "Bu anketlerin aboneliğinden çık",
+        "why": "Bu mesajı {brand} müşterisi olduğunuz için aldınız.",
+    },
 }
 # The footer of the messages dispatch words itself; the link opts the address out of every kind.
 MESSAGE_FOOTER_TEXTS = {
-    "en": {"unsubscribe": "Unsubscribe from these messages"},
-    "tr": {"unsubscribe": "Bu mesajların aboneliğinden çık"},
+    "en": {
+        "unsubscribe": "Unsubscribe from these messages",
+        "why": "{brand} sends you this because you are its customer.",
+    },
+    "tr": {
+        "unsubscribe": "Bu mesajların aboneliğinden çık",
+        "why": "Bu mesajı {brand} müşterisi olduğunuz için aldınız.",
+    },
 }
+# The unsubscribe page, in the language of the message its link came in.
+UNSUBSCRIBE_PAGE_TEXTS = {
+    "en": {
+        "title": "Unsubscribe",
+        "ask": "Stop {brand}'s emails to {address}?",
+        "button": "Unsubscribe",
+        "done_title": "You are unsubscribed",
+        "done": "{brand} will not email {address} any more.",
+    },
+    "tr": {
+        "title": "Abonelikten çık",
+        "ask": "{brand}, {address} adresine e-posta göndermeyi bıraksın mı?",
+        "button": "Abonelikten çık",
+        "done_title": "Abonelikten çıktınız",
+        "done": "{brand} artık {address} adresine e-posta göndermeyecek.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Brand:
+    """Who the customer hears from: the name, its colour, and a text colour readable on that colour."""
+
+    name: str
+    color: str
+    text_on_color: str
+
+    @classmethod
+    def of(cls, name: str, color: str) -> Brand:
+        return cls(name, color, readable_text_on(color))
+
+
+def readable_text_on(color: str) -> str:
+    """Black or white, whichever reads better on the CSS hex ``color`` (WCAG relative luminance)."""
+    hex_digits = color.lstrip("#")
+    if len(hex_digits) == 3:
+        hex_digits = "".join(digit * 2 for digit in hex_digits)
+    channels = [int(hex_digits[index : index + 2], 16) / 255 for index in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    # Contrast with white is 1.05 / (L + 0.05), with black (L + 0.05) / 0.05: equal at L ~ 0.179.
+    return "#ffffff" if luminance < 0.179 else "#1b1f24"
+
 
 NO_CHANNEL_LEFT = "the customer has opted out of every channel we have an address for"
 NO_ADDRESS = "the customer has no email address or phone number"
+OPTED_OUT_WHILE_WAITING = "The customer opted out of this channel before the message was due."
+CANCELLED_ANSWERED = "The customer answered; the message was not needed."
+CANCELLED_EXPIRED = "The survey expired before the reminder was due."
+
+# What a reminder adds to the invitation survey worded: it says it is one.
+REMINDER_TEXTS = {
+    "en": {
+        "subject": "Reminder",
+        "sms": "Reminder:",
+        "text": "A reminder: we would still love to hear from you.",
+    },
+    "tr": {
+        "subject": "Hatırlatma",
+        "sms": "Hatırlatma:",
+        "text": "Bir hatırlatma: görüşlerinizi hâlâ duymak isteriz.",
+    },
+}
+
+# Whose sentences explain a failure on a channel (``failures.failure_reason``).
+_PROVIDERS = {Channel.EMAIL: "sendgrid", Channel.SMS: "twilio"}
+
+
+def provider_of(channel: str) -> str | None:
+    return _PROVIDERS.get(channel)
+
+
+def waiting_state(now: datetime, due: datetime) -> DeliveryState:
+    """Queued when it may go now, else waiting for the customer's sending window."""
+    return DeliveryState.SCHEDULED if due <= now else DeliveryState.QUIET_HOURS
+
+
+def reached_customer(state: str) -> bool:
+    """The provider took the message (or may have): an answer proves it reached the customer."""
+    return DeliveryState(state).rank >= DeliveryState.UNKNOWN.rank and state not in TERMINAL_STATES
+
+
+def reminder_source(invitation_id: str, number: int) -> str:
+    """The source id of an invitation's ``number``-th reminder: one delivery each, however often asked."""
+    return f"{invitation_id}:reminder-{number}"
+
+
+def reminder_number(source_id: str) -> int:
+    return int(source_id.rsplit("-", 1)[1])
 
 
 def choose_channel(
@@ -131,8 +266,11 @@ def score_links(answer_url: str) -> list[tuple[int, str]]:
     return [(score, f"{answer_url}{separator}score={score}") for score in range(11)]
 
 
-def invitation_email_text(greeting: str, question: str, low: str, high: str, answer_url: str) -> str:
-    lines = [greeting, "", question, f"0 = {low}, 10 = {high}", ""]
+def invitation_email_text(
+    greeting: str, question: str, low: str, high: str, answer_url: str, reminder: str | None = None
+) -> str:
+    """The plain-text part of an invitation: the question, then one link per score."""
+    lines = [greeting, "", *([reminder, ""] if reminder else []), question, f"0 = {low}, 10 = {high}", ""]
     lines += [f"{score}: {url}" for score, url in score_links(answer_url)]
     return "\n".join(lines)
 

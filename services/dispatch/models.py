@@ -52,7 +52,20 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None]
     provider: Mapped[str | None] = mapped_column(String(16))
     provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    # The provider's detail of the last failure (addresses masked), its error code, and what that means in a
+    # sentence a success team understands (``failures.failure_reason``).
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(300))
+    # The customer's IANA time zone its sending window is reckoned in (the default when they had none).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # An invitation's touchpoint and the end of its answers: reminders are configured by the one, stop at the
+    # other.
+    touchpoint: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    # Set when an attempt's outcome is unknown (a timeout after the request left): the attempt's start, from
+    # which the provider is searched for the message before any new send.
+    reconcile_since: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -9,10 +9,12 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from shared.channels import Channel
 from shared.http import NotFoundError
 from shared.identity.web import public
+from shared.locales import localized
 
 from . import routes, service
+from .domain import UNSUBSCRIBE_PAGE_TEXTS
 from .runtime import DispatchRuntime
-from .sandbox import latest_messages, message_for, replies_by_delivery
+from .sandbox import latest_messages, message_for, replies_by_delivery, waiting_deliveries
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
@@ -30,6 +32,7 @@ def sandbox():
         "dispatch/sandbox.html",
         messages=latest_messages(runtime.database),
         replies=replies_by_delivery(runtime.database),
+        waiting=waiting_deliveries(runtime.database),
     )
 
 
@@ -53,10 +56,10 @@ def sandbox_sms_reply(delivery_id: str):
 def unsubscribe_page(delivery_id: str):
     # A GET only shows the page: scanners fetch every link in a message (RFC 8058).
     try:
-        done = service.is_unsubscribed(_runtime(), delivery_id)
+        page = service.unsubscribe_page(_runtime(), delivery_id)
     except NotFoundError:
         abort(404)
-    return render_template("dispatch/unsubscribe.html", delivery_id=delivery_id, done=done)
+    return _unsubscribe_page(page)
 
 
 @bp.post(routes.UNSUBSCRIBE.rule)
@@ -69,4 +72,12 @@ def unsubscribe(delivery_id: str):
         abort(404)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return "", 204
-    return render_template("dispatch/unsubscribe.html", delivery_id=delivery_id, done=True)
+    return _unsubscribe_page(service.unsubscribe_page(_runtime(), delivery_id))
+
+
+def _unsubscribe_page(page: service.UnsubscribePage) -> str:
+    words = {
+        key: text.format(brand=page.brand, address=page.masked_address)
+        for key, text in localized(UNSUBSCRIBE_PAGE_TEXTS, page.locale).items()
+    }
+    return render_template("dispatch/unsubscribe.html", page=page, words=words)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from shared.channels import Channel
 from shared.clock import utcnow
 from shared.db import Database
 
-from .models import InboundSms, SandboxMessage
+from .domain import WAITING_STATES
+from .models import Delivery, InboundSms, SandboxMessage
 from .providers import OutgoingEmail, OutgoingSms, SendReceipt
 
 
@@ -25,6 +28,11 @@ class SandboxTransport:
 
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
         return self._keep(sms.reference, Channel.SMS, sms.to, None, sms.body, None)
+
+    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+        """What the sandbox kept for this delivery, if an attempt got that far before its worker died."""
+        kept = message_for(self.database, message.reference)
+        return SendReceipt("sandbox", f"sandbox-{kept.id}") if kept else None
 
     def _keep(
         self, delivery_id: str, channel: str, to: str, subject: str | None, text: str, html: str | None
@@ -65,3 +73,15 @@ def replies_by_delivery(database: Database) -> dict[str, list[InboundSms]]:
     for reply in replies:
         by_delivery.setdefault(reply.delivery_id or "", []).append(reply)
     return by_delivery
+
+
+def waiting_deliveries(database: Database, limit: int = 50) -> list[Delivery]:
+    """Deliveries not sent yet (quiet hours, a reminder's delay, a retry), soonest first."""
+    with database.transaction() as session:
+        query = (
+            select(Delivery)
+            .where(Delivery.status.in_(WAITING_STATES))
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+        return list(session.scalars(query).all())

@@ -5,30 +5,36 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from functools import partial
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from shared.channels import Channel
-from shared.clock import utcnow
+from shared.clock import as_utc, utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
 from shared.locales import localized, resolve_locale
 
-from . import domain, routes
+from . import domain, failures, routes
 from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
 from .models import Delivery, InboundSms, OptOut, ProviderEvent
 from .providers import (
+    OutcomeUnknownError,
     OutgoingEmail,
     OutgoingSms,
     PermanentDeliveryError,
+    Reconciling,
     SendReceipt,
     TransientDeliveryError,
+    mask_email,
+    mask_phone,
     redact_contact_details,
 )
 from .providers.webhooks import ProviderStatus, ProviderStatusEvent, SmsReplyKind, classify_sms_reply
+from .quiet_hours import SendingWindow, customer_zone, next_sending_time
 from .runtime import DispatchRuntime
 from .unit_of_work import DispatchUnitOfWork
 
@@ -50,7 +56,28 @@ def schedule_invitation(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event
         data["locale"],
         lambda delivery: _render_invitation(runtime, delivery, data["message"]),
         invitation_id=data["invitation_id"],
+        touchpoint=data["touchpoint"],
+        expires_at=data.get("expires_at"),
     )
+
+
+@consumes("response.submitted")
+def note_answer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
+    """The customer answered: the messages that asked are answered, the reminders still waiting cancelled."""
+    now = utcnow()
+    for delivery in uow.deliveries.for_invitation(event.data["invitation_id"]):
+        if delivery.status in domain.WAITING_STATES and delivery.reconcile_since:
+            # Waiting to be looked up after an unknown outcome: the answer shows the provider had it.
+            DELIVERY_RETRIES.finish(delivery, DeliveryState.ANSWERED, now)
+            delivery.reconcile_since, delivery.failure_reason = None, None
+        elif delivery.status in domain.WAITING_STATES:
+            # A reminder, or an invitation still waiting for quiet hours answered through another channel.
+            DELIVERY_RETRIES.finish(delivery, DeliveryState.CANCELLED, now)
+            delivery.failure_reason = domain.CANCELLED_ANSWERED
+        elif domain.reached_customer(delivery.status) and domain.is_forward_transition(
+            delivery.status, DeliveryState.ANSWERED
+        ):
+            delivery.status, delivery.updated_at = DeliveryState.ANSWERED, now
 
 
 @consumes("referral.requested")
@@ -115,6 +142,8 @@ def _schedule(
     locale: str,
     render: Callable[[Delivery], dict[str, Any]],
     invitation_id: str | None = None,
+    touchpoint: str | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
     """One delivery of ``kind`` for ``source_id``, on the customer's channel, sent once committed.
 
@@ -124,14 +153,17 @@ def _schedule(
         # Asked again under another event id (a producer's retry): the first request is the one sent.
         log.info("%s %s already has its delivery", kind, source_id)
         return
-    delivery = _new_delivery(uow, kind, source_id, contact, locale, invitation_id)
-    if delivery.status == DeliveryState.SCHEDULED:
+    delivery = _new_delivery(runtime, uow, kind, source_id, contact, locale, invitation_id)
+    delivery.touchpoint, delivery.expires_at = touchpoint, expires_at
+    if delivery.status in domain.WAITING_STATES:
         delivery.content = render(delivery)
+    if delivery.status == DeliveryState.SCHEDULED:
         uow.after_commit(lambda: attempt_delivery(runtime, delivery.id))
     uow.deliveries.add(delivery)
 
 
 def _new_delivery(
+    runtime: DispatchRuntime,
     uow: DispatchUnitOfWork,
     kind: DeliveryKind,
     source_id: str,
@@ -147,6 +179,8 @@ def _new_delivery(
     }
     choice = domain.choose_channel(contact["preferred_channel"], email, phone, opted_out)
     now = utcnow()
+    zone, _ = customer_zone(contact.get("timezone"), runtime.settings.default_timezone)
+    due = next_sending_time(now, zone, _sending_window(runtime, choice[0])) if choice else None
     return Delivery(
         id=str(uuid.uuid4()),
         source_id=source_id,
@@ -157,29 +191,42 @@ def _new_delivery(
         recipient_name=contact.get("name"),
         locale=locale,
         content={},
-        status=DeliveryState.SCHEDULED if choice else DeliveryState.SUPPRESSED,
+        status=domain.waiting_state(now, due) if due else DeliveryState.SUPPRESSED,
         attempts=0,
-        next_attempt_at=now if choice else None,
+        next_attempt_at=due,
         last_error=None if choice else domain.suppression_reason(email, phone),
+        failure_reason=None if choice else domain.suppression_reason(email, phone),
+        timezone=zone.key,
         created_at=now,
         updated_at=now,
     )
 
 
 def _render_invitation(
-    runtime: DispatchRuntime, delivery: Delivery, message: dict[str, Any]
+    runtime: DispatchRuntime, delivery: Delivery, message: dict[str, Any], reminder: bool = False
 ) -> dict[str, Any]:
+    """The invitation as survey worded it; a reminder says it is one. The survey's words are kept beside the
+    rendered message, for the reminders rendered later."""
+    kept = {"survey_message": message}
+    reminder_words = localized(domain.REMINDER_TEXTS, delivery.locale) if reminder else None
     if delivery.channel == Channel.SMS:
-        return {"body": message["sms_body"]}
+        body = message["sms_body"]
+        return {"body": f"{reminder_words['sms']} {body}" if reminder_words else body, **kept}
     links = domain.score_links(message["answer_url"])
+    subject = message["subject"]
+    footer = _footer(runtime, domain.FOOTER_TEXTS, delivery.locale)
+    unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
     return {
-        "subject": message["subject"],
+        **kept,
+        "subject": f"{reminder_words['subject']}: {subject}" if reminder_words else subject,
         "html": _emails.get_template("dispatch/invitation_email.html").render(
             message=message,
             links=links,
+            reminder=reminder_words,
+            brand=_brand(runtime),
             locale=delivery.locale,
-            footer=localized(domain.FOOTER_TEXTS, delivery.locale),
-            unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
+            footer=footer,
+            unsubscribe_url=unsubscribe_url,
         ),
         "text": domain.invitation_email_text(
             message["greeting"],
@@ -187,8 +234,19 @@ def _render_invitation(
             message["low_label"],
             message["high_label"],
             message["answer_url"],
-        ),
+            reminder=reminder_words["text"] if reminder_words else None,
+        )
+        + f"\n\n-- \n{footer['why']}\n{footer['unsubscribe']}: {unsubscribe_url}",
     }
+
+
+def _brand(runtime: DispatchRuntime) -> domain.Brand:
+    return domain.Brand.of(runtime.settings.brand_name, runtime.settings.brand_color)
+
+
+def _footer(runtime: DispatchRuntime, texts: dict[str, dict[str, str]], locale: str) -> dict[str, str]:
+    words = localized(texts, locale)
+    return {key: text.replace("{brand}", runtime.settings.brand_name) for key, text in words.items()}
 
 
 def _render_message(
@@ -196,14 +254,19 @@ def _render_message(
 ) -> dict[str, Any]:
     if delivery.channel == Channel.SMS:
         return {"body": message.sms_body}
-    footer = localized(domain.MESSAGE_FOOTER_TEXTS, delivery.locale)
+    footer = _footer(runtime, domain.MESSAGE_FOOTER_TEXTS, delivery.locale)
     unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
     return {
         "subject": message.subject,
         "html": _emails.get_template("dispatch/message_email.html").render(
-            message=message, locale=delivery.locale, footer=footer, unsubscribe_url=unsubscribe_url
+            message=message,
+            brand=_brand(runtime),
+            locale=delivery.locale,
+            footer=footer,
+            unsubscribe_url=unsubscribe_url,
         ),
-        "text": domain.message_email_text(message, footer["unsubscribe"], unsubscribe_url),
+        "text": domain.message_email_text(message, footer["unsubscribe"], unsubscribe_url)
+        + f"\n\n-- \n{footer['why']}",
     }
 
 
@@ -213,6 +276,30 @@ def _unsubscribe_url(runtime: DispatchRuntime, delivery_id: str) -> str:
 
 
 # --- Sending ----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _parse_window(text: str) -> SendingWindow | None:
+    return SendingWindow.parse(text)
+
+
+def _sending_window(runtime: DispatchRuntime, channel: str) -> SendingWindow | None:
+    """The channel's sending window from settings (checked at start by ``check_settings``)."""
+    return _parse_window(runtime.settings.quiet_hours.get(channel, "off"))
+
+
+def check_settings(runtime: DispatchRuntime) -> None:
+    """Refuse to start with a sending window that does not parse; ValueError names the setting."""
+    for channel, text in runtime.settings.quiet_hours.items():
+        try:
+            _parse_window(text)
+        except ValueError as error:
+            raise ValueError(f"QUIET_HOURS_{channel.upper()}: {error}") from error
+
+
+def _due_in_window(runtime: DispatchRuntime, delivery: Delivery, at: datetime) -> datetime:
+    zone, _ = customer_zone(delivery.timezone, runtime.settings.default_timezone)
+    return next_sending_time(at, zone, _sending_window(runtime, delivery.channel))
 
 
 def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime | None = None) -> bool:
@@ -226,7 +313,7 @@ def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime |
 
 
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
-    """Scheduler job: attempt every delivery whose time has come (retries, later: quiet hours).
+    """Scheduler job: attempt every delivery whose time has come (retries, quiet hours ended, reminders).
 
     The batch is claimed at once, so its calls must end within the claim's lease (50 x a 10 s timeout).
     """
@@ -242,73 +329,142 @@ def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
 
 
 def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = None) -> int:
-    """Put deliveries whose worker died mid-attempt back on the schedule.
+    """Deliveries whose worker died mid-attempt: never sent again blindly.
 
-    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops at its
-    last attempt. The provider may have accepted the lost attempt: a rare duplicate beats a lost survey.
+    The provider may have taken the lost attempt. Where it can be asked (Twilio), the delivery goes back on
+    the schedule to be looked up before any new send; where it cannot (SendGrid), it is shown as unknown.
+    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops.
     """
+    now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        stalled = uow.deliveries.recover_stalled(now or utcnow())
+        stalled = uow.deliveries.stalled(now)
         for delivery in stalled:
-            delivery.last_error = "the attempt was interrupted before the provider answered"
+            _outcome_unknown(runtime, delivery, as_utc(delivery.updated_at), failures.INTERRUPTED, None, now)
     return len(stalled)
 
 
 def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
-    """The provider call for a claimed delivery, outside any transaction; its outcome in a new one."""
+    """The provider call for a claimed delivery, outside any transaction; its outcome in a new one.
+
+    Checked again first, as it may have waited hours: the customer's window, an opt-out, an answer or the
+    survey's expiry. After an unknown outcome the provider is asked for the message before any new send.
+    """
+    if not _still_to_send(runtime, delivery.id):
+        return
+    started = utcnow()
     try:
-        receipt = _send(runtime, delivery)
+        receipt = _look_up(runtime, delivery) if delivery.reconcile_since else None
+        if receipt is None:
+            receipt = _send(runtime, delivery)
     except TransientDeliveryError as error:
         _record_failure(runtime, delivery.id, error, retry_after=error.retry_after)
     except PermanentDeliveryError as error:
         _record_failure(runtime, delivery.id, error, permanent=True, opted_out=error.opted_out)
+    except OutcomeUnknownError as error:
+        _record_unknown(runtime, delivery.id, started, error)
     else:
         _record_sent(runtime, delivery.id, receipt)
 
 
-def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
+def _still_to_send(runtime: DispatchRuntime, delivery_id: str) -> bool:
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        delivery = uow.deliveries.get(delivery_id)
+        if delivery is None or delivery.status != DeliveryState.SENDING:
+            return False
+        ending = _reason_not_to_send(uow, delivery, now)
+        if ending:
+            state, reason = ending
+            DELIVERY_RETRIES.finish(delivery, state, now)
+            delivery.failure_reason = reason
+            delivery.attempts -= 1  # claimed, never attempted
+            log.info("delivery %s: %s (%s)", delivery.id, state, reason)
+            return False
+        due = _due_in_window(runtime, delivery, now)
+        if due > now:
+            # A retry's backoff, or a clock that ran late, brought it into the customer's quiet hours.
+            delivery.status, delivery.next_attempt_at = DeliveryState.QUIET_HOURS, due
+            delivery.updated_at = now
+            delivery.attempts -= 1
+            return False
+    return True
+
+
+def _reason_not_to_send(
+    uow: DispatchUnitOfWork, delivery: Delivery, now: datetime
+) -> tuple[DeliveryState, str] | None:
+    if _is_opted_out(uow, delivery.channel, delivery.address):
+        return DeliveryState.SUPPRESSED, domain.OPTED_OUT_WHILE_WAITING
+    if delivery.kind != DeliveryKind.REMINDER:
+        return None
+    if delivery.expires_at is not None and as_utc(delivery.expires_at) <= now:
+        return DeliveryState.CANCELLED, domain.CANCELLED_EXPIRED
+    asked = uow.deliveries.for_invitation(delivery.invitation_id)
+    if any(other.status == DeliveryState.ANSWERED for other in asked):
+        return DeliveryState.CANCELLED, domain.CANCELLED_ANSWERED
+    return None
+
+
+def _outgoing(runtime: DispatchRuntime, delivery: Delivery) -> OutgoingEmail | OutgoingSms:
     content = delivery.content
     if delivery.channel == Channel.EMAIL:
-        return runtime.email.send_email(
-            OutgoingEmail(
-                to_email=delivery.address,
-                to_name=delivery.recipient_name,
-                subject=content["subject"],
-                html=content["html"],
-                text=content["text"],
-                reference=delivery.id,
-                unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
-                # Opaque, as SendGrid keeps categories forever: statistics per kind of message.
-                category=f"closeloop-{delivery.kind}",
-            )
+        return OutgoingEmail(
+            to_email=delivery.address,
+            to_name=delivery.recipient_name,
+            subject=content["subject"],
+            html=content["html"],
+            text=content["text"],
+            reference=delivery.id,
+            unsubscribe_url=_unsubscribe_url(runtime, delivery.id),
+            # Opaque, as SendGrid keeps categories forever: statistics per kind of message.
+            category=f"closeloop-{delivery.kind}",
         )
     status_callback = routes.TWILIO_STATUS.url(
         runtime.public_url, {routes.TWILIO_STATUS_REFERENCE: delivery.id}
     )
-    return runtime.sms.send_sms(
-        OutgoingSms(
-            to=delivery.address,
-            body=content["body"],
-            reference=delivery.id,
-            status_callback_url=status_callback,
-        )
+    return OutgoingSms(
+        to=delivery.address, body=content["body"], reference=delivery.id, status_callback_url=status_callback
     )
 
 
+def _transport(runtime: DispatchRuntime, channel: str) -> Any:
+    return runtime.email if channel == Channel.EMAIL else runtime.sms
+
+
+def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
+    message = _outgoing(runtime, delivery)
+    if isinstance(message, OutgoingEmail):
+        return runtime.email.send_email(message)
+    return runtime.sms.send_sms(message)
+
+
+def _look_up(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt | None:
+    """The provider's record of a message whose last attempt has an unknown outcome, or None: send it."""
+    transport = _transport(runtime, delivery.channel)
+    if not isinstance(transport, Reconciling):
+        raise OutcomeUnknownError("the provider offers no look-up of a message it may have taken")
+    since = as_utc(delivery.reconcile_since) if delivery.reconcile_since else utcnow()
+    return transport.find_sent(_outgoing(runtime, delivery), since)
+
+
 def _record_sent(runtime: DispatchRuntime, delivery_id: str, receipt: SendReceipt) -> None:
+    now = utcnow()
     with runtime.unit_of_work() as uow:
         delivery = uow.deliveries.get(delivery_id)
         # The provider's own report can come before its answer to the call, and may have moved it further.
         sent = domain.is_forward_transition(delivery.status, DeliveryState.SENT)
-        DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, utcnow())
+        DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, now)
         delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
+        delivery.reconcile_since, delivery.failure_reason = None, None
+        if delivery.status != DeliveryState.ANSWERED:
+            _schedule_reminder(runtime, uow, delivery, now)
     log.info("delivery %s sent by %s", delivery_id, receipt.provider)
 
 
 def _record_failure(
     runtime: DispatchRuntime,
     delivery_id: str,
-    error: Exception,
+    error: TransientDeliveryError | PermanentDeliveryError,
     retry_after: float | None = None,
     permanent: bool = False,
     opted_out: bool = False,
@@ -325,8 +481,17 @@ def _record_failure(
         if permanent:
             DELIVERY_RETRIES.finish(delivery, DeliveryState.FAILED, now)
         else:
-            DELIVERY_RETRIES.retry_later(delivery, now, retry_after)
+            retry_at = DELIVERY_RETRIES.retry_later(delivery, now, retry_after)
+            if retry_at is not None:
+                _wait_for_window(runtime, delivery, retry_at)
         delivery.last_error = redact_contact_details(str(error))[:1000]
+        delivery.error_code = (error.code or None) and str(error.code)[:32]
+        if delivery.status == DeliveryState.FAILED:
+            delivery.failure_reason = (
+                failures.failure_reason(domain.provider_of(delivery.channel), error.code, str(error))
+                if permanent
+                else failures.GAVE_UP.format(attempts=f"{delivery.attempts} attempts")
+            )[:300]
         if opted_out:
             _record_opt_out(uow, delivery.channel, delivery.address, "provider")
     log.warning(
@@ -335,6 +500,102 @@ def _record_failure(
         "final" if delivery.status == DeliveryState.FAILED else "retry",
         delivery.last_error,
     )
+
+
+def _wait_for_window(runtime: DispatchRuntime, delivery: Delivery, retry_at: datetime) -> None:
+    due = _due_in_window(runtime, delivery, retry_at)
+    if due > retry_at:
+        delivery.status, delivery.next_attempt_at = DeliveryState.QUIET_HOURS, due
+
+
+def _record_unknown(runtime: DispatchRuntime, delivery_id: str, started: datetime, error: Exception) -> None:
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        delivery = uow.deliveries.get(delivery_id)
+        if delivery.status != DeliveryState.SENDING:
+            return  # a provider report came first: it did take the message
+        detail = redact_contact_details(str(error))[:1000]
+        code = getattr(error, "code", None)
+        _outcome_unknown(runtime, delivery, started, detail, code, now)
+    log.warning("delivery %s: the provider's answer is unknown (%s)", delivery_id, delivery.status)
+
+
+def _outcome_unknown(
+    runtime: DispatchRuntime,
+    delivery: Delivery,
+    started: datetime,
+    detail: str,
+    code: str | None,
+    now: datetime,
+) -> None:
+    """A sending delivery whose provider may have taken it: looked up before a new send, or shown unknown."""
+    delivery.last_error, delivery.error_code = detail, code
+    if not isinstance(_transport(runtime, delivery.channel), Reconciling):
+        DELIVERY_RETRIES.finish(delivery, DeliveryState.UNKNOWN, now)
+        delivery.failure_reason = failures.OUTCOME_UNKNOWN_EMAIL
+        return
+    # The earliest unanswered attempt bounds the look-up: a message from any of them counts.
+    earlier = as_utc(delivery.reconcile_since) if delivery.reconcile_since else started
+    delivery.reconcile_since = min(earlier, started)
+    retry_at = DELIVERY_RETRIES.retry_later(delivery, now)
+    if retry_at is None:
+        # No attempt left to look it up with: shown, not failed, for it may well have arrived.
+        DELIVERY_RETRIES.finish(delivery, DeliveryState.UNKNOWN, now)
+        delivery.failure_reason = failures.OUTCOME_UNKNOWN_LOOKUP
+        return
+    delivery.failure_reason = failures.OUTCOME_UNKNOWN_LOOKUP
+    _wait_for_window(runtime, delivery, retry_at)
+
+
+# --- Reminders ---------------------------------------------------------------------------------------
+
+
+def _reminder_plan(runtime: DispatchRuntime, touchpoint: str | None) -> tuple[int, timedelta]:
+    settings = runtime.settings
+    count, hours = settings.reminders_by_touchpoint.get(touchpoint or "", (settings.reminder_count, None))
+    return count, timedelta(hours=hours or settings.reminder_delay_hours)
+
+
+def _schedule_reminder(
+    runtime: DispatchRuntime, uow: DispatchUnitOfWork, sent: Delivery, now: datetime
+) -> None:
+    """After an invitation (or a reminder) was sent, the next reminder, due after the configured delay in the
+    customer's sending window, unless the survey will have expired by then."""
+    if sent.kind not in domain.SURVEY_KINDS or not sent.invitation_id:
+        return
+    number = domain.reminder_number(sent.source_id) + 1 if sent.kind == DeliveryKind.REMINDER else 1
+    count, delay = _reminder_plan(runtime, sent.touchpoint)
+    if number > count or "survey_message" not in (sent.content or {}):
+        return
+    source_id = domain.reminder_source(sent.invitation_id, number)
+    if uow.deliveries.for_source(source_id):
+        return
+    after = now + delay
+    due = _due_in_window(runtime, sent, after)
+    if sent.expires_at is not None and due >= as_utc(sent.expires_at):
+        log.info("invitation %s expires before its reminder %d would be due", sent.invitation_id, number)
+        return
+    reminder = Delivery(
+        id=str(uuid.uuid4()),
+        source_id=source_id,
+        invitation_id=sent.invitation_id,
+        kind=DeliveryKind.REMINDER,
+        channel=sent.channel,
+        address=sent.address,
+        recipient_name=sent.recipient_name,
+        locale=sent.locale,
+        content={},
+        status=DeliveryState.QUIET_HOURS if due > after else DeliveryState.SCHEDULED,
+        attempts=0,
+        next_attempt_at=due,
+        timezone=sent.timezone,
+        touchpoint=sent.touchpoint,
+        expires_at=sent.expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    reminder.content = _render_invitation(runtime, reminder, sent.content["survey_message"], reminder=True)
+    uow.deliveries.add(reminder)
 
 
 # --- Opt-outs ---------------------------------------------------------------------------------------
@@ -357,6 +618,29 @@ def unsubscribe(runtime: DispatchRuntime, delivery_id: str) -> None:
     with runtime.unit_of_work() as uow:
         delivery = _unsubscribable_delivery(uow, delivery_id)
         _record_opt_out(uow, delivery.channel, delivery.address, "unsubscribe_link")
+
+
+@dataclass(frozen=True)
+class UnsubscribePage:
+    """What the unsubscribe page shows: in the message's language, naming the address it unsubscribes,
+    masked (the link may be forwarded or fetched by a scanner)."""
+
+    done: bool
+    locale: str
+    masked_address: str
+    brand: str
+
+
+def unsubscribe_page(runtime: DispatchRuntime, delivery_id: str) -> UnsubscribePage:
+    with runtime.unit_of_work() as uow:
+        delivery = _unsubscribable_delivery(uow, delivery_id)
+        masked = mask_email if delivery.channel == Channel.EMAIL else mask_phone
+        return UnsubscribePage(
+            done=_is_opted_out(uow, delivery.channel, delivery.address),
+            locale=resolve_locale(delivery.locale),
+            masked_address=masked(delivery.address),
+            brand=runtime.settings.brand_name,
+        )
 
 
 def is_unsubscribed(runtime: DispatchRuntime, delivery_id: str) -> bool:
@@ -399,9 +683,21 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
             _record_opt_out(uow, delivery.channel, delivery.address, str(report.status))
         state = report.status.delivery_state
         if state is not None and domain.is_forward_transition(delivery.status, state):
+            if delivery.status in domain.WAITING_STATES:
+                # Waiting to be looked up after an unknown outcome: the provider has it, nothing is due.
+                delivery.next_attempt_at = None
             delivery.status = state
             delivery.last_error = report.reason or delivery.last_error
+            delivery.provider_message_id = delivery.provider_message_id or report.provider_message_id
             delivery.updated_at = utcnow()
+            if state in domain.TERMINAL_FAILURE_STATES:
+                delivery.error_code = report.error_code
+                delivery.failure_reason = failures.failure_reason(
+                    report.provider, report.error_code, report.reason
+                )[:300]
+            else:
+                # The provider has it: an earlier doubt (an unknown outcome) is settled.
+                delivery.failure_reason, delivery.reconcile_since = None, None
         return True
 
 
@@ -441,7 +737,7 @@ def receive_sms(
             )
             # A reply is to the last message that reached the number: after a referral or review request
             # or a close-the-loop message it is about that, not a comment on the survey answered before.
-            if delivery and delivery.kind == DeliveryKind.INVITATION:
+            if delivery and delivery.kind in domain.SURVEY_KINDS:
                 uow.emit(
                     "sms.received",
                     {
@@ -464,10 +760,37 @@ def receive_sms(
     return kind
 
 
+def help_reply(runtime: DispatchRuntime) -> str | None:
+    """What an SMS "HELP" is answered with (SMS_HELP_TEXT, with {brand}); None leaves it to Twilio."""
+    text = runtime.settings.sms_help_text
+    return text.replace("{brand}", runtime.settings.brand_name) if text else None
+
+
 def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Delivery]:
     """Oldest first."""
     with runtime.unit_of_work() as uow:
         return uow.deliveries.for_invitation(invitation_id)
+
+
+def deliveries_to_phone(runtime: DispatchRuntime, phone: str, limit: int = 100) -> list[Delivery]:
+    """Text messages to ``phone``, newest first: what a success team checks when a customer calls."""
+    with runtime.unit_of_work() as uow:
+        return uow.deliveries.to_address(Channel.SMS, domain.normal_address(Channel.SMS, phone), limit)
+
+
+def sending_window(runtime: DispatchRuntime, channel: str, timezone: str) -> dict[str, Any]:
+    """The channel's sending window in ``timezone`` and when a message would go out from now."""
+    now = utcnow()
+    zone, _ = customer_zone(timezone, runtime.settings.default_timezone)
+    window = _sending_window(runtime, channel)
+    due = next_sending_time(now, zone, window)
+    return {
+        "channel": channel,
+        "timezone": zone.key,
+        "window": runtime.settings.quiet_hours.get(channel) if window else None,
+        "open_now": due <= now,
+        "next_sending_time": due,
+    }
 
 
 def deliveries_requested_by(runtime: DispatchRuntime, source_id: str) -> list[Delivery]:

@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from shared.claims import claim_due, recover_stalled
+from shared.claims import claim_due, stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -37,6 +37,10 @@ class Deliveries(Protocol):
 
     def with_provider_message_id(self, provider_message_id: str) -> Delivery | None: ...
 
+    def to_address(self, channel: str, address: str, limit: int) -> list[Delivery]:
+        """Up to ``limit`` deliveries to exactly ``address``, newest first."""
+        ...
+
     def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
         """This delivery, claimed for an attempt (``DELIVERY_RETRIES``); None when it is not due or taken."""
         ...
@@ -45,8 +49,8 @@ class Deliveries(Protocol):
         """Up to ``limit`` due deliveries, earliest first, each claimed for an attempt."""
         ...
 
-    def recover_stalled(self, now: datetime) -> list[Delivery]:
-        """Deliveries whose claim outlived its lease, back on the schedule or given up."""
+    def stalled(self, now: datetime) -> list[Delivery]:
+        """Deliveries whose claim outlived its lease (their worker died), unchanged, for the caller."""
         ...
 
     def latest_to(
@@ -109,6 +113,15 @@ class SqlDeliveries:
         query = select(Delivery).where(Delivery.provider_message_id == provider_message_id)
         return self.session.scalars(query).first()
 
+    def to_address(self, channel: str, address: str, limit: int) -> list[Delivery]:
+        query = (
+            select(Delivery)
+            .where(Delivery.channel == channel, Delivery.address == address)
+            .order_by(Delivery.created_at.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(query).all())
+
     def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
         claimed = claim_due(self.session, Delivery, DELIVERY_RETRIES, now, 1, [Delivery.id == delivery_id])
         return claimed[0] if claimed else None
@@ -116,8 +129,8 @@ class SqlDeliveries:
     def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
         return claim_due(self.session, Delivery, DELIVERY_RETRIES, now, limit)
 
-    def recover_stalled(self, now: datetime) -> list[Delivery]:
-        return recover_stalled(self.session, Delivery, DELIVERY_RETRIES, now)
+    def stalled(self, now: datetime) -> list[Delivery]:
+        return stalled(self.session, Delivery, DELIVERY_RETRIES, now)
 
     def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime

@@ -57,6 +57,9 @@ class Process:
                     **os.environ,
                     "PATH": f"{BIN}:{os.environ['PATH']}",
                     "PYTHONUNBUFFERED": "1",
+                    # Tests run at any hour: no customer's quiet hours, no reminders, unless a test asks.
+                    "QUIET_HOURS": "off",
+                    "REMINDER_COUNT": "0",
                     **self.env,
                 },
                 stdout=output,

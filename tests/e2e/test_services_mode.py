@@ -81,6 +81,9 @@ def services(postgres_url, broker_url, tmp_path):
                 f"TWILIO_AUTH_TOKEN={AUTH_TOKEN}",
                 "TWILIO_FROM_NUMBER=+15005550006",
                 f"TWILIO_API_BASE_URL={urls['simulator']}",
+                # Tests run at any hour: no customer's quiet hours, no reminders.
+                "QUIET_HOURS=off",
+                "REMINDER_COUNT=0",
             ]
         )
     )

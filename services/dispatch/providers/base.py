@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,40 @@ class PermanentDeliveryError(DeliveryError):
         self.opted_out = opted_out
 
 
+class OutcomeUnknownError(DeliveryError):
+    """The request may have reached the provider, and no answer says whether it took the message.
+
+    A read timeout, a connection reset after the request was sent, a 5xx: sending again could send twice.
+    The caller looks the message up where the provider allows it, and otherwise shows it as unknown.
+    """
+
+
+def request_may_have_arrived(error: Exception) -> bool:
+    """False when a `requests` error proves the request never left (refused, DNS, connect timeout).
+
+    Anything else (a read timeout, a reset or a closed connection mid-answer) may follow a request the
+    provider received and acted on.
+    """
+    import requests  # the transports' HTTP client; imported here so this module stays light for the domain
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    if isinstance(error, requests.ConnectionError):
+        cause: BaseException | None = error
+        seen = 0
+        while cause is not None and seen < 10:
+            for candidate in (cause, *getattr(cause, "args", ())):
+                if isinstance(candidate, NewConnectionError | ConnectTimeoutError | NameResolutionError):
+                    return False
+                reason = getattr(candidate, "reason", None)
+                if isinstance(reason, NewConnectionError | ConnectTimeoutError | NameResolutionError):
+                    return False
+            cause, seen = cause.__cause__ or cause.__context__, seen + 1
+        return True
+    return isinstance(error, requests.RequestException)
+
+
 class EmailTransport(Protocol):
     """Sends one email through one provider call."""
 
@@ -100,7 +134,21 @@ class SmsTransport(Protocol):
     """Sends one SMS through one provider call."""
 
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
-        """Send `sms`; raise TransientDeliveryError or PermanentDeliveryError when not accepted."""
+        """Send `sms`; raise TransientDeliveryError or PermanentDeliveryError when not accepted, and
+        OutcomeUnknownError when the provider may have taken it without saying so."""
+        ...
+
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A transport whose provider can be asked whether it took a message (Twilio can, SendGrid cannot)."""
+
+    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+        """The provider's record of `message` (same recipient and text) created since `since`, or None.
+
+        Raises TransientDeliveryError when the provider cannot be asked now.
+        """
         ...
 
 

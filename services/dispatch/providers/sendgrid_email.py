@@ -16,12 +16,14 @@ from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
 from sendgrid.helpers.mail.exceptions import SendGridException
 
 from .base import (
+    OutcomeUnknownError,
     OutgoingEmail,
     PermanentDeliveryError,
     SendReceipt,
     TransientDeliveryError,
     mask_email,
     redact_contact_details,
+    request_may_have_arrived,
     retry_after_seconds,
 )
 
@@ -94,8 +96,10 @@ class SendGridEmailTransport:
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
-            # Connection refused, reset or timed out: SendGrid may or may not have the message,
-            # but a repeat is the lesser harm than a survey never sent.
+            # Refused before sending: safe to retry. A timeout or reset after the request left: SendGrid may
+            # have the message, and offers no look-up by our reference, so it is never sent again blindly.
+            if request_may_have_arrived(exc):
+                raise OutcomeUnknownError(f"SendGrid did not answer: {type(exc).__name__}") from exc
             raise TransientDeliveryError(f"SendGrid unreachable: {type(exc).__name__}") from exc
 
         if response.status_code in (200, 202):
@@ -110,10 +114,13 @@ class SendGridEmailTransport:
 
         detail = f"SendGrid answered {response.status_code}: {_error_messages(response)}"
         code = str(response.status_code)
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code == 429:
             raise TransientDeliveryError(
                 detail, code=code, retry_after=retry_after_seconds(response.headers, datetime.now(UTC))
             )
+        if response.status_code >= 500:
+            # The request arrived: SendGrid may have queued the mail before failing to answer.
+            raise OutcomeUnknownError(detail, code=code)
         # 400 (bad payload), 401/403 (key or sender identity), 413 (too large): a repeat cannot
         # succeed. SendGrid has no send-time opt-out refusal: it accepts mail to suppressed
         # addresses and reports a "dropped" event later.

@@ -121,9 +121,9 @@ class ProviderStatus(StrEnum):
         return _DELIVERY_STATE_OF_STATUS.get(self)
 
 
-# The rest (opened, clicked, unsubscribed, spam_reported) are signals about the recipient, recorded beside the
-# delivery (engagement, opt-out) without moving its state: opens are unreliable (image proxies, security
-# scanners), and an opt-out after a delivery does not undeliver it.
+# Opens and clicks move a delivery forward as the provider saw them (an image proxy or a security scanner can
+# open or click too: they say the message arrived, not that a person read it). Unsubscribes and spam reports
+# are opt-outs recorded beside the delivery: an opt-out after a delivery does not undeliver it.
 _DELIVERY_STATE_OF_STATUS = {
     ProviderStatus.PROCESSED: DeliveryState.SENT,
     ProviderStatus.QUEUED: DeliveryState.SENT,
@@ -134,6 +134,8 @@ _DELIVERY_STATE_OF_STATUS = {
     ProviderStatus.DROPPED: DeliveryState.DROPPED,
     ProviderStatus.UNDELIVERED: DeliveryState.UNDELIVERED,
     ProviderStatus.FAILED: DeliveryState.FAILED,
+    ProviderStatus.OPENED: DeliveryState.OPENED,
+    ProviderStatus.CLICKED: DeliveryState.CLICKED,
 }
 
 
@@ -153,6 +155,8 @@ class ProviderStatusEvent:
     status: ProviderStatus
     occurred_at: datetime
     reason: str | None = None
+    # The provider's error code for a failure: Twilio's ErrorCode, a bounce's SMTP status ("5.1.1").
+    error_code: str | None = None
 
 
 _SENDGRID_EVENT_STATUS = {
@@ -220,7 +224,17 @@ def _sendgrid_event(item: Any) -> ProviderStatusEvent | None:
         occurred_at=occurred_at,
         # Bounce reasons quote the receiving server, which often names the address.
         reason=_optional_text(redact_contact_details(str(item.get("reason") or item.get("response") or ""))),
+        error_code=_sendgrid_error_code(item) if status in _SENDGRID_FAILURES else None,
     )
+
+
+_SENDGRID_FAILURES = (ProviderStatus.BOUNCED, ProviderStatus.DROPPED)
+
+
+def _sendgrid_error_code(item: dict[str, Any]) -> str | None:
+    """A bounce's SMTP status ("5.1.1"), else its classification ("Invalid Address")."""
+    code = _optional_text(item.get("status")) or _optional_text(item.get("bounce_classification"))
+    return code[:32] if code else None
 
 
 def _sendgrid_reference(item: dict[str, Any]) -> str | None:
@@ -271,6 +285,7 @@ def parse_twilio_status(
         status=status,
         occurred_at=received_at or datetime.now(UTC),
         reason=f"Twilio error {error_code}" if error_code else None,
+        error_code=error_code[:32] or None,
     )
 
 

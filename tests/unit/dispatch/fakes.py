@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
+from typing import Any
 
 from services.dispatch import models
 from services.dispatch.domain import DELIVERY_RETRIES
@@ -48,6 +49,10 @@ class FakeDeliveries:
             (row for row in self.rows.values() if row.provider_message_id == provider_message_id), None
         )
 
+    def to_address(self, channel: str, address: str, limit: int) -> list[Delivery]:
+        rows = [row for row in self.rows.values() if (row.channel, row.address) == (channel, address)]
+        return sorted(rows, key=lambda row: row.created_at, reverse=True)[:limit]
+
     def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
         delivery = self.rows.get(delivery_id)
         if delivery is None or not DELIVERY_RETRIES.is_due(delivery, now):
@@ -62,11 +67,8 @@ class FakeDeliveries:
             DELIVERY_RETRIES.mark_claimed(delivery, now)
         return claimed
 
-    def recover_stalled(self, now: datetime) -> list[Delivery]:
-        stalled = [row for row in self.rows.values() if DELIVERY_RETRIES.is_stalled(row, now)]
-        for delivery in stalled:
-            DELIVERY_RETRIES.retry_later(delivery, now)
-        return stalled
+    def stalled(self, now: datetime) -> list[Delivery]:
+        return [row for row in self.rows.values() if DELIVERY_RETRIES.is_stalled(row, now)]
 
     def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime
@@ -154,10 +156,28 @@ class FakeTransport:
         return SendReceipt("fake", f"fake-{len(self.messages)}")
 
 
-def fake_runtime(uow: FakeDispatchUnitOfWork) -> DispatchRuntime:
+class LookingUpTransport(FakeTransport):
+    """A FakeTransport whose provider can be asked for a message it may have taken (as Twilio can).
+
+    ``provider_has`` is what the provider took, by delivery reference, whatever our calls were answered.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.provider_has: dict[str, SendReceipt] = {}
+        self.lookups: list[tuple[str, datetime]] = []
+
+    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+        self.lookups.append((message.reference, since))
+        return self.provider_has.get(message.reference)
+
+
+def fake_runtime(uow: FakeDispatchUnitOfWork, **settings: Any) -> DispatchRuntime:
     """A dispatch runtime whose every unit of work is ``uow``, with a FakeTransport each for email and SMS.
 
     Its public URL is http://testserver.
     """
-    transports = FakeTransport(), FakeTransport()
-    return DispatchRuntime(make_settings("sqlite://"), lambda: uow, *transports, identity=FakeIdentityStore())
+    transports = FakeTransport(), LookingUpTransport()
+    return DispatchRuntime(
+        make_settings("sqlite://", **settings), lambda: uow, *transports, identity=FakeIdentityStore()
+    )

@@ -65,6 +65,14 @@ def test_every_state_has_a_rank():
         ("scheduled", "failed"),
         ("sent", "undelivered"),
         ("scheduled", "suppressed"),
+        ("quiet_hours", "sending"),
+        ("quiet_hours", "cancelled"),  # a reminder the customer answered before
+        ("unknown", "sent"),  # a provider report settles an unknown outcome
+        ("unknown", "bounced"),
+        ("delivered", "opened"),
+        ("sent", "clicked"),  # a click implies the open a blocked image never reported
+        ("clicked", "answered"),
+        ("delivered", "answered"),
     ],
 )
 def test_delivery_moves_forward(current: str, new: str) -> None:
@@ -82,6 +90,14 @@ def test_delivery_moves_forward(current: str, new: str) -> None:
         ("delivered", "sent"),
         ("sent", "sending"),
         ("sending", "scheduled"),  # only a failed attempt's retry goes back, through DELIVERY_RETRIES
+        ("sending", "quiet_hours"),
+        ("scheduled", "quiet_hours"),  # both wait: the schedule, not a report, moves between them
+        ("answered", "clicked"),  # a scanner's late click does not undo an answer
+        ("answered", "delivered"),
+        ("clicked", "opened"),
+        ("sent", "unknown"),
+        ("bounced", "opened"),
+        ("cancelled", "sent"),
     ],
 )
 def test_delivery_never_moves_back_or_sideways(current: str, new: str) -> None:

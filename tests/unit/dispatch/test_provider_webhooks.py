@@ -390,6 +390,11 @@ def test_provider_statuses_mean_delivery_states(status: ProviderStatus, state: D
     assert status.delivery_state is state
 
 
-@pytest.mark.parametrize("signal", ["opened", "clicked", "unsubscribed", "spam_reported"])
-def test_engagement_and_opt_out_signals_are_not_states(signal: str) -> None:
+@pytest.mark.parametrize("signal", ["unsubscribed", "spam_reported"])
+def test_opt_out_signals_are_not_states(signal: str) -> None:
     assert ProviderStatus(signal).delivery_state is None
+
+
+@pytest.mark.parametrize("signal", ["opened", "clicked"])
+def test_opens_and_clicks_are_states_as_the_provider_saw_them(signal: str) -> None:
+    assert ProviderStatus(signal).delivery_state == signal

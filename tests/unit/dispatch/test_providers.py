@@ -10,8 +10,10 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from services.dispatch.providers import (
+    OutcomeUnknownError,
     OutgoingEmail,
     OutgoingSms,
     PermanentDeliveryError,
@@ -185,13 +187,14 @@ def test_sendgrid_429_without_retry_after_waits_for_the_rate_limit_reset(sendgri
 
 @responses.activate
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_sendgrid_server_error_is_transient_after_exactly_one_call(sendgrid, status: int) -> None:
+def test_sendgrid_server_error_leaves_the_outcome_unknown_after_one_call(sendgrid, status: int) -> None:
+    # The request arrived: SendGrid may have queued the mail before failing to answer.
     responses.post(SENDGRID_URL, status=status)
 
-    with pytest.raises(TransientDeliveryError) as caught:
+    with pytest.raises(OutcomeUnknownError) as caught:
         sendgrid.send_email(an_email())
 
-    assert caught.value.retry_after is None
+    assert caught.value.code == str(status)
     assert len(responses.calls) == 1
 
 
@@ -222,11 +225,29 @@ def test_sendgrid_error_detail_masks_an_echoed_address(sendgrid) -> None:
     assert "a***@example.org" in caught.value.detail
 
 
+def refused() -> requests.ConnectionError:
+    """What requests raises when nothing listens: the request never left."""
+    return requests.ConnectionError(
+        MaxRetryError(None, "/", NewConnectionError(None, "[Errno 111] Connection refused"))
+    )
+
+
 @responses.activate
-def test_sendgrid_unreachable_is_transient(sendgrid) -> None:
-    responses.post(SENDGRID_URL, body=requests.ConnectionError("connection refused"))
+def test_sendgrid_refusing_the_connection_is_transient(sendgrid) -> None:
+    responses.post(SENDGRID_URL, body=refused())
 
     with pytest.raises(TransientDeliveryError):
+        sendgrid.send_email(an_email())
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "error", [requests.ReadTimeout("read timed out"), requests.ConnectionError("connection reset by peer")]
+)
+def test_sendgrid_timing_out_or_resetting_after_sending_leaves_the_outcome_unknown(sendgrid, error) -> None:
+    responses.post(SENDGRID_URL, body=error)
+
+    with pytest.raises(OutcomeUnknownError):
         sendgrid.send_email(an_email())
 
 
@@ -323,15 +344,34 @@ def test_twilio_recipient_who_replied_stop_is_a_permanent_opt_out(twilio) -> Non
 
 
 @responses.activate
-@pytest.mark.parametrize(
-    ("status", "code"),
-    [(429, 20429), (429, None), (400, 20429), (500, 20500), (503, None)],
-)
-def test_twilio_rate_limit_and_server_errors_are_transient(twilio, status: int, code: int | None) -> None:
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (429, None), (400, 20429)])
+def test_twilio_rate_limit_is_transient(twilio, status: int, code: int | None) -> None:
     body = twilio_error(status, code) if code else {"message": "busy", "status": status}
     responses.post(TWILIO_URL, status=status, json=body)
 
     with pytest.raises(TransientDeliveryError):
+        twilio.send_sms(an_sms())
+
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_twilio_rate_limit_carries_its_retry_after(twilio) -> None:
+    responses.post(TWILIO_URL, status=429, json=twilio_error(429, 20429), headers={"Retry-After": "42"})
+
+    with pytest.raises(TransientDeliveryError) as caught:
+        twilio.send_sms(an_sms())
+
+    assert caught.value.retry_after == 42
+
+
+@responses.activate
+@pytest.mark.parametrize(("status", "code"), [(500, 20500), (503, None)])
+def test_twilio_server_error_leaves_the_outcome_unknown(twilio, status: int, code: int | None) -> None:
+    body = twilio_error(status, code) if code else {"message": "busy", "status": status}
+    responses.post(TWILIO_URL, status=status, json=body)
+
+    with pytest.raises(OutcomeUnknownError):
         twilio.send_sms(an_sms())
 
     assert len(responses.calls) == 1
@@ -371,11 +411,44 @@ def test_twilio_problem_json_errors_are_classified_too(twilio) -> None:
 
 
 @responses.activate
-def test_twilio_unreachable_is_transient(twilio) -> None:
-    responses.post(TWILIO_URL, body=requests.ConnectionError("connection reset"))
+def test_twilio_refusing_the_connection_is_transient(twilio) -> None:
+    responses.post(TWILIO_URL, body=refused())
 
     with pytest.raises(TransientDeliveryError):
         twilio.send_sms(an_sms())
+
+
+@responses.activate
+def test_twilio_resetting_the_connection_after_the_request_leaves_the_outcome_unknown(twilio) -> None:
+    responses.post(TWILIO_URL, body=requests.ConnectionError("connection reset"))
+
+    with pytest.raises(OutcomeUnknownError):
+        twilio.send_sms(an_sms())
+
+
+@responses.activate
+def test_twilio_look_up_finds_the_message_with_the_same_text_sent_since_the_attempt(twilio) -> None:
+    attempt = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    BODY = an_sms().body  # noqa: N806
+    older = {"sid": "SM" + "1" * 32, "body": BODY, "date_created": "Mon, 02 Mar 2026 08:00:00 +0000"}
+    other = {"sid": "SM" + "2" * 32, "body": "Else", "date_created": "Mon, 02 Mar 2026 09:00:05 +0000"}
+    ours = {"sid": "SM" + "3" * 32, "body": BODY, "date_created": "Mon, 02 Mar 2026 09:00:01 +0000"}
+    responses.get(
+        TWILIO_URL,
+        json={"messages": [other, ours, older], "next_page_uri": None, "page": 0, "page_size": 50},
+    )
+
+    found = twilio.find_sent(an_sms(), attempt)
+
+    assert found is not None and found.provider_message_id == ours["sid"]
+    assert "To=%2B447700900123" in responses.calls[0].request.url
+
+
+@responses.activate
+def test_twilio_look_up_finds_nothing_when_no_message_has_that_text(twilio) -> None:
+    responses.get(TWILIO_URL, json={"messages": [], "next_page_uri": None, "page": 0, "page_size": 50})
+
+    assert twilio.find_sent(an_sms(), datetime(2026, 3, 2, 9, 0, tzinfo=UTC)) is None
 
 
 def test_twilio_repr_hides_the_auth_token(twilio) -> None:

@@ -14,6 +14,7 @@ from services.dispatch.providers import (
     OutgoingEmail,
     OutgoingSms,
     PermanentDeliveryError,
+    SendReceipt,
     TransientDeliveryError,
 )
 from services.dispatch.providers.webhooks import ProviderStatus, ProviderStatusEvent, SmsReplyKind
@@ -378,8 +379,8 @@ def test_one_unexpected_error_does_not_hold_back_the_rest_of_the_batch(runtime, 
 # --- recover_stalled_deliveries ------------------------------------------------------------------------
 
 
-def test_delivery_whose_worker_died_mid_attempt_is_scheduled_again_after_the_lease(runtime, uow):
-    delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=1)
+def test_sms_whose_worker_died_mid_attempt_is_looked_up_after_the_lease_not_resent(runtime, uow, sms):
+    delivery = scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=1)
 
     # Within the lease, its worker may still be talking to the provider.
     assert service.recover_stalled_deliveries(runtime, now=START + timedelta(minutes=14)) == 0
@@ -388,13 +389,43 @@ def test_delivery_whose_worker_died_mid_attempt_is_scheduled_again_after_the_lea
 
     assert (delivery.status, delivery.attempts) == (DeliveryState.SCHEDULED, 1)
     assert delivery.next_attempt_at == later + timedelta(seconds=30)
-    assert delivery.last_error == "the attempt was interrupted before the provider answered"
+    assert delivery.reconcile_since == START  # when the lost attempt was claimed
+    assert delivery.last_error == "The attempt was interrupted before the provider answered."
+
+    # The provider did take it: found, recorded as sent, not sent again.
+    sms.provider_has["d-1"] = SendReceipt("fake", "SM-lost")
+    assert service.attempt_delivery(runtime, "d-1", now=later + timedelta(minutes=1))
+    assert (delivery.status, delivery.provider_message_id) == (DeliveryState.SENT, "SM-lost")
+    assert sms.messages == [] and sms.lookups == [("d-1", START)]
 
 
-def test_stalled_delivery_on_its_last_attempt_is_given_up(runtime, uow):
-    delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=6)
+def test_sms_looked_up_and_not_found_is_sent_once(runtime, uow, sms):
+    delivery = scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=1)
+    later = START + timedelta(minutes=16)
+    service.recover_stalled_deliveries(runtime, now=later)
+
+    assert service.attempt_delivery(runtime, "d-1", now=later + timedelta(minutes=1))
+
+    assert [message.reference for message in sms.messages] == ["d-1"]
+    assert (delivery.status, delivery.reconcile_since) == (DeliveryState.SENT, None)
+
+
+def test_email_whose_worker_died_mid_attempt_is_shown_unknown_and_never_sent_again(runtime, uow, email):
+    # SendGrid offers no look-up of a message by our reference.
+    delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=1)
+
+    assert service.recover_stalled_deliveries(runtime, now=START + timedelta(minutes=16)) == 1
+
+    assert (delivery.status, delivery.next_attempt_at) == (DeliveryState.UNKNOWN, None)
+    assert "not sent again" in delivery.failure_reason
+    assert service.send_due_deliveries(runtime) == 0
+    assert email.messages == []
+
+
+def test_stalled_sms_on_its_last_attempt_is_shown_unknown_not_failed(runtime, uow):
+    delivery = scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=6)
     assert service.recover_stalled_deliveries(runtime, now=START + timedelta(hours=1)) == 1
-    assert (delivery.status, delivery.next_attempt_at) == (DeliveryState.FAILED, None)
+    assert (delivery.status, delivery.next_attempt_at) == (DeliveryState.UNKNOWN, None)
 
 
 # --- unsubscribe / is_unsubscribed -----------------------------------------------------------------------
@@ -480,11 +511,12 @@ def test_unsubscribe_and_spam_reports_opt_the_address_out_without_undelivering(r
     assert delivery.status == DeliveryState.DELIVERED
 
 
-def test_opens_and_clicks_neither_move_the_state_nor_opt_out(runtime, uow):
+def test_opens_and_clicks_move_the_state_forward_in_any_order_and_do_not_opt_out(runtime, uow):
     delivery = scheduled_delivery(uow, status=DeliveryState.SENT)
-    service.apply_status_event(runtime, report(ProviderStatus.OPENED, event_id="ev-1"))
     service.apply_status_event(runtime, report(ProviderStatus.CLICKED, event_id="ev-2"))
-    assert delivery.status == DeliveryState.SENT and opt_outs(uow) == set()
+    service.apply_status_event(runtime, report(ProviderStatus.OPENED, event_id="ev-1"))
+    service.apply_status_event(runtime, report(ProviderStatus.DELIVERED, event_id="ev-0"))
+    assert delivery.status == DeliveryState.CLICKED and opt_outs(uow) == set()
 
 
 @pytest.mark.parametrize(

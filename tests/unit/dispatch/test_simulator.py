@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,7 +16,13 @@ import requests
 from flask import Flask, request
 
 from closeloop.provider_simulator import SimulatorServer, create_simulator_app
-from services.dispatch.providers import OutgoingEmail, OutgoingSms, PermanentDeliveryError
+from services.dispatch.providers import (
+    OutcomeUnknownError,
+    OutgoingEmail,
+    OutgoingSms,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from services.dispatch.providers.sendgrid_email import SendGridEmailTransport
 from services.dispatch.providers.twilio_sms import TwilioSmsTransport
 from services.dispatch.providers.webhooks import (
@@ -207,3 +214,76 @@ def test_simulator_runs_as_a_module_and_prints_its_address() -> None:
         finally:
             process.terminate()
             process.wait(timeout=5)
+
+
+# --- Faults, chosen per test -----------------------------------------------------------------------
+
+
+def add_fault(simulator: SimulatorServer, **fault: object) -> None:
+    requests.post(f"{simulator.base_url}/_simulator/faults", json=fault, timeout=5).raise_for_status()
+
+
+def sendgrid_transport(simulator: SimulatorServer) -> SendGridEmailTransport:
+    return SendGridEmailTransport("SG.sim", "surveys@acme.test", api_base_url=simulator.base_url)
+
+
+def test_a_429_carries_retry_after_and_nothing_was_taken(simulator) -> None:
+    add_fault(simulator, kind="429", provider="twilio", retry_after=7)
+    add_fault(simulator, kind="429", provider="sendgrid", retry_after=3)
+
+    with pytest.raises(TransientDeliveryError) as sms_refused:
+        twilio_transport(simulator).send_sms(an_sms())
+    with pytest.raises(TransientDeliveryError) as email_refused:
+        sendgrid_transport(simulator).send_email(an_email())
+
+    assert (sms_refused.value.retry_after, email_refused.value.retry_after) == (7, 3)
+    assert recorded(simulator) == []
+    twilio_transport(simulator).send_sms(an_sms())  # the fault is used up
+    assert len(recorded(simulator)) == 1
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+def test_a_500_or_a_reset_after_taking_the_message_leaves_the_outcome_unknown(simulator, kind) -> None:
+    add_fault(simulator, kind=kind, count=2)
+
+    with pytest.raises(OutcomeUnknownError):
+        twilio_transport(simulator).send_sms(an_sms())
+    with pytest.raises(OutcomeUnknownError):
+        sendgrid_transport(simulator).send_email(an_email())
+
+    assert [message["provider"] for message in recorded(simulator)] == ["twilio", "sendgrid"]
+
+
+def test_an_answer_slower_than_the_clients_timeout_leaves_the_outcome_unknown_and_twilio_can_be_asked(
+    simulator,
+) -> None:
+    add_fault(simulator, kind="slow", provider="twilio", delay=1.0)
+    transport = TwilioSmsTransport(
+        ACCOUNT_SID, AUTH_TOKEN, from_number="+15005550006", api_base_url=simulator.base_url, timeout=0.3
+    )
+    attempt = datetime.now(UTC)
+
+    with pytest.raises(OutcomeUnknownError):
+        transport.send_sms(an_sms())
+
+    (message,) = recorded(simulator)
+    found = transport.find_sent(an_sms(), attempt)
+    assert found is not None and found.provider_message_id == message["id"]
+    other = OutgoingSms(to="+447700900123", body="Something else", reference="dlv_3")
+    assert transport.find_sent(other, attempt) is None
+
+
+def test_a_refused_connection_is_transient(simulator) -> None:
+    nobody = "http://127.0.0.1:9"  # the discard port: nothing listens
+    closed = SendGridEmailTransport("SG.sim", "surveys@acme.test", api_base_url=nobody, timeout=1)
+    with pytest.raises(TransientDeliveryError):
+        closed.send_email(an_email())
+
+
+def test_faults_can_be_forgotten_and_unknown_ones_are_refused(simulator) -> None:
+    add_fault(simulator, kind="500")
+    requests.delete(f"{simulator.base_url}/_simulator/faults", timeout=5).raise_for_status()
+    twilio_transport(simulator).send_sms(an_sms())
+    assert len(recorded(simulator)) == 1
+    answer = requests.post(f"{simulator.base_url}/_simulator/faults", json={"kind": "flood"}, timeout=5)
+    assert answer.status_code == 400
