@@ -193,6 +193,19 @@ class ReferralCodeUsedSchema(_Strict):
     occurred_at = fields.AwareDateTime(required=True)
 
 
+class RepromptRequestedSchema(_Strict):
+    """An SMS reply to a survey could not be read: ask the customer once more, by SMS, in these words.
+
+    The customer's reply to this message answers the same invitation.
+    """
+
+    reprompt_id = fields.String(required=True, validate=_SURVEY_ID)
+    invitation_id = fields.String(required=True, validate=_SURVEY_ID)
+    customer = fields.Nested(CustomerContactSchema, required=True)
+    locale = fields.String(required=True, validate=_LOCALE)
+    text = StorableString(required=True, validate=validate.Length(min=1, max=640))
+
+
 @dataclass(frozen=True)
 class EventType:
     """One kind of event: its contract, who may emit it and who receives it."""
@@ -215,6 +228,7 @@ EVENTS: dict[str, EventType] = {
         EventType("review.requested", 1, ReviewRequestedSchema, "followup", ("dispatch",)),
         EventType("followup.resolved", 1, FollowupResolvedSchema, "followup", ("dispatch", "survey")),
         EventType("referral.code_used", 1, ReferralCodeUsedSchema, "survey", ("followup",)),
+        EventType("reprompt.requested", 1, RepromptRequestedSchema, "survey", ("dispatch",)),
     )
 }
 

@@ -16,18 +16,24 @@ from shared.principal import Role
 from shared.signing import WebhookVerificationError, verify
 
 from . import service
+from .domain import SURVEYED_TOUCHPOINTS
 from .schemas import (
     EVENT_TYPE_PATTERN,
+    BrandOutSchema,
+    BrandSchema,
     CrmEventSchema,
     DecisionSchema,
     DecisionsQuerySchema,
     EventOutcomeSchema,
     FollowUpResultsSchema,
+    MessageTemplateOutSchema,
+    MessageTemplateSchema,
     NpsQuerySchema,
     NpsSchema,
     TriggerRuleOutSchema,
     TriggerRuleSchema,
 )
+from .wording import LANGUAGE_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +144,69 @@ class TriggerRule(MethodView):
     def put(self, rule, event_type):
         """Create or replace the trigger rule of a known or custom event type (managers only)."""
         return service.put_trigger_rule(_runtime(), _checked_event_type(event_type), rule)
+
+
+# --- Wording: message templates and the brand ---------------------------------------------------------
+
+
+class InvalidTemplateKey(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_template_key(touchpoint: str, locale: str) -> tuple[str, str]:
+    errors = {}
+    if touchpoint not in SURVEYED_TOUCHPOINTS:
+        errors["touchpoint"] = [f"One of: {', '.join(SURVEYED_TOUCHPOINTS)}."]
+    if not re.fullmatch(LANGUAGE_PATTERN, locale):
+        errors["locale"] = ["A two-letter language code, such as en or tr."]
+    if errors:
+        raise InvalidTemplateKey("Not a template.", errors)
+    return touchpoint, locale
+
+
+@blp.route("/templates")
+class MessageTemplates(MethodView):
+    @blp.response(200, MessageTemplateOutSchema(many=True))
+    def get(self):
+        """Every touchpoint's survey wording in English, Turkish and any language staff added."""
+        return service.list_templates(_runtime())
+
+
+@blp.route("/templates/<touchpoint>/<locale>")
+class MessageTemplate(MethodView):
+    @blp.response(200, MessageTemplateOutSchema)
+    def get(self, touchpoint, locale):
+        """One wording; a language without one shows English's, which its customers get meanwhile."""
+        return service.get_template(_runtime(), *_checked_template_key(touchpoint, locale))
+
+    @requires(Role.MANAGER)
+    @blp.arguments(MessageTemplateSchema)
+    @blp.response(200, MessageTemplateOutSchema)
+    @blp.alt_response(403, description="Only managers and admins change templates.")
+    def put(self, template, touchpoint, locale):
+        """Reword a touchpoint's survey in a language (managers); 422 naming the field over the SMS budget."""
+        return service.put_template(_runtime(), *_checked_template_key(touchpoint, locale), template)
+
+    @requires(Role.MANAGER)
+    @blp.response(204)
+    @blp.alt_response(403, description="Only managers and admins change templates.")
+    def delete(self, touchpoint, locale):
+        """Back to the shipped wording (managers)."""
+        service.reset_template(_runtime(), *_checked_template_key(touchpoint, locale))
+
+
+@blp.route("/brand")
+class Brand(MethodView):
+    @blp.response(200, BrandOutSchema)
+    def get(self):
+        """The brand name and colour customers see on the answer page."""
+        return service.get_brand(_runtime())
+
+    @requires(Role.MANAGER)
+    @blp.arguments(BrandSchema)
+    @blp.response(200, BrandOutSchema)
+    @blp.alt_response(403, description="Only managers and admins change the brand.")
+    def put(self, brand):
+        """Set the brand name and colour (managers); null returns to BRAND_NAME and BRAND_COLOR."""
+        return service.put_brand(_runtime(), brand["name"], brand["color"])

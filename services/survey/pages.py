@@ -7,13 +7,13 @@ import json
 import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from shared.http import NotFoundError
 from shared.identity.web import public, requires
-from shared.locales import localized
+from shared.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES, localized
 from shared.principal import Role
 
 from . import service
@@ -27,25 +27,32 @@ PAGE_TEXTS = {
     "en": {
         "title": "Your feedback",
         "your_score": "Your score",
-        "comment_label": "What is the main reason for your score? (optional)",
         "send": "Send",
         "thanks_title": "Thank you!",
         "thanks_body": "Your answer has been saved. We read every comment.",
         "answered": "You have already answered; you can change your answer below.",
-        "invalid_score": "Please choose a score from 0 to 10.",
-        "not_found": "This survey link is not valid.",
+        "saved_with_send": "Your score is saved when you press Send.",
+        "score_saved": "Your score of {score} is saved. Add a comment and press Send if you like.",
+        "invalid_score": "Please choose a score from 0 to 10; what you wrote is kept below.",
+        "not_found_title": "Link not found",
+        "not_found": "This survey link is not valid. Please use the link in the message we sent you.",
+        "expired_title": "Survey closed",
         "expired": "This survey has closed; thank you all the same.",
     },
     "tr": {
         "title": "Görüşünüz",
         "your_score": "Puanınız",
-        "comment_label": "Bu puanı vermenizin ana nedeni nedir? (isteğe bağlı)",
         "send": "Gönder",
         "thanks_title": "Teşekkürler!",
         "thanks_body": "Yanıtınız kaydedildi. Her yorumu okuyoruz.",
         "answered": "Bu ankete zaten yanıt verdiniz; yanıtınızı aşağıda değiştirebilirsiniz.",
-        "invalid_score": "Lütfen 0 ile 10 arasında bir puan seçin.",
-        "not_found": "Bu anket bağlantısı geçerli değil.",
+        "saved_with_send": "Puanınız Gönder'e bastığınızda kaydedilir.",
+        "score_saved": "{score} puanınız kaydedildi. İsterseniz bir yorum ekleyip Gönder'e basın.",
+        "invalid_score": "Lütfen 0 ile 10 arasında bir puan seçin; yazdıklarınız aşağıda duruyor.",
+        "not_found_title": "Bağlantı bulunamadı",
+        "not_found": "Bu anket bağlantısı geçerli değil. Lütfen size gönderdiğimiz mesajdaki bağlantıyı "
+        "kullanın.",
+        "expired_title": "Anket kapandı",
         "expired": "Bu anket kapandı; yine de teşekkür ederiz.",
     },
 }
@@ -56,21 +63,72 @@ def _runtime():
 
 
 def _score_from(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits.
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 2):
         return None
-    score = int(value)
+    score = int(text)
     return score if 0 <= score <= 10 else None
+
+
+def _not_found_page():
+    """A styled page in the visitor's language (Accept-Language), as there is no invitation to ask."""
+    locale = request.accept_languages.best_match(SUPPORTED_LOCALES) or DEFAULT_LOCALE
+    page = {"locale": locale, "brand": service.page_brand(_runtime())}
+    texts = localized(PAGE_TEXTS, locale)
+    return render_template(
+        "survey/closed.html", page=page, t=texts, heading=texts["not_found_title"], body=texts["not_found"]
+    ), 404
+
+
+def _answer_form(
+    page: service.AnswerPage,
+    status: int = 200,
+    error: str | None = None,
+    typed: str | None = None,
+    clicked: int | None = None,
+):
+    texts = localized(PAGE_TEXTS, page.locale)
+    if page.expired:
+        return render_template(
+            "survey/closed.html", page=page, t=texts, heading=texts["expired_title"], body=texts["expired"]
+        ), 410
+    comment = typed if typed is not None else page.comment
+    return render_template(
+        "survey/answer.html", page=page, t=texts, error=error, comment=comment, clicked=clicked
+    ), status
 
 
 @bp.get("/s/<token>")
 @public  # the customer's page, reached by the unguessable token in the link
 def show_answer_page(token: str):
+    """Shows the page with the link's score chosen; the GET records nothing (scanners fetch every link)."""
     clicked = _score_from(request.args.get("score"))
     try:
-        page = service.answer_page(_runtime(), token, clicked, request.headers.get("User-Agent"))
+        page = service.answer_page(_runtime(), token, clicked)
     except NotFoundError:
-        abort(404)
-    return render_template("survey/answer.html", page=page, t=localized(PAGE_TEXTS, page.locale), error=None)
+        return _not_found_page()
+    response = make_response(_answer_form(page, clicked=clicked))
+    # Nothing here for a scanner or a shared cache to keep.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.post("/s/<token>/click")
+@public
+def record_score_click(token: str):
+    """Posted by the answer page's script once it has rendered: the person's click counts at once."""
+    score = _score_from(request.form.get("score"))
+    if score is None:
+        return {"saved": False, "error": "score: a whole number from 0 to 10"}, 422
+    try:
+        page = service.record_click(_runtime(), token, score, request.headers.get("User-Agent"))
+    except NotFoundError:
+        return {"saved": False, "error": "unknown link"}, 404
+    if page.expired:
+        return {"saved": False, "error": "the survey has closed"}, 410
+    return {"saved": True, "score": page.chosen_score}
 
 
 @bp.post("/s/<token>")
@@ -80,17 +138,14 @@ def submit_answer_page(token: str):
     comment = (request.form.get("comment") or "")[:5000]
     try:
         if score is None:
-            page = service.answer_page(_runtime(), token, None, None)
-            texts = localized(PAGE_TEXTS, page.locale)
-            error = None if page.expired else texts["invalid_score"]
-            return render_template("survey/answer.html", page=page, t=texts, error=error), 422
+            page = service.answer_page(_runtime(), token)
+            # What was typed stays on the page; only the score is asked for.
+            return _answer_form(page, 422, localized(PAGE_TEXTS, page.locale)["invalid_score"], comment)
         page = service.submit_answer(_runtime(), token, score, comment)
     except NotFoundError:
-        abort(404)
+        return _not_found_page()
     if page.expired:  # nothing was saved: the page says the survey has closed
-        return render_template(
-            "survey/answer.html", page=page, t=localized(PAGE_TEXTS, page.locale), error=None
-        ), 410
+        return _answer_form(page)
     return render_template("survey/thanks.html", page=page, t=localized(PAGE_TEXTS, page.locale))
 
 
