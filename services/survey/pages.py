@@ -1,8 +1,9 @@
 """The customer's answer page (reached from a score link, works without JavaScript) and the staff's
-trigger rules page."""
+trigger rules and templates pages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
@@ -11,14 +12,15 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
-from shared.http import NotFoundError
+from shared.http import DomainError, NotFoundError
 from shared.identity.web import public, requires
 from shared.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES, localized
 from shared.principal import Role
 
 from . import service
-from .domain import TOUCHPOINTS, ConditionOperator
-from .schemas import EVENT_TYPE_PATTERN, TriggerRuleSchema
+from .domain import SURVEYED_TOUCHPOINTS, TOUCHPOINTS, ConditionOperator
+from .schemas import EVENT_TYPE_PATTERN, BrandSchema, MessageTemplateSchema, TriggerRuleSchema
+from .wording import LANGUAGE_PATTERN, TEMPLATE_FIELDS
 
 bp = Blueprint("answers", __name__, template_folder="templates")
 admin_bp = Blueprint("survey_admin", __name__, template_folder="templates", url_prefix="/admin")
@@ -246,3 +248,111 @@ def _invalid_form(invalid: ValidationError) -> str:
     return "The rule was not saved. " + "; ".join(
         f"{field}: {problems}" for field, problems in messages.items()
     )
+
+
+# --- Message templates and the brand, for staff ---------------------------------------------------------
+
+
+@admin_bp.get("/templates")
+def message_templates() -> tuple[str, int]:
+    """Every wording; ``?edit=<touchpoint>/<language>`` opens one in the form beside its previews."""
+    editing = (request.args.get("edit") or "").split("/")
+    form = None
+    if (
+        len(editing) == 2
+        and editing[0] in SURVEYED_TOUCHPOINTS
+        and re.fullmatch(LANGUAGE_PATTERN, editing[1])
+    ):
+        form = service.get_template(_runtime(), editing[0], editing[1])
+    return _templates_page(form=form)
+
+
+@admin_bp.post("/templates")
+@requires(Role.MANAGER)
+def save_message_template() -> Response | tuple[str, int]:
+    """Save, preview (nothing stored) or reset to the shipped wording, as the pressed button says."""
+    submitted = request.form.to_dict()
+    touchpoint, locale = submitted.get("touchpoint", ""), submitted.get("locale", "").strip().lower()
+    form = {**submitted, "touchpoint": touchpoint, "locale": locale}
+    try:
+        if touchpoint not in SURVEYED_TOUCHPOINTS:
+            raise ValidationError({"touchpoint": ["Choose one of the touchpoints."]})
+        if not re.fullmatch(LANGUAGE_PATTERN, locale):
+            raise ValidationError({"locale": ["A two-letter language code, such as en or tr."]})
+        if submitted.get("action") == "reset":
+            with contextlib.suppress(NotFoundError):  # already the shipped wording
+                service.reset_template(_runtime(), touchpoint, locale)
+            return redirect(url_for(".message_templates", saved=f"{touchpoint}/{locale}"), code=303)
+        fields = MessageTemplateSchema().load({name: submitted.get(name, "") for name in TEMPLATE_FIELDS})
+        if submitted.get("action") == "preview":
+            return _templates_page(form=service.preview_template(_runtime(), touchpoint, locale, fields))
+        service.put_template(_runtime(), touchpoint, locale, fields)
+    except ValidationError as invalid:
+        return _templates_page(422, _field_errors(invalid.normalized_messages()), form)
+    except DomainError as refused:
+        if refused.status != 422:
+            raise
+        preview = service.preview_template(_runtime(), touchpoint, locale, fields)
+        return _templates_page(422, _field_errors(refused.errors or {}), preview)
+    return redirect(url_for(".message_templates", saved=f"{touchpoint}/{locale}"), code=303)
+
+
+@admin_bp.post("/brand")
+@requires(Role.MANAGER)
+def save_brand() -> Response | tuple[str, int]:
+    submitted = {name: (request.form.get(name) or "").strip() or None for name in ("name", "color")}
+    try:
+        brand = BrandSchema().load(submitted)
+    except ValidationError as invalid:
+        return _templates_page(422, _field_errors(invalid.normalized_messages()), brand_form=submitted)
+    service.put_brand(_runtime(), brand["name"], brand["color"])
+    return redirect(url_for(".message_templates", saved="brand"), code=303)
+
+
+def _templates_page(
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    brand_form: dict[str, Any] | None = None,
+):
+    templates = service.list_templates(_runtime())
+    previews = []
+    if form:
+        # The wording being edited in every language, so a change can be read beside its translations.
+        previews = [
+            t for t in templates if t["touchpoint"] == form["touchpoint"] and t["locale"] != form["locale"]
+        ]
+    return render_template(
+        "survey/message_templates.html",
+        t={"title": "Templates"},
+        page=None,
+        templates=templates,
+        form=form,
+        previews=previews,
+        errors=errors or {},
+        brand=brand_form or service.get_brand(_runtime()),
+        saved=request.args.get("saved"),
+        touchpoints=SURVEYED_TOUCHPOINTS,
+        fields=TEMPLATE_FIELDS,
+        labels=FIELD_LABELS,
+        max_segments=_runtime().settings.survey_sms_max_segments,
+    ), status
+
+
+FIELD_LABELS = {
+    "nps_question": "NPS question (answer page and email)",
+    "follow_up_question": "Follow-up question (asked under the score)",
+    "sms_text": "SMS text",
+    "email_subject": "Email subject",
+    "name": "Brand name",
+    "color": "Brand colour",
+    "touchpoint": "Touchpoint",
+    "locale": "Language",
+}
+
+
+def _field_errors(messages: dict[str, Any]) -> dict[str, str]:
+    return {
+        name: " ".join(problems) if isinstance(problems, list) else str(problems)
+        for name, problems in messages.items()
+    }

@@ -634,7 +634,7 @@ def _keep_message(
             id=str(uuid.uuid4()),
             invitation_id=invitation.id,
             channel=channel.value,
-            body=body,
+            body=body[:5000],
             reading=answer.reading.value,
             score=answer.score,
             comment=answer.comment,
@@ -948,6 +948,19 @@ def put_template(
         template = _template_from_row(row)
     log.info("template %s/%s %s", touchpoint, locale, "changed" if known else "created")
     return _template_view(template, True, current_brand)
+
+
+def preview_template(
+    runtime: SurveyRuntime, touchpoint: str, locale: str, fields: dict[str, str]
+) -> dict[str, Any]:
+    """A wording as it would read, unsaved: the admin page's preview."""
+    with runtime.unit_of_work() as uow:
+        current_brand = brand(runtime, uow)
+        stored = (touchpoint, locale) in _stored_templates(uow)
+    template = wording.MessageTemplate(
+        touchpoint, locale, **{name: fields[name] for name in wording.TEMPLATE_FIELDS}
+    )
+    return _template_view(template, stored, current_brand)
 
 
 def reset_template(runtime: SurveyRuntime, touchpoint: str, locale: str) -> None:
