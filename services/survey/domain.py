@@ -100,7 +100,7 @@ class TriggerRule:
     sampling_rate: float = 1.0
     conditions: tuple[Condition, ...] = ()
     max_event_age: timedelta = STALE_AFTER
-    # None: the invitation never expires.
+    # None: the configured default (SURVEY_INVITATION_EXPIRY_DAYS) applies.
     expires_after: timedelta | None = None
 
 

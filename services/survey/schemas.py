@@ -195,7 +195,10 @@ class TriggerRuleSchema(_Strict):
         load_default=None,
         allow_none=True,
         validate=validate.Range(min=1, max=365),
-        metadata={"description": "After this the answer page says the survey is closed; null: never."},
+        metadata={
+            "description": "After this the answer page says the survey is closed; "
+            "null: SURVEY_INVITATION_EXPIRY_DAYS."
+        },
     )
 
 
