@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.locales import localized
+from shared.sms import fewest_segments, gsm7_spelling
 
 
 class Reading(StrEnum):
@@ -223,6 +224,9 @@ _REPROMPTS = {
 def reprompt_text(answer: ReadAnswer, locale: str, brand: str) -> str:
     """The one message asking again: for the score a comment came without, or for a readable one."""
     texts = localized(_REPROMPTS, locale)
-    if answer.reading == Reading.COMMENT:
-        return texts["comment"].format(brand=brand)
-    return texts["number"]
+    text = texts["comment"].format(brand=brand) if answer.reading == Reading.COMMENT else texts["number"]
+    # Our own words may lose their Turkish marks when that saves a segment; the brand is kept as written.
+    respelled = (
+        brand.join(gsm7_spelling(part) for part in text.split(brand)) if brand else gsm7_spelling(text)
+    )
+    return fewest_segments([text, respelled])

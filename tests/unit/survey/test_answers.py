@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.survey.answers import ReadAnswer, Reading, read_answer, reprompt_text
+from shared.sms import sms_segments
 
 S, C, OUT, AMB, EMPTY = Reading.SCORE, Reading.COMMENT, Reading.OUT_OF_RANGE, Reading.AMBIGUOUS, Reading.EMPTY
 
@@ -125,3 +126,11 @@ def test_the_reprompt_asks_for_the_missing_score_or_a_readable_one_in_the_custom
     assert "0" in reprompt_text(read_answer("eleven"), "en", "Acme")
     assert "Acme" in reprompt_text(read_answer("harika"), "tr-TR", "Acme")
     assert "Lütfen" in reprompt_text(read_answer("on bir"), "tr", "Acme")
+
+
+@pytest.mark.parametrize("locale", ["en", "tr"])
+@pytest.mark.parametrize("body", ["great staff", "eleven"])
+def test_the_reprompt_fits_one_sms_and_keeps_the_brand_as_written(locale, body):
+    assert sms_segments(reprompt_text(read_answer(body), locale, "Acme")) == 1
+    # Our Turkish words may lose their marks to stay in GSM-7; a brand's name never does.
+    assert "Şık" in reprompt_text(read_answer("great staff"), locale, "Şık")
