@@ -376,3 +376,31 @@ def referral_code(properties: Mapping[str, Any]) -> str | None:
         return None
     code = str(code).strip()
     return code if 0 < len(code) <= 200 else None
+
+
+# --- One-click score links and the scanners that open them ------------------------------------------
+# A link's GET counts for nothing: email security scanners fetch every link. The answer page's script posts
+# the click (scanners that only fetch never do), then confirms it once CLICK_BURST has passed. Scanners that
+# run scripts open every link of the email within a second or two: a click with a click for another score
+# that close to it is theirs, and does not count.
+
+CLICK_BURST = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class Click:
+    score: int
+    clicked_at: datetime
+
+
+def click_counts(click: Click, clicks: Iterable[Click]) -> bool:
+    """True unless a click for a different score was posted within CLICK_BURST of ``click``."""
+    return not any(
+        other.score != click.score and abs(other.clicked_at - click.clicked_at) <= CLICK_BURST
+        for other in clicks
+    )
+
+
+def click_confirmable(click: Click, now: datetime) -> bool:
+    """A click is judged once every click of a burst around it has arrived."""
+    return now - click.clicked_at >= CLICK_BURST

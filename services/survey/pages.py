@@ -18,7 +18,7 @@ from shared.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES, localized
 from shared.principal import Role
 
 from . import service
-from .domain import SURVEYED_TOUCHPOINTS, TOUCHPOINTS, ConditionOperator
+from .domain import CLICK_BURST, SURVEYED_TOUCHPOINTS, TOUCHPOINTS, ConditionOperator
 from .schemas import EVENT_TYPE_PATTERN, BrandSchema, MessageTemplateSchema, TriggerRuleSchema
 from .wording import LANGUAGE_PATTERN, TEMPLATE_FIELDS
 
@@ -120,17 +120,39 @@ def show_answer_page(token: str):
 @bp.post("/s/<token>/click")
 @public
 def record_score_click(token: str):
-    """Posted by the answer page's script once it has rendered: the person's click counts at once."""
+    """Posted by the answer page's script once it has rendered; confirmed by it two seconds later."""
     score = _score_from(request.form.get("score"))
     if score is None:
         return {"saved": False, "error": "score: a whole number from 0 to 10"}, 422
     try:
-        page = service.record_click(_runtime(), token, score, request.headers.get("User-Agent"))
+        outcome = service.record_click(_runtime(), token, score, request.headers.get("User-Agent"))
     except NotFoundError:
         return {"saved": False, "error": "unknown link"}, 404
-    if page.expired:
+    if outcome.page.expired:
         return {"saved": False, "error": "the survey has closed"}, 410
-    return {"saved": True, "score": page.chosen_score}
+    confirm_url = url_for(".confirm_score_click", token=token, click_id=outcome.click_id)
+    wait_ms = int(CLICK_BURST.total_seconds() * 1000)
+    return {
+        "saved": False,
+        "click_id": outcome.click_id,
+        "confirm_url": confirm_url,
+        "confirm_after_ms": wait_ms,
+    }, 202
+
+
+@bp.post("/s/<token>/click/<int:click_id>/confirm")
+@public
+def confirm_score_click(token: str, click_id: int):
+    """The person's click counts now, unless a click for another score came within two seconds of it."""
+    try:
+        outcome = service.confirm_click(_runtime(), token, click_id)
+    except service.ClickTooEarly as early:
+        return {"saved": False, "error": early.detail}, 425
+    except NotFoundError:
+        return {"saved": False, "error": "unknown link or click"}, 404
+    if outcome.page.expired:
+        return {"saved": False, "error": "the survey has closed"}, 410
+    return {"saved": outcome.counted, "score": outcome.page.chosen_score if outcome.counted else None}
 
 
 @bp.post("/s/<token>")

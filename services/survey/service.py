@@ -480,8 +480,9 @@ def _request_invitation(
 
 # --- Answers ---------------------------------------------------------------------------------------
 # A GET of a score link records nothing: email scanners fetch every link. The answer page's script posts
-# the clicked score once the page has rendered (record_click), which scanners do not do; Send confirms it
-# with the comment, and without script Send alone saves the answer.
+# the clicked score once the page has rendered (record_click), which scanners that only fetch never do, and
+# confirms it two seconds later (confirm_click), when a script-running scanner's burst of every link would
+# show; Send saves the comment, and without script Send alone saves the answer.
 
 
 @dataclass(frozen=True)
@@ -510,27 +511,68 @@ def answer_page(runtime: SurveyRuntime, token: str, shown_score: int | None = No
         return _answer_page(runtime, uow, invitation, customer, response, shown_score)
 
 
-def record_click(runtime: SurveyRuntime, token: str, score: int, user_agent: str | None) -> AnswerPage:
-    """The answer page's script says its page was shown for ``score``: a person's click, the answer now.
+class ClickTooEarly(DomainError):
+    """A click is confirmed once a scanner's burst around it would have arrived; the page's script waits."""
 
-    The comment already given stays; Send may add one or change the score.
+    status = 425
+    title = "Too Early"
+
+
+@dataclass(frozen=True)
+class ClickOutcome:
+    """What became of a score click: recorded (to confirm), counted as the answer, or taken as a scanner's."""
+
+    click_id: int | None
+    counted: bool
+    page: AnswerPage
+
+
+def record_click(runtime: SurveyRuntime, token: str, score: int, user_agent: str | None) -> ClickOutcome:
+    """The answer page's script says its page was shown for ``score``: recorded, to be confirmed shortly."""
+    with runtime.unit_of_work() as uow:
+        invitation, customer = _invitation_by_token(uow, token)
+        response = uow.responses.for_invitation(invitation.id)
+        if _expired(invitation):
+            return ClickOutcome(None, False, _answer_page(runtime, uow, invitation, customer, response, None))
+        click = ScoreClick(
+            invitation_id=invitation.id,
+            score=score,
+            clicked_at=utcnow(),
+            user_agent=(user_agent or "")[:200] or None,
+        )
+        uow.score_clicks.add(click)
+        return ClickOutcome(
+            click.id, False, _answer_page(runtime, uow, invitation, customer, response, score)
+        )
+
+
+def confirm_click(runtime: SurveyRuntime, token: str, click_id: int) -> ClickOutcome:
+    """The page's script confirms its click: the answer now, unless it was part of a scanner's burst.
+
+    Asked again, it answers the same. The comment already given stays; Send may add one or change the score.
     """
     with runtime.unit_of_work() as uow:
         invitation, customer = _invitation_by_token(uow, token)
         response = uow.responses.for_invitation(invitation.id)
         if _expired(invitation):
-            return _answer_page(runtime, uow, invitation, customer, response, None)
-        uow.score_clicks.add(
-            ScoreClick(
-                invitation_id=invitation.id,
-                score=score,
-                clicked_at=utcnow(),
-                user_agent=(user_agent or "")[:200] or None,
+            return ClickOutcome(
+                click_id, False, _answer_page(runtime, uow, invitation, customer, response, None)
             )
-        )
+        clicks = uow.score_clicks.for_invitation(invitation.id)
+        click = next((row for row in clicks if row.id == click_id), None)
+        if click is None:
+            raise NotFoundError("No such click on this survey.")
+        mine = domain.Click(click.score, click.clicked_at)
+        if not domain.click_confirmable(mine, utcnow()):
+            raise ClickTooEarly(f"Confirm after {domain.CLICK_BURST.total_seconds():g} seconds.")
+        if not domain.click_counts(mine, [domain.Click(row.score, row.clicked_at) for row in clicks]):
+            log.info("invitation %s: click taken as a link scanner's burst, not counted", invitation.id)
+            return ClickOutcome(
+                click_id, False, _answer_page(runtime, uow, invitation, customer, response, None)
+            )
         comment = response.comment if response else None
-        response = _save_response(uow, invitation, customer, score, comment, Channel.EMAIL)
-        return _answer_page(runtime, uow, invitation, customer, response, None)
+        response = _save_response(uow, invitation, customer, click.score, comment, Channel.EMAIL)
+        return ClickOutcome(click_id, True, _answer_page(runtime, uow, invitation, customer, response, None))
 
 
 def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str | None) -> AnswerPage:

@@ -90,10 +90,9 @@ def test_person_clicking_9_three_seconds_after_a_scanners_burst_is_the_answer(su
     clock.advance(seconds=3)
 
     page = survey_client.get(f"/s/{token}?score=9")
-    click = survey_client.post(f"/s/{token}/click", data={"score": "9"})  # what the page's script sends
+    saved = script_click(survey_client, token, 9, clock)
 
-    assert page.status_code == 200 and click.status_code == 200
-    assert click.get_json() == {"saved": True, "score": 9}
+    assert page.status_code == 200 and saved == {"saved": True, "score": 9}
     assert responses(survey) == [(9, None)]
     assert [(e["score"], e["revision"]) for e in submitted_events(survey)] == [(9, 1)]
     clock.advance(minutes=11)
@@ -101,9 +100,35 @@ def test_person_clicking_9_three_seconds_after_a_scanners_burst_is_the_answer(su
     assert responses(survey) == [(9, None)]
 
 
-def test_send_after_the_click_adds_the_comment_to_the_same_response(survey, survey_client):
+def script_click(client, token, score, clock):
+    """What the answer page's script does: post the click, wait as told, confirm it."""
+    posted = client.post(f"/s/{token}/click", data={"score": str(score)})
+    assert posted.status_code == 202
+    click = posted.get_json()
+    assert client.post(click["confirm_url"]).status_code == 425  # too early: a burst may still come
+    clock.advance(seconds=click["confirm_after_ms"] / 1000)
+    confirmed = client.post(click["confirm_url"])
+    assert confirmed.status_code == 200
+    return confirmed.get_json()
+
+
+def test_scanner_running_the_pages_scripts_for_every_link_records_no_answer(survey, survey_client, clock):
     _, token = invite(survey)
-    survey_client.post(f"/s/{token}/click", data={"score": "9"})
+    confirm_urls = []
+    for score in range(11):
+        survey_client.get(f"/s/{token}?score={score}", headers={"User-Agent": "HeadlessChrome"})
+        posted = survey_client.post(f"/s/{token}/click", data={"score": str(score)})
+        confirm_urls.append(posted.get_json()["confirm_url"])
+        clock.advance(seconds=0.2)
+    clock.advance(seconds=2)
+
+    assert [survey_client.post(url).get_json()["saved"] for url in confirm_urls] == [False] * 11
+    assert responses(survey) == [] and submitted_events(survey) == []
+
+
+def test_send_after_the_click_adds_the_comment_to_the_same_response(survey, survey_client, clock):
+    _, token = invite(survey)
+    script_click(survey_client, token, 9, clock)
 
     thanks = survey_client.post(f"/s/{token}", data={"score": "9", "comment": "Lovely staff"})
 
@@ -145,10 +170,11 @@ def test_expired_link_gets_a_localized_closed_page_and_takes_no_answer(survey, s
 
     page = survey_client.get(f"/s/{token}?score=9")
     click = survey_client.post(f"/s/{token}/click", data={"score": "9"})
+    confirm = survey_client.post(f"/s/{token}/click/1/confirm")
     sent = survey_client.post(f"/s/{token}", data={"score": "9"})
 
     assert page.status_code == 410 and "Anket kapandı" in page.get_data(as_text=True)
-    assert click.status_code == 410 and sent.status_code == 410
+    assert click.status_code == 410 and confirm.status_code == 410 and sent.status_code == 410
     assert responses(survey) == []
 
 

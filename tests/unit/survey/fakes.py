@@ -161,6 +161,7 @@ class FakeScoreClicks:
         return [row for row in self.rows if row.invitation_id == invitation_id]
 
     def add(self, click: ScoreClick) -> None:
+        click.id = max((row.id for row in self.rows), default=0) + 1  # the database's autoincrement
         self.rows.append(click)
 
 

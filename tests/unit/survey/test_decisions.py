@@ -257,5 +257,5 @@ def test_expired_invitation_takes_no_answer_and_its_page_says_so(survey, uow):
 
     assert (page.expired, page.answered) == (True, False)
     assert service.answer_page(survey, invitation.token, 7).expired is True
-    assert service.record_click(survey, invitation.token, 7, None).expired is True
+    assert service.record_click(survey, invitation.token, 7, None).page.expired is True
     assert uow.emitted("response.submitted") == [] and uow.score_clicks.rows == []

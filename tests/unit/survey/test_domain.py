@@ -30,3 +30,26 @@ def test_turkish_labels_are_in_turkish_and_greet_the_customer_by_first_name():
     assert labels.greeting == "Merhaba Ayşe,"
     assert (labels.low_label, labels.high_label) == ("Hiç olası değil", "Çok olası")
     assert domain.survey_labels("de", None).greeting == "Hello,"
+
+
+def _click(score, seconds):
+    return domain.Click(score, NOW + timedelta(seconds=seconds))
+
+
+def test_a_lone_click_counts_once_its_burst_window_has_passed():
+    mine = _click(9, 0)
+    assert domain.click_counts(mine, [mine])
+    assert not domain.click_confirmable(mine, NOW + timedelta(seconds=1.9))
+    assert domain.click_confirmable(mine, NOW + timedelta(seconds=2))
+
+
+def test_clicks_for_other_scores_within_two_seconds_are_a_scanners_burst():
+    burst = [_click(score, score * 0.1) for score in range(11)]
+    assert not any(domain.click_counts(click, burst) for click in burst)
+
+
+def test_a_click_three_seconds_after_a_burst_counts_and_the_same_score_again_is_no_burst():
+    burst = [_click(score, score * 0.1) for score in range(11)]
+    mine = _click(9, 4)
+    assert domain.click_counts(mine, [*burst, mine])
+    assert domain.click_counts(_click(9, 0), [_click(9, 0), _click(9, 0.5)])

@@ -16,6 +16,7 @@ from shared.events import new_event
 from shared.http import NotFoundError
 from shared.nps import NpsSummary
 from shared.unit_of_work import Conflict
+from tests.clock import Clock
 from tests.conftest import crm_event
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
@@ -283,31 +284,90 @@ def test_showing_the_page_of_a_score_link_records_nothing(survey, uow):
     assert uow.emitted("response.submitted") == []
 
 
-def test_a_click_the_page_posts_is_the_answer_at_once(survey, uow):
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr("services.survey.service.utcnow", clock)
+    return clock
+
+
+def click(survey, token: str, score: int, clock: Clock, user_agent: str | None = None) -> int:
+    """The page's script: posts the click; returns its id, to confirm."""
+    outcome = service.record_click(survey, token, score, user_agent)
+    assert outcome.counted is False
+    return outcome.click_id
+
+
+def test_a_click_the_page_posts_is_the_answer_once_confirmed_two_seconds_later(survey, uow, clock):
     invitation_id, token = invite(survey, uow)
 
-    page = service.record_click(survey, token, 9, "Mozilla/5.0")
+    click_id = click(survey, token, 9, clock, "Mozilla/5.0")
+    assert uow.responses.rows == {}
+    with pytest.raises(service.ClickTooEarly):
+        service.confirm_click(survey, token, click_id)
+    clock.advance(seconds=2)
+    outcome = service.confirm_click(survey, token, click_id)
 
-    assert (page.answered, page.chosen_score) == (True, 9)
+    assert outcome.counted and (outcome.page.answered, outcome.page.chosen_score) == (True, 9)
     assert answers(uow) == [(1, 9, None, "email")]
-    [click] = uow.score_clicks.rows
-    assert (click.invitation_id, click.score, click.user_agent) == (invitation_id, 9, "Mozilla/5.0")
+    [row] = uow.score_clicks.rows
+    assert (row.invitation_id, row.score, row.user_agent) == (invitation_id, 9, "Mozilla/5.0")
+    assert service.confirm_click(survey, token, click_id).counted  # the script retried: nothing new
+    assert answers(uow) == [(1, 9, None, "email")]
 
 
-def test_send_after_the_click_adds_the_comment_to_the_same_response(survey, uow):
+def test_a_script_running_scanner_opening_every_link_within_a_second_records_nothing(survey, uow, clock):
     _, token = invite(survey, uow)
-    service.record_click(survey, token, 9, None)
+    clicks = []
+    for score in range(11):
+        clicks.append(click(survey, token, score, clock, "HeadlessChrome"))
+        clock.advance(seconds=0.1)
+    clock.advance(seconds=3)
+
+    assert not any(service.confirm_click(survey, token, click_id).counted for click_id in clicks)
+    assert uow.responses.rows == {} and uow.emitted("response.submitted") == []
+
+
+def test_a_person_clicking_three_seconds_after_a_script_running_scanner_is_counted(survey, uow, clock):
+    _, token = invite(survey, uow)
+    for score in range(11):
+        click(survey, token, score, clock, "HeadlessChrome")
+        clock.advance(seconds=0.1)
+    clock.advance(seconds=3)
+    mine = click(survey, token, 9, clock)
+    clock.advance(seconds=2)
+
+    assert service.confirm_click(survey, token, mine).counted
+    assert answers(uow) == [(1, 9, None, "email")]
+
+
+def test_a_click_of_another_invitation_is_not_found(survey, uow, clock):
+    _, token = invite(survey, uow)
+    _, other = invite(survey, uow, external_id="crm-43", email="other@example.com")
+    click_id = click(survey, other, 9, clock)
+    clock.advance(seconds=3)
+    with pytest.raises(NotFoundError):
+        service.confirm_click(survey, token, click_id)
+
+
+def test_send_after_the_click_adds_the_comment_to_the_same_response(survey, uow, clock):
+    _, token = invite(survey, uow)
+    click_id = click(survey, token, 9, clock)
+    clock.advance(seconds=2)
+    service.confirm_click(survey, token, click_id)
 
     service.submit_answer(survey, token, 9, "Lovely staff")
 
     assert answers(uow) == [(1, 9, None, "email"), (2, 9, "Lovely staff", "email")]
 
 
-def test_a_second_click_keeps_the_comment_already_sent(survey, uow):
+def test_a_second_click_keeps_the_comment_already_sent(survey, uow, clock):
     _, token = invite(survey, uow)
     service.submit_answer(survey, token, 6, "Slow")
 
-    service.record_click(survey, token, 8, None)
+    click_id = click(survey, token, 8, clock)
+    clock.advance(seconds=2)
+    service.confirm_click(survey, token, click_id)
 
     assert answers(uow)[-1] == (2, 8, "Slow", "email")
 
@@ -326,6 +386,8 @@ def test_unknown_token_is_not_found(survey):
         service.answer_page(survey, "not-a-token", 5)
     with pytest.raises(NotFoundError):
         service.record_click(survey, "not-a-token", 5, None)
+    with pytest.raises(NotFoundError):
+        service.confirm_click(survey, "not-a-token", 1)
     with pytest.raises(NotFoundError):
         service.submit_answer(survey, "not-a-token", 5, None)
 
