@@ -103,7 +103,7 @@ def _word(text: str) -> str:
 _SCORE_TOKEN = rf"(?P<digits>{_DIGITS})|(?P<word>\b{_word(_NUMBER_WORD)})"
 _TOO_BIG_TOKEN = rf"\b{_word(_WORDS_OUT_OF_RANGE)}"
 # Two scores, half a score, or stars out of five: the customer is asked for one score from 0 to 10.
-_AMBIGUOUS_START = re.compile(rf"^(?:{_LEAD_IN})?[0-9]+[.,][0-9]+")
+_AMBIGUOUS_START = re.compile(rf"^(?:{_LEAD_IN})*[0-9]+[.,][0-9]+")
 _NEGATIVE = re.compile(r"^[-−]\s*[0-9]")
 _AMBIGUOUS_ANYWHERE = re.compile(
     rf"(?<![0-9])(?:[0-9]|10)\s*(?:-|–|to|or|and|ya\s+da|veya|yada|ile)\s*(?:[0-9]|10)(?![0-9])"
@@ -111,7 +111,7 @@ _AMBIGUOUS_ANYWHERE = re.compile(
     rf"|(?<![0-9])[0-9]+\s*(?:stars?\b|yildiz|⭐)"
 )
 # A score at the start, after optional lead-in words: "9 great staff", "I'd say 8", "eight, lovely".
-_LEADING = re.compile(rf"^(?:{_LEAD_IN})?(?:{_SCORE_TOKEN})(?P<ten>{_OUT_OF_TEN})?{_LEAD_OUT}")
+_LEADING = re.compile(rf"^(?:{_LEAD_IN})*(?:{_SCORE_TOKEN})(?P<ten>{_OUT_OF_TEN})?{_LEAD_OUT}")
 # "10 üzerinden 9" (9 out of 10, Turkish word order).
 _TURKISH_OUT_OF_TEN = re.compile(rf"^(?:10|on)\s+uzerinden\s+(?:{_SCORE_TOKEN})")
 # A score with "out of ten" anywhere: "loved it, 9/10".
@@ -124,7 +124,7 @@ _RATING_PHRASE = re.compile(
 # A bare number closing the message: "great staff, 9", "harika 10!".
 _TRAILING = re.compile(rf"(?:^|[\s,.;:!-])(?P<digits>{_DIGITS})(?:{_OUT_OF_TEN})?{_LEAD_OUT}[\s.!]*$")
 _ANY_NUMBER = re.compile(rf"{_DIGITS}|{_TOO_BIG_TOKEN}")
-_WHOLE_WORD = re.compile(rf"^(?:{_LEAD_IN})?(?:{_SCORE_TOKEN}){_LEAD_OUT}$")
+_WHOLE_WORD = re.compile(rf"^(?:{_LEAD_IN})*(?:{_SCORE_TOKEN}){_LEAD_OUT}$")
 
 
 def read_answer(body: str) -> ReadAnswer:
@@ -146,7 +146,7 @@ def read_answer(body: str) -> ReadAnswer:
         return ReadAnswer(Reading.OUT_OF_RANGE)
     if _AMBIGUOUS_START.match(core) or _AMBIGUOUS_ANYWHERE.search(core):
         return ReadAnswer(Reading.AMBIGUOUS, comment=_clean(text))
-    if re.match(rf"^(?:{_LEAD_IN})?{_TOO_BIG_TOKEN}", core):
+    if re.match(rf"^(?:{_LEAD_IN})*{_TOO_BIG_TOKEN}", core):
         return ReadAnswer(Reading.OUT_OF_RANGE, comment=_clean(text))
 
     match = _TURKISH_OUT_OF_TEN.match(core)
@@ -181,8 +181,10 @@ def _has_words_beyond_numbers(core: str) -> bool:
 
 
 def _from_match(match: re.Match[str], text: str, offset: int) -> ReadAnswer:
-    if match.group("digits") is not None:
-        value = int(match.group("digits"))
+    digits = match.group("digits")
+    if digits is not None:
+        # "000000009" is a 9; a run longer than that is no score (and int() refuses 4,300 digits and more).
+        value = int(digits) if len(digits) <= 10 else 11
     else:
         value = _WORD_SCORES[match.group("word")]
     if not 0 <= value <= 10:

@@ -70,6 +70,15 @@ S, C, OUT, AMB, EMPTY = Reading.SCORE, Reading.COMMENT, Reading.OUT_OF_RANGE, Re
         ("10 üzerinden 9", 9, None),
         ("sekiz, personel çok ilgiliydi", 8, "personel çok ilgiliydi"),
         ("İyi hizmet 9", 9, "İyi hizmet"),
+        ("I would give you a solid 8", 8, None),
+        ("10!!! best ever", 10, "best ever"),
+        ("Ten out of ten!", 10, None),
+        ("0. never again", 0, "never again"),
+        ("zero, never again", 0, "never again"),
+        ("Sekiz puan veririm", 8, None),
+        ("Teşekkürler, 10", 10, "Teşekkürler"),
+        ("8/10 would buy again", 8, "would buy again"),
+        ("000000009", 9, None),
     ],
 )
 def test_a_reply_with_one_score_is_read_as_that_score_and_its_comment(body, score, comment):
@@ -100,7 +109,21 @@ def test_a_reply_without_a_number_is_a_comment_still_missing_its_score(body, com
 
 
 @pytest.mark.parametrize(
-    "body", ["eleven", "Eleven!", "11", "100", "11/10", "a million", "on bir", "yüz", "1000", "-1"]
+    "body",
+    [
+        "eleven",
+        "Eleven!",
+        "11",
+        "100",
+        "11/10",
+        "a million",
+        "on bir",
+        "yüz",
+        "1000",
+        "-1",
+        "100%",
+        "1" * 5000,
+    ],
 )
 def test_a_number_outside_0_to_10_is_no_score(body):
     answer = read_answer(body)
@@ -134,3 +157,10 @@ def test_the_reprompt_fits_one_sms_and_keeps_the_brand_as_written(locale, body):
     assert sms_segments(reprompt_text(read_answer(body), locale, "Acme")) == 1
     # Our Turkish words may lose their marks to stay in GSM-7; a brand's name never does.
     assert "Şık" in reprompt_text(read_answer("great staff"), locale, "Şık")
+
+
+@pytest.mark.parametrize(
+    "body", ["9 " * 800, "great staff " * 400 + "9", "7-" * 2000, "i would say " * 400, "😀" * 1600]
+)
+def test_long_replies_are_read_without_failing(body):
+    assert read_answer(body).reading in set(Reading)
