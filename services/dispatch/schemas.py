@@ -26,7 +26,7 @@ class DeliverySchema(Schema):
     id = fields.String()
     source_id = fields.String()
     invitation_id = fields.String(allow_none=True)
-    kind = fields.String(metadata={"description": "invitation, referral, review or close_loop"})
+    kind = fields.String(metadata={"description": "invitation, referral, review, close_loop or reprompt"})
     channel = fields.String()
     status = fields.String(metadata={"description": "suppressed: the customer opted out, see last_error"})
     attempts = fields.Integer()
