@@ -19,6 +19,7 @@ from . import service
 from .domain import SURVEYED_TOUCHPOINTS
 from .schemas import (
     EVENT_TYPE_PATTERN,
+    AnswerMessageSchema,
     BrandOutSchema,
     BrandSchema,
     CrmEventSchema,
@@ -144,6 +145,18 @@ class TriggerRule(MethodView):
     def put(self, rule, event_type):
         """Create or replace the trigger rule of a known or custom event type (managers only)."""
         return service.put_trigger_rule(_runtime(), _checked_event_type(event_type), rule)
+
+
+@blp.route("/invitations/<invitation_id>/answer-messages")
+class AnswerMessages(MethodView):
+    @blp.response(200, AnswerMessageSchema(many=True))
+    def get(self, invitation_id):
+        """Everything the customer wrote about an invitation, oldest first, as written and as it was read.
+
+        SMS replies (unreadable ones too) and comments sent from the answer page; the response holds the
+        latest comment, these are its history.
+        """
+        return service.answer_history(_runtime(), invitation_id)
 
 
 # --- Wording: message templates and the brand ---------------------------------------------------------

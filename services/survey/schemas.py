@@ -309,3 +309,14 @@ class BrandOutSchema(BrandSchema):
     is_default = fields.Boolean(
         metadata={"description": "True while BRAND_NAME and BRAND_COLOR are in force."}
     )
+
+
+class AnswerMessageSchema(Schema):
+    received_at = fields.DateTime()
+    channel = fields.String(metadata={"description": "sms, or email for the answer page"})
+    body = fields.String(metadata={"description": "What the customer wrote, as written."})
+    reading = fields.String(
+        metadata={"description": "How it was read: score, comment, out_of_range, ambiguous or empty."}
+    )
+    score = fields.Integer(allow_none=True)
+    comment = fields.String(allow_none=True)

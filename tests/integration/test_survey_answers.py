@@ -258,3 +258,16 @@ def test_nps_endpoint_counts_answers(survey, survey_client):
         "nps": 33.3,
     }
     assert survey_client.get("/v1/nps?touchpoint=nowhere").status_code == 422
+
+
+def test_staff_read_what_the_customer_wrote_as_written_and_as_read(survey, survey_client):
+    invitation_id, _ = invite(survey, phone="+15555550100", preferred_channel="sms")
+    service.record_sms_answer(survey, sms_received(invitation_id, "eleven", "SM1"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "9/10 loved it", "SM2"))
+
+    messages = survey_client.get(f"/v1/invitations/{invitation_id}/answer-messages").get_json()
+
+    assert [(m["body"], m["reading"], m["score"], m["comment"]) for m in messages] == [
+        ("eleven", "out_of_range", None, "eleven"),
+        ("9/10 loved it", "score", 9, "loved it"),
+    ]
