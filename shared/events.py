@@ -208,6 +208,17 @@ class CustomerOptedOutSchema(_Strict):
     customer_id = fields.String(allow_none=True, load_default=None, validate=_SURVEY_ID)
     # What recorded it: unsubscribe_link, sms_stop, sms_start, provider, unsubscribed, spam_reported...
     reason = fields.String(required=True, validate=validate.Length(min=1, max=32))
+class RepromptRequestedSchema(_Strict):
+    """An SMS reply to a survey could not be read: ask the customer once more, by SMS, in these words.
+
+    The customer's reply to this message answers the same invitation.
+    """
+
+    reprompt_id = fields.String(required=True, validate=_SURVEY_ID)
+    invitation_id = fields.String(required=True, validate=_SURVEY_ID)
+    customer = fields.Nested(CustomerContactSchema, required=True)
+    locale = fields.String(required=True, validate=_LOCALE)
+    text = StorableString(required=True, validate=validate.Length(min=1, max=640))
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,7 @@ EVENTS: dict[str, EventType] = {
         EventType("referral.code_used", 1, ReferralCodeUsedSchema, "survey", ("followup",)),
         EventType("customer.opted_out", 1, CustomerOptedOutSchema, "dispatch", ("survey",)),
         EventType("customer.opted_in", 1, CustomerOptedOutSchema, "dispatch", ("survey",)),
+        EventType("reprompt.requested", 1, RepromptRequestedSchema, "survey", ("dispatch",)),
     )
 }
 

@@ -54,6 +54,10 @@ class Settings:
     # The brand customers see in emails, SMS and on the answer page; the colour is a CSS hex colour.
     brand_name: str = "Closeloop"
     brand_color: str = "#1f6f5c"
+    # An invitation stops taking answers this many days after it was sent, unless its trigger rule says.
+    survey_invitation_expiry_days: int = 30
+    # A survey SMS template may cost at most this many billed segments (checked with long sample values).
+    survey_sms_max_segments: int = 3
     sendgrid_from_email: str = "surveys@closeloop.invalid"
     sendgrid_from_name: str = "Closeloop"
     sendgrid_api_base_url: str = "https://api.sendgrid.com"
@@ -156,6 +160,11 @@ class Settings:
             sendgrid_api_key=get("SENDGRID_API_KEY", None),
             brand_name=get("BRAND_NAME", defaults.brand_name),
             brand_color=_hex_color(env, "BRAND_COLOR", defaults.brand_color),
+            survey_invitation_expiry_days=_days(env, "SURVEY_INVITATION_EXPIRY_DAYS")
+            or defaults.survey_invitation_expiry_days,
+            survey_sms_max_segments=_segments(
+                env, "SURVEY_SMS_MAX_SEGMENTS", defaults.survey_sms_max_segments
+            ),
             sendgrid_from_email=get("SENDGRID_FROM_EMAIL", defaults.sendgrid_from_email),
             sendgrid_from_name=get("SENDGRID_FROM_NAME", defaults.sendgrid_from_name),
             sendgrid_api_base_url=get("SENDGRID_API_BASE_URL", defaults.sendgrid_api_base_url),
@@ -383,3 +392,11 @@ def _help_text(env: Mapping[str, str], name: str) -> str | None:
         return DEFAULT_SMS_HELP_TEXT
     # "none": Twilio's own HELP answer (Advanced Opt-Out) is the only one.
     return None if value.strip().lower() == "none" else value.strip()[:320]
+
+def _segments(env: Mapping[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 10):
+        raise ValueError(f"{name} must be a whole number of SMS segments from 1 to 10, not {value!r}")
+    return int(value)

@@ -10,4 +10,5 @@ CONSUMERS = (
     service.schedule_referral_request,
     service.schedule_review_request,
     service.schedule_close_loop_message,
+    service.schedule_reprompt,
 )

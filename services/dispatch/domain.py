@@ -23,6 +23,11 @@ class DeliveryKind(StrEnum):
     REFERRAL = "referral"  # source: followup's referral request
     REVIEW = "review"  # source: followup's review request
     CLOSE_LOOP = "close_loop"  # source: followup's resolved task
+    REPROMPT = "reprompt"  # source: survey's re-prompt of an unreadable SMS reply; answers its invitation
+
+
+# An SMS reply to one of these answers the survey invitation the delivery belongs to.
+ANSWERED_BY_REPLY = frozenset({DeliveryKind.INVITATION, DeliveryKind.REMINDER, DeliveryKind.REPROMPT})
 
 
 class DeliveryState(StrEnum):

@@ -120,6 +120,24 @@ def schedule_close_loop_message(
     )
 
 
+@consumes("reprompt.requested")
+def schedule_reprompt(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
+    """Ask once more, by SMS, a customer whose reply survey could not read; the answer goes to the survey."""
+    data = event.data
+    # By SMS only, as they wrote: the email address is left out so no fallback turns it into an email.
+    contact = {**data["customer"], "email": None, "preferred_channel": Channel.SMS.value}
+    _schedule(
+        runtime,
+        uow,
+        DeliveryKind.REPROMPT,
+        data["reprompt_id"],
+        contact,
+        resolve_locale(data["locale"]),
+        lambda delivery: {"body": data["text"]},
+        invitation_id=data["invitation_id"],
+    )
+
+
 def _schedule_message(
     runtime: DispatchRuntime,
     uow: DispatchUnitOfWork,
@@ -737,7 +755,7 @@ def receive_sms(
             )
             # A reply is to the last message that reached the number: after a referral or review request
             # or a close-the-loop message it is about that, not a comment on the survey answered before.
-            if delivery and delivery.kind in domain.SURVEY_KINDS:
+            if delivery and delivery.kind in domain.ANSWERED_BY_REPLY:
                 uow.emit(
                     "sms.received",
                     {

@@ -21,13 +21,19 @@ from shared.validation import StorableString
 
 from . import service, sources
 from .customer_schemas import EXTERNAL_ID, CustomerPutSchema, CustomerSchema, CustomersQuerySchema
+from .domain import SURVEYED_TOUCHPOINTS
 from .schemas import (
     EVENT_TYPE_PATTERN,
+    AnswerMessageSchema,
+    BrandOutSchema,
+    BrandSchema,
     CrmEventSchema,
     DecisionSchema,
     DecisionsQuerySchema,
     EventOutcomeSchema,
     FollowUpResultsSchema,
+    MessageTemplateOutSchema,
+    MessageTemplateSchema,
     NpsQuerySchema,
     NpsSchema,
     TriggerRuleOutSchema,
@@ -36,6 +42,7 @@ from .schemas import (
 )
 from .source_schemas import ShopifyOrderSchema, SourcePutSchema, SourceSchema, ZendeskEventSchema
 from .sources import SourceFormat
+from .wording import LANGUAGE_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +306,84 @@ class TriggerRule(MethodView):
     def put(self, rule, event_type):
         """Create or replace the trigger rule of a known or custom event type (managers only)."""
         return service.put_trigger_rule(_runtime(), _checked_event_type(event_type), rule)
+
+
+@blp.route("/invitations/<invitation_id>/answer-messages")
+class AnswerMessages(MethodView):
+    @blp.response(200, AnswerMessageSchema(many=True))
+    def get(self, invitation_id):
+        """Everything the customer wrote about an invitation, oldest first, as written and as it was read.
+
+        SMS replies (unreadable ones too) and comments sent from the answer page; the response holds the
+        latest comment, these are its history.
+        """
+        return service.answer_history(_runtime(), invitation_id)
+
+
+# --- Wording: message templates and the brand ---------------------------------------------------------
+
+
+class InvalidTemplateKey(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def _checked_template_key(touchpoint: str, locale: str) -> tuple[str, str]:
+    errors = {}
+    if touchpoint not in SURVEYED_TOUCHPOINTS:
+        errors["touchpoint"] = [f"One of: {', '.join(SURVEYED_TOUCHPOINTS)}."]
+    if not re.fullmatch(LANGUAGE_PATTERN, locale):
+        errors["locale"] = ["A two-letter language code, such as en or tr."]
+    if errors:
+        raise InvalidTemplateKey("Not a template.", errors)
+    return touchpoint, locale
+
+
+@blp.route("/templates")
+class MessageTemplates(MethodView):
+    @blp.response(200, MessageTemplateOutSchema(many=True))
+    def get(self):
+        """Every touchpoint's survey wording in English, Turkish and any language staff added."""
+        return service.list_templates(_runtime())
+
+
+@blp.route("/templates/<touchpoint>/<locale>")
+class MessageTemplate(MethodView):
+    @blp.response(200, MessageTemplateOutSchema)
+    def get(self, touchpoint, locale):
+        """One wording; a language without one shows English's, which its customers get meanwhile."""
+        return service.get_template(_runtime(), *_checked_template_key(touchpoint, locale))
+
+    @requires(Role.MANAGER)
+    @blp.arguments(MessageTemplateSchema)
+    @blp.response(200, MessageTemplateOutSchema)
+    @blp.alt_response(403, description="Only managers and admins change templates.")
+    def put(self, template, touchpoint, locale):
+        """Reword a touchpoint's survey in a language (managers); 422 naming the field over the SMS budget."""
+        return service.put_template(_runtime(), *_checked_template_key(touchpoint, locale), template)
+
+    @requires(Role.MANAGER)
+    @blp.response(204)
+    @blp.alt_response(403, description="Only managers and admins change templates.")
+    def delete(self, touchpoint, locale):
+        """Back to the shipped wording (managers)."""
+        service.reset_template(_runtime(), *_checked_template_key(touchpoint, locale))
+
+
+@blp.route("/brand")
+class Brand(MethodView):
+    @blp.response(200, BrandOutSchema)
+    def get(self):
+        """The brand name and colour customers see on the answer page."""
+        return service.get_brand(_runtime())
+
+    @requires(Role.MANAGER)
+    @blp.arguments(BrandSchema)
+    @blp.response(200, BrandOutSchema)
+    @blp.alt_response(403, description="Only managers and admins change the brand.")
+    def put(self, brand):
+        """Set the brand name and colour (managers); null returns to BRAND_NAME and BRAND_COLOR."""
+        return service.put_brand(_runtime(), brand["name"], brand["color"])
 
 
 class InvalidExternalId(DomainError):

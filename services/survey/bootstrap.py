@@ -18,7 +18,6 @@ def bootstrap(settings: Settings, database: Database | None = None) -> SurveyRun
 
 def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
     return [
-        PeriodicJob("survey.settle_answers", 30.0, lambda: service.settle_clicked_answers(runtime)),
         PeriodicJob("survey.follow_up_surveys", 60.0, lambda: service.invite_due_follow_ups(runtime)),
         # Delayed surveys (a trigger rule's delay after the event) are rows released when due.
         PeriodicJob("survey.delayed_surveys", 60.0, lambda: service.invite_due_surveys(runtime)),

@@ -1,10 +1,12 @@
-"""Survey rules with no I/O: whether to survey, what to ask, which clicks are a person's, what an SMS says."""
+"""Survey rules with no I/O: whether to survey, when an invitation expires, follow-ups, referral codes.
+
+Reading customers' answers is ``answers``; what a survey says (templates, brand) is ``wording``.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -99,7 +101,7 @@ class TriggerRule:
     sampling_rate: float = 1.0
     conditions: tuple[Condition, ...] = ()
     max_event_age: timedelta = STALE_AFTER
-    # None: the invitation never expires.
+    # None: the configured default (SURVEY_INVITATION_EXPIRY_DAYS) applies.
     expires_after: timedelta | None = None
 
 
@@ -340,67 +342,37 @@ def survey_pending(pending_touchpoint: str, due_at: datetime) -> SurveyDecision:
     )
 
 
-def invitation_expires_at(rule: TriggerRule, invited_at: datetime) -> datetime | None:
-    return invited_at + rule.expires_after if rule.expires_after is not None else None
+def invitation_expires_at(rule: TriggerRule | None, invited_at: datetime, default_days: int) -> datetime:
+    """The rule's expiry when it sets one, else the configured default (SURVEY_INVITATION_EXPIRY_DAYS)."""
+    if rule is not None and rule.expires_after is not None:
+        return invited_at + rule.expires_after
+    return invited_at + timedelta(days=default_days)
 
 
 @dataclass(frozen=True)
-class SurveyMessage:
-    subject: str
+class SurveyLabels:
+    """The words around the question (greeting, the scale's ends); the question itself is a template's."""
+
     greeting: str
-    question: str
     low_label: str
     high_label: str
-    sms_body: str
 
 
-_TEXTS = {
-    "en": {
-        "subject": "How did we do?",
-        "greeting": "Hello {name},",
-        "greeting_anonymous": "Hello,",
-        "question": "How likely are you to recommend us to a friend or colleague?",
-        "low": "Not at all likely",
-        "high": "Extremely likely",
-        "sms": "{intro} How likely are you to recommend us to a friend? Reply 0 to 10 and tell us why. "
-        "Reply STOP to opt out.",
-        "intro": {
-            "purchase": "Thank you for your purchase!",
-            "support_call": "Thank you for talking to our support team.",
-            "site_visit": "Thank you for visiting us.",
-            FOLLOW_UP_TOUCHPOINT: "Thanks for your earlier feedback; we followed up on it.",
-        },
-    },
-    "tr": {
-        "subject": "Deneyiminiz nasıldı?",
-        "greeting": "Merhaba {name},",
-        "greeting_anonymous": "Merhaba,",
-        "question": "Bizi bir arkadaşınıza veya iş arkadaşınıza tavsiye etme olasılığınız nedir?",
-        "low": "Hiç olası değil",
-        "high": "Çok olası",
-        "sms": "{intro} Bizi bir arkadaşınıza tavsiye eder misiniz? 0 ile 10 arası bir sayıyla yanıtlayın, "
-        "nedenini de yazabilirsiniz. Çıkmak için STOP.",
-        "intro": {
-            "purchase": "Alışverişiniz için teşekkür ederiz!",
-            "support_call": "Destek ekibimizle görüştüğünüz için teşekkür ederiz.",
-            "site_visit": "Bizi ziyaret ettiğiniz için teşekkür ederiz.",
-            FOLLOW_UP_TOUCHPOINT: "Önceki geri bildiriminiz için teşekkürler; ekibimiz bununla ilgilendi.",
-        },
-    },
-}
+_LABELS = {
+    "en": {"greeting": "Hello {name},", "greeting_anonymous": "Hello,", "low": "Not at all likely",
+           "high": "Extremely likely"},
+    "tr": {"greeting": "Merhaba {name},", "greeting_anonymous": "Merhaba,", "low": "Hiç olası değil",
+           "high": "Çok olası"},
+}  # fmt: skip
 
 
-def survey_message(locale: str, touchpoint: str, customer_name: str | None) -> SurveyMessage:
-    texts = localized(_TEXTS, locale)
+def survey_labels(locale: str, customer_name: str | None) -> SurveyLabels:
+    texts = localized(_LABELS, locale)
     first_name = (customer_name or "").split(" ")[0]
-    intro = texts["intro"][touchpoint]
-    return SurveyMessage(
-        subject=texts["subject"],
+    return SurveyLabels(
         greeting=texts["greeting"].format(name=first_name) if first_name else texts["greeting_anonymous"],
-        question=f"{intro} {texts['question']}",
         low_label=texts["low"],
         high_label=texts["high"],
-        sms_body=texts["sms"].format(intro=intro),
     )
 
 
@@ -459,12 +431,13 @@ def referral_code(properties: Mapping[str, Any]) -> str | None:
     return code if 0 < len(code) <= 200 else None
 
 
-# --- One-click score links and the scanners that fetch them ---------------------------------------
+# --- One-click score links and the scanners that open them ------------------------------------------
+# A link's GET counts for nothing: email security scanners fetch every link. The answer page's script posts
+# the click (scanners that only fetch never do), then confirms it once CLICK_BURST has passed. Scanners that
+# run scripts open every link of the email within a second or two: a click with a click for another score
+# that close to it is theirs, and does not count.
 
-# Security scanners fetch every link of a message within a second or two; a person clicks one.
-SCANNER_BURST = timedelta(seconds=5)
-# A click not confirmed on the answer page becomes the answer once the clicks have stopped this long.
-SETTLE_AFTER = timedelta(minutes=10)
+CLICK_BURST = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -473,49 +446,14 @@ class Click:
     clicked_at: datetime
 
 
-def human_clicks(clicks: Iterable[Click]) -> list[Click]:
-    """Drops every click that has a click on a different score within ``SCANNER_BURST`` of it."""
-    ordered = sorted(clicks, key=lambda click: click.clicked_at)
-    return [
-        click
-        for click in ordered
-        if not any(
-            other.score != click.score and abs(other.clicked_at - click.clicked_at) <= SCANNER_BURST
-            for other in ordered
-        )
-    ]
+def click_counts(click: Click, clicks: Iterable[Click]) -> bool:
+    """True unless a click for a different score was posted within CLICK_BURST of ``click``."""
+    return not any(
+        other.score != click.score and abs(other.clicked_at - click.clicked_at) <= CLICK_BURST
+        for other in clicks
+    )
 
 
-def settled_score(clicks: Sequence[Click], now: datetime) -> int | None:
-    """The score a person chose by link alone, once the clicks have settled; None if none is a person's."""
-    if not clicks or now - max(click.clicked_at for click in clicks) < SETTLE_AFTER:
-        return None
-    people = human_clicks(clicks)
-    return people[-1].score if people else None
-
-
-# --- SMS replies ------------------------------------------------------------------------------------
-
-_SMS_SCORE = re.compile(r"^\s*(10|[0-9])(?![0-9])[\s,.;:!/-]*(.*)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class SmsAnswer:
-    score: int | None
-    comment: str | None
-
-
-def parse_sms_answer(body: str) -> SmsAnswer:
-    """'9' -> score 9; '9, great staff' -> 9 and a comment; 'great staff' -> a comment alone."""
-    text = body.strip()
-    match = _SMS_SCORE.match(text)
-    if match:
-        comment = match.group(2).strip()
-        return SmsAnswer(int(match.group(1)), comment or None)
-    return SmsAnswer(None, text or None)
-
-
-def merge_comment(existing: str | None, addition: str | None) -> str | None:
-    if not addition:
-        return existing
-    return f"{existing}\n{addition}" if existing else addition
+def click_confirmable(click: Click, now: datetime) -> bool:
+    """A click is judged once every click of a burst around it has arrived."""
+    return now - click.clicked_at >= CLICK_BURST

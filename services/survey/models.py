@@ -111,10 +111,12 @@ class Invitation(Base):
     created_at: Mapped[datetime]
     # After this the answer page says the survey is closed; None: it stays open.
     expires_at: Mapped[datetime | None]
+    # When an unreadable SMS reply was answered with the one re-prompt an invitation gets; None: not yet.
+    reprompted_at: Mapped[datetime | None]
 
 
 class ScoreClick(Base):
-    """A GET of a one-click score link: provisional until confirmed on the page or settled."""
+    """A score a person clicked: posted by the answer page's script once it ran, never by a link's GET."""
 
     __tablename__ = "survey_score_clicks"
     __table_args__ = (Index("ix_survey_score_clicks_invitation", "invitation_id", "clicked_at"),)
@@ -139,6 +141,52 @@ class Response(Base):
     channel: Mapped[str] = mapped_column(String(8))
     revision: Mapped[int] = mapped_column(default=1)
     submitted_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AnswerMessage(Base):
+    """Everything a customer wrote back, as written: SMS replies and comments sent from the answer page.
+
+    A response holds the latest comment; earlier ones stay here, its history. A reply that could not be
+    read is kept too, with how it was read.
+    """
+
+    __tablename__ = "survey_answer_messages"
+    __table_args__ = (Index("ix_survey_answer_messages_invitation", "invitation_id", "received_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    invitation_id: Mapped[str] = mapped_column(ForeignKey("survey_invitations.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    # answers.Reading: score, comment, out_of_range, ambiguous, empty.
+    reading: Mapped[str] = mapped_column(String(16))
+    score: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
+class MessageTemplateRow(Base):
+    """Staff's wording of one touchpoint's survey in one language; without a row the shipped one is used."""
+
+    __tablename__ = "survey_message_templates"
+
+    touchpoint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(8), primary_key=True)
+    nps_question: Mapped[str] = mapped_column(String(500))
+    follow_up_question: Mapped[str] = mapped_column(String(500))
+    sms_text: Mapped[str] = mapped_column(String(1000))
+    email_subject: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class BrandRow(Base):
+    """The brand customers see, as set on the admin page (one row); a null column keeps the setting's."""
+
+    __tablename__ = "survey_brand"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    color: Mapped[str | None] = mapped_column(String(7))
     updated_at: Mapped[datetime]
 
 

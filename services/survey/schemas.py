@@ -17,6 +17,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from shared.validation import StorableString
+
 from .customer_schemas import EXTERNAL_ID, CustomerFieldsSchema
 from .domain import (
     DEFAULT_RULES,
@@ -232,7 +234,10 @@ class TriggerRuleSchema(_Strict):
         load_default=None,
         allow_none=True,
         validate=validate.Range(min=1, max=365),
-        metadata={"description": "After this the answer page says the survey is closed; null: never."},
+        metadata={
+            "description": "After this the answer page says the survey is closed; "
+            "null: SURVEY_INVITATION_EXPIRY_DAYS."
+        },
     )
 
 
@@ -267,3 +272,90 @@ class FollowUpResultsSchema(Schema):
     )
     unchanged = fields.Integer(metadata={"description": "Answers with the same score as before."})
     worse = fields.Integer(metadata={"description": "Answers scoring lower than before."})
+
+
+# --- Wording: message templates and the brand ---------------------------------------------------------
+
+_TEMPLATE_TEXT = (
+    "Plain text; variables {first_name}, {brand}, {order_id}, each with an optional fallback: "
+    "{first_name|there}."
+)
+
+
+class MessageTemplateSchema(_Strict):
+    """A touchpoint's survey wording in one language, as PUT replaces it."""
+
+    nps_question = StorableString(
+        required=True, validate=validate.Length(min=1, max=500), metadata={"description": _TEMPLATE_TEXT}
+    )
+    follow_up_question = StorableString(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "Asked under the score: why? " + _TEMPLATE_TEXT},
+    )
+    sms_text = StorableString(
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={
+            "description": "The survey SMS; at most SURVEY_SMS_MAX_SEGMENTS billed segments with long sample "
+            "values. " + _TEMPLATE_TEXT
+        },
+    )
+    email_subject = StorableString(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": _TEMPLATE_TEXT}
+    )
+
+
+class TemplatePreviewSchema(Schema):
+    nps_question = fields.String()
+    follow_up_question = fields.String()
+    sms_text = fields.String()
+    email_subject = fields.String()
+
+
+class MessageTemplateOutSchema(MessageTemplateSchema):
+    touchpoint = fields.String()
+    locale = fields.String()
+    is_default = fields.Boolean(metadata={"description": "True while the shipped wording is in force."})
+    preview = fields.Nested(
+        TemplatePreviewSchema, metadata={"description": "Rendered for a long sample customer and order."}
+    )
+    sms_encoding = fields.String(metadata={"description": "GSM-7 or UCS-2 (a Turkish letter needs UCS-2)."})
+    sms_segments = fields.Integer(metadata={"description": "Billed SMS segments of the preview."})
+    sms_segments_turkish_shift = fields.Integer(
+        metadata={"description": "The same, where the Turkish national shift table is supported."}
+    )
+
+
+class BrandSchema(_Strict):
+    name = StorableString(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "null: BRAND_NAME."},
+    )
+    color = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", error="A CSS hex colour: #rgb or #rrggbb."
+        ),
+        metadata={"description": "null: BRAND_COLOR."},
+    )
+
+
+class BrandOutSchema(BrandSchema):
+    is_default = fields.Boolean(
+        metadata={"description": "True while BRAND_NAME and BRAND_COLOR are in force."}
+    )
+
+
+class AnswerMessageSchema(Schema):
+    received_at = fields.DateTime()
+    channel = fields.String(metadata={"description": "sms, or email for the answer page"})
+    body = fields.String(metadata={"description": "What the customer wrote, as written."})
+    reading = fields.String(
+        metadata={"description": "How it was read: score, comment, out_of_range, ambiguous or empty."}
+    )
+    score = fields.Integer(allow_none=True)
+    comment = fields.String(allow_none=True)

@@ -5,27 +5,31 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.channels import Channel, normal_address
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import ConflictError, NotFoundError
-from shared.locales import DEFAULT_LOCALE, resolve_locale
+from shared.http import ConflictError, DomainError, NotFoundError
+from shared.locales import DEFAULT_LOCALE
 from shared.nps import NpsSummary, nps_summary
 from shared.settings import DEFAULT_SOURCE, EventSource
+from shared.sms import sms_count
 from shared.unit_of_work import Conflict
 
-from . import domain
+from . import answers, domain, wording
 from .models import (
+    AnswerMessage,
+    BrandRow,
     ChannelOptOut,
     CrmEvent,
     Customer,
     EventSourceRow,
     FollowUpSurvey,
     Invitation,
+    MessageTemplateRow,
     Response,
     ScoreClick,
     TriggerRuleRow,
@@ -170,7 +174,7 @@ def _invite_for_event(
         properties,
         now,
         crm_event_id=crm_event.id,
-        expires_at=domain.invitation_expires_at(rule, now),
+        expires_at=domain.invitation_expires_at(rule, now, runtime.settings.survey_invitation_expiry_days),
     )
     crm_event.invitation_id = invitation.id
 
@@ -659,7 +663,8 @@ def _request_invitation(
     follows_up_response_id: str | None = None,
     expires_at: datetime | None = None,
 ) -> Invitation:
-    locale = resolve_locale(customer.locale)
+    stored = _stored_templates(uow)
+    locale = wording.survey_language(customer.locale, {language for _, language in stored})
     invitation = Invitation(
         id=str(uuid.uuid4()),
         token=secrets.token_urlsafe(24),
@@ -670,10 +675,12 @@ def _request_invitation(
         locale=locale,
         properties=properties,
         created_at=now,
-        expires_at=expires_at,
+        expires_at=expires_at
+        or domain.invitation_expires_at(None, now, runtime.settings.survey_invitation_expiry_days),
     )
     uow.invitations.add(invitation)
-    message = domain.survey_message(locale, touchpoint, customer.name)
+    template = _wording(runtime, uow, invitation, customer, stored)
+    labels = domain.survey_labels(locale, customer.name)
     uow.emit(
         "invitation.requested",
         {
@@ -689,12 +696,12 @@ def _request_invitation(
                 "timezone": customer.timezone,
             },
             "message": {
-                "subject": message.subject,
-                "greeting": message.greeting,
-                "question": message.question,
-                "low_label": message.low_label,
-                "high_label": message.high_label,
-                "sms_body": message.sms_body,
+                "subject": template.email_subject,
+                "greeting": labels.greeting,
+                "question": template.nps_question,
+                "low_label": labels.low_label,
+                "high_label": labels.high_label,
+                "sms_body": template.sms_text,
                 "answer_url": runtime.answer_base_url + invitation.token,
             },
             "expires_at": invitation.expires_at,
@@ -704,6 +711,10 @@ def _request_invitation(
 
 
 # --- Answers ---------------------------------------------------------------------------------------
+# A GET of a score link records nothing: email scanners fetch every link. The answer page's script posts
+# the clicked score once the page has rendered (record_click), which scanners that only fetch never do, and
+# confirms it two seconds later (confirm_click), when a script-running scanner's burst of every link would
+# show; Send saves the comment, and without script Send alone saves the answer.
 
 
 @dataclass(frozen=True)
@@ -713,61 +724,133 @@ class AnswerPage:
     token: str
     locale: str
     question: str
+    follow_up_question: str
     low_label: str
     high_label: str
     chosen_score: int | None
     comment: str | None
     answered: bool
-    # Past the rule's invitation expiry: the page says the survey is closed and takes no answer.
+    brand: wording.Brand
+    # Past its expiry the page says the survey is closed and takes no answer.
     expired: bool = False
 
 
-def answer_page(
-    runtime: SurveyRuntime, token: str, clicked_score: int | None, user_agent: str | None
-) -> AnswerPage:
-    """Show the page for a score link; a click is recorded provisionally, never as the answer itself."""
+def answer_page(runtime: SurveyRuntime, token: str, shown_score: int | None = None) -> AnswerPage:
+    """The page of a score link, with ``shown_score`` chosen; showing it records nothing."""
     with runtime.unit_of_work() as uow:
         invitation, customer = _invitation_by_token(uow, token)
-        if _expired(invitation):
-            return _answer_page(invitation, customer, uow.responses.for_invitation(invitation.id), None)
-        if clicked_score is not None:
-            uow.score_clicks.add(
-                ScoreClick(
-                    invitation_id=invitation.id,
-                    score=clicked_score,
-                    clicked_at=utcnow(),
-                    user_agent=(user_agent or "")[:200] or None,
-                )
-            )
         response = uow.responses.for_invitation(invitation.id)
-        return _answer_page(invitation, customer, response, clicked_score)
+        return _answer_page(runtime, uow, invitation, customer, response, shown_score)
+
+
+class ClickTooEarly(DomainError):
+    """A click is confirmed once a scanner's burst around it would have arrived; the page's script waits."""
+
+    status = 425
+    title = "Too Early"
+
+
+@dataclass(frozen=True)
+class ClickOutcome:
+    """What became of a score click: recorded (to confirm), counted as the answer, or taken as a scanner's."""
+
+    click_id: int | None
+    counted: bool
+    page: AnswerPage
+
+
+def record_click(runtime: SurveyRuntime, token: str, score: int, user_agent: str | None) -> ClickOutcome:
+    """The answer page's script says its page was shown for ``score``: recorded, to be confirmed shortly."""
+    with runtime.unit_of_work() as uow:
+        invitation, customer = _invitation_by_token(uow, token)
+        response = uow.responses.for_invitation(invitation.id)
+        if _expired(invitation):
+            return ClickOutcome(None, False, _answer_page(runtime, uow, invitation, customer, response, None))
+        click = ScoreClick(
+            invitation_id=invitation.id,
+            score=score,
+            clicked_at=utcnow(),
+            user_agent=(user_agent or "")[:200] or None,
+        )
+        uow.score_clicks.add(click)
+        return ClickOutcome(
+            click.id, False, _answer_page(runtime, uow, invitation, customer, response, score)
+        )
+
+
+def confirm_click(runtime: SurveyRuntime, token: str, click_id: int) -> ClickOutcome:
+    """The page's script confirms its click: the answer now, unless it was part of a scanner's burst.
+
+    Asked again, it answers the same. The comment already given stays; Send may add one or change the score.
+    """
+    with runtime.unit_of_work() as uow:
+        invitation, customer = _invitation_by_token(uow, token)
+        response = uow.responses.for_invitation(invitation.id)
+        if _expired(invitation):
+            return ClickOutcome(
+                click_id, False, _answer_page(runtime, uow, invitation, customer, response, None)
+            )
+        clicks = uow.score_clicks.for_invitation(invitation.id)
+        click = next((row for row in clicks if row.id == click_id), None)
+        if click is None:
+            raise NotFoundError("No such click on this survey.")
+        mine = domain.Click(click.score, click.clicked_at)
+        if not domain.click_confirmable(mine, utcnow()):
+            raise ClickTooEarly(f"Confirm after {domain.CLICK_BURST.total_seconds():g} seconds.")
+        if not domain.click_counts(mine, [domain.Click(row.score, row.clicked_at) for row in clicks]):
+            log.info("invitation %s: click taken as a link scanner's burst, not counted", invitation.id)
+            return ClickOutcome(
+                click_id, False, _answer_page(runtime, uow, invitation, customer, response, None)
+            )
+        comment = response.comment if response else None
+        response = _save_response(uow, invitation, customer, click.score, comment, Channel.EMAIL)
+        return ClickOutcome(click_id, True, _answer_page(runtime, uow, invitation, customer, response, None))
 
 
 def submit_answer(runtime: SurveyRuntime, token: str, score: int, comment: str | None) -> AnswerPage:
-    """A person confirmed a score (and maybe a comment) on the answer page; returns the page it leaves."""
+    """A person sent a score (and maybe a comment) from the answer page; returns the page it leaves.
+
+    The comment replaces the one before (kept in the response's history): the latest is the one scored.
+    """
+    comment = (comment or "").strip() or None
     with runtime.unit_of_work() as uow:
         invitation, customer = _invitation_by_token(uow, token)
+        response = uow.responses.for_invitation(invitation.id)
         if _expired(invitation):
-            return _answer_page(invitation, customer, uow.responses.for_invitation(invitation.id), None)
-        response = _save_response(
-            uow, invitation, customer, score, (comment or "").strip() or None, Channel.EMAIL
-        )
-        return _answer_page(invitation, customer, response, None)
+            return _answer_page(runtime, uow, invitation, customer, response, None)
+        if comment is not None and comment != (response.comment if response else None):
+            _keep_message(
+                uow,
+                invitation,
+                Channel.EMAIL,
+                comment,
+                answers.ReadAnswer(answers.Reading.SCORE, score, comment),
+            )
+        response = _save_response(uow, invitation, customer, score, comment, Channel.EMAIL)
+        return _answer_page(runtime, uow, invitation, customer, response, None)
 
 
 def _answer_page(
-    invitation: Invitation, customer: Customer, response: Response | None, clicked_score: int | None
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    invitation: Invitation,
+    customer: Customer,
+    response: Response | None,
+    shown_score: int | None,
 ) -> AnswerPage:
-    message = domain.survey_message(invitation.locale, invitation.touchpoint, customer.name)
+    template = _wording(runtime, uow, invitation, customer)
+    labels = domain.survey_labels(invitation.locale, customer.name)
     return AnswerPage(
         token=invitation.token,
         locale=invitation.locale,
-        question=message.question,
-        low_label=message.low_label,
-        high_label=message.high_label,
-        chosen_score=clicked_score if clicked_score is not None else (response.score if response else None),
+        question=template.nps_question,
+        follow_up_question=template.follow_up_question,
+        low_label=labels.low_label,
+        high_label=labels.high_label,
+        chosen_score=shown_score if shown_score is not None else (response.score if response else None),
         comment=response.comment if response else None,
         answered=response is not None,
+        brand=brand(runtime, uow),
         expired=_expired(invitation),
     )
 
@@ -776,36 +859,19 @@ def _expired(invitation: Invitation, now: datetime | None = None) -> bool:
     return invitation.expires_at is not None and (now or utcnow()) >= invitation.expires_at
 
 
-def settle_clicked_answers(runtime: SurveyRuntime, now: datetime | None = None) -> int:
-    """Turn settled, person-made link clicks into answers for invitations nobody confirmed on the page.
-
-    Safe in several clocks at once: each invitation is settled in its own transaction under a row lock.
-    """
-    now = now or utcnow()
+def page_brand(runtime: SurveyRuntime) -> wording.Brand:
+    """The brand a page shows when there is no invitation to show (an unknown link)."""
     with runtime.unit_of_work() as uow:
-        candidates = uow.score_clicks.settle_candidates(now - domain.SETTLE_AFTER)
-    return sum(_settle_invitation(runtime, invitation_id, now) for invitation_id in candidates)
-
-
-def _settle_invitation(runtime: SurveyRuntime, invitation_id: str, now: datetime) -> bool:
-    with runtime.unit_of_work() as uow:
-        invitation = uow.invitations.lock_for_settling(invitation_id)
-        if invitation is None or uow.responses.for_invitation(invitation_id) is not None:
-            return False  # another clock holds it, or a person answered meanwhile
-        clicks = uow.score_clicks.for_invitation(invitation_id)
-        score = domain.settled_score([domain.Click(c.score, c.clicked_at) for c in clicks], now)
-        if score is None:
-            # Every click was a scanner's: forget them so the invitation is not looked at again.
-            uow.score_clicks.forget(clicks)
-            return False
-        customer = uow.customers.get(invitation.customer_id)
-        _save_response(uow, invitation, customer, score, None, Channel.EMAIL)
-        return True
+        return brand(runtime, uow)
 
 
 @consumes("sms.received")
 def record_sms_answer(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: ReceivedEvent) -> None:
-    """A score, a comment, or both, for the invitation an SMS reply answers."""
+    """An SMS reply to a survey, read as people write: a score, a comment, or both, or asked once again.
+
+    Score and comment may come apart: a comment before any score waits (kept) for the score and is asked
+    for; a comment after the score replaces the one before, which stays in the response's history.
+    """
     data = event.data
     invitation = uow.invitations.get(data["invitation_id"])
     if invitation is None:
@@ -815,14 +881,77 @@ def record_sms_answer(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: Rece
         log.info("SMS reply for invitation %s after it expired, not recorded", invitation.id)
         return
     customer = uow.customers.get(invitation.customer_id)
-    answer = domain.parse_sms_answer(data["body"])
+    answer = answers.read_answer(data["body"])
+    earlier = uow.answer_messages.for_invitation(invitation.id)
+    _keep_message(uow, invitation, Channel.SMS, data["body"], answer)
     response = uow.responses.for_invitation(invitation.id)
-    if answer.score is None and response is None:
-        log.info("SMS reply without a score for invitation %s, nothing to record", invitation.id)
+    if answer.reading == answers.Reading.SCORE:
+        comment = answer.comment or (response.comment if response else _waiting_comment(earlier))
+        _save_response(uow, invitation, customer, answer.score, comment, Channel.SMS)
+    elif answer.reading == answers.Reading.COMMENT and response is not None:
+        _save_response(uow, invitation, customer, response.score, answer.comment, Channel.SMS)
+    elif answer.reading == answers.Reading.COMMENT or answer.needs_a_score:
+        _reprompt(runtime, uow, invitation, customer, answer)
+
+
+def _waiting_comment(messages: list[AnswerMessage]) -> str | None:
+    """The latest comment written before any score: the one the score, when it comes, goes with."""
+    comments = [m.comment for m in messages if m.reading == answers.Reading.COMMENT and m.comment]
+    return comments[-1] if comments else None
+
+
+def _keep_message(
+    uow: SurveyUnitOfWork, invitation: Invitation, channel: Channel, body: str, answer: answers.ReadAnswer
+) -> None:
+    uow.answer_messages.add(
+        AnswerMessage(
+            id=str(uuid.uuid4()),
+            invitation_id=invitation.id,
+            channel=channel.value,
+            body=body[:5000],
+            reading=answer.reading.value,
+            score=answer.score,
+            comment=answer.comment,
+            received_at=utcnow(),
+        )
+    )
+
+
+def _reprompt(
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    invitation: Invitation,
+    customer: Customer,
+    answer: answers.ReadAnswer,
+) -> None:
+    """Ask once, by SMS, for the score we could not read; a second unreadable reply is only kept."""
+    if invitation.reprompted_at is not None or not customer.phone:
+        log.info("unreadable SMS reply for invitation %s kept; asked once already", invitation.id)
         return
-    score = answer.score if answer.score is not None else response.score
-    comment = domain.merge_comment(response.comment if response else None, answer.comment)
-    _save_response(uow, invitation, customer, score, comment, Channel.SMS)
+    invitation.reprompted_at = utcnow()
+    uow.emit(
+        "reprompt.requested",
+        {
+            "reprompt_id": str(uuid.uuid4()),
+            "invitation_id": invitation.id,
+            "customer": {
+                "customer_id": customer.id,
+                "name": customer.name,
+                "email": None,
+                "phone": customer.phone,
+                "timezone": customer.timezone,
+                "preferred_channel": Channel.SMS.value,
+            },
+            "locale": invitation.locale,
+            "text": answers.reprompt_text(answer, invitation.locale, brand(runtime, uow).name),
+        },
+    )
+
+
+def answer_history(runtime: SurveyRuntime, invitation_id: str) -> list[AnswerMessage]:
+    """Everything the customer wrote about an invitation, oldest first, as written."""
+    with runtime.unit_of_work() as uow:
+        return uow.answer_messages.for_invitation(invitation_id)
 
 
 def _save_response(
@@ -967,3 +1096,151 @@ def follow_up_results(runtime: SurveyRuntime) -> domain.FollowUpSummary:
     """How many follow-up surveys are waiting, were sent and answered, and whether the score rose."""
     with runtime.unit_of_work() as uow:
         return domain.follow_up_summary(uow.follow_ups.count_scheduled(), uow.invitations.follow_up_scores())
+
+
+# --- Wording: message templates and the brand ---------------------------------------------------------
+
+
+class TemplateInvalid(DomainError):
+    status = 422
+    title = "Unprocessable Entity"
+
+
+def brand(runtime: SurveyRuntime, uow: SurveyUnitOfWork) -> wording.Brand:
+    """The brand set on the admin page, else BRAND_NAME and BRAND_COLOR."""
+    row = uow.brand.get()
+    return wording.Brand(
+        name=(row.name if row and row.name else runtime.settings.brand_name),
+        color=(row.color if row and row.color else runtime.settings.brand_color),
+    )
+
+
+def get_brand(runtime: SurveyRuntime) -> dict[str, Any]:
+    with runtime.unit_of_work() as uow:
+        row = uow.brand.get()
+        current = brand(runtime, uow)
+    return {"name": current.name, "color": current.color, "is_default": row is None}
+
+
+def put_brand(runtime: SurveyRuntime, name: str | None, color: str | None) -> dict[str, Any]:
+    """Set the brand customers see; a None keeps (or returns to) the setting's value."""
+    with runtime.unit_of_work() as uow:
+        row = uow.brand.get()
+        if row is None:
+            row = BrandRow(id=1, name=name, color=color, updated_at=utcnow())
+            uow.brand.add(row)
+        else:
+            row.name, row.color, row.updated_at = name, color, utcnow()
+    return get_brand(runtime)
+
+
+def _stored_templates(uow: SurveyUnitOfWork) -> dict[tuple[str, str], wording.MessageTemplate]:
+    return {(row.touchpoint, row.locale): _template_from_row(row) for row in uow.templates.all()}
+
+
+def _template_from_row(row: MessageTemplateRow) -> wording.MessageTemplate:
+    return wording.MessageTemplate(
+        row.touchpoint, row.locale, **{name: getattr(row, name) for name in wording.TEMPLATE_FIELDS}
+    )
+
+
+def _wording(
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    invitation: Invitation,
+    customer: Customer,
+    stored: dict[tuple[str, str], wording.MessageTemplate] | None = None,
+) -> wording.MessageTemplate:
+    """An invitation's wording with its customer's variables filled in."""
+    stored = _stored_templates(uow) if stored is None else stored
+    template = wording.template_for(invitation.touchpoint, invitation.locale, stored)
+    variables = wording.variables_for(customer.name, brand(runtime, uow), invitation.properties)
+    return wording.rendered(template, variables)
+
+
+def _template_view(
+    template: wording.MessageTemplate, stored: bool, current_brand: wording.Brand
+) -> dict[str, Any]:
+    """A template as the API and the admin page show it, with its SMS rendered for a long sample customer."""
+    sample = wording.rendered(template, wording.sample_variables(template.locale, current_brand))
+    count = sms_count(sample.sms_text)
+    return {
+        "touchpoint": template.touchpoint,
+        "locale": template.locale,
+        **template.fields(),
+        "is_default": not stored,
+        "preview": sample.fields(),
+        "sms_encoding": count.encoding,
+        "sms_segments": count.segments,
+        "sms_segments_turkish_shift": sms_count(sample.sms_text, turkish_shift=True).segments,
+    }
+
+
+def list_templates(runtime: SurveyRuntime) -> list[dict[str, Any]]:
+    """Every touchpoint's wording in every shipped or staff-worded language."""
+    with runtime.unit_of_work() as uow:
+        stored = _stored_templates(uow)
+        current_brand = brand(runtime, uow)
+    keys = sorted(set(wording.SHIPPED_TEMPLATES) | set(stored))
+    return [
+        _template_view(stored.get(key) or wording.SHIPPED_TEMPLATES[key], key in stored, current_brand)
+        for key in keys
+    ]
+
+
+def get_template(runtime: SurveyRuntime, touchpoint: str, locale: str) -> dict[str, Any]:
+    """One touchpoint's wording in one language: staff's, the shipped one, or English's as the fallback."""
+    with runtime.unit_of_work() as uow:
+        stored = _stored_templates(uow)
+        current_brand = brand(runtime, uow)
+    template = stored.get((touchpoint, locale)) or wording.SHIPPED_TEMPLATES.get((touchpoint, locale))
+    if template is None:
+        # Not worded in this language yet: English's wording is what customers get, and where to start.
+        template = replace(wording.template_for(touchpoint, locale, stored), locale=locale)
+    return _template_view(template, (touchpoint, locale) in stored, current_brand)
+
+
+def put_template(
+    runtime: SurveyRuntime, touchpoint: str, locale: str, fields: dict[str, str]
+) -> dict[str, Any]:
+    """Reword a touchpoint's survey in a language; refused, naming the field, over the SMS segment budget."""
+    with runtime.unit_of_work() as uow:
+        current_brand = brand(runtime, uow)
+        problems = wording.template_problems(
+            fields, current_brand, locale, runtime.settings.survey_sms_max_segments
+        )
+        if problems:
+            raise TemplateInvalid("The template was not saved.", problems)
+        row = uow.templates.get(touchpoint, locale)
+        known = row is not None
+        row = row or MessageTemplateRow(touchpoint=touchpoint, locale=locale)
+        for name in wording.TEMPLATE_FIELDS:
+            setattr(row, name, fields[name])
+        row.updated_at = utcnow()
+        if not known:
+            uow.templates.add(row)
+        template = _template_from_row(row)
+    log.info("template %s/%s %s", touchpoint, locale, "changed" if known else "created")
+    return _template_view(template, True, current_brand)
+
+
+def preview_template(
+    runtime: SurveyRuntime, touchpoint: str, locale: str, fields: dict[str, str]
+) -> dict[str, Any]:
+    """A wording as it would read, unsaved: the admin page's preview."""
+    with runtime.unit_of_work() as uow:
+        current_brand = brand(runtime, uow)
+        stored = (touchpoint, locale) in _stored_templates(uow)
+    template = wording.MessageTemplate(
+        touchpoint, locale, **{name: fields[name] for name in wording.TEMPLATE_FIELDS}
+    )
+    return _template_view(template, stored, current_brand)
+
+
+def reset_template(runtime: SurveyRuntime, touchpoint: str, locale: str) -> None:
+    """Back to the shipped wording (or English's, for a language not shipped)."""
+    with runtime.unit_of_work() as uow:
+        row = uow.templates.get(touchpoint, locale)
+        if row is None:
+            raise NotFoundError(f"No stored template for {touchpoint} in {locale}.")
+        uow.templates.delete(row)

@@ -8,7 +8,6 @@ in-memory fake of the unit tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -21,12 +20,15 @@ from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 from . import models
 from .domain import Decision, FollowUpStatus
 from .models import (
+    AnswerMessage,
+    BrandRow,
     ChannelOptOut,
     CrmEvent,
     Customer,
     EventSourceRow,
     FollowUpSurvey,
     Invitation,
+    MessageTemplateRow,
     Response,
     ScoreClick,
     TriggerRuleRow,
@@ -89,10 +91,6 @@ class Invitations(Protocol):
 
     def last_invited_at(self, customer_id: str) -> datetime | None: ...
 
-    def lock_for_settling(self, invitation_id: str) -> Invitation | None:
-        """The invitation, locked until the transaction ends; None when another clock is settling it."""
-        ...
-
     def follow_up_scores(self) -> list[tuple[int, int | None]]:
         """Per follow-up invitation: the score of the response it follows up, and of its own (None)."""
         ...
@@ -103,13 +101,33 @@ class Invitations(Protocol):
 class ScoreClicks(Protocol):
     def for_invitation(self, invitation_id: str) -> list[ScoreClick]: ...
 
-    def settle_candidates(self, quiet_since: datetime) -> list[str]:
-        """Invitations without a response whose last click was at or before ``quiet_since``."""
-        ...
-
     def add(self, click: ScoreClick) -> None: ...
 
-    def forget(self, clicks: Iterable[ScoreClick]) -> None: ...
+
+class AnswerMessages(Protocol):
+    def for_invitation(self, invitation_id: str) -> list[AnswerMessage]:
+        """What the customer wrote about an invitation, oldest first."""
+        ...
+
+    def add(self, message: AnswerMessage) -> None: ...
+
+
+class MessageTemplates(Protocol):
+    def get(self, touchpoint: str, locale: str) -> MessageTemplateRow | None: ...
+
+    def all(self) -> list[MessageTemplateRow]: ...
+
+    def add(self, template: MessageTemplateRow) -> None: ...
+
+    def delete(self, template: MessageTemplateRow) -> None: ...
+
+
+class Brands(Protocol):
+    def get(self) -> BrandRow | None:
+        """The brand set on the admin page, if any."""
+        ...
+
+    def add(self, brand: BrandRow) -> None: ...
 
 
 class Responses(Protocol):
@@ -169,6 +187,9 @@ class SurveyUnitOfWork(UnitOfWork):
     trigger_rules: TriggerRules
     opt_outs: ChannelOptOuts
     sources: EventSources
+    answer_messages: AnswerMessages
+    templates: MessageTemplates
+    brand: Brands
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -309,14 +330,6 @@ class SqlInvitations:
             select(func.max(Invitation.created_at)).where(Invitation.customer_id == customer_id)
         )
 
-    def lock_for_settling(self, invitation_id: str) -> Invitation | None:
-        query = select(Invitation).where(Invitation.id == invitation_id)
-        # Several clocks may settle at once: each skips what another holds instead of waiting to settle it
-        # twice. SQLite has no row locks; its BEGIN IMMEDIATE already lets one writer in at a time.
-        if self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return self.session.scalars(query).first()
-
     def follow_up_scores(self) -> list[tuple[int, int | None]]:
         earlier, later = aliased(Response), aliased(Response)
         query = (
@@ -339,24 +352,9 @@ class SqlScoreClicks:
     def for_invitation(self, invitation_id: str) -> list[ScoreClick]:
         return list(self.session.scalars(select(ScoreClick).where(ScoreClick.invitation_id == invitation_id)))
 
-    def settle_candidates(self, quiet_since: datetime) -> list[str]:
-        return list(
-            self.session.scalars(
-                select(ScoreClick.invitation_id)
-                .outerjoin(Response, Response.invitation_id == ScoreClick.invitation_id)
-                .where(Response.id.is_(None))
-                .group_by(ScoreClick.invitation_id)
-                .having(func.max(ScoreClick.clicked_at) <= quiet_since)
-            )
-        )
-
     def add(self, click: ScoreClick) -> None:
         self.session.add(click)
         self.session.flush()
-
-    def forget(self, clicks: Iterable[ScoreClick]) -> None:
-        for click in clicks:
-            self.session.delete(click)
 
 
 class SqlResponses:
@@ -448,6 +446,53 @@ class SqlEventSources:
 
     def remove(self, source: EventSourceRow) -> None:
         self.session.delete(source)
+class SqlAnswerMessages:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_invitation(self, invitation_id: str) -> list[AnswerMessage]:
+        query = (
+            select(AnswerMessage)
+            .where(AnswerMessage.invitation_id == invitation_id)
+            .order_by(AnswerMessage.received_at)
+        )
+        return list(self.session.scalars(query))
+
+    def add(self, message: AnswerMessage) -> None:
+        self.session.add(message)
+        self.session.flush()
+
+
+class SqlMessageTemplates:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, touchpoint: str, locale: str) -> MessageTemplateRow | None:
+        return self.session.get(MessageTemplateRow, (touchpoint, locale))
+
+    def all(self) -> list[MessageTemplateRow]:
+        query = select(MessageTemplateRow).order_by(MessageTemplateRow.touchpoint, MessageTemplateRow.locale)
+        return list(self.session.scalars(query))
+
+    def add(self, template: MessageTemplateRow) -> None:
+        self.session.add(template)
+        self.session.flush()
+
+    def delete(self, template: MessageTemplateRow) -> None:
+        self.session.delete(template)
+        self.session.flush()
+
+
+class SqlBrands:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self) -> BrandRow | None:
+        return self.session.get(BrandRow, 1)
+
+    def add(self, brand: BrandRow) -> None:
+        self.session.add(brand)
+        self.session.flush()
 
 
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
@@ -464,3 +509,6 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.trigger_rules = SqlTriggerRules(session)
         self.opt_outs = SqlChannelOptOuts(session)
         self.sources = SqlEventSources(session)
+        self.answer_messages = SqlAnswerMessages(session)
+        self.templates = SqlMessageTemplates(session)
+        self.brand = SqlBrands(session)

@@ -154,3 +154,41 @@ def test_sms_promoter_becomes_a_referral_request(system, providers):
     )
     [delivery] = dispatch.get("/v1/deliveries", query_string={"invitation_id": invitation_id}).get_json()
     assert delivery["status"] == "delivered" and delivery["channel"] == "sms"
+
+
+def test_sms_reply_without_a_score_gets_one_reprompt_and_the_score_after_it_makes_the_answer(
+    system, providers
+):
+    event = crm_event(
+        "order-reprompt",
+        external_id="crm-tom",
+        email=None,
+        phone="+15555550177",
+        name="Tom Hanks",
+        preferred_channel="sms",
+    )
+    invitation_id = post_event(system, event)["invitation_id"]
+    wait_for(lambda: calls_to(providers, TWILIO_URL))
+    dispatch = staff(system, "dispatch")
+
+    def reply(sid, body):
+        form = {"MessageSid": sid, "From": "+15555550177", "To": "+15005550006", "Body": body}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(
+            "http://testserver/webhooks/twilio/sms", form
+        )
+        response = dispatch.post("/webhooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
+        assert response.status_code == 200
+
+    reply("SM" + "3" * 32, "The delivery was late and the box was damaged")
+    [_, reprompt] = wait_for(lambda: calls_to(providers, TWILIO_URL)[1:] and calls_to(providers, TWILIO_URL))
+    assert "0 (not at all) to 10" in dict(urllib.parse.parse_qsl(reprompt.request.body))["Body"]
+
+    reply("SM" + "4" * 32, "I'd say 3")
+
+    [task] = wait_for(lambda: open_tasks(system))
+    assert task["score"] == 3 and task["comment"] == "The delivery was late and the box was damaged"
+    kinds = [
+        d["kind"]
+        for d in dispatch.get("/v1/deliveries", query_string={"invitation_id": invitation_id}).get_json()
+    ]
+    assert sorted(kinds) == ["invitation", "reprompt"]

@@ -21,6 +21,8 @@ OPEN_ROUTES = {
     ("services.survey.app", "events.ZendeskEvents"): "a Zendesk source's webhooks, signed by Zendesk",
     ("services.survey.app", "answers.show_answer_page"): "the customer's answer page, by its token",
     ("services.survey.app", "answers.submit_answer_page"): "the customer's answer page, by its token",
+    ("services.survey.app", "answers.record_score_click"): "the answer page's own script, by its token",
+    ("services.survey.app", "answers.confirm_score_click"): "the answer page's own script, by its token",
     ("services.dispatch.app", "webhooks.twilio_inbound_sms"): "signed by Twilio",
     ("services.dispatch.app", "webhooks.twilio_status"): "signed by Twilio",
     ("services.dispatch.app", "webhooks.sendgrid_events"): "signed by SendGrid",

@@ -135,7 +135,7 @@ def test_expired_invitations_answer_page_says_the_survey_closed(survey, survey_c
     page = survey_client.get(f"/s/{token}?score=9")
     posted = survey_client.post(f"/s/{token}", data={"score": "9"})
 
-    assert page.status_code == 200 and b"This survey has closed" in page.data
+    assert page.status_code == 410 and b"This survey has closed" in page.data
     assert posted.status_code == 410 and b"This survey has closed" in posted.data
 
 

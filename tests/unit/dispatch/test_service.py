@@ -889,3 +889,49 @@ def test_reply_after_a_later_invitation_answers_that_invitation_again(runtime, u
     service.receive_sms(runtime, "SM1", PHONE, "8")
 
     assert [event["invitation_id"] for event in uow.emitted("sms.received")] == ["inv-2"]
+
+
+# --- reprompt.requested: survey asks once more for an unreadable SMS answer ------------------------------
+
+
+def reprompt_requested(invitation_id: str = "inv-1", text: str = "Please reply with a number from 0 to 10."):
+    return new_event(
+        "reprompt.requested",
+        {
+            "reprompt_id": "rp-1",
+            "invitation_id": invitation_id,
+            "customer": {
+                "customer_id": "c-1",
+                "name": "Ada Lovelace",
+                "email": None,
+                "phone": PHONE,
+                "timezone": None,
+                "preferred_channel": "sms",
+            },
+            "locale": "en",
+            "text": text,
+        },
+    )
+
+
+def test_reprompt_is_sent_by_sms_as_survey_wrote_it(runtime, uow, sms, email):
+    service.schedule_reprompt(runtime, reprompt_requested())
+
+    [message] = sms.messages
+    assert message.body == "Please reply with a number from 0 to 10." and email.messages == []
+    [delivery] = uow.deliveries.rows.values()
+    assert (delivery.kind, delivery.invitation_id) == ("reprompt", "inv-1")
+
+
+def test_reply_to_the_reprompt_answers_its_invitation(runtime, uow, sms, clock):
+    service.schedule_invitation(runtime, invitation_requested("inv-1", "sms", None, PHONE))
+    service.receive_sms(runtime, "SM1", PHONE, "eleven")
+    clock.advance(minutes=1)
+    service.schedule_reprompt(runtime, reprompt_requested())
+
+    service.receive_sms(runtime, "SM2", PHONE, "9")
+
+    assert [event["invitation_id"] for event in uow.emitted("sms.received")] == ["inv-1", "inv-1"]
+    assert uow.inbound_sms.rows["SM2"].delivery_id == next(
+        d.id for d in uow.deliveries.rows.values() if d.kind == "reprompt"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.sms import fewest_segments, gsm7_spelling, sms_segments
+from shared.sms import SmsCount, fewest_segments, gsm7_spelling, sms_count, sms_segments
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,34 @@ def test_fewest_segments_prefers_the_first_wording_among_the_cheapest():
 def test_fewest_segments_needs_a_wording():
     with pytest.raises(ValueError):
         fewest_segments([])
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "units", "segments"),
+    [
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),  # split: 153 a part
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("€" * 80, "GSM-7", 160, 1),  # the extension table: two septets each
+        ("[" * 81, "GSM-7", 162, 2),
+        ("ş" + "a" * 69, "UCS-2", 70, 1),  # one Turkish letter makes the whole text UCS-2
+        ("ş" + "a" * 70, "UCS-2", 71, 2),  # split: 67 a part
+        ("😀" * 35, "UCS-2", 70, 1),  # an emoji is two UTF-16 units
+        ("😀" * 36, "UCS-2", 72, 2),
+    ],
+)
+def test_sms_count_is_the_encoding_its_units_and_the_parts_billed(text, encoding, units, segments):
+    assert sms_count(text) == SmsCount(encoding, units, segments)
+
+
+def test_with_the_turkish_shift_table_turkish_letters_cost_two_septets_and_a_header():
+    text = "Teşekkürler, iyi günler Ayşe! Ğ İ ı ç"
+    assert sms_count(text).encoding == "UCS-2"
+    counted = sms_count(text, turkish_shift=True)
+    assert counted.encoding == "GSM-7 (Turkish shift)"
+    assert counted.units == len(text) + sum(text.count(c) for c in "şŞğĞıİç")
+    assert sms_count("ş" * 77 + "a", turkish_shift=True).segments == 1  # 155 septets fit
+    assert sms_count("ş" * 78, turkish_shift=True).segments == 2  # 156 do not: the header takes 5
+    # Letters outside both tables still need UCS-2: â, î, û, emoji.
+    assert sms_count("Hâlâ bekliyorum", turkish_shift=True).encoding == "UCS-2"

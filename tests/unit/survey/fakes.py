@@ -6,18 +6,20 @@ rollback would; changes it made to rows that were already there stay, so tests c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from services.survey import models
 from services.survey.domain import Decision, FollowUpStatus
 from services.survey.models import (
+    AnswerMessage,
+    BrandRow,
     ChannelOptOut,
     CrmEvent,
     Customer,
     EventSourceRow,
     FollowUpSurvey,
     Invitation,
+    MessageTemplateRow,
     Response,
     ScoreClick,
     TriggerRuleRow,
@@ -96,8 +98,6 @@ class FakeInvitations:
         self.rows: dict[str, Invitation] = {}
         # Set by the unit of work: follow_up_scores reads the responses, as the SQL join does.
         self.responses: FakeResponses
-        # Invitations a concurrent clock has locked: lock_for_settling skips them, as SKIP LOCKED does.
-        self.held_by_another_clock: set[str] = set()
 
     def get(self, invitation_id: str) -> Invitation | None:
         return self.rows.get(invitation_id)
@@ -109,9 +109,6 @@ class FakeInvitations:
         return max(
             (row.created_at for row in self.rows.values() if row.customer_id == customer_id), default=None
         )
-
-    def lock_for_settling(self, invitation_id: str) -> Invitation | None:
-        return None if invitation_id in self.held_by_another_clock else self.rows.get(invitation_id)
 
     def follow_up_scores(self) -> list[tuple[int, int | None]]:
         scores: list[tuple[int, int | None]] = []
@@ -208,31 +205,54 @@ class FakeEventSources:
 
 
 class FakeScoreClicks:
-    def __init__(self, responses: FakeResponses) -> None:
+    def __init__(self) -> None:
         self.rows: list[ScoreClick] = []
-        self._responses = responses
 
     def for_invitation(self, invitation_id: str) -> list[ScoreClick]:
         return [row for row in self.rows if row.invitation_id == invitation_id]
 
-    def settle_candidates(self, quiet_since: datetime) -> list[str]:
-        last_click: dict[str, datetime] = {}
-        for row in self.rows:
-            last_click[row.invitation_id] = max(
-                row.clicked_at, last_click.get(row.invitation_id, row.clicked_at)
-            )
-        return [
-            invitation_id
-            for invitation_id, clicked_at in last_click.items()
-            if clicked_at <= quiet_since and self._responses.for_invitation(invitation_id) is None
-        ]
-
     def add(self, click: ScoreClick) -> None:
+        click.id = max((row.id for row in self.rows), default=0) + 1  # the database's autoincrement
         self.rows.append(click)
 
-    def forget(self, clicks: Iterable[ScoreClick]) -> None:
-        forgotten = {id(click) for click in clicks}
-        self.rows = [row for row in self.rows if id(row) not in forgotten]
+
+class FakeAnswerMessages:
+    def __init__(self) -> None:
+        self.rows: list[AnswerMessage] = []
+
+    def for_invitation(self, invitation_id: str) -> list[AnswerMessage]:
+        return [row for row in self.rows if row.invitation_id == invitation_id]
+
+    def add(self, message: AnswerMessage) -> None:
+        self.rows.append(message)
+
+
+class FakeMessageTemplates:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], MessageTemplateRow] = {}
+
+    def get(self, touchpoint: str, locale: str) -> MessageTemplateRow | None:
+        return self.rows.get((touchpoint, locale))
+
+    def all(self) -> list[MessageTemplateRow]:
+        return [self.rows[key] for key in sorted(self.rows)]
+
+    def add(self, template: MessageTemplateRow) -> None:
+        self.rows[(template.touchpoint, template.locale)] = template
+
+    def delete(self, template: MessageTemplateRow) -> None:
+        del self.rows[(template.touchpoint, template.locale)]
+
+
+class FakeBrands:
+    def __init__(self) -> None:
+        self.rows: dict[int, BrandRow] = {}
+
+    def get(self) -> BrandRow | None:
+        return self.rows.get(1)
+
+    def add(self, brand: BrandRow) -> None:
+        self.rows[brand.id] = brand
 
 
 class FakeFollowUpSurveys:
@@ -270,7 +290,10 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.crm_events = FakeCrmEvents()
         self.invitations = FakeInvitations()
         self.responses = FakeResponses(self.invitations)
-        self.score_clicks = FakeScoreClicks(self.responses)
+        self.score_clicks = FakeScoreClicks()
+        self.answer_messages = FakeAnswerMessages()
+        self.templates = FakeMessageTemplates()
+        self.brand = FakeBrands()
         self.follow_ups = FakeFollowUpSurveys()
         self.trigger_rules = FakeTriggerRules()
         self.opt_outs = FakeChannelOptOuts()
@@ -286,6 +309,9 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.trigger_rules,
             self.opt_outs,
             self.sources,
+            self.answer_messages,
+            self.templates,
+            self.brand,
         ]
 
 

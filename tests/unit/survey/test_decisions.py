@@ -251,10 +251,11 @@ def test_expired_invitation_takes_no_answer_and_its_page_says_so(survey, uow):
     invitation = uow.invitations.get(outcome.invitation_id)
     assert invitation.expires_at == invitation.created_at + timedelta(days=14)
 
-    assert service.answer_page(survey, invitation.token, None, None).expired is False
+    assert service.answer_page(survey, invitation.token).expired is False
     invitation.expires_at = utcnow() - timedelta(seconds=1)
     page = service.submit_answer(survey, invitation.token, 9, "great")
 
     assert (page.expired, page.answered) == (True, False)
-    assert service.answer_page(survey, invitation.token, 7, None).expired is True
+    assert service.answer_page(survey, invitation.token, 7).expired is True
+    assert service.record_click(survey, invitation.token, 7, None).page.expired is True
     assert uow.emitted("response.submitted") == [] and uow.score_clicks.rows == []

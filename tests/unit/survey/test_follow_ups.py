@@ -152,7 +152,7 @@ def test_due_follow_up_invites_the_customer_again_despite_the_quarantine(survey,
     assert invitation.properties == {"order_id": "A-1001"}
     assert requested["message"]["question"] == (
         "Thanks for your earlier feedback; we followed up on it. "
-        "How likely are you to recommend us to a friend or colleague?"
+        "How likely are you to recommend Closeloop to a friend or colleague?"
     )
     assert requested["contact"]["email"] == "jane@example.com"
     [follow_up] = uow.follow_ups.rows.values()
@@ -201,7 +201,7 @@ def test_answer_page_of_a_follow_up_asks_the_follow_up_question(survey, uow):
     service.invite_due_follow_ups(survey, now=RESOLVED_AT + timedelta(days=1))
     [requested] = follow_up_invitations(uow)
 
-    page = service.answer_page(survey, uow.invitations.get(requested["invitation_id"]).token, None, None)
+    page = service.answer_page(survey, uow.invitations.get(requested["invitation_id"]).token)
     assert page.question.startswith("Thanks for your earlier feedback")
 
 

@@ -16,6 +16,7 @@ from shared.events import new_event
 from shared.http import NotFoundError
 from shared.nps import NpsSummary
 from shared.unit_of_work import Conflict
+from tests.clock import Clock
 from tests.conftest import crm_event
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
@@ -272,38 +273,121 @@ def test_conflict_on_the_retry_as_well_is_raised(survey, uow):
 # --- answer_page and submit_answer ---------------------------------------------------------------------
 
 
-def test_score_link_records_a_provisional_click_and_no_answer(survey, uow):
-    invitation_id, token = invite(survey, uow)
+def test_showing_the_page_of_a_score_link_records_nothing(survey, uow):
+    _, token = invite(survey, uow)
 
-    page = service.answer_page(survey, token, 7, "Mozilla/5.0")
+    page = service.answer_page(survey, token, 7)
 
     assert (page.chosen_score, page.answered, page.comment) == (7, False, None)
     assert page.question.startswith("Thank you for your purchase!")
-    [click] = uow.score_clicks.rows
-    assert (click.invitation_id, click.score, click.user_agent) == (invitation_id, 7, "Mozilla/5.0")
+    assert uow.score_clicks.rows == [] and uow.responses.rows == {}
+    assert uow.emitted("response.submitted") == []
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr("services.survey.service.utcnow", clock)
+    return clock
+
+
+def click(survey, token: str, score: int, clock: Clock, user_agent: str | None = None) -> int:
+    """The page's script: posts the click; returns its id, to confirm."""
+    outcome = service.record_click(survey, token, score, user_agent)
+    assert outcome.counted is False
+    return outcome.click_id
+
+
+def test_a_click_the_page_posts_is_the_answer_once_confirmed_two_seconds_later(survey, uow, clock):
+    invitation_id, token = invite(survey, uow)
+
+    click_id = click(survey, token, 9, clock, "Mozilla/5.0")
+    assert uow.responses.rows == {}
+    with pytest.raises(service.ClickTooEarly):
+        service.confirm_click(survey, token, click_id)
+    clock.advance(seconds=2)
+    outcome = service.confirm_click(survey, token, click_id)
+
+    assert outcome.counted and (outcome.page.answered, outcome.page.chosen_score) == (True, 9)
+    assert answers(uow) == [(1, 9, None, "email")]
+    [row] = uow.score_clicks.rows
+    assert (row.invitation_id, row.score, row.user_agent) == (invitation_id, 9, "Mozilla/5.0")
+    assert service.confirm_click(survey, token, click_id).counted  # the script retried: nothing new
+    assert answers(uow) == [(1, 9, None, "email")]
+
+
+def test_a_script_running_scanner_opening_every_link_within_a_second_records_nothing(survey, uow, clock):
+    _, token = invite(survey, uow)
+    clicks = []
+    for score in range(11):
+        clicks.append(click(survey, token, score, clock, "HeadlessChrome"))
+        clock.advance(seconds=0.1)
+    clock.advance(seconds=3)
+
+    assert not any(service.confirm_click(survey, token, click_id).counted for click_id in clicks)
     assert uow.responses.rows == {} and uow.emitted("response.submitted") == []
 
 
-def test_page_opened_without_a_score_records_no_click(survey, uow):
+def test_a_person_clicking_three_seconds_after_a_script_running_scanner_is_counted(survey, uow, clock):
     _, token = invite(survey, uow)
+    for score in range(11):
+        click(survey, token, score, clock, "HeadlessChrome")
+        clock.advance(seconds=0.1)
+    clock.advance(seconds=3)
+    mine = click(survey, token, 9, clock)
+    clock.advance(seconds=2)
 
-    page = service.answer_page(survey, token, None, None)
+    assert service.confirm_click(survey, token, mine).counted
+    assert answers(uow) == [(1, 9, None, "email")]
 
-    assert page.chosen_score is None and uow.score_clicks.rows == []
+
+def test_a_click_of_another_invitation_is_not_found(survey, uow, clock):
+    _, token = invite(survey, uow)
+    _, other = invite(survey, uow, external_id="crm-43", email="other@example.com")
+    click_id = click(survey, other, 9, clock)
+    clock.advance(seconds=3)
+    with pytest.raises(NotFoundError):
+        service.confirm_click(survey, token, click_id)
+
+
+def test_send_after_the_click_adds_the_comment_to_the_same_response(survey, uow, clock):
+    _, token = invite(survey, uow)
+    click_id = click(survey, token, 9, clock)
+    clock.advance(seconds=2)
+    service.confirm_click(survey, token, click_id)
+
+    service.submit_answer(survey, token, 9, "Lovely staff")
+
+    assert answers(uow) == [(1, 9, None, "email"), (2, 9, "Lovely staff", "email")]
+
+
+def test_a_second_click_keeps_the_comment_already_sent(survey, uow, clock):
+    _, token = invite(survey, uow)
+    service.submit_answer(survey, token, 6, "Slow")
+
+    click_id = click(survey, token, 8, clock)
+    clock.advance(seconds=2)
+    service.confirm_click(survey, token, click_id)
+
+    assert answers(uow)[-1] == (2, 8, "Slow", "email")
 
 
 def test_page_of_an_answered_invitation_shows_the_answer(survey, uow):
     _, token = invite(survey, uow)
     service.submit_answer(survey, token, 4, "Too slow")
 
-    page = service.answer_page(survey, token, None, None)
+    page = service.answer_page(survey, token)
 
     assert (page.answered, page.chosen_score, page.comment) == (True, 4, "Too slow")
 
 
 def test_unknown_token_is_not_found(survey):
     with pytest.raises(NotFoundError):
-        service.answer_page(survey, "not-a-token", 5, None)
+        service.answer_page(survey, "not-a-token", 5)
+    with pytest.raises(NotFoundError):
+        service.record_click(survey, "not-a-token", 5, None)
+    with pytest.raises(NotFoundError):
+        service.confirm_click(survey, "not-a-token", 1)
     with pytest.raises(NotFoundError):
         service.submit_answer(survey, "not-a-token", 5, None)
 
@@ -359,53 +443,6 @@ def test_same_answer_again_emits_nothing(survey, uow):
     assert answers(uow) == [(1, 4, "Too slow", "email")]
 
 
-# --- settle_clicked_answers ----------------------------------------------------------------------------
-
-
-def test_person_click_settles_into_an_answer_once_the_clicks_are_quiet(survey, uow):
-    invitation_id, token = invite(survey, uow)
-    service.answer_page(survey, token, 9, None)
-
-    assert service.settle_clicked_answers(survey) == 0  # too early
-    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 1
-
-    assert answers(uow) == [(1, 9, None, "email")]
-    assert uow.responses.for_invitation(invitation_id).score == 9
-    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=20)) == 0
-
-
-def test_scanner_clicks_never_become_an_answer_and_are_forgotten(survey, uow):
-    _, scanned = invite(survey, uow)
-    for score in range(11):
-        service.answer_page(survey, scanned, score, "SafeLinks")
-
-    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 0
-
-    assert uow.emitted("response.submitted") == []
-    assert uow.score_clicks.rows == []
-
-
-def test_clicked_invitation_answered_on_the_page_is_not_settled(survey, uow):
-    _, token = invite(survey, uow)
-    service.answer_page(survey, token, 9, None)
-    service.submit_answer(survey, token, 7, None)
-
-    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 0
-
-    assert answers(uow) == [(1, 7, None, "email")]
-
-
-def test_invitation_another_clock_is_settling_is_left_to_it(survey, uow):
-    invitation_id, token = invite(survey, uow)
-    service.answer_page(survey, token, 9, None)
-    uow.invitations.held_by_another_clock.add(invitation_id)
-
-    assert service.settle_clicked_answers(survey, now=utcnow() + timedelta(minutes=11)) == 0
-
-    assert uow.emitted("response.submitted") == []
-    assert len(uow.score_clicks.rows) == 1
-
-
 # --- record_sms_answer ---------------------------------------------------------------------------------
 
 
@@ -432,26 +469,82 @@ def test_sms_score_is_recorded_as_an_sms_answer(survey, uow):
     assert submitted["customer"]["phone"] == "+15555550100"
 
 
-def test_sms_comments_after_a_score_are_merged_into_new_revisions(survey, uow):
+def test_the_latest_sms_comment_is_the_one_scored_and_earlier_ones_stay_in_the_history(survey, uow):
     invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
 
-    service.record_sms_answer(survey, sms_received(invitation_id, "9", "SM1"))
-    service.record_sms_answer(survey, sms_received(invitation_id, "Friendly and fast", "SM2"))
-    service.record_sms_answer(survey, sms_received(invitation_id, "and cheap", "SM3"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "3", "SM1"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "great shop", "SM2"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "but the agent was rude", "SM3"))
 
     assert answers(uow) == [
-        (1, 9, None, "sms"),
-        (2, 9, "Friendly and fast", "sms"),
-        (3, 9, "Friendly and fast\nand cheap", "sms"),
+        (1, 3, None, "sms"),
+        (2, 3, "great shop", "sms"),
+        (3, 3, "but the agent was rude", "sms"),
+    ]
+    history = service.answer_history(survey, invitation_id)
+    assert [(m.body, m.reading) for m in history] == [
+        ("3", "score"),
+        ("great shop", "comment"),
+        ("but the agent was rude", "comment"),
     ]
 
 
-def test_sms_comment_before_any_score_records_nothing(survey, uow):
-    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+def test_comment_before_the_score_waits_for_it_and_the_customer_is_asked_once_for_the_score(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms", name="Jane Doe")
 
-    service.record_sms_answer(survey, sms_received(invitation_id, "who is this?", "SM1"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "great staff", "SM1"))
 
     assert uow.responses.rows == {} and uow.emitted("response.submitted") == []
+    [reprompt] = uow.emitted("reprompt.requested")
+    assert reprompt["invitation_id"] == invitation_id and reprompt["locale"] == "en"
+    assert reprompt["customer"]["phone"] == "+15555550100" and reprompt["customer"]["email"] is None
+    assert "0 (not at all) to 10" in reprompt["text"] and "Closeloop" in reprompt["text"]
+
+    service.record_sms_answer(survey, sms_received(invitation_id, "9", "SM2"))
+
+    assert answers(uow) == [(1, 9, "great staff", "sms")]
+
+
+@pytest.mark.parametrize("body", ["eleven", "11", "😀", "7-8", "5 stars"])
+def test_an_unreadable_reply_is_kept_and_reprompted_once(survey, uow, body):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+
+    service.record_sms_answer(survey, sms_received(invitation_id, body, "SM1"))
+    service.record_sms_answer(survey, sms_received(invitation_id, body, "SM2"))
+
+    assert uow.responses.rows == {}
+    assert len(uow.emitted("reprompt.requested")) == 1
+    assert [m.body for m in service.answer_history(survey, invitation_id)] == [body, body]
+    assert uow.invitations.get(invitation_id).reprompted_at is not None
+
+
+def test_turkish_customer_is_reprompted_in_turkish_and_a_turkish_score_word_is_read(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+905555550100", preferred_channel="sms", locale="tr-TR")
+
+    service.record_sms_answer(survey, sms_received(invitation_id, "on bir", "SM1"))
+    service.record_sms_answer(survey, sms_received(invitation_id, "sekiz", "SM2"))
+
+    [reprompt] = uow.emitted("reprompt.requested")
+    assert reprompt["locale"] == "tr" and "Lütfen" in reprompt["text"]
+    assert answers(uow) == [(1, 8, None, "sms")]
+
+
+def test_score_with_a_comment_after_the_score_like_9_of_10(survey, uow):
+    invitation_id, _ = invite(survey, uow, phone="+15555550100", preferred_channel="sms")
+
+    service.record_sms_answer(survey, sms_received(invitation_id, "9/10 loved it", "SM1"))
+
+    assert answers(uow) == [(1, 9, "loved it", "sms")]
+
+
+def test_a_comment_sent_from_the_page_replaces_the_earlier_one_which_stays_in_the_history(survey, uow):
+    invitation_id, token = invite(survey, uow)
+
+    service.submit_answer(survey, token, 3, "great")
+    service.submit_answer(survey, token, 3, "rude")
+
+    assert answers(uow)[-1] == (2, 3, "rude", "email")
+    assert [m.comment for m in service.answer_history(survey, invitation_id)] == ["great", "rude"]
 
 
 def test_sms_for_an_unknown_invitation_records_nothing(survey, uow):

@@ -177,8 +177,8 @@ def test_delayed_survey_come_due_is_skipped_when_its_rule_was_disabled_meanwhile
     assert (decision.outcome, decision.code) == (Decision.SKIPPED, ReasonCode.RULE_DISABLED)
 
 
-def test_invitation_expires_after_the_rules_days_or_never():
-    assert domain.invitation_expires_at(rule(expires_after=timedelta(days=14)), NOW) == NOW + timedelta(
-        days=14
-    )
-    assert domain.invitation_expires_at(PURCHASE, NOW) is None
+def test_invitation_expires_after_the_rules_days_or_the_configured_default():
+    expiring = rule(expires_after=timedelta(days=14))
+    assert domain.invitation_expires_at(expiring, NOW, 30) == NOW + timedelta(days=14)
+    assert domain.invitation_expires_at(PURCHASE, NOW, 30) == NOW + timedelta(days=30)
+    assert domain.invitation_expires_at(None, NOW, 45) == NOW + timedelta(days=45)

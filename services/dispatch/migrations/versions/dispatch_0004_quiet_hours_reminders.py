@@ -1,7 +1,7 @@
 """deliveries keep the customer's time zone, the invitation's touchpoint and expiry, a readable failure reason
 and error code, and the start of an attempt whose outcome is unknown
 
-Revision ID: dispatch_0004_quiet_hours_reminders
+Revision ID: dispatch_0004
 Revises: dispatch_0003
 Create Date: 2026-11-26 16:00:00
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "dispatch_0004_quiet_hours_reminders"
+revision: str = "dispatch_0004"
 down_revision: str | Sequence[str] | None = "dispatch_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
