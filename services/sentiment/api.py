@@ -17,7 +17,7 @@ class Analyze(MethodView):
     @blp.response(200, AnalysisSchema)
     def post(self, body):
         """Polarity, subjectivity, label, language and key phrases of one text."""
-        return analyze(body["text"])
+        return analyze(body["text"], language=body["language"])
 
 
 @blp.route("/analyze/batch")
@@ -26,4 +26,4 @@ class AnalyzeBatch(MethodView):
     @blp.response(200, AnalysisBatchSchema)
     def post(self, body):
         """The same for up to 1,000 texts, in their order."""
-        return {"results": analyze_batch(body["texts"])}
+        return {"results": analyze_batch(body["texts"], language=body["language"])}

@@ -6,6 +6,20 @@ from marshmallow import RAISE, Schema, fields, validate
 
 MAX_TEXT = 5000
 MAX_BATCH = 1000
+# Languages a hint may name: the ones the service scores.
+HINT_LANGUAGES = ("en", "tr")
+
+
+def _language_hint() -> fields.String:
+    return fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(HINT_LANGUAGES),
+        metadata={
+            "description": "The language the comment is expected in (the survey's): taken unless the "
+            "text clearly says otherwise; lets short answers (\"9/10\", an emoji, one word) be scored."
+        },
+    )
 
 
 class AnalyzeSchema(Schema):
@@ -13,6 +27,7 @@ class AnalyzeSchema(Schema):
         unknown = RAISE
 
     text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+    language = _language_hint()
 
 
 class AnalyzeBatchSchema(Schema):
@@ -24,6 +39,7 @@ class AnalyzeBatchSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=MAX_BATCH),
     )
+    language = _language_hint()
 
 
 class AnalysisSchema(Schema):
