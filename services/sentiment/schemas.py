@@ -49,6 +49,10 @@ class AnalysisSchema(Schema):
     language = fields.String(metadata={"description": "en, tr, unknown, or unsupported"})
     key_phrases = fields.List(fields.String())
     analyzer = fields.String()
+    topics = fields.List(
+        fields.String(),
+        metadata={"description": "What the comment speaks of (delivery, support, price, billing, ...)"},
+    )
 
 
 class AnalysisBatchSchema(Schema):

@@ -15,7 +15,8 @@ from .runtime import SentimentRuntime
 def score_response(runtime: SentimentRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
     """Score a submitted response's comment and pass the response on, scored."""
     comment = event.data.get("comment")
-    sentiment = asdict(analyze(comment, language=language_hint(event.data["locale"]))) if comment else None
+    hint = language_hint(event.data["locale"])
+    sentiment = asdict(analyze(comment, language=hint, topics=runtime.topics)) if comment else None
     # The event's JSON data, validated, passes on as it came; only the sentiment is added.
     uow.emit("response.scored", {**event.payload, "sentiment": sentiment})
 

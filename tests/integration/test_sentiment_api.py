@@ -66,6 +66,11 @@ def test_unknown_language_hint_is_refused_naming_the_field(client, path):
     assert "language" in response.get_json()["errors"]
 
 
+def test_analysis_names_the_topics_of_the_comment(client):
+    result = client.post("/v1/analyze", json={"text": "The courier was rude and the parcel was damaged"})
+    assert result.get_json()["topics"] == ["delivery", "support", "product_quality"]
+
+
 def test_empty_text_is_refused(client):
     response = client.post("/v1/analyze", json={"text": ""})
     assert response.status_code == 422 and "text" in response.get_json()["errors"]
@@ -95,3 +100,4 @@ def test_submitted_response_is_passed_on_scored_once(sentiment):
     _, scored = parse_event(row.payload, "response.scored")
     assert scored["response_id"] == "r-1" and scored["score"] == 2
     assert scored["sentiment"]["label"] == "negative"
+    assert scored["sentiment"]["topics"] == ["refund"]

@@ -13,7 +13,7 @@ with the packages and are loaded once per process, on first use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from services.sentiment.analysis.comments import CommentReader
@@ -35,6 +35,7 @@ from services.sentiment.analysis.scoring import (
     Analyzer,
     label_for,
 )
+from services.sentiment.analysis.topics import TopicTagger
 from services.sentiment.analysis.turkish import TurkishLexiconAnalyzer
 
 __all__ = [
@@ -52,11 +53,13 @@ __all__ = [
     "CommentReader",
     "EnglishBlendAnalyzer",
     "TextBlobAnalyzer",
+    "TopicTagger",
     "TurkishLexiconAnalyzer",
     "VaderAnalyzer",
     "analyze",
     "analyze_batch",
     "analyzer_for",
+    "default_topics",
     "detect_language",
     "extract_key_phrases",
     "label_for",
@@ -75,9 +78,15 @@ class Analysis:
     language: str  # "en" | "tr" | "unknown" | "unsupported"
     key_phrases: list[str]  # what the comment is about, no stop words
     analyzer: str  # the analyzer that produced the score, e.g. "en-blend-v1"; "none" when unscored
+    topics: list[str] = field(default_factory=list)  # what it speaks of: "delivery", "support", ...
 
 
 SUPPORTED_LANGUAGES = (ENGLISH, TURKISH)
+
+
+@cache
+def default_topics() -> TopicTagger:
+    return TopicTagger()
 
 
 @cache
@@ -99,8 +108,11 @@ def analyzer_for(language: str) -> Analyzer | None:
     return None
 
 
-def analyze(text: str, *, language: str | None = None, key_phrases: bool = True) -> Analysis:
-    """Language, polarity, label and key phrases of one comment; `language` is a hint ("en", "tr")."""
+def analyze(
+    text: str, *, language: str | None = None, key_phrases: bool = True, topics: TopicTagger | None = None
+) -> Analysis:
+    """Language, polarity, label, key phrases and topics of one comment; `language` is a hint ("en",
+    "tr"), `topics` the deployment's topic list (the default one when None)."""
     tokens = tokenize(text)
     language = detect_language(text, tokens, hint=language)
     analyzer = analyzer_for(language)
@@ -108,11 +120,16 @@ def analyze(text: str, *, language: str | None = None, key_phrases: bool = True)
         return Analysis(None, None, UNSCORED, language, [], NO_ANALYZER)
     polarity, subjectivity = analyzer.score(text)
     phrases = extract_key_phrases(text, language, tokens=tokens) if key_phrases else []
-    return Analysis(polarity, subjectivity, analyzer.label(polarity), language, phrases, analyzer.name)
+    tags = (topics or default_topics()).tag(text, language)
+    return Analysis(polarity, subjectivity, analyzer.label(polarity), language, phrases, analyzer.name, tags)
 
 
 def analyze_batch(
-    texts: Sequence[str], *, language: str | None = None, key_phrases: bool = True
+    texts: Sequence[str],
+    *,
+    language: str | None = None,
+    key_phrases: bool = True,
+    topics: TopicTagger | None = None,
 ) -> list[Analysis]:
     """`analyze` for many comments, in order, with one language hint for all. Repeated texts
     ("Great", "Thanks!") are scored once."""
@@ -121,18 +138,11 @@ def analyze_batch(
     for text in texts:
         analysis = done.get(text)
         if analysis is None:
-            analysis = done[text] = analyze(text, language=language, key_phrases=key_phrases)
+            analysis = done[text] = analyze(text, language=language, key_phrases=key_phrases, topics=topics)
             results.append(analysis)
         else:
-            # Each result gets its own list, so changing one cannot change a repeat.
+            # Each result gets its own lists, so changing one cannot change a repeat.
             results.append(
-                Analysis(
-                    analysis.polarity,
-                    analysis.subjectivity,
-                    analysis.label,
-                    analysis.language,
-                    list(analysis.key_phrases),
-                    analysis.analyzer,
-                )
+                replace(analysis, key_phrases=list(analysis.key_phrases), topics=list(analysis.topics))
             )
     return results

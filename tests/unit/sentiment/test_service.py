@@ -69,3 +69,11 @@ def test_comment_in_another_language_than_the_survey_is_scored_in_its_own():
 
     [scored] = uow.emitted("response.scored")
     assert (scored["sentiment"]["language"], scored["sentiment"]["label"]) == ("tr", "negative")
+
+
+def test_scored_sentiment_carries_the_comments_topics():
+    run, uow = runtime()
+    service.score_response(run, new_event("response.submitted", SUBMITTED))
+
+    [scored] = uow.emitted("response.scored")
+    assert scored["sentiment"]["topics"] == ["support"]
