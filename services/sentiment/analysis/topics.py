@@ -135,13 +135,17 @@ class TopicTagger:
 
     def __init__(self, topics: TopicCues = DEFAULT_TOPICS) -> None:
         self.names = tuple(topics)
-        self._patterns: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-        for name, cues in topics.items():
+        # One alternation per language, a named group per topic: one pass over a comment finds them all.
+        alternatives: dict[str, list[str]] = {}
+        for index, cues in enumerate(topics.values()):
             for language, words in cues.items():
                 if words:
                     folded = [fold_turkish(word) if language == "tr" else word for word in words]
-                    pattern = re.compile(r"\b(?:" + "|".join(folded) + ")")
-                    self._patterns.setdefault(language, []).append((name, pattern))
+                    alternatives.setdefault(language, []).append(f"(?P<t{index}>" + "|".join(folded) + ")")
+        self._patterns = {
+            language: re.compile(r"\b(?:" + "|".join(groups) + ")")
+            for language, groups in alternatives.items()
+        }
 
     @classmethod
     def from_file(cls, path: str | Path) -> TopicTagger:
@@ -155,8 +159,9 @@ class TopicTagger:
         return cls(topics)
 
     def tag(self, text: str, language: str) -> list[str]:
-        patterns = self._patterns.get(language)
-        if not patterns:
+        pattern = self._patterns.get(language)
+        if pattern is None:
             return []
         normalized = fold_turkish(text) if language == "tr" else text.lower().replace("’", "'")
-        return [name for name, pattern in patterns if pattern.search(normalized)]
+        found = {int(cue.lastgroup[1:]) for cue in pattern.finditer(normalized) if cue.lastgroup}
+        return [self.names[index] for index in sorted(found)]
