@@ -47,9 +47,16 @@ class RatedText:
 
 
 def data_dir() -> Path:
-    """shared/data/sentiment beside the repository, or $CLOSELOOP_SENTIMENT_DATA."""
+    """$CLOSELOOP_SENTIMENT_DATA, or shared/data/sentiment in the nearest folder above the repository
+    that has one (beside a clone, or two levels up from a worktree under wt/)."""
     override = os.environ.get("CLOSELOOP_SENTIMENT_DATA")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "data" / "sentiment"
+    if override:
+        return Path(override)
+    for folder in REPO_ROOT.parents:
+        candidate = folder / "shared" / "data" / "sentiment"
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT.parent / "shared" / "data" / "sentiment"
 
 
 def load_rated(path: Path) -> list[RatedText]:

@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/sentiment_bench.py [--quick]
 
-English: the VADER human-rated sets (shared/data/sentiment beside the repo, or $CLOSELOOP_SENTIMENT_DATA),
+NPS comments: bench/data/nps_comments.csv (bench/nps_comments.py), reported on the half no rule was
+written or fitted on: 3-class accuracy and macro-F1 per language and per kind, each tier given the
+survey's language as its hint, as the service is; topics' precision and recall.
+English: the VADER human-rated sets (shared/data/sentiment above the repo, or $CLOSELOOP_SENTIMENT_DATA),
 scored on the half bench/fit_sentiment.py never fitted on. Turkish: bench/data/turkish_comments.tsv.
 Metrics as in the data's README: Pearson r with the mean rating, 3-class macro-F1 (gold > 0.5 positive,
 < -0.5 negative), each analyzer's own label thresholds (±0.05 for the baselines).
+Then throughput, memory and load time beside the bare libraries'.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -32,14 +37,18 @@ from fit_sentiment import (  # noqa: E402  (bench/ is not a package)
     predicted_classes,
     split,
 )
+from nps_comments import Comment, accuracy_and_macro_f1, halves, load_comments  # noqa: E402
 
 from services.sentiment.analysis import (  # noqa: E402
     Analyzer,
+    CommentReader,
     EnglishBlendAnalyzer,
     TextBlobAnalyzer,
     TurkishLexiconAnalyzer,
     VaderAnalyzer,
+    analyze,
     analyze_batch,
+    default_topics,
     detect_language,
 )
 from services.sentiment.analysis.english import _pattern_sentiment, _vader  # noqa: E402
@@ -54,6 +63,93 @@ def accuracy(analyzer: Analyzer, items: Sequence[RatedText]) -> tuple[float, flo
     # Pearson r is undefined when every polarity is the same (VADER on Turkish gives 0.0 throughout).
     r = pearson(polarities, ratings) if len(set(polarities)) > 1 else float("nan")
     return r, f1
+
+
+def nps_section() -> None:
+    """The development set's reporting half, per tier, language and kind; then topics."""
+    fitting, reporting = halves(load_comments())
+    kinds = sorted({c.kind for c in reporting})
+    english, turkish = EnglishBlendAnalyzer(), TurkishLexiconAnalyzer()
+    vader = VaderAnalyzer()
+
+    def light(c: Comment) -> str:
+        return analyze(c.text, language=c.language, key_phrases=False).label
+
+    def lexicons_alone(c: Comment) -> str:
+        # What scored comments before the NPS rules: the blend or the Turkish lexicon, with the hint.
+        analyzer = english if detect_language(c.text, hint=c.language) == "en" else turkish
+        return analyzer.label(analyzer.score(c.text)[0])
+
+    def vader_alone(c: Comment) -> str:
+        return vader.label(vader.score(c.text)[0])
+
+    tiers = {
+        "light (default): analyze(text, language=hint)": light,
+        "lexicons alone (en-blend-v1 / tr-lexicon-v1)": lexicons_alone,
+        "bare VADER compound (±0.05)": vader_alone,
+        "model tier": None,
+    }
+    print(
+        f"\nNPS comments, bench/data/nps_comments.csv: reporting half n={len(reporting)}"
+        f" (fitting half n={len(fitting)} not shown); accuracy / macro-F1"
+    )
+    print(f"{'tier':48s} {'language':8s} {'n':>4s} {'accuracy':>9s} {'macro-F1':>9s}")
+    light_predictions: dict[str, str] = {}
+    for name, tier in tiers.items():
+        if tier is None:
+            print(f"{name:48s} not built: see the issue note (no ONNX form of the packaged model)")
+            continue
+        predictions = {c.id: tier(c) for c in reporting}
+        if tier is light:
+            light_predictions = predictions
+        for language in ("en", "tr"):
+            part = [c for c in reporting if c.language == language]
+            acc, f1 = accuracy_and_macro_f1([c.label for c in part], [predictions[c.id] for c in part])
+            print(f"{name:48s} {language:8s} {len(part):4d} {acc:9.3f} {f1:9.3f}")
+    print("\nBy kind, reporting half, light (default) vs lexicons alone: accuracy (n)")
+    print(f"{'kind':20s} {'en light':>9s} {'en before':>10s} {'tr light':>9s} {'tr before':>10s}")
+    for kind in kinds:
+        cells = []
+        for language in ("en", "tr"):
+            part = [c for c in reporting if c.language == language and c.kind == kind]
+            if not part:
+                cells += ["-", "-"]
+                continue
+            gold = [c.label for c in part]
+            acc_light = accuracy_and_macro_f1(gold, [light_predictions[c.id] for c in part])[0]
+            acc_before = accuracy_and_macro_f1(gold, [lexicons_alone(c) for c in part])[0]
+            cells += [f"{acc_light:.2f} ({len(part)})", f"{acc_before:.2f}"]
+        print(f"{kind:20s} {cells[0]:>9s} {cells[1]:>10s} {cells[2]:>9s} {cells[3]:>10s}")
+
+    tagger = default_topics()
+    found: dict[str, list[int]] = {name: [0, 0, 0] for name in tagger.names}  # true, false +, false -
+    for c in reporting:
+        tagged = set(tagger.tag(c.text, c.language))
+        for name in tagger.names:
+            found[name][0] += name in tagged and name in c.topics
+            found[name][1] += name in tagged and name not in c.topics
+            found[name][2] += name not in tagged and name in c.topics
+    print("\nTopics, reporting half (cues written after reading the whole set: optimistic)")
+    print(f"{'topic':16s} {'gold':>5s} {'precision':>10s} {'recall':>7s}")
+    found["all (micro)"] = [sum(counts[i] for counts in found.values()) for i in range(3)]
+    for name, (tp, fp, fn) in found.items():
+        precision = tp / (tp + fp) if tp + fp else float("nan")
+        recall = tp / (tp + fn) if tp + fn else float("nan")
+        print(f"{name:16s} {tp + fn:5d} {precision:10.3f} {recall:7.3f}")
+
+
+def load_cost(code: str) -> tuple[float, float]:
+    """Seconds to run `code` in a fresh interpreter (imports and first use), and its peak RSS in MB."""
+    probe = (
+        "import resource, time\nstarted = time.perf_counter()\n"
+        + code
+        + "\nprint(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root
+    ).stdout.split()
+    return float(out[-2]), float(out[-1])
 
 
 def texts_per_second(run: Callable[[], object], count: int) -> float:
@@ -82,12 +178,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         "unseen half": [i for i in turkish if not in_fitting_half("turkish", i.id)],
     }
 
+    nps_section()
+
     # --- accuracy ---------------------------------------------------------------------------------
     english = [
         TextBlobAnalyzer(),
         VaderAnalyzer(),
         VaderAnalyzer(customer_service=True),
         EnglishBlendAnalyzer(),
+        CommentReader("en", EnglishBlendAnalyzer()),
     ]
     sizes = ", ".join(f"{name} n={len(items)}" for name, items in held_out.items())
     print(f"\nEnglish, held-out half ({sizes}); thresholds are (negative below, positive above)")
@@ -99,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tweets_r, tweets_f1 = accuracy(analyzer, held_out["tweets"])
         movie_r, movie_f1 = accuracy(analyzer, held_out["movie"])
         low, high = analyzer.thresholds
-        default = "  (default)" if isinstance(analyzer, EnglishBlendAnalyzer) else ""
+        default = "  (default)" if isinstance(analyzer, CommentReader) else ""
         print(
             f"{analyzer.name:34s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets_r:9.3f} {tweets_f1:10.3f}"
             f" {movie_r:8.3f} {movie_f1:9.3f}{default}"
@@ -108,16 +207,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     where = TURKISH_SET.relative_to(TURKISH_SET.parents[2])
     print(f"\nTurkish, {where} (written for this project, ratings -4..+4; VADER: r undefined when all 0)")
     print(f"{'analyzer':34s} {'part':12s} {'n':>4s} {'r':>7s} {'macro-F1':>9s}")
-    for analyzer in (TurkishLexiconAnalyzer(), VaderAnalyzer()):
+    turkish_analyzers = (
+        CommentReader("tr", TurkishLexiconAnalyzer()), TurkishLexiconAnalyzer(), VaderAnalyzer()
+    )
+    for analyzer in turkish_analyzers:
         for part, items in turkish_parts.items():
             r, f1 = accuracy(analyzer, items)
             print(f"{analyzer.name:34s} {part:12s} {len(items):4d} {r:7.3f} {f1:9.3f}")
 
-    print("\nLanguage detection")
+    print("\nLanguage detection, without a hint (with the hint the service gets from the survey's locale)")
     for name, items in [*held_out.items(), ("turkish", turkish)]:
+        hint = "tr" if name == "turkish" else "en"
         counts = Counter(detect_language(item.text) for item in items)
         shares = ", ".join(f"{lang} {count / len(items):.1%}" for lang, count in counts.most_common())
-        print(f"  {name:8s} n={len(items):5d}: {shares}")
+        hinted = Counter(detect_language(item.text, hint=hint) for item in items)
+        unscored = sum(count for lang, count in hinted.items() if lang not in ("en", "tr"))
+        print(f"  {name:8s} n={len(items):5d}: {shares}; unscored with hint {hint!r}: {unscored}")
 
     # --- throughput -------------------------------------------------------------------------------
     pool = list(dict.fromkeys(item.text for items in held_out.values() for item in items))
@@ -142,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ],
         "analyze_batch (default, key phrases)": lambda: analyze_batch(texts),
         "analyze_batch, key_phrases=False": lambda: analyze_batch(texts, key_phrases=False),
+        "analyze_batch(language='en')": lambda: analyze_batch(texts, language="en"),
     }
     best: dict[str, float] = {}
     for _ in range(rounds):  # interleaved rounds, best of each: fairest on a shared, noisy machine
@@ -155,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{'run':42s} {'texts/s':>9s} {'vs bare both':>13s}")
     for name, rate in best.items():
         print(f"{name:42s} {rate:9.0f} {rate / baseline:12.2f}x")
+    print("(analyze_batch reads each comment through the NPS rules and tags its topics too.)")
     print(
         f"analyze_batch also detects the language and skips scoring for unknown/unsupported text"
         f" ({unscored} of {n} here, {unscored / n:.1%}).\nIt keeps up with the libraries through two"
@@ -167,6 +274,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     verdict = "met" if ratio >= target else "NOT met"
     print(f"target >= {target:.0%} of bare both, with key phrases: {verdict} ({ratio:.0%})")
 
+
+    light_load = load_cost(
+        "from services.sentiment.analysis import analyze\n"
+        "analyze('The courier never came', language='en'); analyze('Kargo gelmedi', language='tr')"
+    )
+    bare_load = load_cost(
+        "from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer\n"
+        "from textblob.en import sentiment\n"
+        "SentimentIntensityAnalyzer().polarity_scores('warm up'); sentiment('warm up')"
+    )
+    print("\nLoad time and peak memory, fresh interpreter, imports and first comment in each language")
+    print(f"{'run':42s} {'seconds':>8s} {'peak RSS MB':>12s}")
+    print(f"{'bare VADER + TextBlob, first score':42s} {bare_load[0]:8.2f} {bare_load[1]:12.0f}")
+    print(f"{'light (default) analyze, en and tr':42s} {light_load[0]:8.2f} {light_load[1]:12.0f}")
+
     tr_texts = [item.text for item in turkish]
     tr_scorer = TurkishLexiconAnalyzer()
     tr_batch = max(texts_per_second(lambda: analyze_batch(tr_texts), len(tr_texts)) for _ in range(rounds))
@@ -177,7 +299,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Turkish, {len(tr_texts)} unique comments: analyze_batch {tr_batch:.0f} texts/s,"
         f" tr-lexicon-v1 scoring alone {tr_score:.0f} texts/s"
     )
-
 
 if __name__ == "__main__":
     main()

@@ -108,6 +108,9 @@ class SentimentSchema(_Strict):
     language = fields.String(required=True)
     key_phrases = fields.List(fields.String(), load_default=list)
     analyzer = fields.String(allow_none=True, load_default=None)
+    # What the comment speaks of ("delivery", "support"...); added to version 1, optional, so followup
+    # can route by topic. Older events have none.
+    topics = fields.List(fields.String(), load_default=list)
 
 
 class ResponseScoredSchema(ResponseSubmittedSchema):

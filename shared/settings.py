@@ -100,6 +100,8 @@ class Settings:
     # Where a promoter's referral link lands (followup's /r/<code> counts the click, then redirects here with
     # ?ref=<code>); unset: referral requests are recorded but not sent.
     followup_referral_url: str | None = None
+    # Sentiment's topic list, a JSON file of {"topic": {"en": [cues], "tr": [cues]}}; unset: built-in.
+    sentiment_topics_file: str | None = None
     # A review page (a Google review link): every respondent is asked, whatever the score; unset: nobody.
     followup_review_url: str | None = None
     # Referral and review requests wait this long after the first answer, so that a comment or a changed
@@ -216,6 +218,7 @@ class Settings:
                 env, "CLOSELOOP_WEBHOOKS_ALLOW_PRIVATE", defaults.webhooks_allow_private
             ),
             followup_alert_webhook_url=get("FOLLOWUP_ALERT_WEBHOOK_URL", None),
+            sentiment_topics_file=get("SENTIMENT_TOPICS_FILE", None),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]
                 for s in (*SERVICES, "identity")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .analysis import analyze, analyze_batch
+from .runtime import SentimentRuntime
 from .schemas import AnalysisBatchSchema, AnalysisSchema, AnalyzeBatchSchema, AnalyzeSchema
 
 blp = Blueprint("analyze", __name__, url_prefix="/v1", description="Sentiment of open-text answers")
@@ -17,7 +19,7 @@ class Analyze(MethodView):
     @blp.response(200, AnalysisSchema)
     def post(self, body):
         """Polarity, subjectivity, label, language and key phrases of one text."""
-        return analyze(body["text"])
+        return analyze(body["text"], language=body["language"], topics=_runtime().topics)
 
 
 @blp.route("/analyze/batch")
@@ -26,4 +28,8 @@ class AnalyzeBatch(MethodView):
     @blp.response(200, AnalysisBatchSchema)
     def post(self, body):
         """The same for up to 1,000 texts, in their order."""
-        return {"results": analyze_batch(body["texts"])}
+        return {"results": analyze_batch(body["texts"], language=body["language"], topics=_runtime().topics)}
+
+
+def _runtime() -> SentimentRuntime:
+    return current_app.extensions["closeloop.sentiment"]

@@ -12,6 +12,7 @@ from shared.settings import Settings
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
+from .analysis import TopicTagger, default_topics
 
 
 @dataclass
@@ -23,6 +24,15 @@ class SentimentRuntime:
     outbox: Outbox | None = None
     # Who may use the app: staff users and API keys; a fake in unit tests that build the app.
     identity: IdentityStore | None = None
+    # What comments are tagged with (SENTIMENT_TOPICS_FILE); None: the built-in topic list.
+    topics: TopicTagger | None = None
+
+
+def topic_tagger(settings: Settings) -> TopicTagger:
+    """The deployment's topic list; a broken file stops the service at start, not at its first comment."""
+    if settings.sentiment_topics_file:
+        return TopicTagger.from_file(settings.sentiment_topics_file)
+    return default_topics()
 
 
 def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
@@ -32,4 +42,5 @@ def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
         database,
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
         identity_store(settings),
+        topic_tagger(settings),
     )

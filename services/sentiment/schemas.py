@@ -6,6 +6,20 @@ from marshmallow import RAISE, Schema, fields, validate
 
 MAX_TEXT = 5000
 MAX_BATCH = 1000
+# Languages a hint may name: the ones the service scores.
+HINT_LANGUAGES = ("en", "tr")
+
+
+def _language_hint() -> fields.String:
+    return fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(HINT_LANGUAGES),
+        metadata={
+            "description": "The language the comment is expected in (the survey's): taken unless the "
+            "text clearly says otherwise; lets short answers (\"9/10\", an emoji, one word) be scored."
+        },
+    )
 
 
 class AnalyzeSchema(Schema):
@@ -13,6 +27,7 @@ class AnalyzeSchema(Schema):
         unknown = RAISE
 
     text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+    language = _language_hint()
 
 
 class AnalyzeBatchSchema(Schema):
@@ -24,6 +39,7 @@ class AnalyzeBatchSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=MAX_BATCH),
     )
+    language = _language_hint()
 
 
 class AnalysisSchema(Schema):
@@ -33,6 +49,10 @@ class AnalysisSchema(Schema):
     language = fields.String(metadata={"description": "en, tr, unknown, or unsupported"})
     key_phrases = fields.List(fields.String())
     analyzer = fields.String()
+    topics = fields.List(
+        fields.String(),
+        metadata={"description": "What the comment speaks of (delivery, support, price, billing, ...)"},
+    )
 
 
 class AnalysisBatchSchema(Schema):

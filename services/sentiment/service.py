@@ -7,7 +7,7 @@ from dataclasses import asdict
 from shared.consumers import ReceivedEvent, consumes
 from shared.unit_of_work import UnitOfWork
 
-from .analysis import analyze
+from .analysis import SUPPORTED_LANGUAGES, analyze
 from .runtime import SentimentRuntime
 
 
@@ -15,6 +15,14 @@ from .runtime import SentimentRuntime
 def score_response(runtime: SentimentRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
     """Score a submitted response's comment and pass the response on, scored."""
     comment = event.data.get("comment")
-    sentiment = asdict(analyze(comment)) if comment else None
+    hint = language_hint(event.data["locale"])
+    sentiment = asdict(analyze(comment, language=hint, topics=runtime.topics)) if comment else None
     # The event's JSON data, validated, passes on as it came; only the sentiment is added.
     uow.emit("response.scored", {**event.payload, "sentiment": sentiment})
+
+
+def language_hint(locale: str | None) -> str | None:
+    """The language a survey's locale expects ("tr-TR" -> "tr"), None for one the service does not
+    score: a German survey's comment is detected, not read as English."""
+    language = (locale or "").replace("_", "-").split("-")[0].lower()
+    return language if language in SUPPORTED_LANGUAGES else None

@@ -42,6 +42,35 @@ def test_batch_over_a_thousand_texts_is_refused_with_a_field_error(client):
     assert "texts" in response.get_json()["errors"]
 
 
+def test_language_hint_lets_a_short_answer_be_scored(client):
+    assert client.post("/v1/analyze", json={"text": "9/10"}).get_json()["label"] == "unscored"
+    result = client.post("/v1/analyze", json={"text": "9/10", "language": "en"}).get_json()
+    assert (result["language"], result["label"]) == ("en", "positive")
+
+
+def test_batch_takes_one_language_hint_for_all_its_texts(client):
+    body = {"texts": ["👍", "siparisim hala gelmedi", "The parcel never came"], "language": "tr"}
+    results = client.post("/v1/analyze/batch", json=body).get_json()["results"]
+    assert [(r["language"], r["label"]) for r in results] == [
+        ("tr", "positive"),
+        ("tr", "negative"),
+        ("en", "negative"),
+    ]
+
+
+@pytest.mark.parametrize("path", ["/v1/analyze", "/v1/analyze/batch"])
+def test_unknown_language_hint_is_refused_naming_the_field(client, path):
+    body = {"text": "Great"} if path == "/v1/analyze" else {"texts": ["Great"]}
+    response = client.post(path, json={**body, "language": "de"})
+    assert response.status_code == 422
+    assert "language" in response.get_json()["errors"]
+
+
+def test_analysis_names_the_topics_of_the_comment(client):
+    result = client.post("/v1/analyze", json={"text": "The courier was rude and the parcel was damaged"})
+    assert result.get_json()["topics"] == ["delivery", "support", "product_quality"]
+
+
 def test_empty_text_is_refused(client):
     response = client.post("/v1/analyze", json={"text": ""})
     assert response.status_code == 422 and "text" in response.get_json()["errors"]
@@ -55,7 +84,7 @@ def test_submitted_response_is_passed_on_scored_once(sentiment):
             "invitation_id": "i-1",
             "revision": 1,
             "score": 2,
-            "comment": "Rude staff and a broken product",
+            "comment": "Two weeks and the replacement never came",
             "locale": "en",
             "touchpoint": "purchase",
             "channel": "email",
@@ -71,3 +100,4 @@ def test_submitted_response_is_passed_on_scored_once(sentiment):
     _, scored = parse_event(row.payload, "response.scored")
     assert scored["response_id"] == "r-1" and scored["score"] == 2
     assert scored["sentiment"]["label"] == "negative"
+    assert scored["sentiment"]["topics"] == ["refund"]

@@ -58,6 +58,9 @@ TURKISH_FEEDBACK_WORDS: frozenset[str] = word_set(
     kargo ürün ürünü sipariş siparişim teslimat teslim müşteri hizmet hizmetleri iade fiyat paket kurye
     mağaza personel çalışan uygulama fatura ödeme geldi gelmedi tamam teşekkürler teşekkür ederim
     kargocu satıcı firma şirket destek hattı temsilci para ücret sipariş geç süper idare eder
+    hâlâ hala henüz bekliyorum bekledim aradım aramadı arayan olmadı kimse iade edilmedi ulaşmadı
+    ulaşamadım çözülmedi düzelmedi çalışmıyor kargom siparişim paketim faturam param hesabım kartım
+    teslimat kurye oda otel personel kahvaltı uygulama güncelleme fatura
     """
 )
 # Shared across languages: no evidence for any of them.
@@ -139,9 +142,20 @@ def _turkish_stems() -> frozenset[str]:
     return frozenset(stems) - {"problem", "ideal", "favori", "pratik", "profesyonel", "skandal"}
 
 
+# Endings of Turkish verbs that English words do not have: negated past and present ("gelmedi",
+# "ulasmadim", "calismiyor"), the present continuous ("bekliyorum"), "-siniz", "-imiz". With no Turkish
+# letters ("siparisim hala gelmedi") they are what is left to tell Turkish by.
+_TURKISH_ENDING = re.compile(
+    r"(?:m[ae]d[iu]\w{0,5}|m[iu]yor\w{0,4}|[iu]yor(?:um|uz|sun|lar|du|dum)?|s[iu]n[iu]z|[iu]m[iu]z"
+    r"|[ae]bil[iu]r\w{0,4}|[iu]l[ae]bil\w*|[iu]n[ae]bil\w*)$"
+)
+
+
 def _looks_turkish(word: str) -> bool:
     folded = fold_turkish(word)
     stems = _turkish_stems()
+    if len(folded) >= 5 and _TURKISH_ENDING.search(folded):
+        return True
     return any(folded[:end] in stems for end in range(len(folded), _MIN_STEM_EVIDENCE_LENGTH - 1, -1))
 
 
@@ -191,10 +205,18 @@ def tokenize(text: str) -> list[str]:
     return TOKEN_RE.findall(text.replace("İ", "i").lower().replace("’", "'"))
 
 
-def detect_language(text: str, tokens: list[str] | None = None) -> str:
+def detect_language(text: str, tokens: list[str] | None = None, hint: str | None = None) -> str:
     """ "en", "tr", "unknown" (too little evidence) or "unsupported" (another language); the rule is
-    in this module's docstring. `tokens` saves tokenizing again when the caller has them."""
+    in this module's docstring. `tokens` saves tokenizing again when the caller has them.
+
+    `hint` ("en" or "tr": the survey's language) is taken unless the text clearly says otherwise: a
+    comment is put in another language only when that language has points and the hint's has none,
+    or at least twice the hint's points and two points in all (two for an unsupported language too,
+    so a stray "no" or "de" does not unsettle a hint). Text with no evidence at all takes the hint.
+    """
     evidence = language_evidence(tokenize(text) if tokens is None else tokens)
+    if hint is not None:
+        return _with_hint(evidence, hint)
     if not evidence:
         return UNKNOWN
     best = max(evidence, key=evidence.__getitem__)
@@ -202,3 +224,18 @@ def detect_language(text: str, tokens: list[str] | None = None) -> str:
     if top < 1.0 or sum(1 for points in evidence.values() if points == top) > 1:
         return UNKNOWN
     return best if best in (ENGLISH, TURKISH) else UNSUPPORTED
+
+
+def _with_hint(evidence: dict[str, float], hint: str) -> str:
+    hinted = evidence.get(hint, 0.0)
+    others = {language: points for language, points in evidence.items() if language != hint}
+    if not others:
+        return hint
+    best = max(others, key=others.__getitem__)
+    top = others[best]
+    supported = best in (ENGLISH, TURKISH)
+    if supported and hinted == 0.0 and top >= 1.0:
+        return best
+    if top >= 2.0 and top >= 2.0 * hinted:
+        return best if supported else UNSUPPORTED
+    return hint

@@ -29,7 +29,7 @@ def test_plain_statement_is_neutral() -> None:
 
 def test_english_comment_is_scored_by_the_fitted_blend() -> None:
     analysis = analyze("Terrible service, the package never arrived")
-    assert (analysis.language, analysis.analyzer, analysis.label) == ("en", "en-blend-v1", "negative")
+    assert (analysis.language, analysis.analyzer, analysis.label) == ("en", "en-blend-v1+nps-v1", "negative")
     assert -1.0 <= analysis.polarity <= 1.0 and 0.0 <= analysis.subjectivity <= 1.0
 
 
@@ -47,7 +47,7 @@ def test_english_comment_is_scored_by_the_fitted_blend() -> None:
 )
 def test_turkish_comment_gets_expected_label(comment: str, label: str) -> None:
     analysis = analyze(comment)
-    assert (analysis.language, analysis.analyzer, analysis.label) == ("tr", "tr-lexicon-v1", label)
+    assert (analysis.language, analysis.analyzer, analysis.label) == ("tr", "tr-lexicon-v1+nps-v1", label)
 
 
 def test_turkish_not_bad_is_not_negative() -> None:

@@ -51,3 +51,29 @@ def test_redelivered_response_is_scored_once():
     service.score_response(run, envelope)
 
     assert len(uow.emitted("response.scored")) == 1
+
+
+def test_survey_locale_is_the_language_hint_for_a_short_answer():
+    run, uow = runtime()
+    submitted = {**SUBMITTED, "comment": "👍", "locale": "tr-TR"}
+    service.score_response(run, new_event("response.submitted", submitted))
+
+    [scored] = uow.emitted("response.scored")
+    assert (scored["sentiment"]["language"], scored["sentiment"]["label"]) == ("tr", "positive")
+
+
+def test_comment_in_another_language_than_the_survey_is_scored_in_its_own():
+    run, uow = runtime()
+    comment = "Teknisyen gelmedi, arayan da olmadı"
+    service.score_response(run, new_event("response.submitted", {**SUBMITTED, "comment": comment}))
+
+    [scored] = uow.emitted("response.scored")
+    assert (scored["sentiment"]["language"], scored["sentiment"]["label"]) == ("tr", "negative")
+
+
+def test_scored_sentiment_carries_the_comments_topics():
+    run, uow = runtime()
+    service.score_response(run, new_event("response.submitted", SUBMITTED))
+
+    [scored] = uow.emitted("response.scored")
+    assert scored["sentiment"]["topics"] == ["support"]
