@@ -3,5 +3,10 @@
 from __future__ import annotations
 
 from . import service
+from .analytics import service as analytics
 
-CONSUMERS = (service.record_sms_answer, service.schedule_follow_up_survey)
+CONSUMERS = (
+    service.record_sms_answer,
+    service.schedule_follow_up_survey,
+    analytics.record_response_sentiment,
+)

@@ -19,6 +19,7 @@ from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
+from .analytics.sentiments import ResponseSentiments, SqlResponseSentiments
 from .domain import Decision, FollowUpStatus
 from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick, TriggerRuleRow
 
@@ -130,6 +131,7 @@ class SurveyUnitOfWork(UnitOfWork):
     responses: Responses
     follow_ups: FollowUpSurveys
     trigger_rules: TriggerRules
+    sentiments: ResponseSentiments
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -350,3 +352,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.responses = SqlResponses(session)
         self.follow_ups = SqlFollowUpSurveys(session)
         self.trigger_rules = SqlTriggerRules(session)
+        self.sentiments = SqlResponseSentiments(session)

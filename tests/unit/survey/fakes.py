@@ -17,6 +17,7 @@ from services.survey.models import (
     FollowUpSurvey,
     Invitation,
     Response,
+    ResponseSentiment,
     ScoreClick,
     TriggerRuleRow,
 )
@@ -212,6 +213,21 @@ class FakeFollowUpSurveys:
         self.rows[follow_up.id] = follow_up
 
 
+class FakeResponseSentiments:
+    def __init__(self) -> None:
+        self.rows: dict[str, ResponseSentiment] = {}
+        self.key_phrases: dict[str, list[str]] = {}
+
+    def get(self, response_id: str) -> ResponseSentiment | None:
+        return self.rows.get(response_id)
+
+    def add(self, sentiment: ResponseSentiment) -> None:
+        self.rows[sentiment.response_id] = sentiment
+
+    def set_key_phrases(self, response_id: str, phrases: list[str]) -> None:
+        self.key_phrases[response_id] = list(phrases)
+
+
 class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
     def __init__(self) -> None:
         super().__init__(models.SERVICE)
@@ -222,6 +238,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.score_clicks = FakeScoreClicks(self.responses)
         self.follow_ups = FakeFollowUpSurveys()
         self.trigger_rules = FakeTriggerRules()
+        self.sentiments = FakeResponseSentiments()
         self.invitations.responses = self.responses
         self.repositories = [
             self.customers,
@@ -231,6 +248,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.score_clicks,
             self.follow_ups,
             self.trigger_rules,
+            self.sentiments,
         ]
 
 
