@@ -73,6 +73,8 @@ class Site:
     # The staff as the use cases see them, to act beside the browser (a colleague's claim).
     staff: dict[StaffLogin, Principal]
     followup: Any
+    # Survey's runtime, for tests that put answers in it (the NPS dashboard's).
+    survey: Any = None
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +94,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     thread.start()
     try:
         staff = _create_staff(followup)
-        yield Site(url, _load_tasks(followup, staff), staff, followup)
+        yield Site(url, _load_tasks(followup, staff), staff, followup, system.runtimes["survey"])
     finally:
         server.shutdown()
         thread.join(timeout=5)

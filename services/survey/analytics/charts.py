@@ -44,9 +44,12 @@ class Bar:
     response_rate: float | None = None
 
 
-def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
+def _svg(width: int, height: int, title: str, body: list[str], stretch: bool = False) -> Markup:
+    # Drawn at its own size (text stays readable), narrowed by CSS on a small screen; a stretched chart
+    # (the trend) fills its card's width instead.
+    size = 'width="100%"' if stretch else f'width="{width}" height="{height}"'
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" {size} role="img" '
         f'preserveAspectRatio="xMinYMin meet" {FONT} font-size="13">'
         f"<title>{escape(title)}</title>{''.join(body)}</svg>"
     )
@@ -70,7 +73,7 @@ def _nps_axis(low: float, high: float) -> tuple[float, float]:
     return low, high
 
 
-def trend(points: Sequence[Point], width: int = 760, height: int = 280) -> Markup:
+def trend(points: Sequence[Point], width: int = 1100, height: int = 300) -> Markup:
     """NPS per period as a line, its 95% margin of error as a band around it."""
     known = [p for p in points if p.nps is not None]
     title = "NPS over time with its 95% margin of error"
@@ -79,25 +82,29 @@ def trend(points: Sequence[Point], width: int = 760, height: int = 280) -> Marku
     low, high = _nps_axis(
         min(p.nps - (p.margin or 0) for p in known), max(p.nps + (p.margin or 0) for p in known)
     )
-    left, right, top, bottom = 44, 16, 22, 40
+    left, right, top, bottom = 48, 40, 26, 44
     plot_w, plot_h = width - left - right, height - top - bottom
 
+    inset = 24  # the first and last points clear of the axis labels
+
     def x(i: int) -> float:
-        return left + (plot_w / 2 if len(points) == 1 else plot_w * i / (len(points) - 1))
+        if len(points) == 1:
+            return left + plot_w / 2
+        return left + inset + (plot_w - 2 * inset) * i / (len(points) - 1)
 
     def y(value: float) -> float:
         return top + plot_h * (high - max(low, min(high, value))) / (high - low)
 
     body = []
     step = 20 if high - low > 100 else 10
-    tick = low
+    tick = math.ceil(low / step) * step  # multiples of the step, so that 0 is one of them
     while tick <= high:
         line_color = MUTED if tick == 0 else GRID
         body.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
             f'stroke="{line_color}" stroke-width="1"/>'
         )
-        body.append(_text(left - 6, y(tick) + 4, signed(tick), "end", MUTED, 'font-size="11"'))
+        body.append(_text(left - 6, y(tick) + 4, signed(tick), "end", MUTED, 'font-size="14"'))
         tick += step
     indexed = [(i, p) for i, p in enumerate(points) if p.nps is not None]
     upper = [f"{x(i):.1f},{y(p.nps + (p.margin or 0)):.1f}" for i, p in indexed]
@@ -108,7 +115,7 @@ def trend(points: Sequence[Point], width: int = 760, height: int = 280) -> Marku
     label_every = max(1, math.ceil(len(points) / 10))
     for i, point in enumerate(points):
         if i % label_every == 0 or i == len(points) - 1:
-            body.append(_text(x(i), height - bottom + 18, point.label, "middle", MUTED, 'font-size="11"'))
+            body.append(_text(x(i), height - bottom + 18, point.label, "middle", MUTED, 'font-size="14"'))
         if point.nps is None:
             continue
         tip = f"{point.label}: NPS {signed(point.nps)} ±{point.margin or 0:.1f}, {point.responses} responses"
@@ -117,36 +124,57 @@ def trend(points: Sequence[Point], width: int = 760, height: int = 280) -> Marku
             f"<title>{escape(tip)}</title></circle>"
         )
         if len(points) <= 16:
-            body.append(_text(x(i), y(point.nps) - 9, signed(point.nps), "middle", INK, 'font-weight="600"'))
+            body.append(
+                _text(
+                    x(i),
+                    y(point.nps) - 10,
+                    signed(point.nps),
+                    "middle",
+                    INK,
+                    'font-weight="600" font-size="15"',
+                )
+            )
     body.append(
         _text(
             left,
             height - 6,
             "Shaded: 95% margin of error. Each point: one period's answers.",
             fill=MUTED,
-            extra='font-size="11"',
+            extra='font-size="14"',
         )
     )
-    return _svg(width, height, title, body)
+    return _svg(width, height, title, body, stretch=True)
 
 
-def nps_bars(bars: Sequence[Bar], title: str, width: int = 520) -> Markup:
+def nps_bars(bars: Sequence[Bar], title: str, width: int = 540) -> Markup:
     """NPS per group as bars left (negative) or right (positive) of zero, with the margin as a whisker."""
     if not bars:
         return _svg(width, 40, title, [_text(8, 25, "No responses in this range.", fill=MUTED)])
-    row, label_w, value_w = 34, 130, 150
+    row, label_w, value_w = 34, 120, 150
     height = row * len(bars) + 26
     plot_left, plot_right = label_w, width - value_w
     zero = (plot_left + plot_right) / 2
+    # The scale reaches the farthest whisker, in quarters of 100: small differences stay visible.
+    farthest = (
+        max(abs(bar.nps) + (bar.margin or 0) for bar in bars if bar.nps is not None)
+        if any(bar.nps is not None for bar in bars)
+        else 100.0
+    )
+    reach = min(100.0, max(25.0, math.ceil(farthest / 25) * 25))
 
     def x(value: float) -> float:
-        return zero + (plot_right - plot_left) / 2 * max(-100.0, min(100.0, value)) / 100
+        return zero + (plot_right - plot_left) / 2 * max(-reach, min(reach, value)) / reach
 
-    body = [
+    body = []
+    for tick in (-reach, -reach / 2, reach / 2, reach):
+        body.append(
+            f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="4" y2="{height - 20}" stroke="{GRID}"/>'
+        )
+    body += [
         f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="4" y2="{height - 20}" stroke="{MUTED}"/>',
-        _text(plot_left, height - 6, "-100", "start", MUTED, 'font-size="11"'),
+        _text(plot_left, height - 6, signed(-reach), "start", MUTED, 'font-size="11"'),
         _text(zero, height - 6, "0", "middle", MUTED, 'font-size="11"'),
-        _text(plot_right, height - 6, "+100", "end", MUTED, 'font-size="11"'),
+        _text(plot_right, height - 6, signed(reach), "end", MUTED, 'font-size="11"'),
     ]
     for n, bar in enumerate(bars):
         top = 4 + n * row
@@ -173,7 +201,7 @@ def nps_bars(bars: Sequence[Bar], title: str, width: int = 520) -> Markup:
     return _svg(width, height, title, body)
 
 
-def rate_bars(bars: Sequence[Bar], title: str, width: int = 520) -> Markup:
+def rate_bars(bars: Sequence[Bar], title: str, width: int = 540) -> Markup:
     """Response rate per group, 0 to 100%."""
     known = [bar for bar in bars if bar.response_rate is not None]
     if not known:
@@ -199,7 +227,7 @@ def rate_bars(bars: Sequence[Bar], title: str, width: int = 520) -> Markup:
     return _svg(width, height, title, body)
 
 
-def stacked(parts: Sequence[tuple[str, int, str]], title: str, width: int = 520) -> Markup:
+def stacked(parts: Sequence[tuple[str, int, str]], title: str, width: int = 540) -> Markup:
     """One bar split by share (label, count, colour), with a legend of counts and percentages."""
     total = sum(count for _, count, _ in parts)
     if not total:
@@ -236,7 +264,7 @@ def stacked(parts: Sequence[tuple[str, int, str]], title: str, width: int = 520)
 
 
 def count_bars(
-    rows: Sequence[tuple[str, int]], title: str, width: int = 520, color: str = DETRACTOR
+    rows: Sequence[tuple[str, int]], title: str, width: int = 540, color: str = DETRACTOR
 ) -> Markup:
     """Counts per label, longest first (key phrases)."""
     if not rows:

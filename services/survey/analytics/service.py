@@ -126,13 +126,23 @@ def refresh_rollup(runtime: SurveyRuntime) -> None:
         pass
 
 
+def rebuild_rollup(runtime: SurveyRuntime) -> None:
+    """Count the rollup again from every response and invitation.
+
+    A refresh finds what changed by its timestamps; rows written with past times (an import of old
+    answers) are found only by this.
+    """
+    with _views(runtime, rebuild=True):
+        pass
+
+
 @contextmanager
-def _views(runtime: SurveyRuntime) -> Iterator[NpsViews]:
+def _views(runtime: SurveyRuntime, rebuild: bool = False) -> Iterator[NpsViews]:
     if runtime.database is None:
         raise RuntimeError("NPS analytics read the database: this runtime has none")
     with runtime.database.transaction() as session:
         views = NpsViews(session, runtime.settings.nps_segment_attributes)
-        views.refresh(utcnow())
+        views.refresh(utcnow(), rebuild=rebuild)
         yield views
 
 

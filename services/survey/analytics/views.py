@@ -50,15 +50,15 @@ class NpsViews:
 
     # --- Keeping the rollup up to date ----------------------------------------------------------------
 
-    def refresh(self, now: datetime) -> None:
+    def refresh(self, now: datetime, rebuild: bool = False) -> None:
         """Recount the days whose responses or invitations changed since the last refresh.
 
-        Never refreshed, or built with other segment attributes: rebuilt whole. Idempotent (a day is
-        deleted and counted again, never incremented), and one refresh at a time (the state row is locked).
+        Never refreshed, built with other segment attributes, or asked to: rebuilt whole. Idempotent (a day
+        is deleted and counted again, never incremented), one refresh at a time (the state row is locked).
         """
         state = self._locked_state()
         attributes = ",".join(self.segment_attributes)
-        if state.refreshed_through is None or state.attributes != attributes:
+        if rebuild or state.refreshed_through is None or state.attributes != attributes:
             self.session.execute(delete(NpsDaily))
             self._count(None)
         else:
