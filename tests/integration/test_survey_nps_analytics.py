@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pytest
@@ -267,6 +268,23 @@ def test_a_revised_score_and_a_new_answer_show_in_the_next_read(survey):
 
     # 6 promoters, 2 passives, 2 detractors of 10: NPS 40.0.
     assert (overall.promoters, overall.detractors, overall.nps) == (6, 2, 40.0)
+
+
+def test_reads_refreshing_at_once_count_each_answer_once(survey):
+    analytics.nps_breakdown(survey, None, START, END)
+    with survey.database.transaction() as session:
+        for number in (1, 2, 3):  # two promoters and a passive become detractors
+            session.get(Response, survey.responses[number]).score = 0
+            session.get(Response, survey.responses[number]).updated_at = utcnow()
+
+    with ThreadPoolExecutor(4) as pool:
+        reads = [pool.submit(analytics.nps_breakdown, survey, None, START, END) for _ in range(4)]
+        results = [read.result().overall for read in reads]
+
+    # 10 responses: promoters #5 #7 #10, passive #9, detractors #1 #2 #3 #4 #6 #8: NPS (3 - 6) / 10 = -30.
+    assert {(r.responses, r.promoters, r.passives, r.detractors, r.nps) for r in results} == {
+        (10, 3, 1, 6, -30.0)
+    }
 
 
 def test_the_api_answers_json_and_csv(survey):

@@ -93,7 +93,7 @@ def nps_breakdown(
 def dashboard(
     runtime: SurveyRuntime, start: date, end: date, period: Period, attribute: str | None
 ) -> Dashboard:
-    """Everything the NPS dashboard shows, read in one transaction so its charts agree with each other."""
+    """Everything the NPS dashboard shows, read after one refresh of the rollup."""
     _check_range(start, end)
     attributes = runtime.settings.nps_segment_attributes
     if attribute is None and attributes:
@@ -140,10 +140,12 @@ def rebuild_rollup(runtime: SurveyRuntime) -> None:
 def _views(runtime: SurveyRuntime, rebuild: bool = False) -> Iterator[NpsViews]:
     if runtime.database is None:
         raise RuntimeError("NPS analytics read the database: this runtime has none")
+    attributes = runtime.settings.nps_segment_attributes
+    # The refresh commits before the queries run: readers wait for each other only while it counts.
     with runtime.database.transaction() as session:
-        views = NpsViews(session, runtime.settings.nps_segment_attributes)
-        views.refresh(utcnow(), rebuild=rebuild)
-        yield views
+        NpsViews(session, attributes).refresh(utcnow(), rebuild=rebuild)
+    with runtime.database.transaction() as session:
+        yield NpsViews(session, attributes)
 
 
 def _check_range(start: date, end: date) -> None:
