@@ -75,7 +75,15 @@ class NpsBreakdown(MethodView):
 @blp.route("/nps/breakdown.csv")
 class NpsBreakdownCsv(MethodView):
     @blp.arguments(BreakdownQuerySchema, location="query")
-    @blp.response(200, content_type="text/csv", description="One line per group, then the line 'all'.")
+    @blp.response(200, content_type="text/csv")
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "A header line, one line per group, then the line 'all'.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    )
     def get(self, query):
         """The same breakdown as CSV (UTF-8, a header line), for a spreadsheet."""
         breakdown = _breakdown(query)
