@@ -36,9 +36,11 @@ import pytest
 from services.survey.analytics import service as analytics
 from services.survey.analytics.domain import Dimension, Period
 from services.survey.app import create_app
+from services.survey.bootstrap import periodic_jobs
 from services.survey.models import Customer, Invitation, Response, ResponseKeyPhrase, ResponseSentiment
 from shared.clock import utcnow
 from shared.events import new_event
+from shared.scheduling import run_due_jobs
 from tests.conftest import make_settings, migrated_service, staff_client
 
 START, END = date(2026, 3, 2), date(2026, 3, 15)
@@ -432,3 +434,11 @@ def test_segment_attributes_come_from_the_settings(postgres_url):
         breakdown = analytics.nps_breakdown(runtime, Dimension.SEGMENT, START, END, attribute="region")
     # eu: #1 #2 #4 #6 #8 #10 (10 9 3 6 0 10): P 3, D 3: NPS 0. us: #3 #5 #7 #9 (8 10 9 7): P 2: NPS 50.
     assert {key: row[4] for key, row in figures(breakdown).items()} == {"eu": 0.0, "us": 50.0}
+
+
+def test_the_clock_job_refreshes_the_rollup_and_reports_the_days_counted(survey):
+    (job,) = [job for job in periodic_jobs(survey) if job.name == "survey.nps_rollup"]
+    # First run: the whole rollup, every day with an answer or an invitation: Feb 27 and Mar 2 to 16.
+    assert job.run() == 16
+    assert job.run() == 0  # nothing changed since
+    assert run_due_jobs([job]) == 0  # and a clock runs it without complaint

@@ -10,6 +10,7 @@ from datetime import date
 
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
+from shared.db import Database
 from shared.http import DomainError
 
 from ..models import ResponseSentiment
@@ -120,32 +121,34 @@ def dashboard(
         )
 
 
-def refresh_rollup(runtime: SurveyRuntime) -> None:
-    """Bring the daily rollup up to date (reads do it too; the clock keeps it warm between them)."""
-    with _views(runtime):
-        pass
+def refresh_rollup(runtime: SurveyRuntime, rebuild: bool = False) -> int:
+    """Bring the daily rollup up to date; returns how many days were counted.
 
-
-def rebuild_rollup(runtime: SurveyRuntime) -> None:
-    """Count the rollup again from every response and invitation.
-
-    A refresh finds what changed by its timestamps; rows written with past times (an import of old
-    answers) are found only by this.
+    Reads do it too; the clock does it at start (a first build over many answers takes a while) and keeps it
+    warm between reads. A refresh finds what changed by its timestamps: rows written with past times (an
+    import of old answers) are counted by a ``rebuild``.
     """
-    with _views(runtime, rebuild=True):
-        pass
+    with _database(runtime).transaction() as session:
+        return NpsViews(session, runtime.settings.nps_segment_attributes).refresh(utcnow(), rebuild=rebuild)
+
+
+def rebuild_rollup(runtime: SurveyRuntime) -> int:
+    """Count the rollup again from every response and invitation."""
+    return refresh_rollup(runtime, rebuild=True)
 
 
 @contextmanager
-def _views(runtime: SurveyRuntime, rebuild: bool = False) -> Iterator[NpsViews]:
+def _views(runtime: SurveyRuntime) -> Iterator[NpsViews]:
+    # The refresh commits before the queries run: readers wait for each other only while it counts.
+    refresh_rollup(runtime)
+    with _database(runtime).transaction() as session:
+        yield NpsViews(session, runtime.settings.nps_segment_attributes)
+
+
+def _database(runtime: SurveyRuntime) -> Database:
     if runtime.database is None:
         raise RuntimeError("NPS analytics read the database: this runtime has none")
-    attributes = runtime.settings.nps_segment_attributes
-    # The refresh commits before the queries run: readers wait for each other only while it counts.
-    with runtime.database.transaction() as session:
-        NpsViews(session, attributes).refresh(utcnow(), rebuild=rebuild)
-    with runtime.database.transaction() as session:
-        yield NpsViews(session, attributes)
+    return runtime.database
 
 
 def _check_range(start: date, end: date) -> None:

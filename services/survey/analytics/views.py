@@ -50,24 +50,28 @@ class NpsViews:
 
     # --- Keeping the rollup up to date ----------------------------------------------------------------
 
-    def refresh(self, now: datetime, rebuild: bool = False) -> None:
+    def refresh(self, now: datetime, rebuild: bool = False) -> int:
         """Recount the days whose responses or invitations changed since the last refresh.
 
         Never refreshed, built with other segment attributes, or asked to: rebuilt whole. Idempotent (a day
         is deleted and counted again, never incremented), one refresh at a time (the state row is locked).
+        Returns how many days were counted.
         """
         state = self._locked_state()
         attributes = ",".join(self.segment_attributes)
         if rebuild or state.refreshed_through is None or state.attributes != attributes:
             self.session.execute(delete(NpsDaily))
             self._count(None)
+            counted = self.session.scalar(select(func.count(func.distinct(NpsDaily.day)))) or 0
         else:
             days = self._days_changed_since(state.refreshed_through - REFRESH_OVERLAP)
             if days:
                 self.session.execute(delete(NpsDaily).where(NpsDaily.day.in_(days)))
                 self._count(days)
+            counted = len(days)
         state.refreshed_through, state.attributes = now, attributes
         self.session.flush()
+        return counted
 
     def _locked_state(self) -> NpsRollupState:
         query = select(NpsRollupState).where(NpsRollupState.id == STATE_ID)
