@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/loop_services_bench.py
 	$(BIN)/python bench/sentiment_bench.py
 	$(BIN)/python bench/loop_bench.py
+	$(BIN)/python bench/nps_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

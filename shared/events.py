@@ -241,7 +241,7 @@ EVENTS: dict[str, EventType] = {
         EventType("invitation.requested", 1, InvitationRequestedSchema, "survey", ("dispatch",)),
         EventType("sms.received", 1, SmsReceivedSchema, "dispatch", ("survey",)),
         EventType("response.submitted", 1, ResponseSubmittedSchema, "survey", ("sentiment", "dispatch")),
-        EventType("response.scored", 1, ResponseScoredSchema, "sentiment", ("followup",)),
+        EventType("response.scored", 1, ResponseScoredSchema, "sentiment", ("followup", "survey")),
         EventType("referral.requested", 1, ReferralRequestedSchema, "followup", ("dispatch",)),
         EventType("review.requested", 1, ReviewRequestedSchema, "followup", ("dispatch",)),
         EventType("followup.resolved", 1, FollowupResolvedSchema, "followup", ("dispatch", "survey")),

@@ -6,6 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The bounds of the categories, for code that counts them where it cannot call nps_category (SQL).
+DETRACTOR_MAX = 6
+PROMOTER_MIN = 9
+
 
 class NpsCategory(StrEnum):
     DETRACTOR = "detractor"
@@ -17,9 +21,9 @@ def nps_category(score: int) -> NpsCategory:
     """0-6 detractor, 7-8 passive, 9-10 promoter."""
     if not 0 <= score <= 10:
         raise ValueError(f"an NPS score is 0 to 10, not {score}")
-    if score <= 6:
+    if score <= DETRACTOR_MAX:
         return NpsCategory.DETRACTOR
-    return NpsCategory.PASSIVE if score <= 8 else NpsCategory.PROMOTER
+    return NpsCategory.PASSIVE if score < PROMOTER_MIN else NpsCategory.PROMOTER
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,9 @@ class Settings:
     webhooks_allow_private: bool = False
     # A Slack-compatible incoming-webhook URL: each new high-priority follow-up task is announced there.
     followup_alert_webhook_url: str | None = None
+    # The customer attributes (as the CRM sends them in customer.attributes) NPS is broken down by; the
+    # rollup counts each of them per day, so name attributes with a few values (plan, region), not ids.
+    nps_segment_attributes: tuple[str, ...] = ("plan", "region")
     # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...; and IDENTITY_DATABASE_URL, the
     # staff users' and API keys' tables, which every service reads.
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
@@ -219,6 +222,7 @@ class Settings:
             ),
             followup_alert_webhook_url=get("FOLLOWUP_ALERT_WEBHOOK_URL", None),
             sentiment_topics_file=get("SENTIMENT_TOPICS_FILE", None),
+            nps_segment_attributes=_names(env, "NPS_SEGMENT_ATTRIBUTES", defaults.nps_segment_attributes),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]
                 for s in (*SERVICES, "identity")
@@ -241,6 +245,18 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if word in ("false", "0", "no"):
         return False
     raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of attribute names: letters, digits, "_", "-" and ".", at most 64 each."""
+    value = env.get(name)
+    if value is None:
+        return default
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    for part in names:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", part):
+            raise ValueError(f"{name}: {part!r} is not an attribute name (letters, digits, _ - .)")
+    return names
 
 
 def _hex_color(env: Mapping[str, str], name: str, default: str) -> str:

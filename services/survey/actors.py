@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from . import service
+from .analytics import service as analytics
 
 CONSUMERS = (
     service.record_sms_answer,
     service.schedule_follow_up_survey,
     service.record_opt_out,
     service.record_opt_in,
+    analytics.record_response_sentiment,
 )

@@ -8,6 +8,7 @@ from shared.settings import Settings
 from shared.wiring import ServiceWiring
 
 from . import actors, models, service
+from .analytics import service as analytics
 from .app import create_app
 from .runtime import SurveyRuntime, sql_runtime
 
@@ -21,6 +22,8 @@ def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
         PeriodicJob("survey.follow_up_surveys", 60.0, lambda: service.invite_due_follow_ups(runtime)),
         # Delayed surveys (a trigger rule's delay after the event) are rows released when due.
         PeriodicJob("survey.delayed_surveys", 60.0, lambda: service.invite_due_surveys(runtime)),
+        # Reads refresh the NPS rollup themselves; this keeps the day's recount small between them.
+        PeriodicJob("survey.nps_rollup", 300.0, lambda: analytics.refresh_rollup(runtime)),
     ]
 
 

@@ -242,6 +242,72 @@ class EventSourceRow(Base):
     secret: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+# --- NPS analytics (services/survey/analytics) ----------------------------------------------------------
+
+
+class ResponseSentiment(Base):
+    """Sentiment's reading of a response's comment (response.scored), kept for its highest revision."""
+
+    __tablename__ = "survey_response_sentiments"
+
+    response_id: Mapped[str] = mapped_column(ForeignKey("survey_responses.id"), primary_key=True)
+    revision: Mapped[int]
+    # positive, neutral, negative...; None when that revision had no comment to score.
+    label: Mapped[str | None] = mapped_column(String(16))
+    polarity: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(16))
+    scored_at: Mapped[datetime]
+
+
+class ResponseKeyPhrase(Base):
+    """A key phrase sentiment found in a response's latest scored comment, lower-cased."""
+
+    __tablename__ = "survey_response_key_phrases"
+
+    response_id: Mapped[str] = mapped_column(ForeignKey("survey_responses.id"), primary_key=True)
+    phrase: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class NpsDaily(Base):
+    """The daily rollup the NPS breakdowns read: counts per UTC day, touchpoint, channel and segment.
+
+    Responses count on the day they were first submitted, with their current score; invitations on the day
+    they were sent, under the channel "" (survey does not know how dispatch will deliver them). Each
+    response and invitation is counted once under the attribute "" (everyone), and once per segment
+    attribute (NPS_SEGMENT_ATTRIBUTES) with its value then ("" when it had none). Derived data: rebuilt
+    from the responses and invitations, never edited by hand.
+    """
+
+    __tablename__ = "survey_nps_daily"
+    __table_args__ = (Index("ix_survey_nps_daily_attribute_day", "attribute", "day"),)
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    touchpoint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    invitations: Mapped[int]
+    responses: Mapped[int]
+    promoters: Mapped[int]
+    passives: Mapped[int]
+    detractors: Mapped[int]
+
+
+class NpsRollupState(Base):
+    """One row: how far the rollup is up to date, and which segment attributes it was built with."""
+
+    __tablename__ = "survey_nps_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    refreshed_through: Mapped[datetime | None]
+    attributes: Mapped[str] = mapped_column(String(1000))
+
+
+# What the rollup's refresh looks for: responses changed and invitations sent since it last ran, and the
+# dashboard's responses of a time range.
+Index("ix_survey_responses_updated_at", Response.updated_at)
+Index("ix_survey_responses_submitted_at", Response.submitted_at)
+Index("ix_survey_invitations_created_at", Invitation.created_at)
 
 
 outbox = outbox_table(Base.metadata, SERVICE)

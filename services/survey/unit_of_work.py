@@ -18,6 +18,7 @@ from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
+from .analytics.sentiments import ResponseSentiments, SqlResponseSentiments
 from .domain import Decision, FollowUpStatus
 from .models import (
     AnswerMessage,
@@ -190,6 +191,7 @@ class SurveyUnitOfWork(UnitOfWork):
     answer_messages: AnswerMessages
     templates: MessageTemplates
     brand: Brands
+    sentiments: ResponseSentiments
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -512,3 +514,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.answer_messages = SqlAnswerMessages(session)
         self.templates = SqlMessageTemplates(session)
         self.brand = SqlBrands(session)
+        self.sentiments = SqlResponseSentiments(session)

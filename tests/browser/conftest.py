@@ -73,7 +73,7 @@ class Site:
     # The staff as the use cases see them, to act beside the browser (a colleague's claim).
     staff: dict[StaffLogin, Principal]
     followup: Any
-    # Survey's runtime: invitations to open answer pages of.
+    # Survey's runtime: invitations to open answer pages of, and answers for the NPS dashboard.
     survey: Any = None
 
 

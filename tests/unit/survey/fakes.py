@@ -21,6 +21,7 @@ from services.survey.models import (
     Invitation,
     MessageTemplateRow,
     Response,
+    ResponseSentiment,
     ScoreClick,
     TriggerRuleRow,
 )
@@ -283,6 +284,21 @@ class FakeFollowUpSurveys:
         self.rows[follow_up.id] = follow_up
 
 
+class FakeResponseSentiments:
+    def __init__(self) -> None:
+        self.rows: dict[str, ResponseSentiment] = {}
+        self.key_phrases: dict[str, list[str]] = {}
+
+    def get(self, response_id: str) -> ResponseSentiment | None:
+        return self.rows.get(response_id)
+
+    def add(self, sentiment: ResponseSentiment) -> None:
+        self.rows[sentiment.response_id] = sentiment
+
+    def set_key_phrases(self, response_id: str, phrases: list[str]) -> None:
+        self.key_phrases[response_id] = list(phrases)
+
+
 class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
     def __init__(self) -> None:
         super().__init__(models.SERVICE)
@@ -298,6 +314,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
         self.trigger_rules = FakeTriggerRules()
         self.opt_outs = FakeChannelOptOuts()
         self.sources = FakeEventSources()
+        self.sentiments = FakeResponseSentiments()
         self.invitations.responses = self.responses
         self.repositories = [
             self.customers,
@@ -312,6 +329,7 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.answer_messages,
             self.templates,
             self.brand,
+            self.sentiments,
         ]
 
 
