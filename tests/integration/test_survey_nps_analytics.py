@@ -442,3 +442,45 @@ def test_the_clock_job_refreshes_the_rollup_and_reports_the_days_counted(survey)
     assert job.run() == 16
     assert job.run() == 0  # nothing changed since
     assert run_due_jobs([job]) == 0  # and a clock runs it without complaint
+
+
+def test_a_breakdown_of_one_touchpoint_or_channel(survey):
+    weeks = analytics.nps_breakdown(survey, Dimension.PERIOD, START, END, touchpoint="support_call")
+    # Week 1: #4 (3) and #6 (6), of 3 invitations (with the unanswered one of Mar 7): NPS -100, no spread.
+    # Week 2: #7 (9) and #10 (10), of 4 invitations (Mar 13 and 14 unanswered): NPS 100.
+    assert figures(weeks) == {
+        "2026-03-02": (2, 0, 0, 2, -100.0, 0.0, 3, 0.6667),
+        "2026-03-09": (2, 2, 0, 0, 100.0, 0.0, 4, 0.5),
+    }
+    by_sms = analytics.nps_breakdown(survey, Dimension.TOUCHPOINT, START, END, channel="sms")
+    # SMS answers: #3 (8) and a purchase; #4 (3), #7 (9), #10 (10) support calls. No invitation has a channel.
+    assert {key: row[:4] + row[6:] for key, row in figures(by_sms).items()} == {
+        "purchase": (1, 0, 1, 0, None, None),
+        "support_call": (3, 2, 0, 1, None, None),
+    }
+    assert by_sms.overall.invitations is None
+
+
+@pytest.mark.parametrize("database", ["postgres_url", "sqlite_url"])
+def test_without_any_answer_the_dashboard_and_the_api_say_so(database, request):
+    with migrated_service("survey", make_settings(request.getfixturevalue(database))) as runtime:
+        client = staff_client(create_app(runtime), runtime.identity)
+
+        page = client.get("/admin/nps")
+        body = client.get("/v1/nps/breakdown?by=period").get_json()
+
+    assert page.status_code == 200 and "No responses in this range." in page.get_data(as_text=True)
+    assert body["groups"] == [] and body["overall"]["nps"] is None and body["overall"]["responses"] == 0
+
+
+def test_a_segment_value_a_spreadsheet_would_run_is_exported_as_text(survey):
+    with survey.database.transaction() as session:
+        invitation = session.get(Response, survey.responses[9]).invitation_id
+        session.get(Invitation, invitation).properties = {"plan": '=HYPERLINK("http://evil.example")'}
+    analytics.rebuild_rollup(survey)  # the invitation's attributes were changed by hand, in the past
+    client = staff_client(create_app(survey), survey.identity)
+
+    exported = client.get("/v1/nps/breakdown.csv?by=segment&attribute=plan&from=2026-03-02&to=2026-03-15")
+
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
+    assert ['\'=HYPERLINK("http://evil.example")', "1", "0", "1", "0", "0.0", "0.0", "1", "1.0"] in rows

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Date, String, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import Date, String, and_, case, cast, delete, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -89,24 +89,30 @@ class NpsViews:
         return sorted(set(self.session.scalars(answered.union(invited))))
 
     def _count(self, days: list[str] | None) -> None:
-        """Insert the rollup rows of ``days`` (every day when None), for everyone and for each attribute."""
-        for attribute in ("", *self.segment_attributes):
-            self.session.execute(
-                insert(NpsDaily).from_select(_ROLLUP_COLUMNS, self._response_counts(attribute, days))
-            )
-            self.session.execute(
-                insert(NpsDaily).from_select(_ROLLUP_COLUMNS, self._invitation_counts(attribute, days))
-            )
+        """Insert the rollup rows of ``days`` (every day when None), for everyone and for each attribute.
 
-    def _response_counts(self, attribute: str, days: list[str] | None):
+        One pass over the answers and one over the invitations: each is first grouped by every segment
+        attribute at once, then that small result is summed per attribute.
+        """
+        for base in (self._answered(days), self._invited(days)):
+            self.session.execute(insert(NpsDaily).from_select(_ROLLUP_COLUMNS, self._per_attribute(base)))
+
+    def _segments(self) -> list[ColumnElement[str]]:
+        return [
+            self._segment_value(name).label(f"segment_{n}") for n, name in enumerate(self.segment_attributes)
+        ]
+
+    def _segment_keys(self) -> list[str]:
+        return [f"segment_{n}" for n in range(len(self.segment_attributes))]
+
+    def _answered(self, days: list[str] | None):
         day = self._utc_day(Response.submitted_at)
         query = (
             select(
                 day.label("day"),
                 Invitation.touchpoint.label("touchpoint"),
                 Response.channel.label("channel"),
-                literal(attribute, String).label("attribute"),
-                self._segment_value(attribute).label("value"),
+                *self._segments(),
                 literal(0).label("invitations"),
                 func.count().label("responses"),
                 _count_where(Response.score >= PROMOTER_MIN).label("promoters"),
@@ -116,25 +122,39 @@ class NpsViews:
                 _count_where(Response.score <= DETRACTOR_MAX).label("detractors"),
             )
             .join(Invitation, Invitation.id == Response.invitation_id)
-            .group_by("day", "touchpoint", "channel", "value")
+            .where(*self._on_days(Response.submitted_at, day, days))
+            .group_by("day", "touchpoint", "channel", *self._segment_keys())
         )
-        return query.where(*self._on_days(Response.submitted_at, day, days))
+        return query.cte("answered")
 
-    def _invitation_counts(self, attribute: str, days: list[str] | None):
+    def _invited(self, days: list[str] | None):
         day = self._utc_day(Invitation.created_at)
-        query = select(
-            day.label("day"),
-            Invitation.touchpoint.label("touchpoint"),
-            literal("", String).label("channel"),
-            literal(attribute, String).label("attribute"),
-            self._segment_value(attribute).label("value"),
-            func.count().label("invitations"),
-            literal(0).label("responses"),
-            literal(0).label("promoters"),
-            literal(0).label("passives"),
-            literal(0).label("detractors"),
-        ).group_by("day", "touchpoint", "value")
-        return query.where(*self._on_days(Invitation.created_at, day, days))
+        query = (
+            select(
+                day.label("day"),
+                Invitation.touchpoint.label("touchpoint"),
+                literal("", String).label("channel"),
+                *self._segments(),
+                func.count().label("invitations"),
+                literal(0).label("responses"),
+                literal(0).label("promoters"),
+                literal(0).label("passives"),
+                literal(0).label("detractors"),
+            )
+            .where(*self._on_days(Invitation.created_at, day, days))
+            .group_by("day", "touchpoint", *self._segment_keys())
+        )
+        return query.cte("invited")
+
+    def _per_attribute(self, base):
+        """The rollup rows of ``base`` (a CTE grouped by every attribute): everyone's, then per attribute."""
+        sums = [func.sum(base.c[name]) for name in _ROLLUP_COLUMNS[5:]]
+        keys = [base.c.day, base.c.touchpoint, base.c.channel]
+        selects = [select(*keys, literal("", String), literal("", String), *sums).group_by(*keys)]
+        for attribute, segment in zip(self.segment_attributes, self._segment_keys(), strict=True):
+            value = base.c[segment]
+            selects.append(select(*keys, literal(attribute, String), value, *sums).group_by(*keys, value))
+        return union_all(*selects)
 
     def _on_days(self, column, day: ColumnElement[str], days: list[str] | None) -> list[ColumnElement[bool]]:
         if days is None:
