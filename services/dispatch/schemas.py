@@ -49,7 +49,7 @@ class DeliverySchema(Schema):
     id = fields.String()
     source_id = fields.String()
     invitation_id = fields.String(allow_none=True)
-    kind = fields.String(metadata={"description": "invitation, referral, review or close_loop"})
+    kind = fields.String(metadata={"description": "invitation, reminder, referral, review or close_loop"})
     channel = fields.String()
     status = fields.String(metadata={"description": STATES})
     attempts = fields.Integer()
