@@ -362,12 +362,13 @@ def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
     Checked again first, as it may have waited hours: the customer's window, an opt-out, an answer or the
     survey's expiry. After an unknown outcome the provider is asked for the message before any new send.
     """
-    if not _still_to_send(runtime, delivery.id):
-        return
     started = utcnow()
     try:
+        # First the look-up, at any hour and whatever happened since: the message may be with the customer.
         receipt = _look_up(runtime, delivery) if delivery.reconcile_since else None
         if receipt is None:
+            if not _still_to_send(runtime, delivery.id):
+                return
             receipt = _send(runtime, delivery)
     except TransientDeliveryError as error:
         _record_failure(runtime, delivery.id, error, retry_after=error.retry_after)

@@ -366,6 +366,21 @@ def test_an_sms_whose_send_timed_out_is_looked_up_and_not_sent_twice(runtime, uo
     assert (delivery.reconcile_since, delivery.failure_reason) == (None, None)
 
 
+def test_the_look_up_comes_before_quiet_hours_and_opt_outs_for_the_message_may_be_sent(runtime, uow, clock):
+    runtime.sms.failures.append(OutcomeUnknownError("Twilio did not answer: ReadTimeout"))
+    service.schedule_invitation(runtime, invitation_requested())
+    delivery = the(uow)
+    runtime.sms.provider_has[delivery.id] = SendReceipt("fake", "SM-took-it")
+    uow.opt_outs.add(OptOut(channel="sms", address=PHONE, source="sms_stop", created_at=START))
+
+    clock.now = ISTANBUL_EVENING  # the retry is due in the customer's night
+    delivery.next_attempt_at = clock.now
+    service.send_due_deliveries(runtime)
+
+    assert (delivery.status, delivery.provider_message_id) == (DeliveryState.SENT, "SM-took-it")
+    assert len(runtime.sms.messages) == 1
+
+
 def test_an_sms_whose_provider_answered_500_and_kept_nothing_is_sent_again_once(runtime, uow, clock):
     runtime.sms.failures.append(OutcomeUnknownError("Twilio answered 500", code="20500"))
     service.schedule_invitation(runtime, invitation_requested())
