@@ -146,7 +146,8 @@ class Settings:
             brand_name=get("BRAND_NAME", defaults.brand_name),
             brand_color=_hex_color(env, "BRAND_COLOR", defaults.brand_color),
             sendgrid_from_email=get("SENDGRID_FROM_EMAIL", defaults.sendgrid_from_email),
-            sendgrid_from_name=get("SENDGRID_FROM_NAME", defaults.sendgrid_from_name),
+            # The sender customers see is the brand unless named apart.
+            sendgrid_from_name=get("SENDGRID_FROM_NAME", get("BRAND_NAME", defaults.sendgrid_from_name)),
             sendgrid_api_base_url=get("SENDGRID_API_BASE_URL", defaults.sendgrid_api_base_url),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY", None),
             twilio_account_sid=get("TWILIO_ACCOUNT_SID", None),
