@@ -10,6 +10,8 @@ from services.dispatch import service
 from shared.events import new_event
 from tests.unit.dispatch.fakes import FakeDispatchUnitOfWork, fake_runtime
 
+pytestmark = pytest.mark.browser
+
 PHONES = {"small phone": {"width": 320, "height": 640}, "phone": {"width": 390, "height": 844}}
 
 
