@@ -482,7 +482,8 @@ def _record_sent(runtime: DispatchRuntime, delivery_id: str, receipt: SendReceip
         DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, now)
         delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
         delivery.reconcile_since, delivery.failure_reason = None, None
-        if delivery.status != DeliveryState.ANSWERED:
+        # Not after an answer, nor after a failure the provider reported before answering our call.
+        if domain.reached_customer(delivery.status) and delivery.status != DeliveryState.ANSWERED:
             _schedule_reminder(runtime, uow, delivery, now)
     log.info("delivery %s sent by %s", delivery_id, receipt.provider)
 

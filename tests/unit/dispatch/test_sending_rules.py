@@ -340,6 +340,18 @@ def test_an_sms_reply_to_a_reminder_answers_the_invitation(runtime, uow, clock):
     assert event["data"]["invitation_id"] == "inv-1"
 
 
+def test_no_reminder_follows_a_failure_reported_before_the_providers_answer(runtime, uow):
+    def failed_meanwhile(message):
+        failed = report(message.reference, ProviderStatus.FAILED, error_code="30006")
+        service.apply_status_event(runtime, failed)
+
+    runtime.sms.while_sending = failed_meanwhile
+    service.schedule_invitation(runtime, invitation_requested())
+
+    assert the(uow).status == DeliveryState.FAILED
+    assert of_kind(uow, DeliveryKind.REMINDER) == []
+
+
 def test_no_reminder_without_reminders_configured(uow, clock):
     runtime = runtime_with(uow, reminder_count=0)
     service.schedule_invitation(runtime, invitation_requested())
