@@ -33,6 +33,7 @@ sender can look a message up after an answer it never got.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -260,6 +261,14 @@ def twilio_create_message(account_sid: str) -> Any:
         return _twilio_error(400, 21604, "A 'To' phone number is required.")
     if not sender and not messaging_service_sid:
         return _twilio_error(400, 21603, "A 'From' phone number is required.")
+    content_sid = form.get("ContentSid", "").strip() or None
+    if content_sid:
+        # A template (WhatsApp): Twilio fills it in; the simulator shows its variables in order.
+        try:
+            variables = json.loads(form.get("ContentVariables") or "{}")
+        except ValueError:
+            return _twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+        body = body or " ".join(str(value) for _, value in sorted(variables.items()))
     if not body:
         return _twilio_error(400, 21602, "Message body is required.")
     fault = state.next_fault("twilio")
@@ -311,6 +320,7 @@ def twilio_create_message(account_sid: str) -> Any:
         "status_callback": status_callback,
         "status_callbacks": [],
         "payload": form.to_dict(flat=True),
+        "content_sid": content_sid,
     }
     record["resource"] = resource  # what the Messages list answers with
     state.record(record)

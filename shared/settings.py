@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.channels import CHANNELS
+
 SERVICES = ("survey", "dispatch", "sentiment", "followup")
 # The channels dispatch sends on, each with its own quiet hours.
-MESSAGE_CHANNELS = ("email", "sms", "whatsapp")
+MESSAGE_CHANNELS = CHANNELS
 DEFAULT_SENDING_WINDOW = "08:00-21:00"
 DEFAULT_SMS_HELP_TEXT = "{brand}: customer feedback surveys. Reply STOP to stop them, START to resume."
 # FOLLOWUP_PASSIVES: what a passive's answer opens.
@@ -67,6 +69,11 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str | None = None
+    # WhatsApp through Twilio: the sender ("whatsapp:+14155238886" or the number) and the approved template's
+    # content SID (HX...), whose variables are {{1}} the greeting, {{2}} the question, {{3}} the survey link.
+    # Both set: customers who prefer WhatsApp get it (then SMS, then email).
+    twilio_whatsapp_from: str | None = None
+    twilio_whatsapp_content_sid: str | None = None
     # How long a provider call waits for its answer; past it, the outcome is unknown (never resent blindly).
     provider_timeout_seconds: float = 10.0
     # Dispatch's sending window per channel, local time in the customer's time zone ("08:00-21:00", or
@@ -171,7 +178,8 @@ class Settings:
                 env, "SURVEY_SMS_MAX_SEGMENTS", defaults.survey_sms_max_segments
             ),
             sendgrid_from_email=get("SENDGRID_FROM_EMAIL", defaults.sendgrid_from_email),
-            sendgrid_from_name=get("SENDGRID_FROM_NAME", defaults.sendgrid_from_name),
+            # The sender customers see is the brand unless named apart.
+            sendgrid_from_name=get("SENDGRID_FROM_NAME", get("BRAND_NAME", defaults.sendgrid_from_name)),
             sendgrid_api_base_url=get("SENDGRID_API_BASE_URL", defaults.sendgrid_api_base_url),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY", None),
             twilio_account_sid=get("TWILIO_ACCOUNT_SID", None),
@@ -179,6 +187,8 @@ class Settings:
             twilio_from_number=get("TWILIO_FROM_NUMBER", None),
             twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID", None),
             twilio_api_base_url=get("TWILIO_API_BASE_URL", None),
+            twilio_whatsapp_from=get("TWILIO_WHATSAPP_FROM", None),
+            twilio_whatsapp_content_sid=get("TWILIO_WHATSAPP_CONTENT_SID", None),
             provider_timeout_seconds=_positive_number(
                 env, "PROVIDER_TIMEOUT_SECONDS", defaults.provider_timeout_seconds
             ),

@@ -3,6 +3,8 @@ and Twilio), its consumers and due jobs."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.db import Database
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
@@ -10,18 +12,23 @@ from shared.wiring import ServiceWiring
 
 from . import actors, models, service
 from .app import create_app
-from .providers import EmailTransport, SmsTransport
+from .providers import EmailTransport
 from .runtime import DispatchRuntime, sql_runtime
 from .sandbox import SandboxTransport
+
+if TYPE_CHECKING:
+    from .providers.twilio_sms import TwilioSmsTransport
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> DispatchRuntime:
     database = database or Database(settings.database_url_for(models.SERVICE))
     if settings.transport == "sandbox":
         sandbox = SandboxTransport(database)
-        runtime = sql_runtime(settings, database, sandbox, sandbox)
+        runtime = sql_runtime(settings, database, sandbox, sandbox, sandbox)
     elif settings.transport == "providers":
-        runtime = sql_runtime(settings, database, _sendgrid(settings), _twilio(settings))
+        twilio = _twilio(settings)
+        whatsapp = twilio if settings.twilio_whatsapp_from and settings.twilio_whatsapp_content_sid else None
+        runtime = sql_runtime(settings, database, _sendgrid(settings), twilio, whatsapp)
     else:
         raise ValueError("CLOSELOOP_TRANSPORT must be sandbox or providers")
     service.check_settings(runtime)
@@ -42,7 +49,7 @@ def _sendgrid(settings: Settings) -> EmailTransport:
     )
 
 
-def _twilio(settings: Settings) -> SmsTransport:
+def _twilio(settings: Settings) -> TwilioSmsTransport:
     from .providers.twilio_sms import TwilioSmsTransport
 
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
@@ -54,6 +61,8 @@ def _twilio(settings: Settings) -> SmsTransport:
         messaging_service_sid=settings.twilio_messaging_service_sid,
         api_base_url=settings.twilio_api_base_url,
         timeout=settings.provider_timeout_seconds,
+        whatsapp_from=settings.twilio_whatsapp_from,
+        whatsapp_content_sid=settings.twilio_whatsapp_content_sid,
     )
 
 

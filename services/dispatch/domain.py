@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.channels import Channel
+from shared.channels import CHANNELS, Channel
 from shared.locales import localized
 from shared.nps import NpsCategory, nps_category
 from shared.retries import RetrySchedule
@@ -214,7 +214,7 @@ REMINDER_TEXTS = {
 }
 
 # Whose sentences explain a failure on a channel (``failures.failure_reason``).
-_PROVIDERS = {Channel.EMAIL: "sendgrid", Channel.SMS: "twilio"}
+_PROVIDERS = {Channel.EMAIL: "sendgrid", Channel.SMS: "twilio", Channel.WHATSAPP: "twilio"}
 
 
 def provider_of(channel: str) -> str | None:
@@ -237,23 +237,52 @@ def reminder_source(invitation_id: str, number: int) -> str:
 
 
 def reminder_number(source_id: str) -> int:
-    return int(source_id.rsplit("-", 1)[1])
+    """Which reminder a reminder's source id names (a fallback's source id adds its channel after it)."""
+    match = re.search(r":reminder-(\d+)", source_id)
+    return int(match.group(1)) if match else 1
 
 
 def choose_channel(
-    preferred: str, email: str | None, phone: str | None, opted_out: Collection[str] = ()
+    preferred: str,
+    email: str | None,
+    phone: str | None,
+    opted_out: Collection[str] = (),
+    available: Collection[str] = (Channel.EMAIL, Channel.SMS),
 ) -> tuple[Channel, str] | None:
-    """(channel, address) by the customer's preference, falling back to the other channel.
+    """(channel, address) by the customer's preference, falling back to the other channels; None when none is
+    left. See ``channel_order``."""
+    order = channel_order(preferred, email, phone, opted_out, available)
+    return order[0] if order else None
 
-    A channel without an address, or one the customer opted out of, is skipped; None when no channel is left.
-    """
-    addresses = {Channel.EMAIL: email, Channel.SMS: phone}
-    order = [Channel(preferred), *(channel for channel in Channel if channel != preferred)]
-    for channel in order:
+
+# WhatsApp only where the customer prefers it; then SMS, then email, as the issue of reach goes.
+_FALLBACK_ORDER = (Channel.WHATSAPP, Channel.SMS, Channel.EMAIL)
+
+
+def channel_order(
+    preferred: str,
+    email: str | None,
+    phone: str | None,
+    opted_out: Collection[str] = (),
+    available: Collection[str] = (Channel.EMAIL, Channel.SMS),
+) -> list[tuple[Channel, str]]:
+    """Every (channel, address) to try, in order: the preferred channel, then SMS, then email (WhatsApp only
+    when preferred). A channel without an address, one the customer opted out of, or one not ``available``
+    (WhatsApp unconfigured, or for a message it has no template for) is skipped."""
+    addresses = {Channel.EMAIL: email, Channel.SMS: phone, Channel.WHATSAPP: phone}
+    preferred_channel = Channel(preferred) if preferred in CHANNELS else Channel.EMAIL
+    rest = [channel for channel in _FALLBACK_ORDER if channel not in (preferred_channel, Channel.WHATSAPP)]
+    order = []
+    for channel in [preferred_channel, *rest]:
         address = addresses[channel]
-        if address and channel not in opted_out:
-            return channel, address
-    return None
+        if address and channel not in opted_out and channel in available:
+            order.append((channel, address))
+    return order
+
+
+def fallback_source(source_id: str, channel: str) -> str:
+    """The source id of the delivery that falls back to ``channel`` when the one for ``source_id`` failed."""
+    return f"{source_id}:{channel}"
 
 
 def suppression_reason(email: str | None, phone: str | None) -> str:
@@ -262,8 +291,28 @@ def suppression_reason(email: str | None, phone: str | None) -> str:
 
 
 def normal_address(channel: str, address: str) -> str:
-    """An address as opt-outs and replies compare it: email without case, a phone number as given (E.164)."""
-    return address.strip().lower() if channel == Channel.EMAIL else address.strip()
+    """An address as opt-outs and replies compare it: email without case, a phone number as given (E.164),
+    a WhatsApp user by their number."""
+    address = address.strip()
+    if channel == Channel.WHATSAPP:
+        return address.removeprefix(WHATSAPP_PREFIX)
+    return address.lower() if channel == Channel.EMAIL else address
+
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+def inbound_channel(sender: str) -> tuple[Channel, str]:
+    """The channel and number of an inbound message's ``From``: "whatsapp:+1555..." is WhatsApp."""
+    sender = sender.strip()
+    if sender.startswith(WHATSAPP_PREFIX):
+        return Channel.WHATSAPP, sender.removeprefix(WHATSAPP_PREFIX)
+    return Channel.SMS, sender
+
+
+def whatsapp_variables(greeting: str, question: str, answer_url: str) -> dict[str, str]:
+    """The approved template's variables: {{1}} the greeting, {{2}} the question, {{3}} the survey link."""
+    return {"1": greeting, "2": question, "3": answer_url}
 
 
 def score_links(answer_url: str) -> list[tuple[int, str]]:

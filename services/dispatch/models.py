@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import TYPE_ANNOTATION_MAP
@@ -66,6 +66,9 @@ class Delivery(Base):
     # Set when an attempt's outcome is unknown (a timeout after the request left): the attempt's start, from
     # which the provider is searched for the message before any new send.
     reconcile_since: Mapped[datetime | None]
+    # The channels to fall back to, in order, should this one fail for good: [[channel, address], ...]
+    # (WhatsApp falls back to SMS, then email); a fallback is a delivery of its own.
+    fallbacks: Mapped[list[list[str]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -87,7 +90,8 @@ class InboundSms(Base):
     __tablename__ = "dispatch_inbound_sms"
 
     message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    from_phone: Mapped[str] = mapped_column(String(20))
+    # As Twilio sent it: an E.164 number, or "whatsapp:" and one.
+    from_phone: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))
     delivery_id: Mapped[str | None] = mapped_column(String(36))

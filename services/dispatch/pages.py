@@ -44,10 +44,11 @@ def sandbox_sms_reply(delivery_id: str):
         abort(404)
     message = message_for(runtime.database, delivery_id)
     body = (request.form.get("body") or "").strip()
-    if message is None or message.channel != Channel.SMS:
+    if message is None or message.channel not in (Channel.SMS, Channel.WHATSAPP):
         abort(404)
+    sender = f"whatsapp:{message.to}" if message.channel == Channel.WHATSAPP else message.to
     if body:
-        service.receive_sms(runtime, "SMsandbox" + secrets.token_hex(15), message.to, body[:1600])
+        service.receive_sms(runtime, "SMsandbox" + secrets.token_hex(15), sender, body[:1600])
     return redirect(url_for("pages.sandbox") + f"#delivery-{delivery_id}", code=303)
 
 

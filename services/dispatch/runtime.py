@@ -11,7 +11,7 @@ from shared.outbox import Outbox, OutboxPolicy
 from shared.settings import Settings
 
 from . import models
-from .providers import EmailTransport, SmsTransport
+from .providers import EmailTransport, SmsTransport, WhatsAppTransport
 from .unit_of_work import DispatchUnitOfWork, SqlDispatchUnitOfWork
 
 
@@ -26,6 +26,8 @@ class DispatchRuntime:
     outbox: Outbox | None = None
     # Who may use the app: staff users and API keys; a fake in unit tests that build the app.
     identity: IdentityStore | None = None
+    # None: WhatsApp is not configured, and customers who prefer it get SMS (then email).
+    whatsapp: WhatsAppTransport | None = None
 
     @property
     def public_url(self) -> str:
@@ -33,7 +35,11 @@ class DispatchRuntime:
 
 
 def sql_runtime(
-    settings: Settings, database: Database, email: EmailTransport, sms: SmsTransport
+    settings: Settings,
+    database: Database,
+    email: EmailTransport,
+    sms: SmsTransport,
+    whatsapp: WhatsAppTransport | None = None,
 ) -> DispatchRuntime:
     return DispatchRuntime(
         settings,
@@ -43,4 +49,5 @@ def sql_runtime(
         database,
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
         identity_store(settings),
+        whatsapp,
     )

@@ -12,11 +12,11 @@ from shared.db import Database
 
 from .domain import WAITING_STATES
 from .models import Delivery, InboundSms, SandboxMessage
-from .providers import OutgoingEmail, OutgoingSms, SendReceipt
+from .providers import OutgoingEmail, OutgoingSms, OutgoingWhatsApp, SendReceipt
 
 
 class SandboxTransport:
-    """An EmailTransport and SmsTransport that writes to the dispatch database."""
+    """An EmailTransport, SmsTransport and WhatsAppTransport that writes to the dispatch database."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -29,7 +29,12 @@ class SandboxTransport:
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
         return self._keep(sms.reference, Channel.SMS, sms.to, None, sms.body, None)
 
-    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+    def send_whatsapp(self, message: OutgoingWhatsApp) -> SendReceipt:
+        return self._keep(message.reference, Channel.WHATSAPP, message.to, None, message.preview, None)
+
+    def find_sent(
+        self, message: OutgoingEmail | OutgoingSms | OutgoingWhatsApp, since: datetime
+    ) -> SendReceipt | None:
         """What the sandbox kept for this delivery, if an attempt got that far before its worker died."""
         kept = message_for(self.database, message.reference)
         return SendReceipt("sandbox", f"sandbox-{kept.id}") if kept else None

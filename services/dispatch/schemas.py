@@ -49,7 +49,9 @@ class DeliverySchema(Schema):
     id = fields.String()
     source_id = fields.String()
     invitation_id = fields.String(allow_none=True)
-    kind = fields.String(metadata={"description": "invitation, referral, review, close_loop or reprompt"})
+    kind = fields.String(
+        metadata={"description": "invitation, reminder, referral, review, close_loop or reprompt"}
+    )
     channel = fields.String()
     status = fields.String(metadata={"description": STATES})
     attempts = fields.Integer()

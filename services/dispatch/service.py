@@ -25,6 +25,7 @@ from .providers import (
     OutcomeUnknownError,
     OutgoingEmail,
     OutgoingSms,
+    OutgoingWhatsApp,
     PermanentDeliveryError,
     Reconciling,
     SendReceipt,
@@ -192,10 +193,14 @@ def _new_delivery(
     email, phone = contact.get("email"), contact.get("phone")
     opted_out = {
         channel
-        for channel, address in ((Channel.EMAIL, email), (Channel.SMS, phone))
+        for channel, address in ((Channel.EMAIL, email), (Channel.SMS, phone), (Channel.WHATSAPP, phone))
         if address and _is_opted_out(uow, channel, address)
     }
-    choice = domain.choose_channel(contact["preferred_channel"], email, phone, opted_out)
+    available = {Channel.EMAIL, Channel.SMS}
+    if runtime.whatsapp is not None and kind in domain.SURVEY_KINDS:
+        available.add(Channel.WHATSAPP)  # the approved template asks the survey's question, nothing else
+    order = domain.channel_order(contact["preferred_channel"], email, phone, opted_out, available)
+    choice = order[0] if order else None
     now = utcnow()
     zone, _ = customer_zone(contact.get("timezone"), runtime.settings.default_timezone)
     due = next_sending_time(now, zone, _sending_window(runtime, choice[0])) if choice else None
@@ -215,6 +220,8 @@ def _new_delivery(
         last_error=None if choice else domain.suppression_reason(email, phone),
         failure_reason=None if choice else domain.suppression_reason(email, phone),
         timezone=zone.key,
+        # WhatsApp can fail where SMS and email would not (no WhatsApp account, a template refused).
+        fallbacks=[list(pair) for pair in order[1:]] if choice and choice[0] == Channel.WHATSAPP else None,
         created_at=now,
         updated_at=now,
     )
@@ -227,6 +234,12 @@ def _render_invitation(
     rendered message, for the reminders rendered later."""
     kept = {"survey_message": message}
     reminder_words = localized(domain.REMINDER_TEXTS, delivery.locale) if reminder else None
+    if delivery.channel == Channel.WHATSAPP:
+        greeting = message["greeting"]
+        if reminder_words:
+            greeting = f"{reminder_words['sms']} {greeting}"
+        variables = domain.whatsapp_variables(greeting, message["question"], message["answer_url"])
+        return {"variables": variables, "preview": "\n".join(variables.values()), **kept}
     if delivery.channel == Channel.SMS:
         body = message["sms_body"]
         return {"body": f"{reminder_words['sms']} {body}" if reminder_words else body, **kept}
@@ -367,12 +380,13 @@ def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
     Checked again first, as it may have waited hours: the customer's window, an opt-out, an answer or the
     survey's expiry. After an unknown outcome the provider is asked for the message before any new send.
     """
-    if not _still_to_send(runtime, delivery.id):
-        return
     started = utcnow()
     try:
+        # First the look-up, at any hour and whatever happened since: the message may be with the customer.
         receipt = _look_up(runtime, delivery) if delivery.reconcile_since else None
         if receipt is None:
+            if not _still_to_send(runtime, delivery.id):
+                return
             receipt = _send(runtime, delivery)
     except TransientDeliveryError as error:
         _record_failure(runtime, delivery.id, error, retry_after=error.retry_after)
@@ -423,7 +437,7 @@ def _reason_not_to_send(
     return None
 
 
-def _outgoing(runtime: DispatchRuntime, delivery: Delivery) -> OutgoingEmail | OutgoingSms:
+def _outgoing(runtime: DispatchRuntime, delivery: Delivery) -> OutgoingEmail | OutgoingSms | OutgoingWhatsApp:
     content = delivery.content
     if delivery.channel == Channel.EMAIL:
         return OutgoingEmail(
@@ -440,19 +454,31 @@ def _outgoing(runtime: DispatchRuntime, delivery: Delivery) -> OutgoingEmail | O
     status_callback = routes.TWILIO_STATUS.url(
         runtime.public_url, {routes.TWILIO_STATUS_REFERENCE: delivery.id}
     )
+    if delivery.channel == Channel.WHATSAPP:
+        return OutgoingWhatsApp(
+            to=delivery.address,
+            variables=content["variables"],
+            preview=content["preview"],
+            reference=delivery.id,
+            status_callback_url=status_callback,
+        )
     return OutgoingSms(
         to=delivery.address, body=content["body"], reference=delivery.id, status_callback_url=status_callback
     )
 
 
 def _transport(runtime: DispatchRuntime, channel: str) -> Any:
-    return runtime.email if channel == Channel.EMAIL else runtime.sms
+    return {Channel.EMAIL: runtime.email, Channel.WHATSAPP: runtime.whatsapp}.get(channel, runtime.sms)
 
 
 def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
     message = _outgoing(runtime, delivery)
     if isinstance(message, OutgoingEmail):
         return runtime.email.send_email(message)
+    if isinstance(message, OutgoingWhatsApp):
+        if runtime.whatsapp is None:
+            raise PermanentDeliveryError("WhatsApp is no longer configured (TWILIO_WHATSAPP_CONTENT_SID)")
+        return runtime.whatsapp.send_whatsapp(message)
     return runtime.sms.send_sms(message)
 
 
@@ -474,7 +500,8 @@ def _record_sent(runtime: DispatchRuntime, delivery_id: str, receipt: SendReceip
         DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, now)
         delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
         delivery.reconcile_since, delivery.failure_reason = None, None
-        if delivery.status != DeliveryState.ANSWERED:
+        # Not after an answer, nor after a failure the provider reported before answering our call.
+        if domain.reached_customer(delivery.status) and delivery.status != DeliveryState.ANSWERED:
             _schedule_reminder(runtime, uow, delivery, now)
     log.info("delivery %s sent by %s", delivery_id, receipt.provider)
 
@@ -512,6 +539,8 @@ def _record_failure(
             )[:300]
         if opted_out:
             _record_opt_out(uow, delivery.channel, delivery.address, "provider")
+        if delivery.status == DeliveryState.FAILED:
+            _fall_back(runtime, uow, delivery, now)
     log.warning(
         "delivery %s attempt %s failed: %s",
         delivery_id,
@@ -609,11 +638,63 @@ def _schedule_reminder(
         timezone=sent.timezone,
         touchpoint=sent.touchpoint,
         expires_at=sent.expires_at,
+        fallbacks=sent.fallbacks,
         created_at=now,
         updated_at=now,
     )
     reminder.content = _render_invitation(runtime, reminder, sent.content["survey_message"], reminder=True)
     uow.deliveries.add(reminder)
+
+
+# --- Fallback ------------------------------------------------------------------------------------------
+
+
+def _fall_back(runtime: DispatchRuntime, uow: DispatchUnitOfWork, failed: Delivery, now: datetime) -> None:
+    """A survey message that failed for good on WhatsApp goes again on the next channel: SMS, then email.
+
+    The failed delivery keeps its state and reason; the fallback is a delivery of its own, due at once or in
+    the customer's sending window for that channel.
+    """
+    content = failed.content or {}
+    if failed.channel != Channel.WHATSAPP or not failed.fallbacks or "survey_message" not in content:
+        return
+    remaining = [
+        (channel, address)
+        for channel, address in failed.fallbacks
+        if not _is_opted_out(uow, channel, address)
+    ]
+    if not remaining:
+        return
+    (channel, address), rest = remaining[0], remaining[1:]
+    source_id = domain.fallback_source(failed.source_id, channel)
+    if uow.deliveries.for_source(source_id):
+        return
+    fallback = Delivery(
+        id=str(uuid.uuid4()),
+        source_id=source_id,
+        invitation_id=failed.invitation_id,
+        kind=failed.kind,
+        channel=channel,
+        address=address,
+        recipient_name=failed.recipient_name,
+        locale=failed.locale,
+        content={},
+        attempts=0,
+        timezone=failed.timezone,
+        touchpoint=failed.touchpoint,
+        expires_at=failed.expires_at,
+        fallbacks=[list(pair) for pair in rest] or None,
+        created_at=now,
+        updated_at=now,
+    )
+    due = _due_in_window(runtime, fallback, now)
+    fallback.status, fallback.next_attempt_at = domain.waiting_state(now, due), due
+    reminder = failed.kind == DeliveryKind.REMINDER
+    fallback.content = _render_invitation(runtime, fallback, content["survey_message"], reminder=reminder)
+    uow.deliveries.add(fallback)
+    if fallback.status == DeliveryState.SCHEDULED:
+        uow.after_commit(lambda: attempt_delivery(runtime, fallback.id))
+    log.info("delivery %s failed on WhatsApp: falling back to %s as %s", failed.id, channel, fallback.id)
 
 
 # --- Opt-outs ---------------------------------------------------------------------------------------
@@ -713,6 +794,7 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
                 delivery.failure_reason = failures.failure_reason(
                     report.provider, report.error_code, report.reason
                 )[:300]
+                _fall_back(runtime, uow, delivery, utcnow())
             else:
                 # The provider has it: an earlier doubt (an unknown outcome) is settled.
                 delivery.failure_reason, delivery.reconcile_since = None, None
@@ -739,19 +821,21 @@ def receive_sms(
     """
     now = utcnow()
     kind = classify_sms_reply(body)
-    phone = domain.normal_address(Channel.SMS, from_phone)
+    # WhatsApp replies come through the same webhook, from "whatsapp:+1555...".
+    channel, number = domain.inbound_channel(from_phone)
+    phone = domain.normal_address(channel, number)
     with runtime.unit_of_work() as uow:
         if uow.inbound_sms.has(message_sid):
             return None
         delivery = None
         if kind is SmsReplyKind.OPT_OUT:
-            _record_opt_out(uow, Channel.SMS, phone, "sms_stop")
-        elif kind is SmsReplyKind.OPT_IN and uow.opt_outs.has(Channel.SMS, phone):
-            uow.opt_outs.remove(Channel.SMS, phone)
-            uow.emit("customer.opted_in", {"channel": Channel.SMS, "address": phone, "reason": "sms_start"})
+            _record_opt_out(uow, channel, phone, "sms_stop")
+        elif kind is SmsReplyKind.OPT_IN and uow.opt_outs.has(channel, phone):
+            uow.opt_outs.remove(channel, phone)
+            uow.emit("customer.opted_in", {"channel": channel, "address": phone, "reason": "sms_start"})
         elif kind is SmsReplyKind.ANSWER:
             delivery = uow.deliveries.latest_to(
-                Channel.SMS, phone, domain.REPLYABLE_STATES, since=now - domain.REPLY_WINDOW
+                channel, phone, domain.REPLYABLE_STATES, since=now - domain.REPLY_WINDOW
             )
             # A reply is to the last message that reached the number: after a referral or review request
             # or a close-the-loop message it is about that, not a comment on the survey answered before.

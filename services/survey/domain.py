@@ -180,15 +180,29 @@ class Reachability:
 
 
 def reachability(
-    email: str | None, phone: str | None, opted_out: Iterable[str] = (), consent: bool | None = None
+    email: str | None,
+    phone: str | None,
+    opted_out: Iterable[str] = (),
+    consent: bool | None = None,
+    preferred_channel: str | None = None,
 ) -> Reachability:
-    """An email reaches the email channel, a phone number the SMS channel."""
-    channels = {channel for channel, address in channel_addresses(email, phone).items() if address}
+    """An email reaches the email channel, a phone number the SMS channel (and WhatsApp, where preferred)."""
+    channels = {
+        channel
+        for channel, address in channel_addresses(email, phone, preferred_channel).items()
+        if address
+    }
     return Reachability(frozenset(channels), frozenset(opted_out) & frozenset(channels), consent)
 
 
-def channel_addresses(email: str | None, phone: str | None) -> dict[str, str | None]:
-    return {Channel.EMAIL.value: email, Channel.SMS.value: phone}
+def channel_addresses(
+    email: str | None, phone: str | None, preferred_channel: str | None = None
+) -> dict[str, str | None]:
+    addresses = {Channel.EMAIL.value: email, Channel.SMS.value: phone}
+    # Dispatch sends WhatsApp only to those who prefer it, so only for them is it a way to reach them.
+    if preferred_channel == Channel.WHATSAPP:
+        addresses[Channel.WHATSAPP.value] = phone
+    return addresses
 
 
 def unreachable(reach: Reachability) -> SurveyDecision | None:

@@ -511,14 +511,18 @@ def _addresses(customer: Customer) -> dict[str, str]:
     """The customer's address on each channel they have one on, as opt-outs are kept."""
     return {
         channel: normal_address(channel, address)
-        for channel, address in domain.channel_addresses(customer.email, customer.phone).items()
+        for channel, address in domain.channel_addresses(
+            customer.email, customer.phone, customer.preferred_channel
+        ).items()
         if address
     }
 
 
 def _reachability(uow: SurveyUnitOfWork, customer: Customer) -> domain.Reachability:
     opted_out = uow.opt_outs.opted_out(_addresses(customer))
-    return domain.reachability(customer.email, customer.phone, opted_out, customer.consent)
+    return domain.reachability(
+        customer.email, customer.phone, opted_out, customer.consent, customer.preferred_channel
+    )
 
 
 @consumes("customer.opted_out")

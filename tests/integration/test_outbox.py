@@ -34,8 +34,9 @@ class Published(list):
         self.append((consumer, envelope["id"]))
 
 
-def store(outbox: Outbox, event_type: str = "response.submitted") -> dict:
-    envelope = new_event(event_type, SUBMITTED)
+def store(outbox: Outbox) -> dict:
+    # An event with one consumer (response.scored: followup), so that each publish is one row's.
+    envelope = new_event("response.scored", {**SUBMITTED, "sentiment": None})
     with outbox.database.transaction() as session:
         record_event(session, outbox.table, envelope)
     return envelope
@@ -50,10 +51,10 @@ def test_event_is_published_to_each_consumer_until_it_acknowledges(outbox):
     envelope, published, now = store(outbox), Published(), utcnow()
 
     assert outbox.relay_due(published, now=now) == 1
-    assert published == [("sentiment", envelope["id"])]
+    assert published == [("followup", envelope["id"])]
     assert outbox.relay_due(published, now=now + timedelta(seconds=59)) == 0
-    assert outbox.relay_due(published, now=now + timedelta(seconds=61)) == 1  # no word from sentiment
-    outbox.acknowledge(envelope["id"], "sentiment")
+    assert outbox.relay_due(published, now=now + timedelta(seconds=61)) == 1  # no word from followup
+    outbox.acknowledge(envelope["id"], "followup")
     assert outbox.relay_due(published, now=now + timedelta(days=1)) == 0
     [row] = rows(outbox)
     assert row.publish_attempts == 2 and row.acknowledged_at is not None and row.next_publish_at is None
@@ -93,7 +94,7 @@ def test_broker_refusing_a_publish_leaves_the_row_due(outbox):
 def test_finished_rows_and_consumed_records_are_pruned_after_the_retention(outbox):
     done, pending = store(outbox), store(outbox)
     outbox.relay_due(Published())
-    outbox.acknowledge(done["id"], "sentiment")
+    outbox.acknowledge(done["id"], "followup")
     with outbox.database.transaction() as session:
         session.execute(insert(outbox.consumed).values(event_id="e1", consumer="c", consumed_at=utcnow()))
 

@@ -23,8 +23,10 @@ def invite(survey, **customer):
 
 
 def submitted_events(survey):
+    """Each response.submitted once (the outbox keeps a row per consumer: sentiment's)."""
     with survey.database.transaction() as session:
-        rows = session.execute(select(outbox.c.payload).order_by(outbox.c.created_at)).all()
+        query = select(outbox.c.payload).where(outbox.c.consumer == "sentiment").order_by(outbox.c.created_at)
+        rows = session.execute(query).all()
     return [row.payload["data"] for row in rows if row.payload["type"] == "response.submitted"]
 
 

@@ -46,6 +46,19 @@ class OutgoingSms:
 
 
 @dataclass(frozen=True)
+class OutgoingWhatsApp:
+    """One WhatsApp message to one E.164 number through an approved template (its content SID is the
+    transport's); `variables` fill the template's {{1}}, {{2}}...; `preview` is the text as shown to people
+    who read it here (the sandbox, logs never)."""
+
+    to: str
+    variables: dict[str, str]
+    preview: str
+    reference: str
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True)
 class SendReceipt:
     """A provider accepted a message: which provider, and its id for the message if it gave one."""
 
@@ -140,11 +153,21 @@ class SmsTransport(Protocol):
 
 
 
+class WhatsAppTransport(Protocol):
+    """Sends one WhatsApp template message through one provider call."""
+
+    def send_whatsapp(self, message: OutgoingWhatsApp) -> SendReceipt:
+        """Send `message`; raises as `SmsTransport.send_sms` does."""
+        ...
+
+
 @runtime_checkable
 class Reconciling(Protocol):
     """A transport whose provider can be asked whether it took a message (Twilio can, SendGrid cannot)."""
 
-    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+    def find_sent(
+        self, message: OutgoingEmail | OutgoingSms | OutgoingWhatsApp, since: datetime
+    ) -> SendReceipt | None:
         """The provider's record of `message` (same recipient and text) created since `since`, or None.
 
         Raises TransientDeliveryError when the provider cannot be asked now.

@@ -8,6 +8,7 @@ SDK's `api` domain object, the one attribute every API v2010 URL is built from
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from twilio.rest import Client
 from .base import (
     OutcomeUnknownError,
     OutgoingSms,
+    OutgoingWhatsApp,
     PermanentDeliveryError,
     SendReceipt,
     TransientDeliveryError,
@@ -41,6 +43,7 @@ ERROR_TOO_MANY_REQUESTS = 20429  # never processed, always safe to retry
 # (clocks differ); this much earlier still counts as the same attempt.
 CLOCK_SKEW = timedelta(minutes=2)
 LOOKUP_LIMIT = 50
+WHATSAPP_PREFIX = "whatsapp:"
 
 
 class _AnswerKeepingHttpClient(TwilioHttpClient):
@@ -73,10 +76,14 @@ class TwilioSmsTransport:
         api_base_url: str | None = None,
         http_client: HttpClient | None = None,
         timeout: float = 10,
+        whatsapp_from: str | None = None,
+        whatsapp_content_sid: str | None = None,
     ) -> None:
         if not (from_number or messaging_service_sid):
             raise ValueError("Twilio needs a from_number or a messaging_service_sid to send from")
         self.from_number = from_number
+        self.whatsapp_from = whatsapp_address(whatsapp_from) if whatsapp_from else None
+        self.whatsapp_content_sid = whatsapp_content_sid
         self.messaging_service_sid = messaging_service_sid
         self.api_base_url = api_base_url
         self._http_client = http_client or _AnswerKeepingHttpClient(timeout=timeout)
@@ -104,10 +111,26 @@ class TwilioSmsTransport:
         if self.messaging_service_sid and self.from_number:
             # Both given: a specific sender from the service's pool, with the service's features.
             sender["from_"] = self.from_number
-        if sms.status_callback_url:
-            sender["status_callback"] = sms.status_callback_url
+        return self._create(sms.reference, sms.to, sms.status_callback_url, body=sms.body, **sender)
+
+    def send_whatsapp(self, message: OutgoingWhatsApp) -> SendReceipt:
+        """Send the approved template with its variables: WhatsApp lets nothing else open a conversation."""
+        if not (self.whatsapp_from and self.whatsapp_content_sid):
+            raise PermanentDeliveryError("WhatsApp is not configured (TWILIO_WHATSAPP_FROM, _CONTENT_SID)")
+        return self._create(
+            message.reference,
+            whatsapp_address(message.to),
+            message.status_callback_url,
+            from_=self.whatsapp_from,
+            content_sid=self.whatsapp_content_sid,
+            content_variables=json.dumps(message.variables, ensure_ascii=False),
+        )
+
+    def _create(self, reference: str, to: str, status_callback: str | None, **fields: Any) -> SendReceipt:
+        if status_callback:
+            fields["status_callback"] = status_callback
         try:
-            message = self._client.messages.create(to=sms.to, body=sms.body, **sender)
+            message = self._client.messages.create(to=to, **fields)
         except (TwilioRestException, TwilioServiceException) as exc:
             error = classify_twilio_error(exc.status, exc.code, _twilio_error_text(exc))
             keeping = isinstance(self._http_client, _AnswerKeepingHttpClient)
@@ -118,28 +141,34 @@ class TwilioSmsTransport:
             if request_may_have_arrived(exc):
                 raise OutcomeUnknownError(f"Twilio did not answer: {type(exc).__name__}") from exc
             raise TransientDeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
-        logger.info(
-            "Twilio accepted delivery %s for %s as %s", sms.reference, mask_phone(sms.to), message.sid
-        )
+        logger.info("Twilio accepted delivery %s for %s as %s", reference, mask_phone(to), message.sid)
         return SendReceipt(provider=PROVIDER, provider_message_id=message.sid)
 
-    def find_sent(self, sms: OutgoingSms, since: datetime) -> SendReceipt | None:
-        """Twilio's message to the same number with the same text created since `since`, newest first.
+    def find_sent(self, sent: OutgoingSms | OutgoingWhatsApp, since: datetime) -> SendReceipt | None:
+        """Twilio's message to the same number (with the same text, for an SMS) created since `since`.
 
-        Listed by recipient only: a message Twilio still queues has no DateSent to filter on.
+        Listed by recipient only, newest first: a message Twilio still queues has no DateSent to filter on.
+        A WhatsApp template's text is Twilio's to fill in, so any message to that address since then counts.
         """
+        to = whatsapp_address(sent.to) if isinstance(sent, OutgoingWhatsApp) else sent.to
         try:
-            messages = self._client.messages.list(to=sms.to, limit=LOOKUP_LIMIT)
+            messages = self._client.messages.list(to=to, limit=LOOKUP_LIMIT)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise TransientDeliveryError(_twilio_error_text(exc), code=str(exc.code or exc.status)) from exc
         except requests.RequestException as exc:
             raise TransientDeliveryError(f"Twilio unreachable for a look-up: {type(exc).__name__}") from exc
         for message in messages:
             created = message.date_created
-            if message.body == sms.body and (created is None or created >= since - CLOCK_SKEW):
-                logger.info("Twilio already had delivery %s as %s", sms.reference, message.sid)
+            same_text = isinstance(sent, OutgoingWhatsApp) or message.body == sent.body
+            if same_text and (created is None or created >= since - CLOCK_SKEW):
+                logger.info("Twilio already had delivery %s as %s", sent.reference, message.sid)
                 return SendReceipt(provider=PROVIDER, provider_message_id=message.sid)
         return None
+
+
+def whatsapp_address(number: str) -> str:
+    """"whatsapp:+14155550123", as Twilio addresses WhatsApp users and senders."""
+    return number if number.startswith(WHATSAPP_PREFIX) else WHATSAPP_PREFIX + number
 
 
 def classify_twilio_error(

@@ -14,7 +14,7 @@ from typing import Any
 from services.dispatch import models
 from services.dispatch.domain import DELIVERY_RETRIES
 from services.dispatch.models import Delivery, InboundSms, OptOut, ProviderEvent
-from services.dispatch.providers import OutgoingEmail, OutgoingSms, SendReceipt
+from services.dispatch.providers import OutgoingEmail, OutgoingSms, OutgoingWhatsApp, SendReceipt
 from services.dispatch.runtime import DispatchRuntime
 from services.dispatch.unit_of_work import DispatchUnitOfWork
 from shared.unit_of_work import Conflict, InMemoryUnitOfWork
@@ -137,9 +137,9 @@ class FakeTransport:
     """
 
     def __init__(self) -> None:
-        self.messages: list[OutgoingEmail | OutgoingSms] = []
+        self.messages: list[OutgoingEmail | OutgoingSms | OutgoingWhatsApp] = []
         self.failures: list[Exception] = []
-        self.while_sending: Callable[[OutgoingEmail | OutgoingSms], None] | None = None
+        self.while_sending: Callable[[OutgoingEmail | OutgoingSms | OutgoingWhatsApp], None] | None = None
 
     def send_email(self, email: OutgoingEmail) -> SendReceipt:
         return self._answer(email)
@@ -147,7 +147,10 @@ class FakeTransport:
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
         return self._answer(sms)
 
-    def _answer(self, message: OutgoingEmail | OutgoingSms) -> SendReceipt:
+    def send_whatsapp(self, message: OutgoingWhatsApp) -> SendReceipt:
+        return self._answer(message)
+
+    def _answer(self, message: OutgoingEmail | OutgoingSms | OutgoingWhatsApp) -> SendReceipt:
         self.messages.append(message)
         if self.while_sending:
             self.while_sending(message)
@@ -167,17 +170,24 @@ class LookingUpTransport(FakeTransport):
         self.provider_has: dict[str, SendReceipt] = {}
         self.lookups: list[tuple[str, datetime]] = []
 
-    def find_sent(self, message: OutgoingEmail | OutgoingSms, since: datetime) -> SendReceipt | None:
+    def find_sent(
+        self, message: OutgoingEmail | OutgoingSms | OutgoingWhatsApp, since: datetime
+    ) -> SendReceipt | None:
         self.lookups.append((message.reference, since))
         return self.provider_has.get(message.reference)
 
 
-def fake_runtime(uow: FakeDispatchUnitOfWork, **settings: Any) -> DispatchRuntime:
-    """A dispatch runtime whose every unit of work is ``uow``, with a FakeTransport each for email and SMS.
+def fake_runtime(uow: FakeDispatchUnitOfWork, whatsapp: bool = False, **settings: Any) -> DispatchRuntime:
+    """A dispatch runtime whose every unit of work is ``uow``, with a FakeTransport for email, a
+    LookingUpTransport (Twilio can be asked) for SMS and, with ``whatsapp``, another for WhatsApp.
 
-    Its public URL is http://testserver.
+    Its public URL is http://testserver; ``settings`` override the tests' settings.
     """
     transports = FakeTransport(), LookingUpTransport()
     return DispatchRuntime(
-        make_settings("sqlite://", **settings), lambda: uow, *transports, identity=FakeIdentityStore()
+        make_settings("sqlite://", **settings),
+        lambda: uow,
+        *transports,
+        identity=FakeIdentityStore(),
+        whatsapp=LookingUpTransport() if whatsapp else None,
     )

@@ -248,6 +248,18 @@ def test_sendgrid_asynchronous_bounce_without_message_id_keeps_the_reference() -
     assert parsed.reason is not None and "ada@example.org" not in parsed.reason
 
 
+def test_sendgrid_bounce_carries_its_smtp_status_or_else_its_classification_as_the_error_code() -> None:
+    with_status = sendgrid_event("bounce", reason="550 5.1.1 User unknown", status="5.1.1")
+    classified = sendgrid_event("bounce", reason="Mailbox full", bounce_classification="Mailbox Unavailable")
+    delivered = sendgrid_event("delivered")
+
+    body = json.dumps([with_status, classified, delivered]).encode()
+
+    codes = [event.error_code for event in parse_sendgrid_events(body)]
+
+    assert codes == ["5.1.1", "Mailbox Unavailable", None]
+
+
 def test_sendgrid_event_reference_is_none_for_mail_we_did_not_tag() -> None:
     untagged = sendgrid_event("delivered")
     del untagged["delivery_id"]
@@ -303,7 +315,7 @@ def test_twilio_undelivered_callback_keeps_the_error_code() -> None:
     event = parse_twilio_status(params)
 
     assert event.status == ProviderStatus.UNDELIVERED
-    assert event.reason == "Twilio error 30003"
+    assert event.reason == "Twilio error 30003" and event.error_code == "30003"
     assert event.reference is None
     assert event.occurred_at.tzinfo is not None
 

@@ -340,6 +340,18 @@ def test_an_sms_reply_to_a_reminder_answers_the_invitation(runtime, uow, clock):
     assert event["data"]["invitation_id"] == "inv-1"
 
 
+def test_no_reminder_follows_a_failure_reported_before_the_providers_answer(runtime, uow):
+    def failed_meanwhile(message):
+        failed = report(message.reference, ProviderStatus.FAILED, error_code="30006")
+        service.apply_status_event(runtime, failed)
+
+    runtime.sms.while_sending = failed_meanwhile
+    service.schedule_invitation(runtime, invitation_requested())
+
+    assert the(uow).status == DeliveryState.FAILED
+    assert of_kind(uow, DeliveryKind.REMINDER) == []
+
+
 def test_no_reminder_without_reminders_configured(uow, clock):
     runtime = runtime_with(uow, reminder_count=0)
     service.schedule_invitation(runtime, invitation_requested())
@@ -364,6 +376,21 @@ def test_an_sms_whose_send_timed_out_is_looked_up_and_not_sent_twice(runtime, uo
     assert (delivery.status, delivery.provider_message_id) == (DeliveryState.SENT, "SM-took-it")
     assert len(runtime.sms.messages) == 1  # the one whose answer was lost
     assert (delivery.reconcile_since, delivery.failure_reason) == (None, None)
+
+
+def test_the_look_up_comes_before_quiet_hours_and_opt_outs_for_the_message_may_be_sent(runtime, uow, clock):
+    runtime.sms.failures.append(OutcomeUnknownError("Twilio did not answer: ReadTimeout"))
+    service.schedule_invitation(runtime, invitation_requested())
+    delivery = the(uow)
+    runtime.sms.provider_has[delivery.id] = SendReceipt("fake", "SM-took-it")
+    uow.opt_outs.add(OptOut(channel="sms", address=PHONE, source="sms_stop", created_at=START))
+
+    clock.now = ISTANBUL_EVENING  # the retry is due in the customer's night
+    delivery.next_attempt_at = clock.now
+    service.send_due_deliveries(runtime)
+
+    assert (delivery.status, delivery.provider_message_id) == (DeliveryState.SENT, "SM-took-it")
+    assert len(runtime.sms.messages) == 1
 
 
 def test_an_sms_whose_provider_answered_500_and_kept_nothing_is_sent_again_once(runtime, uow, clock):

@@ -72,3 +72,9 @@ def test_the_sandbox_sends_at_any_hour_unless_quiet_hours_are_asked_for():
     assert sandbox_sending_hours(asked, {"QUIET_HOURS": "08:00-21:00"}).quiet_hours == asked.quiet_hours
     providers = Settings.from_env({"CLOSELOOP_TRANSPORT": "providers"})
     assert sandbox_sending_hours(providers, {}).quiet_hours == providers.quiet_hours
+
+
+def test_the_sender_customers_see_is_the_brand_unless_named_apart():
+    assert Settings.from_env({"BRAND_NAME": "Acme"}).sendgrid_from_name == "Acme"
+    named = Settings.from_env({"BRAND_NAME": "Acme", "SENDGRID_FROM_NAME": "Acme Support"})
+    assert named.sendgrid_from_name == "Acme Support"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from services.dispatch.providers import (
     OutcomeUnknownError,
     OutgoingEmail,
     OutgoingSms,
+    OutgoingWhatsApp,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -287,3 +289,44 @@ def test_faults_can_be_forgotten_and_unknown_ones_are_refused(simulator) -> None
     assert len(recorded(simulator)) == 1
     answer = requests.post(f"{simulator.base_url}/_simulator/faults", json={"kind": "flood"}, timeout=5)
     assert answer.status_code == 400
+
+
+def test_a_whatsapp_template_goes_through_the_twilio_sdk_with_its_content_sid_and_variables(
+    simulator,
+) -> None:
+    transport = TwilioSmsTransport(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        from_number="+15005550006",
+        api_base_url=simulator.base_url,
+        whatsapp_from="+14155238886",
+        whatsapp_content_sid="HX" + "a" * 32,
+    )
+    message = OutgoingWhatsApp(
+        to="+447700900123",
+        variables={"1": "Hello Ada,", "2": "How likely are you to recommend us?", "3": SURVEY_LINK},
+        preview="",
+        reference="dlv_4",
+    )
+    since = datetime.now(UTC)
+
+    receipt = transport.send_whatsapp(message)
+
+    (recorded_message,) = recorded(simulator)
+    assert recorded_message["id"] == receipt.provider_message_id
+    assert (recorded_message["to"], recorded_message["from"]) == (
+        "whatsapp:+447700900123",
+        "whatsapp:+14155238886",
+    )
+    assert recorded_message["content_sid"] == "HX" + "a" * 32
+    assert json.loads(recorded_message["payload"]["ContentVariables"])["3"] == SURVEY_LINK
+    found = transport.find_sent(message, since)
+    assert found is not None and found.provider_message_id == receipt.provider_message_id
+
+
+def test_whatsapp_without_its_settings_is_refused_before_any_call(simulator) -> None:
+    with pytest.raises(PermanentDeliveryError):
+        twilio_transport(simulator).send_whatsapp(
+            OutgoingWhatsApp(to="+447700900123", variables={}, preview="", reference="dlv_5")
+        )
+    assert recorded(simulator) == []

@@ -53,3 +53,15 @@ def test_a_click_three_seconds_after_a_burst_counts_and_the_same_score_again_is_
     mine = _click(9, 4)
     assert domain.click_counts(mine, [*burst, mine])
     assert domain.click_counts(_click(9, 0), [_click(9, 0), _click(9, 0.5)])
+
+
+def test_whatsapp_reaches_only_a_customer_who_prefers_it():
+    # STOP by SMS leaves a phone-only customer unreachable, unless they prefer WhatsApp (tried first).
+    sms_only = domain.reachability(None, "+905551112233", opted_out={"sms"}, preferred_channel="sms")
+    assert domain.unreachable(sms_only).reason == "opted out of every channel"
+
+    whatsapp = domain.reachability(None, "+905551112233", opted_out={"sms"}, preferred_channel="whatsapp")
+    assert whatsapp.channels == {"sms", "whatsapp"} and domain.unreachable(whatsapp) is None
+
+    everything = domain.reachability(None, "+905551112233", {"sms", "whatsapp"}, preferred_channel="whatsapp")
+    assert domain.unreachable(everything).reason == "opted out of every channel"

@@ -1,5 +1,6 @@
 """deliveries keep the customer's time zone, the invitation's touchpoint and expiry, a readable failure reason
-and error code, and the start of an attempt whose outcome is unknown
+and error code, the start of an attempt whose outcome is unknown, and their fallback channels; inbound
+messages' senders may be WhatsApp addresses
 
 Revision ID: dispatch_0004
 Revises: dispatch_0003
@@ -36,11 +37,27 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("touchpoint", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("reconcile_since", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("fallbacks", sa.JSON(), nullable=True))
+    with op.batch_alter_table("dispatch_inbound_sms", schema=None) as batch_op:
+        batch_op.alter_column(
+            "from_phone",
+            existing_type=sa.String(length=20),
+            type_=sa.String(length=40),
+            existing_nullable=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dispatch_inbound_sms", schema=None) as batch_op:
+        batch_op.alter_column(
+            "from_phone",
+            existing_type=sa.String(length=40),
+            type_=sa.String(length=20),
+            existing_nullable=False,
+        )
     with op.batch_alter_table("dispatch_deliveries", schema=None) as batch_op:
         for column in (
+            "fallbacks",
             "reconcile_since",
             "expires_at",
             "touchpoint",
