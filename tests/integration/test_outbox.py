@@ -15,7 +15,6 @@ from shared.db import Database
 from shared.events import new_event
 from shared.outbox import Outbox, OutboxPolicy, consumed_events_table, outbox_table, record_event
 from tests.conftest import crm_event, make_settings, signed_request, wait_for
-from tests.unit.shared.test_events import SUBMITTED
 
 
 @pytest.fixture(params=["sqlite_url", "postgres_url"])
@@ -35,8 +34,10 @@ class Published(list):
 
 
 def store(outbox: Outbox) -> dict:
-    # An event with one consumer (response.scored: followup), so that each publish is one row's.
-    envelope = new_event("response.scored", {**SUBMITTED, "sentiment": None})
+    # An event with one consumer (customer.opted_out: survey), so that each publish is one row's.
+    envelope = new_event(
+        "customer.opted_out", {"channel": "sms", "address": "+905551112233", "reason": "sms_stop"}
+    )
     with outbox.database.transaction() as session:
         record_event(session, outbox.table, envelope)
     return envelope
@@ -51,10 +52,10 @@ def test_event_is_published_to_each_consumer_until_it_acknowledges(outbox):
     envelope, published, now = store(outbox), Published(), utcnow()
 
     assert outbox.relay_due(published, now=now) == 1
-    assert published == [("followup", envelope["id"])]
+    assert published == [("survey", envelope["id"])]
     assert outbox.relay_due(published, now=now + timedelta(seconds=59)) == 0
-    assert outbox.relay_due(published, now=now + timedelta(seconds=61)) == 1  # no word from followup
-    outbox.acknowledge(envelope["id"], "followup")
+    assert outbox.relay_due(published, now=now + timedelta(seconds=61)) == 1  # no word from survey
+    outbox.acknowledge(envelope["id"], "survey")
     assert outbox.relay_due(published, now=now + timedelta(days=1)) == 0
     [row] = rows(outbox)
     assert row.publish_attempts == 2 and row.acknowledged_at is not None and row.next_publish_at is None
@@ -94,7 +95,7 @@ def test_broker_refusing_a_publish_leaves_the_row_due(outbox):
 def test_finished_rows_and_consumed_records_are_pruned_after_the_retention(outbox):
     done, pending = store(outbox), store(outbox)
     outbox.relay_due(Published())
-    outbox.acknowledge(done["id"], "followup")
+    outbox.acknowledge(done["id"], "survey")
     with outbox.database.transaction() as session:
         session.execute(insert(outbox.consumed).values(event_id="e1", consumer="c", consumed_at=utcnow()))
 
