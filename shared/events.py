@@ -193,6 +193,33 @@ class ReferralCodeUsedSchema(_Strict):
     occurred_at = fields.AwareDateTime(required=True)
 
 
+class UnsubscribeRequestedSchema(_Strict):
+    """Survey was told (Delighted's POST /unsubscribes, an import) that an address wants no more surveys."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    source = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class ErasedAddressSchema(_Strict):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+
+
+class CustomerErasedSchema(_Strict):
+    """A customer was erased in survey; each consumer deletes what it holds about them.
+
+    Only what the consumers need to find their rows: survey's ids (followup and sentiment keep those), and the
+    addresses dispatch keeps deliveries and opt-outs by. The producer deletes the outbox row once every
+    consumer has acknowledged it, so the addresses do not outlive the erasure.
+    """
+
+    customer_id = fields.String(required=True, validate=_SURVEY_ID)
+    invitation_ids = fields.List(fields.String(validate=_SURVEY_ID), load_default=list)
+    response_ids = fields.List(fields.String(validate=_SURVEY_ID), load_default=list)
+    addresses = fields.List(fields.Nested(ErasedAddressSchema), load_default=list)
+
+
 @dataclass(frozen=True)
 class EventType:
     """One kind of event: its contract, who may emit it and who receives it."""
@@ -215,6 +242,10 @@ EVENTS: dict[str, EventType] = {
         EventType("review.requested", 1, ReviewRequestedSchema, "followup", ("dispatch",)),
         EventType("followup.resolved", 1, FollowupResolvedSchema, "followup", ("dispatch", "survey")),
         EventType("referral.code_used", 1, ReferralCodeUsedSchema, "survey", ("followup",)),
+        EventType("unsubscribe.requested", 1, UnsubscribeRequestedSchema, "survey", ("dispatch",)),
+        EventType(
+            "customer.erased", 1, CustomerErasedSchema, "survey", ("dispatch", "followup", "sentiment")
+        ),
     )
 }
 

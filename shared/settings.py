@@ -70,6 +70,8 @@ class Settings:
     webhooks_allow_private: bool = False
     # A Slack-compatible incoming-webhook URL: each new high-priority follow-up task is announced there.
     followup_alert_webhook_url: str | None = None
+    # Requests per minute each API key may make to the Delighted-compatible API before a 429; 0: no limit.
+    delighted_rate_limit_per_minute: int = 600
     # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...; and IDENTITY_DATABASE_URL, the
     # staff users' and API keys' tables, which every service reads.
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
@@ -151,6 +153,9 @@ class Settings:
                 env, "CLOSELOOP_WEBHOOKS_ALLOW_PRIVATE", defaults.webhooks_allow_private
             ),
             followup_alert_webhook_url=get("FOLLOWUP_ALERT_WEBHOOK_URL", None),
+            delighted_rate_limit_per_minute=_whole_number(
+                env, "DELIGHTED_RATE_LIMIT_PER_MINUTE", defaults.delighted_rate_limit_per_minute
+            ),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]
                 for s in (*SERVICES, "identity")
@@ -237,4 +242,14 @@ def _days(env: Mapping[str, str], name: str) -> int | None:
     # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits.
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 365):
         raise ValueError(f"{name} must be a whole number of days from 1 to 365, not {value!r}")
+    return int(value)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    # ASCII digits only, as for _days.
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{name} must be a whole number (0 or more), not {value!r}")
     return int(value)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from . import service
+from . import privacy, service
 
 CONSUMERS = (
     service.schedule_invitation,
     service.schedule_referral_request,
     service.schedule_review_request,
     service.schedule_close_loop_message,
+    privacy.record_unsubscribe,
+    privacy.erase_customer,
 )

@@ -10,6 +10,7 @@ from shared.http import create_api
 from shared.identity.web import install_access_control
 
 from . import api, pages, service
+from .delighted import api as delighted_api
 from .runtime import SurveyRuntime
 from .schemas import EVENT_TYPE_CHECK
 
@@ -20,7 +21,9 @@ def create_app(runtime: SurveyRuntime) -> Flask:
     app.extensions[EVENT_TYPE_CHECK] = functools.partial(service.is_surveyable_event_type, runtime)
     # Every route is for staff and machines unless its view is marked @public.
     install_access_control(app, runtime.identity, runtime.settings)
-    create_api(app, "survey").register_blueprint(api.blp)
+    survey_api = create_api(app, "survey")
+    survey_api.register_blueprint(api.blp)
+    delighted_api.register(app, survey_api)
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.admin_bp)
     return app

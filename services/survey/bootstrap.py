@@ -7,8 +7,9 @@ from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 from shared.wiring import ServiceWiring
 
-from . import actors, models, service
+from . import actors, models, privacy, service
 from .app import create_app
+from .delighted import service as delighted
 from .runtime import SurveyRuntime, sql_runtime
 
 
@@ -22,6 +23,9 @@ def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
         PeriodicJob("survey.follow_up_surveys", 60.0, lambda: service.invite_due_follow_ups(runtime)),
         # Delayed surveys (a trigger rule's delay after the event) are rows released when due.
         PeriodicJob("survey.delayed_surveys", 60.0, lambda: service.invite_due_surveys(runtime)),
+        # Delighted's POST /people with a delay: the survey request waits as a row with a due time.
+        PeriodicJob("survey.delighted_requests", 10.0, lambda: delighted.send_due_survey_requests(runtime)),
+        PeriodicJob("survey.forget_erasures", 60.0, lambda: privacy.forget_acknowledged_erasures(runtime)),
     ]
 
 

@@ -19,6 +19,7 @@ from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
+from .delighted.unit_of_work import SqlDelightedRecords
 from .domain import Decision, FollowUpStatus
 from .models import CrmEvent, Customer, FollowUpSurvey, Invitation, Response, ScoreClick, TriggerRuleRow
 
@@ -130,6 +131,8 @@ class SurveyUnitOfWork(UnitOfWork):
     responses: Responses
     follow_ups: FollowUpSurveys
     trigger_rules: TriggerRules
+    # The Delighted-compatible API's queries (services/survey/delighted); SQL only, not in the unit fakes.
+    delighted: SqlDelightedRecords
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -350,3 +353,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.responses = SqlResponses(session)
         self.follow_ups = SqlFollowUpSurveys(session)
         self.trigger_rules = SqlTriggerRules(session)
+        self.delighted = SqlDelightedRecords(session)

@@ -1,0 +1,57 @@
+"""What survey tells dispatch about a customer's privacy: an unsubscribe made elsewhere (Delighted's API, an
+import), and an erasure, after which dispatch holds no delivery, opt-out or SMS of theirs."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import and_, delete, or_, select
+
+from shared.consumers import ReceivedEvent, consumes
+from shared.outbox import forget_events_mentioning
+
+from . import domain, models, service
+from .models import Delivery, InboundSms, OptOut, ProviderEvent, SandboxMessage
+from .runtime import DispatchRuntime
+from .unit_of_work import DispatchUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@consumes("unsubscribe.requested")
+def record_unsubscribe(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
+    data = event.data
+    service._record_opt_out(uow, data["channel"], data["address"], data["source"][:32])
+
+
+@consumes("customer.erased")
+def erase_customer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
+    """Delete the customer's deliveries (their invitations', and any message to their addresses), what the
+    providers and the sandbox kept of them, their SMS replies and their opt-outs."""
+    data = event.data
+    session = uow.session  # erasure deletes by key across every table
+    addresses = [
+        (item["channel"], form)
+        for item in data["addresses"]
+        for form in {item["address"], domain.normal_address(item["channel"], item["address"])}
+    ]
+    matches = [Delivery.invitation_id.in_(data["invitation_ids"])]
+    matches += [
+        and_(Delivery.channel == channel, Delivery.address == address) for channel, address in addresses
+    ]
+    delivery_ids = list(session.scalars(select(Delivery.id).where(or_(*matches))))
+    phones = [address for channel, address in addresses if channel == "sms"]
+    session.execute(delete(SandboxMessage).where(SandboxMessage.delivery_id.in_(delivery_ids)))
+    session.execute(delete(ProviderEvent).where(ProviderEvent.delivery_id.in_(delivery_ids)))
+    session.execute(
+        delete(InboundSms).where(
+            or_(InboundSms.delivery_id.in_(delivery_ids), InboundSms.from_phone.in_(phones))
+        )
+    )
+    session.execute(delete(Delivery).where(Delivery.id.in_(delivery_ids)))
+    for channel, address in addresses:
+        session.execute(delete(OptOut).where(OptOut.channel == channel, OptOut.address == address))
+    # sms.received names the invitation it answers, and carries the customer's words.
+    for invitation_id in data["invitation_ids"]:
+        forget_events_mentioning(session, models.outbox, invitation_id)
+    log.info("customer %s erased in dispatch: %d deliveries", data["customer_id"], len(delivery_ids))

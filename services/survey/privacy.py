@@ -1,0 +1,169 @@
+"""Erasure and export of everything survey holds about one customer; erasure reaches the other services
+through ``customer.erased``, whose consumers delete what they hold."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+
+from shared.clock import utcnow
+from shared.http import NotFoundError
+from shared.outbox import forget_events_mentioning
+
+from .models import (
+    CrmEvent,
+    Customer,
+    DelightedImport,
+    DelightedSuppression,
+    DelightedSurveyRequest,
+    FollowUpSurvey,
+    Invitation,
+    Response,
+    ScoreClick,
+    outbox,
+)
+from .runtime import SurveyRuntime
+
+log = logging.getLogger(__name__)
+
+ERASED_EVENT = "customer.erased"
+
+
+def customer_id_for(runtime: SurveyRuntime, external_id: str) -> str:
+    with runtime.unit_of_work() as uow:
+        customer = uow.customers.by_external_id(external_id)
+        if customer is None:
+            raise NotFoundError(f"No customer {external_id}.")
+        return customer.id
+
+
+def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
+    """Delete the customer and every row about them (events, invitations, clicks, responses, follow-ups,
+    Delighted requests, unsubscribes, bounces, imports, outbox rows), then tell the other services.
+
+    Returns how many rows of each kind went. Run again for an erased customer it raises NotFoundError.
+    """
+    with runtime.unit_of_work() as uow:
+        session = uow.session  # erasure deletes by key across every table: SQL, no repository per table
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFoundError("No such customer.")
+        invitation_ids = list(
+            session.scalars(select(Invitation.id).where(Invitation.customer_id == customer_id))
+        )
+        response_ids = list(session.scalars(select(Response.id).where(Response.customer_id == customer_id)))
+        addresses = [
+            {"channel": channel, "address": address}
+            for channel, address in (("email", customer.email), ("sms", customer.phone))
+            if address
+        ]
+        emails = [customer.email.lower()] if customer.email else []
+        counts = {
+            "score_clicks": _delete(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),
+            "follow_up_surveys": _delete(
+                session,
+                FollowUpSurvey,
+                or_(
+                    FollowUpSurvey.customer_id == customer_id,
+                    FollowUpSurvey.invitation_id.in_(invitation_ids),
+                ),
+            ),
+            "responses": _delete(session, Response, Response.customer_id == customer_id),
+            "delighted_survey_requests": _delete(
+                session, DelightedSurveyRequest, DelightedSurveyRequest.customer_id == customer_id
+            ),
+        }
+        # Invitations point at CRM events and CRM events name invitations: unlink before deleting either.
+        session.execute(
+            update(CrmEvent).where(CrmEvent.customer_id == customer_id).values(invitation_id=None)
+        )
+        counts["invitations"] = _delete(session, Invitation, Invitation.customer_id == customer_id)
+        counts["crm_events"] = _delete(session, CrmEvent, CrmEvent.customer_id == customer_id)
+        counts["delighted_suppressions"] = _delete(
+            session,
+            DelightedSuppression,
+            or_(DelightedSuppression.customer_id == customer_id, DelightedSuppression.email.in_(emails)),
+        )
+        counts["delighted_imports"] = _delete(
+            session, DelightedImport, DelightedImport.customer_id == customer_id
+        )
+        session.delete(customer)
+        session.flush()
+        counts["customers"] = 1
+        # Every event about them names their id: invitation.requested, response.submitted, referral.code_used.
+        counts["outbox_events"] = forget_events_mentioning(session, outbox, customer_id)
+        # unsubscribe.requested names only the address.
+        for item in addresses:
+            counts["outbox_events"] += forget_events_mentioning(session, outbox, item["address"])
+        uow.emit(
+            ERASED_EVENT,
+            {
+                "customer_id": customer_id,
+                "invitation_ids": invitation_ids,
+                "response_ids": response_ids,
+                "addresses": addresses,
+            },
+        )
+    log.info("customer %s erased in survey: %s", customer_id, counts)
+    return counts
+
+
+def _delete(session: Any, model: Any, condition: Any) -> int:
+    return session.execute(delete(model).where(condition)).rowcount or 0
+
+
+def forget_acknowledged_erasures(runtime: SurveyRuntime) -> int:
+    """Scheduler job: an erasure event names the addresses it erased; once every consumer has acknowledged
+    it, nothing needs it any more, so its outbox row goes at once instead of after the retention."""
+    with runtime.unit_of_work() as uow:
+        return (
+            uow.session.execute(
+                delete(outbox).where(
+                    outbox.c.event_type == ERASED_EVENT,
+                    outbox.c.next_publish_at.is_(None),
+                    outbox.c.created_at <= utcnow(),
+                )
+            ).rowcount
+            or 0
+        )
+
+
+def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
+    """Everything survey holds about the customer, as JSON-ready data."""
+    with runtime.unit_of_work() as uow:
+        session = uow.session
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFoundError("No such customer.")
+        invitations = list(session.scalars(select(Invitation).where(Invitation.customer_id == customer_id)))
+        invitation_ids = [row.id for row in invitations]
+        return {
+            "customer": _row(customer),
+            "crm_events": _rows(session, CrmEvent, CrmEvent.customer_id == customer_id),
+            "invitations": [_row(row, exclude=("token",)) for row in invitations],
+            "score_clicks": _rows(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),
+            "responses": _rows(session, Response, Response.customer_id == customer_id),
+            "follow_up_surveys": _rows(session, FollowUpSurvey, FollowUpSurvey.customer_id == customer_id),
+            "delighted_survey_requests": _rows(
+                session, DelightedSurveyRequest, DelightedSurveyRequest.customer_id == customer_id
+            ),
+            "delighted_suppressions": _rows(
+                session, DelightedSuppression, DelightedSuppression.customer_id == customer_id
+            ),
+        }
+
+
+def _rows(session: Any, model: Any, condition: Any) -> list[dict[str, Any]]:
+    return [_row(row) for row in session.scalars(select(model).where(condition))]
+
+
+def _row(row: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    values = {}
+    for column in row.__table__.columns:
+        if column.key in exclude:
+            continue
+        value = getattr(row, column.key)
+        values[column.key] = value.isoformat() if hasattr(value, "isoformat") else value
+    return values
