@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, or_, select
 
 from shared.consumers import ReceivedEvent, consumes
 from shared.outbox import forget_events_mentioning
+from shared.personal_data import row_data
 
 from . import domain, models, service
 from .models import Delivery, InboundSms, OptOut, ProviderEvent, SandboxMessage
@@ -55,3 +56,46 @@ def erase_customer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: Rec
     for invitation_id in data["invitation_ids"]:
         forget_events_mentioning(session, models.outbox, invitation_id)
     log.info("customer %s erased in dispatch: %d deliveries", data["customer_id"], len(delivery_ids))
+
+
+def _address_forms(addresses: list[dict]) -> list[tuple[str, str]]:
+    return [
+        (item["channel"], form)
+        for item in addresses
+        for form in {item["address"], domain.normal_address(item["channel"], item["address"])}
+    ]
+
+
+def _deliveries_of(keys: dict, addresses: list[tuple[str, str]]):
+    matches = [Delivery.invitation_id.in_(keys["invitation_ids"])]
+    matches += [
+        and_(Delivery.channel == channel, Delivery.address == address) for channel, address in addresses
+    ]
+    return or_(*matches)
+
+
+def export_customer(runtime: DispatchRuntime, keys: dict) -> dict[str, list[dict]]:
+    """Every delivery (with what it said), opt-out and SMS reply of the customer ``keys`` names."""
+    addresses = _address_forms(keys["addresses"])
+    phones = [address for channel, address in addresses if channel == "sms"]
+    with runtime.unit_of_work() as uow:
+        session = uow.session
+        deliveries = list(session.scalars(select(Delivery).where(_deliveries_of(keys, addresses))))
+        delivery_ids = [row.id for row in deliveries]
+        opt_outs = [
+            row
+            for channel, address in addresses
+            for row in session.scalars(
+                select(OptOut).where(OptOut.channel == channel, OptOut.address == address)
+            )
+        ]
+        replies = session.scalars(
+            select(InboundSms).where(
+                or_(InboundSms.delivery_id.in_(delivery_ids), InboundSms.from_phone.in_(phones))
+            )
+        )
+        return {
+            "deliveries": [row_data(row) for row in deliveries],
+            "opt_outs": [row_data(row) for row in opt_outs],
+            "inbound_sms": [row_data(row) for row in replies],
+        }

@@ -9,6 +9,7 @@ from sqlalchemy import Text, cast, delete, select
 
 from shared.consumers import ReceivedEvent, consumes
 from shared.outbox import forget_events_mentioning
+from shared.personal_data import row_data
 
 from . import models
 from .models import (
@@ -43,3 +44,23 @@ def erase_customer(runtime: FollowupRuntime, uow: FollowupUnitOfWork, event: Rec
     session.execute(delete(WebhookDelivery).where(cast(WebhookDelivery.payload, Text).contains(customer_id)))
     forget_events_mentioning(session, models.outbox, customer_id)
     log.info("customer %s erased in followup: %d tasks", customer_id, tasks)
+
+
+def export_customer(runtime: FollowupRuntime, keys: dict) -> dict[str, list[dict]]:
+    """The customer's tasks with their timelines, referral requests with their clicks, and review requests."""
+    customer_id = keys["customer_id"]
+    with runtime.unit_of_work() as uow:
+        session = uow.session
+
+        def rows(model, condition) -> list[dict]:
+            return [row_data(row) for row in session.scalars(select(model).where(condition))]
+
+        task_ids = select(FollowupTask.id).where(FollowupTask.customer_id == customer_id)
+        referral_ids = select(ReferralRequest.id).where(ReferralRequest.customer_id == customer_id)
+        return {
+            "tasks": rows(FollowupTask, FollowupTask.customer_id == customer_id),
+            "timeline": rows(TimelineEntry, TimelineEntry.task_id.in_(task_ids)),
+            "referral_requests": rows(ReferralRequest, ReferralRequest.customer_id == customer_id),
+            "referral_clicks": rows(ReferralClick, ReferralClick.referral_request_id.in_(referral_ids)),
+            "review_requests": rows(ReviewRequest, ReviewRequest.customer_id == customer_id),
+        }

@@ -11,6 +11,7 @@ from sqlalchemy import delete, or_, select, update
 from shared.clock import utcnow
 from shared.http import NotFoundError
 from shared.outbox import forget_events_mentioning
+from shared.personal_data import row_data
 
 from .models import (
     CrmEvent,
@@ -54,11 +55,7 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
             session.scalars(select(Invitation.id).where(Invitation.customer_id == customer_id))
         )
         response_ids = list(session.scalars(select(Response.id).where(Response.customer_id == customer_id)))
-        addresses = [
-            {"channel": channel, "address": address}
-            for channel, address in (("email", customer.email), ("sms", customer.phone))
-            if address
-        ]
+        addresses = _addresses(customer)
         emails = [customer.email.lower()] if customer.email else []
         counts = {
             "score_clicks": _delete(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),
@@ -131,7 +128,7 @@ def forget_acknowledged_erasures(runtime: SurveyRuntime) -> int:
 
 
 def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
-    """Everything survey holds about the customer, as JSON-ready data."""
+    """Everything survey holds about the customer, and the keys the other services find their part by."""
     with runtime.unit_of_work() as uow:
         session = uow.session
         customer = session.get(Customer, customer_id)
@@ -139,12 +136,14 @@ def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
             raise NotFoundError("No such customer.")
         invitations = list(session.scalars(select(Invitation).where(Invitation.customer_id == customer_id)))
         invitation_ids = [row.id for row in invitations]
-        return {
-            "customer": _row(customer),
+        responses = _rows(session, Response, Response.customer_id == customer_id)
+        tables = {
+            "customers": [row_data(customer)],
             "crm_events": _rows(session, CrmEvent, CrmEvent.customer_id == customer_id),
-            "invitations": [_row(row, exclude=("token",)) for row in invitations],
+            # The token is the secret of the answer link, not data about the person.
+            "invitations": [row_data(row, exclude=("token",)) for row in invitations],
             "score_clicks": _rows(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),
-            "responses": _rows(session, Response, Response.customer_id == customer_id),
+            "responses": responses,
             "follow_up_surveys": _rows(session, FollowUpSurvey, FollowUpSurvey.customer_id == customer_id),
             "delighted_survey_requests": _rows(
                 session, DelightedSurveyRequest, DelightedSurveyRequest.customer_id == customer_id
@@ -153,17 +152,22 @@ def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
                 session, DelightedSuppression, DelightedSuppression.customer_id == customer_id
             ),
         }
+        keys = {
+            "customer_id": customer_id,
+            "invitation_ids": invitation_ids,
+            "response_ids": [row["id"] for row in responses],
+            "addresses": _addresses(customer),
+        }
+        return {"service": "survey", "tables": tables, "keys": keys}
+
+
+def _addresses(customer: Customer) -> list[dict[str, str]]:
+    return [
+        {"channel": channel, "address": address}
+        for channel, address in (("email", customer.email), ("sms", customer.phone))
+        if address
+    ]
 
 
 def _rows(session: Any, model: Any, condition: Any) -> list[dict[str, Any]]:
-    return [_row(row) for row in session.scalars(select(model).where(condition))]
-
-
-def _row(row: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    values = {}
-    for column in row.__table__.columns:
-        if column.key in exclude:
-            continue
-        value = getattr(row, column.key)
-        values[column.key] = value.isoformat() if hasattr(value, "isoformat") else value
-    return values
+    return [row_data(row) for row in session.scalars(select(model).where(condition))]
