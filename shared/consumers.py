@@ -55,6 +55,11 @@ class Consumer:
             if not uow.first_consumption(event.id, self.name):
                 log.info("%s already acted on %s %s", self.name, event.type, event.id)
                 return
+            customer_id = _customer_of(event)
+            if customer_id and uow.was_consumed(_erasure_mark(customer_id), ERASURE_CONSUMER):
+                # Sent before the customer was erased, arrived after: acting on it would bring data back.
+                log.info("%s ignores %s %s: its customer was erased", self.name, event.type, event.id)
+                return
             self.handler(runtime, uow, event)
 
 
@@ -67,3 +72,32 @@ def consumes(event_type: str) -> Callable[[Handler], Consumer]:
         return Consumer(event_type, handler.__name__, handler)
 
     return declare
+
+
+# An erasure leaves a mark in the consumed-events table of each service that acted on it (the customer's
+# opaque id, nothing personal), kept as long as those records: an event about the customer that was on its
+# way meanwhile is then ignored instead of recreating what was erased.
+ERASURE_CONSUMER = "erasure"
+ERASED_EVENT = "customer.erased"
+
+
+def _erasure_mark(customer_id: str) -> str:
+    return f"erased:{customer_id}"
+
+
+def record_erasure(uow: UnitOfWork, customer_id: str) -> None:
+    """Called by a ``customer.erased`` consumer: later events about this customer are ignored."""
+    uow.first_consumption(_erasure_mark(customer_id), ERASURE_CONSUMER)
+
+
+def _customer_of(event: ReceivedEvent) -> str | None:
+    """The survey customer an event is about: ``customer`` or ``contact`` (their ``customer_id``), or its own
+    ``customer_id``; None for the erasure itself and for events about no one customer."""
+    if event.type == ERASED_EVENT:
+        return None
+    data = event.data
+    for key in ("customer", "contact"):
+        if isinstance(data.get(key), dict) and isinstance(data[key].get("customer_id"), str):
+            return data[key]["customer_id"]
+    customer_id = data.get("customer_id")
+    return customer_id if isinstance(customer_id, str) else None

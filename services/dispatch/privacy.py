@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import and_, delete, or_, select
 
-from shared.consumers import ReceivedEvent, consumes
+from shared.consumers import ReceivedEvent, consumes, record_erasure
 from shared.outbox import forget_events_mentioning
 from shared.personal_data import row_data
 
@@ -30,6 +30,7 @@ def erase_customer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: Rec
     """Delete the customer's deliveries (their invitations', and any message to their addresses), what the
     providers and the sandbox kept of them, their SMS replies and their opt-outs."""
     data = event.data
+    record_erasure(uow, data["customer_id"])
     session = uow.session  # erasure deletes by key across every table
     addresses = [
         (item["channel"], form)

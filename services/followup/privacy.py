@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import Text, cast, delete, select
 
-from shared.consumers import ReceivedEvent, consumes
+from shared.consumers import ReceivedEvent, consumes, record_erasure
 from shared.outbox import forget_events_mentioning
 from shared.personal_data import row_data
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 def erase_customer(runtime: FollowupRuntime, uow: FollowupUnitOfWork, event: ReceivedEvent) -> None:
     data = event.data
     customer_id = data["customer_id"]
+    record_erasure(uow, customer_id)
     session = uow.session  # erasure deletes by key across every table
     task_ids = select(FollowupTask.id).where(FollowupTask.customer_id == customer_id)
     session.execute(delete(TimelineEntry).where(TimelineEntry.task_id.in_(task_ids)))

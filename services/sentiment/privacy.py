@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.consumers import ReceivedEvent, consumes
+from shared.consumers import ReceivedEvent, consumes, record_erasure
 from shared.outbox import forget_events_mentioning
 from shared.unit_of_work import UnitOfWork
 
@@ -12,5 +12,6 @@ from .runtime import SentimentRuntime
 
 @consumes("customer.erased")
 def erase_customer(runtime: SentimentRuntime, uow: UnitOfWork, event: ReceivedEvent) -> None:
+    record_erasure(uow, event.data["customer_id"])
     # response.scored carries the customer's contact and comment until its consumer acknowledges it.
     forget_events_mentioning(uow.session, models.outbox, event.data["customer_id"])  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 
 from shared.clock import utcnow
+from shared.consumers import ERASED_EVENT, record_erasure
 from shared.http import NotFoundError
 from shared.outbox import forget_events_mentioning
 from shared.personal_data import row_data
@@ -29,7 +30,6 @@ from .runtime import SurveyRuntime
 
 log = logging.getLogger(__name__)
 
-ERASED_EVENT = "customer.erased"
 
 
 def customer_id_for(runtime: SurveyRuntime, external_id: str) -> str:
@@ -94,6 +94,8 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
         # unsubscribe.requested names only the address.
         for item in addresses:
             counts["outbox_events"] += forget_events_mentioning(session, outbox, item["address"])
+        # Events about them still on their way to survey (a resolved follow-up task) are ignored from now on.
+        record_erasure(uow, customer_id)
         uow.emit(
             ERASED_EVENT,
             {

@@ -93,6 +93,30 @@ def test_bad_input_is_a_422_naming_the_field_in_delighteds_shape(api):
     assert api.delete("/delighted/v1/people/email:nobody@example.com").status_code == 404
 
 
+def test_input_the_database_cannot_store_is_refused_at_the_edge(api):
+    assert api.delete("/delighted/v1/people/email:a%00b@example.com").status_code == 404
+    assert api.delete("/delighted/v1/people/%00").status_code == 404
+    assert api.get("/delighted/v1/survey_responses/%00").status_code == 404
+    assert api.get("/delighted/v1/people?email=a%00b").status_code == 422
+    assert api.get("/delighted/v1/survey_responses?person_email=%00").status_code == 422
+    nan = api.post(
+        "/delighted/v1/people",
+        data='{"email": "nan@example.com", "properties": {"amount": NaN}}',
+        content_type="application/json",
+    )
+    assert nan.status_code == 422 and "properties" in nan.get_json()["errors"]
+    deep: dict = {}
+    for _ in range(10):
+        deep = {"d": deep}
+    too_deep = api.post("/delighted/v1/people", json={"email": "deep@example.com", "properties": deep})
+    assert too_deep.status_code == 422
+    nul = api.post("/delighted/v1/survey_responses", json={"person": "a\u0000", "score": 3})
+    assert nul.status_code == 422
+    # A "+" unescaped in a query string arrives as a space: still the E.164 number.
+    api.post("/delighted/v1/people", json={"phone_number": "+14155550199", "send": False})
+    assert len(api.get("/delighted/v1/people?phone_number=+14155550199").get_json()) == 1
+
+
 RESPONSES_CSV = """\
 Response ID,Date,Name,Email,Phone Number,Score,Comment,Updated At,Plan,Property: Region,Tags,Permalink
 r-1,2024-03-01 10:00:00 UTC,Ana Lima,ana@example.com,,10,Lovely,2024-03-02 09:00:00 UTC,pro,EU,,https://x

@@ -58,6 +58,32 @@ def api_key_from_basic(authorization: str | None) -> str | None:
     return key
 
 
+def storable(text: str) -> bool:
+    """Text the database can store and compare: no NUL character, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_json(value: object, depth: int = 0) -> bool:
+    """Properties the database stores as JSON: storable text, finite numbers, at most 5 levels deep."""
+    if depth > 5:
+        return False
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(storable(str(k)) and storable_json(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(storable_json(item, depth + 1) for item in value)
+    return value is None or isinstance(value, bool | int)
+
+
 def unix(moment: datetime | None) -> int | None:
     """Delighted's timestamps: whole seconds since the epoch."""
     return None if moment is None else int(moment.timestamp())
@@ -115,8 +141,7 @@ class PersonIdentifier:
 
 def person_identifier(text: str) -> PersonIdentifier:
     """``42``, ``email:jony@appleseed.com`` or ``phone_number:+17132746524`` (a ``.json`` suffix dropped)."""
-    if text.endswith(".json"):
-        text = text[: -len(".json")]
+    text = text.removesuffix(".json")
     kind, separator, value = text.partition(":")
     if separator and kind in ("email", "phone_number"):
         return PersonIdentifier(kind, value.strip())

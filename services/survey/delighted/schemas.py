@@ -12,7 +12,7 @@ from shared.channels import CHANNELS
 from shared.sms import E164
 from shared.validation import StorableString
 
-from .domain import DEFAULT_PER_PAGE, MAX_PER_PAGE, from_unix
+from .domain import DEFAULT_PER_PAGE, MAX_PER_PAGE, from_unix, storable_json
 
 # Unix seconds from 1970 to the year 5000: beyond that a datetime overflows.
 _UNIX = validate.Range(min=0, max=95_617_584_000)
@@ -34,6 +34,8 @@ class _Properties(fields.Dict):
 
     def _deserialize(self, value, attr, data, **kwargs):
         loaded = super()._deserialize(value, attr, data, **kwargs)
+        if not storable_json(loaded):
+            raise ValidationError("Text without NUL characters, finite numbers, at most 5 levels deep.")
         if len(repr(loaded)) > 20_000:
             raise ValidationError("At most 20,000 characters of properties.")
         return loaded
@@ -95,12 +97,19 @@ class PersonSentSchema(PersonOutSchema):
 class PeopleQuerySchema(_UnixTimes, _Lenient):
     UNIX_FIELDS = ("since", "until")
 
-    email = fields.String(load_default=None, validate=validate.Length(max=320))
-    phone_number = fields.String(load_default=None, validate=validate.Length(max=20))
+    @post_load
+    def _plus(self, data: dict, **_kwargs) -> dict:
+        if data.get("phone_number") and data["phone_number"].startswith(" "):
+            data["phone_number"] = "+" + data["phone_number"].strip()
+        return data
+
+    email = StorableString(load_default=None, validate=validate.Length(max=320))
+    # A "+" left unescaped in a query string arrives as a space.
+    phone_number = StorableString(load_default=None, validate=validate.Length(max=20))
     since = _unix_field("People created at or after this Unix time.")
     until = _unix_field("People created at or before this Unix time.")
     per_page = fields.Integer(load_default=DEFAULT_PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))
-    page_info = fields.String(
+    page_info = StorableString(
         load_default=None,
         validate=validate.Length(max=200),
         metadata={"description": "The cursor of the Link header's next page."},
@@ -124,6 +133,8 @@ class SurveyResponseInSchema(_UnixTimes, _Lenient):
     def _person_id(self, data: dict, **_kwargs) -> None:
         person = data.get("person")
         if isinstance(person, bool) or not isinstance(person, str | int) or not 0 < len(str(person)) <= 36:
+            raise ValidationError("The person's id.", "person")
+        if not storable_json(str(person)):
             raise ValidationError("The person's id.", "person")
 
 
@@ -170,8 +181,8 @@ class SurveyResponsesQuerySchema(_UnixTimes, ExpandQuerySchema):
     until = _unix_field("Responses created at or before this Unix time.")
     updated_since = _unix_field("Responses updated at or after this Unix time.")
     updated_until = _unix_field("Responses updated at or before this Unix time.")
-    person_id = fields.String(load_default=None, validate=validate.Length(max=36))
-    person_email = fields.String(load_default=None, validate=validate.Length(max=320))
+    person_id = StorableString(load_default=None, validate=validate.Length(max=36))
+    person_email = StorableString(load_default=None, validate=validate.Length(max=320))
     order = fields.String(load_default="asc", validate=validate.OneOf(_ORDERS))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=DEFAULT_PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))

@@ -236,27 +236,34 @@ def list_people(
     return page, next_cursor
 
 
-def _find_person(uow: SurveyUnitOfWork, identifier: domain.PersonIdentifier) -> Customer | None:
+def _find_people(uow: SurveyUnitOfWork, identifier: domain.PersonIdentifier) -> list[Customer]:
+    """Everyone an identifier names: by email or phone, every customer record holding it (a CRM may have
+    sent the same person under two external ids); by id, that one."""
+    if not domain.storable(identifier.value) or not 0 < len(identifier.value) <= 320:
+        return []
     if identifier.kind == "email":
-        return uow.delighted.person_by_email(identifier.value)
+        return uow.delighted.people_with_email(identifier.value)
     if identifier.kind == "phone_number":
-        return uow.delighted.person_by_phone(identifier.value)
-    return uow.delighted.customer(identifier.value)
+        return uow.delighted.people_with_phone(identifier.value)
+    customer = uow.delighted.customer(identifier.value)
+    return [customer] if customer else []
 
 
 def delete_person(runtime: SurveyRuntime, identifier_text: str) -> None:
     """``DELETE /people/{id|email:...|phone_number:...}``: erase the person everywhere (see ``privacy``)."""
     identifier = domain.person_identifier(identifier_text)
     with runtime.unit_of_work() as uow:
-        customer = _find_person(uow, identifier)
-        if customer is None:
-            raise NotFoundError("Person not found.")
-        customer_id = customer.id
-    privacy.erase_customer(runtime, customer_id)
+        customer_ids = [customer.id for customer in _find_people(uow, identifier)]
+    if not customer_ids:
+        raise NotFoundError("Person not found.")
+    for customer_id in customer_ids:
+        privacy.erase_customer(runtime, customer_id)
 
 
 def delete_pending_survey_requests(runtime: SurveyRuntime, email: str) -> int:
     """Cancel the Delighted surveys still waiting for their delay; how many there were."""
+    if not domain.storable(email) or len(email) > 320:
+        raise NotFoundError("Person not found.")
     with runtime.unit_of_work() as uow:
         people = uow.delighted.people_with_email(email)
         if not people:
@@ -321,11 +328,18 @@ def add_response(runtime: SurveyRuntime, fields: dict[str, Any]) -> tuple[Respon
         return response, invitation, customer
 
 
+def _checked_response_id(response_id: str) -> str:
+    if not domain.storable(response_id) or len(response_id) > 36:
+        raise NotFoundError("Survey response not found.")
+    return response_id
+
+
 def update_response(
     runtime: SurveyRuntime, response_id: str, fields: dict[str, Any]
 ) -> tuple[Response, Invitation, Customer]:
     """``PUT /survey_responses/{id}``: the clients send the whole object back; score, comment and
     person_properties are what changes (a new revision, announced like any other)."""
+    response_id = _checked_response_id(response_id)
     with runtime.unit_of_work() as uow:
         found = uow.delighted.response(response_id)
         if found is None:
@@ -340,6 +354,7 @@ def update_response(
 
 
 def get_response(runtime: SurveyRuntime, response_id: str) -> tuple[Response, Invitation, Customer, dict]:
+    response_id = _checked_response_id(response_id)
     with runtime.unit_of_work() as uow:
         found = uow.delighted.response(response_id)
         if found is None:

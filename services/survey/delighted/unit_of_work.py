@@ -74,6 +74,9 @@ class SqlDelightedRecords:
         query = select(Customer).where(Customer.phone == phone).order_by(Customer.created_at, Customer.id)
         return self.session.scalars(query.limit(1)).first()
 
+    def people_with_phone(self, phone: str) -> list[Customer]:
+        return list(self.session.scalars(select(Customer).where(Customer.phone == phone)))
+
     def people_with_email(self, email: str) -> list[Customer]:
         return list(self.session.scalars(select(Customer).where(Customer.email.in_(_email_forms(email)))))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.consumers import ReceivedEvent, consumes
+from shared.consumers import ReceivedEvent, consumes, record_erasure
 from shared.events import InvalidEvent, new_event
 from shared.unit_of_work import InMemoryUnitOfWork
 from tests.unit.shared.test_events import SUBMITTED
@@ -64,3 +64,16 @@ def test_event_of_another_type_is_refused():
 def test_only_declared_event_types_can_be_consumed():
     with pytest.raises(ValueError, match="EVENTS"):
         consumes("no.such_event")
+
+
+def test_an_event_about_an_erased_customer_that_arrives_after_the_erasure_is_ignored():
+    runtime = Runtime()
+    with runtime.uow:
+        record_erasure(runtime.uow, SUBMITTED["customer"]["customer_id"])
+    late = new_event("response.submitted", SUBMITTED)
+    remember_submission(runtime, late)
+    assert runtime.seen == []
+    # Another customer's events still arrive.
+    other = {**SUBMITTED, "customer": {**SUBMITTED["customer"], "customer_id": "someone-else"}}
+    remember_submission(runtime, new_event("response.submitted", other))
+    assert len(runtime.seen) == 1
