@@ -201,6 +201,15 @@ class UnsubscribeRequestedSchema(_Strict):
     source = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
 
+class DeliveryBouncedSchema(_Strict):
+    """A message to this address bounced (a provider's report): survey lists it in Delighted's bounces."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    delivery_id = fields.String(required=True, validate=_SURVEY_ID)
+    bounced_at = fields.AwareDateTime(required=True)
+
+
 class ErasedAddressSchema(_Strict):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     address = fields.String(required=True, validate=validate.Length(min=1, max=320))
@@ -243,6 +252,7 @@ EVENTS: dict[str, EventType] = {
         EventType("followup.resolved", 1, FollowupResolvedSchema, "followup", ("dispatch", "survey")),
         EventType("referral.code_used", 1, ReferralCodeUsedSchema, "survey", ("followup",)),
         EventType("unsubscribe.requested", 1, UnsubscribeRequestedSchema, "survey", ("dispatch",)),
+        EventType("delivery.bounced", 1, DeliveryBouncedSchema, "dispatch", ("survey",)),
         EventType(
             "customer.erased", 1, CustomerErasedSchema, "survey", ("dispatch", "followup", "sentiment")
         ),

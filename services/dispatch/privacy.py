@@ -53,9 +53,10 @@ def erase_customer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: Rec
     session.execute(delete(Delivery).where(Delivery.id.in_(delivery_ids)))
     for channel, address in addresses:
         session.execute(delete(OptOut).where(OptOut.channel == channel, OptOut.address == address))
-    # sms.received names the invitation it answers, and carries the customer's words.
-    for invitation_id in data["invitation_ids"]:
-        forget_events_mentioning(session, models.outbox, invitation_id)
+    # sms.received names the invitation it answers, and carries the customer's words; delivery.bounced the
+    # address.
+    for marker in [*data["invitation_ids"], *(address for _, address in addresses)]:
+        forget_events_mentioning(session, models.outbox, marker)
     log.info("customer %s erased in dispatch: %d deliveries", data["customer_id"], len(delivery_ids))
 
 

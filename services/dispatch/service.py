@@ -400,6 +400,17 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
             delivery.status = state
             delivery.last_error = report.reason or delivery.last_error
             delivery.updated_at = utcnow()
+            if state == DeliveryState.BOUNCED:
+                # Survey lists bounces for Delighted's GET /bounces.
+                uow.emit(
+                    "delivery.bounced",
+                    {
+                        "channel": delivery.channel,
+                        "address": delivery.address,
+                        "delivery_id": delivery.id,
+                        "bounced_at": report.occurred_at.isoformat(),
+                    },
+                )
         return True
 
 

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from . import service
+from .delighted import service as delighted
 
-CONSUMERS = (service.record_sms_answer, service.schedule_follow_up_survey)
+CONSUMERS = (service.record_sms_answer, service.schedule_follow_up_survey, delighted.record_bounce)

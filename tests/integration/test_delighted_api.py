@@ -14,6 +14,7 @@ from closeloop.cli import main
 from services.survey.app import create_app
 from services.survey.delighted import service as delighted
 from shared.clock import utcnow
+from shared.events import new_event
 from shared.principal import Role
 from tests.conftest import crm_event, make_settings, migrated_service, signed_request, staff_client
 
@@ -115,6 +116,21 @@ def test_input_the_database_cannot_store_is_refused_at_the_edge(api):
     # A "+" unescaped in a query string arrives as a space: still the E.164 number.
     api.post("/delighted/v1/people", json={"phone_number": "+14155550199", "send": False})
     assert len(api.get("/delighted/v1/people?phone_number=+14155550199").get_json()) == 1
+
+
+def test_a_bounce_dispatch_reports_is_listed_in_delighteds_bounces(survey, api):
+    person = api.post("/delighted/v1/people", json={"email": "gone@example.com", "send": False}).get_json()
+    bounced = {
+        "channel": "email",
+        "address": "Gone@Example.com",
+        "delivery_id": "d-1",
+        "bounced_at": "2026-11-20T10:00:00+00:00",
+    }
+    delighted.record_bounce(survey, new_event("delivery.bounced", bounced))
+    delighted.record_bounce(survey, new_event("delivery.bounced", bounced))  # a second bounce: listed once
+    assert api.get("/delighted/v1/bounces").get_json() == [
+        {"person_id": person["id"], "email": "gone@example.com", "name": None, "bounced_at": 1795168800}
+    ]
 
 
 RESPONSES_CSV = """\

@@ -328,7 +328,7 @@ class Bounces(MethodView):
     @blp.response(200, BounceOutSchema(many=True))
     @blp.doc(**_SECURED)
     def get(self, query):
-        """Bounces imported from Delighted's export, oldest first."""
+        """Email bounces the providers reported to dispatch, and imported ones, oldest first."""
         return service.list_suppressions(
             _runtime(),
             SuppressionKind.BOUNCE,

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.channels import Channel
 from shared.clock import utcnow
+from shared.consumers import ReceivedEvent, consumes
 from shared.http import DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE, resolve_locale
 from shared.nps import nps_summary
@@ -407,6 +408,14 @@ def record_suppression(uow: SurveyUnitOfWork, kind: SuppressionKind, email: str,
             "unsubscribe.requested", {"channel": Channel.EMAIL.value, "address": email, "source": "delighted"}
         )
     return True
+
+
+@consumes("delivery.bounced")
+def record_bounce(runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: ReceivedEvent) -> None:
+    """An email survey (or any message) bounced: Delighted's GET /bounces lists the address."""
+    data = event.data
+    if data["channel"] == Channel.EMAIL:
+        record_suppression(uow, SuppressionKind.BOUNCE, data["address"], data["bounced_at"])
 
 
 def list_suppressions(
