@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from shared.nps import NpsSummary
+from shared.nps import NpsCategory, NpsSummary, nps_category
 
 # What Delighted's API lists per page unless told, and at most.
 DEFAULT_PER_PAGE = 20
@@ -109,6 +109,19 @@ class Metrics:
     detractor_count: int
     detractor_percent: int
     response_count: int
+
+
+def summary_of_counts(counts: dict[int, int]) -> NpsSummary:
+    """An NPS summary from how many responses gave each score."""
+    by_category = {category: 0 for category in NpsCategory}
+    for score, count in counts.items():
+        by_category[nps_category(score)] += count
+    return NpsSummary(
+        sum(by_category.values()),
+        by_category[NpsCategory.PROMOTER],
+        by_category[NpsCategory.PASSIVE],
+        by_category[NpsCategory.DETRACTOR],
+    )
 
 
 def metrics(summary: NpsSummary) -> Metrics:

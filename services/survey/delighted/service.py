@@ -19,7 +19,6 @@ from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE, resolve_locale
-from shared.nps import nps_summary
 
 from .. import domain as survey_domain
 from .. import privacy
@@ -379,8 +378,8 @@ def list_responses(
 
 def metrics(runtime: SurveyRuntime, since: datetime | None, until: datetime | None) -> dict[str, int]:
     with runtime.unit_of_work() as uow:
-        scores = uow.delighted.scores(since, until)
-    return asdict(domain.metrics(nps_summary(scores)))
+        counts = uow.delighted.score_counts(since, until)
+    return asdict(domain.metrics(domain.summary_of_counts(counts)))
 
 
 # --- Unsubscribes and bounces ----------------------------------------------------------------------

@@ -195,9 +195,14 @@ class SqlDelightedRecords:
         rows = self.session.execute(query.order_by(*ordering).offset(offset).limit(limit)).all()
         return [(row[0], row[1], row[2]) for row in rows]
 
-    def scores(self, since: datetime | None, until: datetime | None) -> list[int]:
-        query = select(Response.score).where(*self._response_conditions(ResponsesFilter(since, until)))
-        return list(self.session.scalars(query))
+    def score_counts(self, since: datetime | None, until: datetime | None) -> dict[int, int]:
+        """How many responses gave each score: counted by the database, not row by row here."""
+        query = (
+            select(Response.score, func.count())
+            .where(*self._response_conditions(ResponsesFilter(since, until)))
+            .group_by(Response.score)
+        )
+        return {score: count for score, count in self.session.execute(query).all()}
 
     def _response_conditions(self, where: ResponsesFilter) -> list:
         conditions = []

@@ -14,6 +14,7 @@ from services.survey.delighted.domain import (
     encode_cursor,
     metrics,
     person_identifier,
+    summary_of_counts,
 )
 from services.survey.delighted.importer import parse_time
 from shared.nps import NpsSummary
@@ -53,6 +54,11 @@ def test_metrics_are_whole_numbers_rounded_half_up_as_delighted_gives_them():
     # 1 of 8 is 12.5%: half up, not to even.
     assert metrics(NpsSummary(8, 1, 6, 1)).promoter_percent == 13
     assert metrics(NpsSummary(0, 0, 0, 0)).nps == 0
+
+
+def test_counts_per_score_make_the_same_summary_as_the_scores_themselves():
+    assert summary_of_counts({10: 3, 9: 2, 8: 1, 7: 1, 6: 2, 0: 1}) == NpsSummary(10, 5, 2, 3)
+    assert summary_of_counts({}) == NpsSummary(0, 0, 0, 0)
 
 
 def test_a_cursor_names_the_position_it_was_made_from_and_a_forged_one_nothing():
