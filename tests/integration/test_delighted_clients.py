@@ -66,10 +66,12 @@ class RecordingApp:
 def served(request):
     """The whole system on PostgreSQL (services mode's database) and SQLite (``make run``'s)."""
     url = request.getfixturevalue(request.param)
-    system = build_system(make_settings(url, public_base_url="http://127.0.0.1"))
-    system.start()
-    recorder = RecordingApp(system.wsgi_app())
+    recorder = RecordingApp(None)
     server = make_server("127.0.0.1", 0, recorder, threaded=True)
+    # The Link header's next page is on the public address, as every link Closeloop hands out.
+    system = build_system(make_settings(url, public_base_url=f"http://127.0.0.1:{server.server_port}"))
+    system.start()
+    recorder.app = system.wsgi_app()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _, key = system.runtimes["survey"].identity.create_api_key("delighted integration", Role.ADMIN, "tests")

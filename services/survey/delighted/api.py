@@ -153,10 +153,16 @@ def route(rule: str):
     return register_view
 
 
+def _public_url(path: str) -> str:
+    """Where clients reach ``path`` of this API: survey's public address (PUBLIC_BASE_URL, SURVEY_PUBLIC_URL),
+    as for every link Closeloop hands out, not the address a proxy in front of it was asked on."""
+    return _runtime().settings.public_url_for("survey") + path
+
+
 def _link_next(**query: Any) -> str:
     """A Link header to the same path with ``query`` (absolute: both clients follow it as a full URL)."""
     values = {key: value for key, value in query.items() if value is not None}
-    return f'<{request.base_url}?{urlencode(values)}>; rel="next"'
+    return f'<{_public_url(request.path)}?{urlencode(values)}>; rel="next"'
 
 
 def _unix_args(*names: str) -> dict[str, Any]:
@@ -220,7 +226,7 @@ blp.add_url_rule(
 
 def _response_out(found: tuple, expand: bool) -> dict[str, Any]:
     response, invitation, customer, *person = found
-    permalink = f"{request.host_url.rstrip('/')}{PREFIX}/survey_responses/{response.id}"
+    permalink = _public_url(f"{PREFIX}/survey_responses/{response.id}")
     return service.response_json(
         response, invitation, customer, permalink, person[0] if expand and person else None
     )
