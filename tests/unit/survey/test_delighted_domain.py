@@ -107,3 +107,27 @@ def test_a_key_past_its_rate_waits_for_the_next_minute_and_other_keys_do_not():
 )
 def test_an_exports_times_are_read_as_delighted_wrote_them(text, expected):
     assert parse_time(text) == expected
+
+
+def test_an_export_is_recognised_by_its_columns_and_other_columns_are_properties():
+    from services.survey.delighted.importer import ImportRefused, read_export
+
+    kind, rows = read_export(
+        "\ufeffResponse ID,Date,Email,Score,Comment,Property: Plan,Region,Tags\n"
+        'r-1,2024-03-01 10:00:00 UTC,a@example.com,9,"Fast, kind",pro,EU,vip\n'
+        ",,,,,,,\n"
+    )
+    assert kind == "responses" and len(rows) == 1  # the blank line is no row
+    assert rows[0].values == {
+        "id": "r-1",
+        "created_at": "2024-03-01 10:00:00 UTC",
+        "email": "a@example.com",
+        "score": "9",
+        "comment": "Fast, kind",
+    }
+    assert rows[0].properties == {"Plan": "pro", "Region": "EU"}
+    assert read_export("Email,Unsubscribed At\n")[0] == "unsubscribes"
+    assert read_export("Email,Bounced At\n")[0] == "bounces"
+    assert read_export("Person ID,Email,Name\n")[0] == "people"
+    with pytest.raises(ImportRefused):
+        read_export("Order,Amount\n1,2\n")
