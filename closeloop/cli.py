@@ -69,6 +69,26 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--name", required=True, help="what uses the key, e.g. 'CRM sync'")
     key.add_argument("--role", required=True, metavar=roles)
 
+    erase = commands.add_parser(
+        "erase-customer", help="erase everything about a customer, in every service (customer.erased)"
+    )
+    erase.add_argument(
+        "external_id", help="the customer's id in the CRM (delighted-<id> for Delighted's people)"
+    )
+
+    export = commands.add_parser(
+        "export-customer", help="everything every service holds about a customer, as JSON"
+    )
+    export.add_argument("external_id")
+
+    imports = commands.add_parser(
+        "import-delighted", help="Delighted's CSV exports: responses, people, unsubscribes, bounces"
+    )
+    imports.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imports.add_argument(
+        "--skip-bad-rows", action="store_true", help="import a file's readable rows even when others are not"
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -94,7 +114,103 @@ def main(argv: list[str] | None = None) -> int:
         return _create_user(settings, args.email, args.role, args.name)
     elif args.command == "create-api-key":
         return _create_api_key(settings, args.name, args.role)
+    elif args.command == "erase-customer":
+        return _erase_customer(settings, args.external_id)
+    elif args.command == "export-customer":
+        return _export_customer(settings, args.external_id)
+    elif args.command == "import-delighted":
+        return _import_delighted(settings, args.files, args.skip_bad_rows)
     return 0
+
+
+@contextmanager
+def _runtimes(settings: Settings, *services: str) -> Iterator[dict]:
+    """The named services' runtimes on their migrated databases, disposed of afterwards."""
+    from .services import SERVICES as WIRINGS
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    runtimes = {}
+    try:
+        for service in services:
+            wiring = WIRINGS[service]
+            runtimes[service] = wiring.bootstrap(settings)
+            wiring.migrate(runtimes[service])
+        yield runtimes
+    finally:
+        for runtime in runtimes.values():
+            runtime.database.dispose()
+
+
+def _erase_customer(settings: Settings, external_id: str) -> int:
+    from services.survey import privacy
+    from shared.http import NotFoundError
+
+    with _runtimes(settings, "survey") as runtimes:
+        try:
+            customer_id = privacy.customer_id_for(runtimes["survey"], external_id)
+            counts = privacy.erase_customer(runtimes["survey"], customer_id)
+        except NotFoundError as refusal:
+            print(f"closeloop erase-customer: {refusal.detail}", file=sys.stderr)
+            return 2
+    print(f"erased customer {customer_id} in survey: {json.dumps(counts)}")
+    print(
+        "the other services erase theirs when customer.erased reaches them (survey's clock relays it)"
+    )
+    return 0
+
+
+def _export_customer(settings: Settings, external_id: str) -> int:
+    from services.dispatch import privacy as dispatch_privacy
+    from services.followup import privacy as followup_privacy
+    from services.survey import privacy
+    from shared.http import NotFoundError
+
+    with _runtimes(settings, "survey", "dispatch", "followup") as runtimes:
+        try:
+            survey_part = privacy.export_customer(
+                runtimes["survey"], privacy.customer_id_for(runtimes["survey"], external_id)
+            )
+        except NotFoundError as refusal:
+            print(f"closeloop export-customer: {refusal.detail}", file=sys.stderr)
+            return 2
+        keys = survey_part["keys"]
+        export = {
+            "external_id": external_id,
+            "exported_at": utcnow().isoformat(),
+            "survey": survey_part["tables"],
+            "dispatch": dispatch_privacy.export_customer(runtimes["dispatch"], keys),
+            "followup": followup_privacy.export_customer(runtimes["followup"], keys),
+            # Sentiment keeps no customer data (only events it has not finished passing on).
+            "sentiment": {},
+        }
+    print(json.dumps(export, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _import_delighted(settings: Settings, files: list[Path], skip_bad_rows: bool) -> int:
+    from services.survey.delighted.importer import ImportRefused, import_file
+
+    failed = False
+    with _runtimes(settings, "survey") as runtimes:
+        for file in files:
+            try:
+                report = import_file(runtimes["survey"], file, skip_bad_rows)
+            except ImportRefused as refusal:
+                print(f"{file}: not imported: {refusal}", file=sys.stderr)
+                failed = True
+                continue
+            for line, why in report.unreadable:
+                print(f"{file}:{line}: unreadable row: {why}", file=sys.stderr)
+            if report.committed:
+                print(f"{file}: {report.kind}: {report.imported} imported, {report.skipped} already imported")
+            else:
+                print(
+                    f"{file}: {report.kind}: nothing imported ({len(report.unreadable)} unreadable rows; "
+                    "fix them, or pass --skip-bad-rows)",
+                    file=sys.stderr,
+                )
+            failed = failed or bool(report.unreadable)
+    return 1 if failed else 0
 
 
 def _run_clock(settings: Settings, service: str) -> int:

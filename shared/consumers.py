@@ -8,12 +8,14 @@ with the runtime, the unit of work and the event.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.channels import normal_address
 from shared.events import EVENTS, parse_event
 from shared.unit_of_work import UnitOfWork
 
@@ -55,6 +57,10 @@ class Consumer:
             if not uow.first_consumption(event.id, self.name):
                 log.info("%s already acted on %s %s", self.name, event.type, event.id)
                 return
+            if _about_erased(uow, event):
+                # Sent before the customer was erased, arrived after: acting on it would bring data back.
+                log.info("%s ignores %s %s: its customer was erased", self.name, event.type, event.id)
+                return
             self.handler(runtime, uow, event)
 
 
@@ -67,3 +73,56 @@ def consumes(event_type: str) -> Callable[[Handler], Consumer]:
         return Consumer(event_type, handler.__name__, handler)
 
     return declare
+
+
+# An erasure leaves a mark in the consumed-events table of each service that acted on it (the customer's
+# opaque id, nothing personal), kept as long as those records: an event about the customer that was on its
+# way meanwhile is then ignored instead of recreating what was erased.
+ERASURE_CONSUMER = "erasure"
+ERASED_EVENT = "customer.erased"
+
+
+def _erasure_mark(customer_id: str) -> str:
+    return f"erased:{customer_id}"
+
+
+def _address_mark(channel: str, address: str) -> str:
+    # Events naming only an address (an opt-out, a bounce) are matched by a digest of it, so the mark holds
+    # no address; it goes with the consumed-events records (OUTBOX_RETENTION_DAYS). Meanwhile an opt-out of a
+    # new customer with the same address is ignored by this service too (dispatch keeps its own opt-outs).
+    digest = hashlib.sha256(f"{channel}:{normal_address(channel, address)}".encode()).hexdigest()
+    return f"erased:{digest[:40]}"
+
+
+def record_erasure(uow: UnitOfWork, customer_id: str, addresses: Iterable[Mapping[str, str]] = ()) -> None:
+    """Called by a ``customer.erased`` consumer: later events about this customer or their addresses
+    (``{"channel", "address"}`` items) are ignored."""
+    uow.first_consumption(_erasure_mark(customer_id), ERASURE_CONSUMER)
+    for item in addresses:
+        uow.first_consumption(_address_mark(item["channel"], item["address"]), ERASURE_CONSUMER)
+
+
+def _about_erased(uow: UnitOfWork, event: ReceivedEvent) -> bool:
+    customer_id = _customer_of(event)
+    if customer_id and uow.was_consumed(_erasure_mark(customer_id), ERASURE_CONSUMER):
+        return True
+    channel, address = event.data.get("channel"), event.data.get("address")
+    return (
+        event.type != ERASED_EVENT
+        and isinstance(channel, str)
+        and isinstance(address, str)
+        and uow.was_consumed(_address_mark(channel, address), ERASURE_CONSUMER)
+    )
+
+
+def _customer_of(event: ReceivedEvent) -> str | None:
+    """The survey customer an event is about: ``customer`` or ``contact`` (their ``customer_id``), or its own
+    ``customer_id``; None for the erasure itself and for events about no one customer."""
+    if event.type == ERASED_EVENT:
+        return None
+    data = event.data
+    for key in ("customer", "contact"):
+        if isinstance(data.get(key), dict) and isinstance(data[key].get("customer_id"), str):
+            return data[key]["customer_id"]
+    customer_id = data.get("customer_id")
+    return customer_id if isinstance(customer_id, str) else None

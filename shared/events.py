@@ -211,6 +211,8 @@ class CustomerOptedOutSchema(_Strict):
     customer_id = fields.String(allow_none=True, load_default=None, validate=_SURVEY_ID)
     # What recorded it: unsubscribe_link, sms_stop, sms_start, provider, unsubscribed, spam_reported...
     reason = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
 class RepromptRequestedSchema(_Strict):
     """An SMS reply to a survey could not be read: ask the customer once more, by SMS, in these words.
 
@@ -222,6 +224,42 @@ class RepromptRequestedSchema(_Strict):
     customer = fields.Nested(CustomerContactSchema, required=True)
     locale = fields.String(required=True, validate=_LOCALE)
     text = StorableString(required=True, validate=validate.Length(min=1, max=640))
+
+
+class UnsubscribeRequestedSchema(_Strict):
+    """Survey was told (Delighted's POST /unsubscribes, an import) that an address wants no more surveys."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    source = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+class DeliveryBouncedSchema(_Strict):
+    """A message to this address bounced (a provider's report): survey lists it in Delighted's bounces."""
+
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    delivery_id = fields.String(required=True, validate=_SURVEY_ID)
+    bounced_at = fields.AwareDateTime(required=True)
+
+
+class ErasedAddressSchema(_Strict):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=320))
+
+
+class CustomerErasedSchema(_Strict):
+    """A customer was erased in survey; each consumer deletes what it holds about them.
+
+    Only what the consumers need to find their rows: survey's ids (followup and sentiment keep those), and the
+    addresses dispatch keeps deliveries and opt-outs by. The producer deletes the outbox row once every
+    consumer has acknowledged it, so the addresses do not outlive the erasure.
+    """
+
+    customer_id = fields.String(required=True, validate=_SURVEY_ID)
+    invitation_ids = fields.List(fields.String(validate=_SURVEY_ID), load_default=list)
+    response_ids = fields.List(fields.String(validate=_SURVEY_ID), load_default=list)
+    addresses = fields.List(fields.Nested(ErasedAddressSchema), load_default=list)
 
 
 @dataclass(frozen=True)
@@ -249,6 +287,11 @@ EVENTS: dict[str, EventType] = {
         EventType("customer.opted_out", 1, CustomerOptedOutSchema, "dispatch", ("survey",)),
         EventType("customer.opted_in", 1, CustomerOptedOutSchema, "dispatch", ("survey",)),
         EventType("reprompt.requested", 1, RepromptRequestedSchema, "survey", ("dispatch",)),
+        EventType("unsubscribe.requested", 1, UnsubscribeRequestedSchema, "survey", ("dispatch",)),
+        EventType("delivery.bounced", 1, DeliveryBouncedSchema, "dispatch", ("survey",)),
+        EventType(
+            "customer.erased", 1, CustomerErasedSchema, "survey", ("dispatch", "followup", "sentiment")
+        ),
     )
 }
 

@@ -11,7 +11,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
-JSON_PREFIXES = ("/v1/", "/webhooks/", "/openapi/")
+JSON_PREFIXES = ("/v1/", "/webhooks/", "/openapi/", "/delighted/")
 PROBLEM_MIMETYPE = "application/problem+json"
 # The name ProblemApi registers ProblemSchema under; the recursive field errors point into it.
 PROBLEM_SCHEMA_NAME = "Problem"

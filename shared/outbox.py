@@ -25,7 +25,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     and_,
+    cast,
     delete,
     insert,
     select,
@@ -218,3 +220,12 @@ class Outbox:
                 delete(self.consumed).where(self.consumed.c.consumed_at < cutoff)
             ).rowcount
         return finished + consumed
+
+
+def forget_events_mentioning(session: Session, table: Table, marker: str) -> int:
+    """Delete the outbox rows whose event mentions ``marker`` (an erased customer's id or address): their
+    payloads carry that customer's personal data."""
+    if len(marker) < 6:
+        raise ValueError("forget_events_mentioning needs an id or an address, not a fragment")
+    condition = cast(table.c.payload, Text).contains(marker, autoescape=True)
+    return session.execute(delete(table).where(condition)).rowcount

@@ -124,6 +124,8 @@ class Settings:
     # The customer attributes (as the CRM sends them in customer.attributes) NPS is broken down by; the
     # rollup counts each of them per day, so name attributes with a few values (plan, region), not ids.
     nps_segment_attributes: tuple[str, ...] = ("plan", "region")
+    # Requests per minute each API key may make to the Delighted-compatible API before a 429; 0: no limit.
+    delighted_rate_limit_per_minute: int = 600
     # Per-service overrides: SURVEY_DATABASE_URL, DISPATCH_PUBLIC_URL, ...; and IDENTITY_DATABASE_URL, the
     # staff users' and API keys' tables, which every service reads.
     service_database_urls: Mapping[str, str] = field(default_factory=dict)
@@ -233,6 +235,9 @@ class Settings:
             followup_alert_webhook_url=get("FOLLOWUP_ALERT_WEBHOOK_URL", None),
             sentiment_topics_file=get("SENTIMENT_TOPICS_FILE", None),
             nps_segment_attributes=_names(env, "NPS_SEGMENT_ATTRIBUTES", defaults.nps_segment_attributes),
+            delighted_rate_limit_per_minute=_whole_number(
+                env, "DELIGHTED_RATE_LIMIT_PER_MINUTE", defaults.delighted_rate_limit_per_minute
+            ),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]
                 for s in (*SERVICES, "identity")
@@ -375,6 +380,7 @@ def is_standard_webhooks_secret(secret: str) -> bool:
     except ValueError:
         return False
 
+
 def _time_zone(env: Mapping[str, str], name: str, default: str) -> str:
     value = (env.get(name) or "").strip()
     if not value:
@@ -422,10 +428,21 @@ def _help_text(env: Mapping[str, str], name: str) -> str | None:
     # "none": Twilio's own HELP answer (Advanced Opt-Out) is the only one.
     return None if value.strip().lower() == "none" else value.strip()[:320]
 
+
 def _segments(env: Mapping[str, str], name: str, default: int) -> int:
     value = (env.get(name) or "").strip()
     if not value:
         return default
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 10):
         raise ValueError(f"{name} must be a whole number of SMS segments from 1 to 10, not {value!r}")
+    return int(value)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    # ASCII digits only, as for _days.
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{name} must be a whole number (0 or more), not {value!r}")
     return int(value)

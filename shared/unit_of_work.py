@@ -13,7 +13,7 @@ from copy import copy
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,6 +78,10 @@ class UnitOfWork:
         """Record that ``consumer`` acts on ``event_id`` in this transaction; False when it already did."""
         raise NotImplementedError
 
+    def was_consumed(self, event_id: str, consumer: str) -> bool:
+        """True when ``consumer`` acted on ``event_id`` (a committed record), without recording anything."""
+        raise NotImplementedError
+
     def _begin(self) -> None:
         raise NotImplementedError
 
@@ -139,6 +143,11 @@ class SqlUnitOfWork(UnitOfWork):
     def first_consumption(self, event_id: str, consumer: str) -> bool:
         return first_consumption(self.session, self.consumed, event_id, consumer)
 
+    def was_consumed(self, event_id: str, consumer: str) -> bool:
+        table = self.consumed
+        query = select(table.c.event_id).where(table.c.event_id == event_id, table.c.consumer == consumer)
+        return self.session.execute(query).first() is not None
+
 
 class InMemoryUnitOfWork(UnitOfWork):
     """The fake: keeps committed events and consumptions in lists; what a failed block did is dropped.
@@ -196,6 +205,9 @@ class InMemoryUnitOfWork(UnitOfWork):
             return False
         self._pending_consumed.add(key)
         return True
+
+    def was_consumed(self, event_id: str, consumer: str) -> bool:
+        return (event_id, consumer) in self.consumed or (event_id, consumer) in self._pending_consumed
 
     def emitted(self, event_type: str) -> list[dict[str, Any]]:
         """The data of every committed event of this type, oldest first."""

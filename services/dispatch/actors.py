@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import service
+from . import privacy, service
 
 CONSUMERS = (
     service.schedule_invitation,
@@ -11,4 +11,6 @@ CONSUMERS = (
     service.schedule_review_request,
     service.schedule_close_loop_message,
     service.schedule_reprompt,
+    privacy.record_unsubscribe,
+    privacy.erase_customer,
 )

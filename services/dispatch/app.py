@@ -7,7 +7,7 @@ from flask import Flask
 from shared.http import create_api
 from shared.identity.web import install_access_control
 
-from . import api, pages
+from . import api, pages, personal_data_api
 from .runtime import DispatchRuntime
 
 
@@ -19,5 +19,6 @@ def create_app(runtime: DispatchRuntime) -> Flask:
     rest = create_api(app, "dispatch")
     rest.register_blueprint(api.blp)
     rest.register_blueprint(api.webhooks)
+    rest.register_blueprint(personal_data_api.blp)
     app.register_blueprint(pages.bp)
     return app

@@ -798,6 +798,17 @@ def apply_status_event(runtime: DispatchRuntime, report: ProviderStatusEvent) ->
             else:
                 # The provider has it: an earlier doubt (an unknown outcome) is settled.
                 delivery.failure_reason, delivery.reconcile_since = None, None
+            if state == DeliveryState.BOUNCED:
+                # Survey lists bounces for Delighted's GET /bounces.
+                uow.emit(
+                    "delivery.bounced",
+                    {
+                        "channel": delivery.channel,
+                        "address": delivery.address,
+                        "delivery_id": delivery.id,
+                        "bounced_at": report.occurred_at.isoformat(),
+                    },
+                )
         return True
 
 

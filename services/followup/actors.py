@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import service
+from . import privacy, service
 
-CONSUMERS = (service.act_on_scored_response, service.attribute_referral)
+CONSUMERS = (service.act_on_scored_response, service.attribute_referral, privacy.erase_customer)

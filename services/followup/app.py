@@ -7,7 +7,7 @@ from flask import Flask
 from shared.http import create_api
 from shared.identity.web import install_access_control, register_identity_pages
 
-from . import api, pages
+from . import api, pages, personal_data_api
 from .runtime import FollowupRuntime
 
 
@@ -19,6 +19,7 @@ def create_app(runtime: FollowupRuntime) -> Flask:
     api_spec = create_api(app, "followup")
     api_spec.register_blueprint(api.blp)
     api_spec.register_blueprint(api.webhooks_blp)
+    api_spec.register_blueprint(personal_data_api.blp)
     # The success team's home: sign-in, sign-out and the admins' API keys are served here.
     register_identity_pages(app, runtime.identity, landing_path="/")
     app.register_blueprint(pages.bp)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import service
+from . import privacy, service
 
-CONSUMERS = (service.score_response,)
+CONSUMERS = (service.score_response, privacy.erase_customer)

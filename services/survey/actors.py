@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import service
 from .analytics import service as analytics
+from .delighted import service as delighted
 
 CONSUMERS = (
     service.record_sms_answer,
@@ -11,4 +12,5 @@ CONSUMERS = (
     service.record_opt_out,
     service.record_opt_in,
     analytics.record_response_sentiment,
+    delighted.record_bounce,
 )

@@ -9,9 +9,10 @@ from flask import Flask
 from shared.http import create_api
 from shared.identity.web import install_access_control
 
-from . import api, pages, service
+from . import api, pages, privacy_api, service
 from .analytics import api as analytics_api
 from .analytics import pages as analytics_pages
+from .delighted import api as delighted_api
 from .runtime import SurveyRuntime
 from .schemas import EVENT_TYPE_CHECK
 
@@ -25,6 +26,8 @@ def create_app(runtime: SurveyRuntime) -> Flask:
     survey_api = create_api(app, "survey")
     survey_api.register_blueprint(api.blp)
     survey_api.register_blueprint(analytics_api.blp)
+    survey_api.register_blueprint(privacy_api.blp)
+    delighted_api.register(app, survey_api)
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.admin_bp)
     app.register_blueprint(analytics_pages.bp)

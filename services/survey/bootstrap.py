@@ -7,9 +7,10 @@ from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 from shared.wiring import ServiceWiring
 
-from . import actors, models, service
+from . import actors, models, privacy, service
 from .analytics import service as analytics
 from .app import create_app
+from .delighted import service as delighted
 from .runtime import SurveyRuntime, sql_runtime
 
 
@@ -24,6 +25,9 @@ def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
         PeriodicJob("survey.delayed_surveys", 60.0, lambda: service.invite_due_surveys(runtime)),
         # Reads refresh the NPS rollup themselves; this keeps the day's recount small between them.
         PeriodicJob("survey.nps_rollup", 300.0, lambda: analytics.refresh_rollup(runtime)),
+        # Delighted's POST /people with a delay: the survey request waits as a row with a due time.
+        PeriodicJob("survey.delighted_requests", 10.0, lambda: delighted.send_due_survey_requests(runtime)),
+        PeriodicJob("survey.forget_erasures", 60.0, lambda: privacy.forget_acknowledged_erasures(runtime)),
     ]
 
 

@@ -242,6 +242,8 @@ class EventSourceRow(Base):
     secret: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
 # --- NPS analytics (services/survey/analytics) ----------------------------------------------------------
 
 
@@ -308,6 +310,59 @@ class NpsRollupState(Base):
 Index("ix_survey_responses_updated_at", Response.updated_at)
 Index("ix_survey_responses_submitted_at", Response.submitted_at)
 Index("ix_survey_invitations_created_at", Invitation.created_at)
+# --- The Delighted-compatible API (services/survey/delighted) ---------------------------------------------
+# Delighted's people are survey customers, found by email or phone number, and listed in creation order.
+Index("ix_survey_customers_email", Customer.email)
+Index("ix_survey_customers_phone", Customer.phone)
+Index("ix_survey_customers_created", Customer.created_at, Customer.id)
+# Delighted lists responses by creation or update time.
+Index("ix_survey_responses_submitted", Response.submitted_at)
+Index("ix_survey_responses_updated", Response.updated_at)
+
+
+class DelightedSurveyRequest(Base):
+    """A survey asked for through Delighted's ``POST /people``: waits for ``scheduled_at`` (its ``delay``)."""
+
+    __tablename__ = "survey_delighted_survey_requests"
+    __table_args__ = (
+        Index("ix_survey_delighted_survey_requests_due", "status", "scheduled_at"),
+        Index("ix_survey_delighted_survey_requests_customer", "customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("survey_customers.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # pending (waits for scheduled_at), sent (its invitation was requested), cancelled, or skipped.
+    status: Mapped[str] = mapped_column(String(16))
+    scheduled_at: Mapped[datetime]
+    invitation_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class DelightedSuppression(Base):
+    """An unsubscribe or a bounce as Delighted's API lists them: made through it, or imported."""
+
+    __tablename__ = "survey_delighted_suppressions"
+    __table_args__ = (UniqueConstraint("kind", "email", name="uq_survey_delighted_suppressions_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # unsubscribe or bounce
+    email: Mapped[str] = mapped_column(String(320))
+    customer_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    occurred_at: Mapped[datetime]
+
+
+class DelightedImport(Base):
+    """A row of a Delighted export already imported, by the export's own id: a second run skips it."""
+
+    __tablename__ = "survey_delighted_imports"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Ours: the customer's or the response's id; erasure deletes the rows of a customer it erases.
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    imported_at: Mapped[datetime]
 
 
 outbox = outbox_table(Base.metadata, SERVICE)

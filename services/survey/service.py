@@ -964,7 +964,7 @@ def _save_response(
     customer: Customer,
     score: int,
     comment: str | None,
-    channel: Channel,
+    channel: Channel | str,
 ) -> Response:
     now = utcnow()
     response = uow.responses.for_invitation(invitation.id)
@@ -975,7 +975,7 @@ def _save_response(
             customer_id=customer.id,
             score=score,
             comment=comment,
-            channel=channel.value,
+            channel=str(channel),
             revision=1,
             submitted_at=now,
             updated_at=now,

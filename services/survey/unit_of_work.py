@@ -19,6 +19,7 @@ from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
 from .analytics.sentiments import ResponseSentiments, SqlResponseSentiments
+from .delighted.unit_of_work import SqlDelightedRecords
 from .domain import Decision, FollowUpStatus
 from .models import (
     AnswerMessage,
@@ -192,6 +193,8 @@ class SurveyUnitOfWork(UnitOfWork):
     templates: MessageTemplates
     brand: Brands
     sentiments: ResponseSentiments
+    # The Delighted-compatible API's queries (services/survey/delighted); SQL only, not in the unit fakes.
+    delighted: SqlDelightedRecords
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -448,6 +451,8 @@ class SqlEventSources:
 
     def remove(self, source: EventSourceRow) -> None:
         self.session.delete(source)
+
+
 class SqlAnswerMessages:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -515,3 +520,4 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.templates = SqlMessageTemplates(session)
         self.brand = SqlBrands(session)
         self.sentiments = SqlResponseSentiments(session)
+        self.delighted = SqlDelightedRecords(session)

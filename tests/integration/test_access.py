@@ -3,6 +3,7 @@ providers are open (each checks its own token or signature); everything else is 
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -30,6 +31,21 @@ OPEN_ROUTES = {
     ("services.dispatch.app", "pages.unsubscribe"): "the customer's unsubscribe link (RFC 8058)",
     ("services.followup.app", "identity.sign_in"): "signing in",
     ("services.followup.app", "pages.follow_referral_link"): "a promoter's referral link, by its code",
+    **{
+        ("services.survey.app", f"delighted.{view}{suffix}"): "Delighted's API: Basic auth with an API key"
+        for view in (
+            "People",
+            "Person",
+            "PendingSurveyRequests",
+            "SurveyResponses",
+            "SurveyResponse",
+            "Metrics",
+            "Unsubscribes",
+            "Bounces",
+        )
+        for suffix in ("", "Json")
+        if (view, suffix) not in {("Person", "Json"), ("SurveyResponse", "Json")}
+    },
 }
 DOCUMENTS = re.compile(r"(^|\.)static$|^api-docs\.")  # static files and the OpenAPI documents
 
@@ -118,3 +134,20 @@ def test_the_api_documents_say_which_operations_are_open(apps):
         ("POST", "/webhooks/twilio/status"),
         ("POST", "/webhooks/sendgrid/events"),
     }
+
+
+def test_the_delighted_api_answers_a_stranger_401_in_delighted_shape(apps):
+    system, _ = apps
+    app = system.apps["survey"]
+    client = app.test_client()
+    walked = 0
+    for endpoint, method, path in _routes(app):
+        if not endpoint.startswith("delighted."):
+            continue
+        walked += 1
+        for headers in ({}, {"Authorization": "Basic " + base64.b64encode(b"clk_not_a_key:").decode()}):
+            response = client.open(path, method=method, headers=headers)
+            assert response.status_code == 401, (method, path)
+            assert response.get_json() == {"status": 401, "message": "Invalid API key."}
+            assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert walked >= 14

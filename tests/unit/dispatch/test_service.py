@@ -474,6 +474,14 @@ def test_report_moves_the_delivery_forward_with_its_reason(runtime, uow, clock):
     assert uow.provider_events.rows["ev-1"].delivery_id == "d-1"
 
 
+def test_a_bounce_is_announced_to_survey_once(runtime, uow):
+    scheduled_delivery(uow, status=DeliveryState.SENT)
+    service.apply_status_event(runtime, report(ProviderStatus.BOUNCED, event_id="ev-1"))
+    service.apply_status_event(runtime, report(ProviderStatus.BOUNCED, event_id="ev-2"))
+    [bounced] = uow.emitted("delivery.bounced")
+    assert (bounced["delivery_id"], bounced["channel"]) == ("d-1", "email")
+
+
 def test_late_delivered_never_overwrites_a_bounce(runtime, uow):
     delivery = scheduled_delivery(uow, status=DeliveryState.SENT)
     service.apply_status_event(runtime, report(ProviderStatus.BOUNCED, event_id="ev-1"))

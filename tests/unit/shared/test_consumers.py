@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.consumers import ReceivedEvent, consumes
+from shared.consumers import ReceivedEvent, consumes, record_erasure
 from shared.events import InvalidEvent, new_event
 from shared.unit_of_work import InMemoryUnitOfWork
 from tests.unit.shared.test_events import SUBMITTED
@@ -64,3 +64,39 @@ def test_event_of_another_type_is_refused():
 def test_only_declared_event_types_can_be_consumed():
     with pytest.raises(ValueError, match="EVENTS"):
         consumes("no.such_event")
+
+
+def test_an_event_about_an_erased_customer_that_arrives_after_the_erasure_is_ignored():
+    runtime = Runtime()
+    with runtime.uow:
+        record_erasure(runtime.uow, SUBMITTED["customer"]["customer_id"])
+    late = new_event("response.submitted", SUBMITTED)
+    remember_submission(runtime, late)
+    assert runtime.seen == []
+    # Another customer's events still arrive.
+    other = {**SUBMITTED, "customer": {**SUBMITTED["customer"], "customer_id": "someone-else"}}
+    remember_submission(runtime, new_event("response.submitted", other))
+    assert len(runtime.seen) == 1
+
+
+@consumes("customer.opted_out")
+def remember_opt_out(runtime: Runtime, uow: InMemoryUnitOfWork, event: ReceivedEvent) -> None:
+    runtime.seen.append(event)
+
+
+def test_an_opt_out_naming_only_an_erased_address_that_arrives_after_the_erasure_is_ignored():
+    runtime = Runtime()
+    with runtime.uow:
+        record_erasure(runtime.uow, "customer-1", [{"channel": "email", "address": "Nora@Example.com"}])
+    # The mark holds a digest, not the address.
+    assert not any("nora" in event_id.lower() for event_id, _ in runtime.uow.consumed)
+
+    late = {"channel": "email", "address": "nora@example.com", "reason": "delighted"}
+    remember_opt_out(runtime, new_event("customer.opted_out", late))
+    assert runtime.seen == []
+    # The same address on another channel, and other addresses, still arrive.
+    remember_opt_out(
+        runtime, new_event("customer.opted_out", {**late, "channel": "sms", "address": "+15555550100"})
+    )
+    remember_opt_out(runtime, new_event("customer.opted_out", {**late, "address": "ada@example.com"}))
+    assert len(runtime.seen) == 2

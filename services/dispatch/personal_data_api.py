@@ -1,0 +1,27 @@
+"""dispatch's part of a customer's personal data, for staff: the keys come from survey's export."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from shared.identity.web import requires
+from shared.personal_data import PersonalDataKeysSchema, PersonalDataSchema
+from shared.principal import Role
+
+from . import privacy
+
+blp = Blueprint("personal_data", __name__, url_prefix="/v1/personal-data", description="Personal data export")
+
+
+@blp.route("/dispatch")
+class PersonalData(MethodView):
+    @requires(Role.MANAGER)
+    @blp.arguments(PersonalDataKeysSchema)
+    @blp.response(200, PersonalDataSchema)
+    @blp.alt_response(403, description="Managers and admins only.")
+    def post(self, keys):
+        """Everything dispatch holds about a customer, by the ``keys`` survey's export gives."""
+        runtime = current_app.extensions["closeloop.dispatch"]
+        return {"service": "dispatch", "tables": privacy.export_customer(runtime, keys)}

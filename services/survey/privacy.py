@@ -1,0 +1,214 @@
+"""Erasure and export of everything survey holds about one customer; erasure reaches the other services
+through ``customer.erased``, whose consumers delete what they hold."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+
+from shared.clock import utcnow
+from shared.consumers import ERASED_EVENT, record_erasure
+from shared.http import NotFoundError
+from shared.outbox import forget_events_mentioning
+from shared.personal_data import row_data
+
+from .models import (
+    AnswerMessage,
+    ChannelOptOut,
+    CrmEvent,
+    Customer,
+    DelightedImport,
+    DelightedSuppression,
+    DelightedSurveyRequest,
+    FollowUpSurvey,
+    Invitation,
+    Response,
+    ResponseKeyPhrase,
+    ResponseSentiment,
+    ScoreClick,
+    outbox,
+)
+from .runtime import SurveyRuntime
+
+log = logging.getLogger(__name__)
+
+
+def customer_id_for(runtime: SurveyRuntime, external_id: str) -> str:
+    with runtime.unit_of_work() as uow:
+        customer = uow.customers.by_external_id(external_id)
+        if customer is None:
+            raise NotFoundError(f"No customer {external_id}.")
+        return customer.id
+
+
+def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
+    """Delete the customer and every row about them (events, invitations, clicks, responses, follow-ups,
+    Delighted requests, unsubscribes, bounces, imports, outbox rows), then tell the other services.
+
+    Returns how many rows of each kind went. Run again for an erased customer it raises NotFoundError.
+    """
+    with runtime.unit_of_work() as uow:
+        session = uow.session  # erasure deletes by key across every table: SQL, no repository per table
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFoundError("No such customer.")
+        invitation_ids = list(
+            session.scalars(select(Invitation.id).where(Invitation.customer_id == customer_id))
+        )
+        response_ids = list(session.scalars(select(Response.id).where(Response.customer_id == customer_id)))
+        addresses = _addresses(customer)
+        emails = [customer.email.lower()] if customer.email else []
+        counts = {
+            "score_clicks": _delete(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),
+            "answer_messages": _delete(
+                session, AnswerMessage, AnswerMessage.invitation_id.in_(invitation_ids)
+            ),
+            "response_sentiments": _delete(
+                session, ResponseSentiment, ResponseSentiment.response_id.in_(response_ids)
+            ),
+            "response_key_phrases": _delete(
+                session, ResponseKeyPhrase, ResponseKeyPhrase.response_id.in_(response_ids)
+            ),
+            "opt_outs": sum(
+                _delete(
+                    session,
+                    ChannelOptOut,
+                    (ChannelOptOut.channel == item["channel"]) & (ChannelOptOut.address == item["address"]),
+                )
+                for item in _addresses(customer)
+            ),
+            "follow_up_surveys": _delete(
+                session,
+                FollowUpSurvey,
+                or_(
+                    FollowUpSurvey.customer_id == customer_id,
+                    FollowUpSurvey.invitation_id.in_(invitation_ids),
+                ),
+            ),
+            "responses": _delete(session, Response, Response.customer_id == customer_id),
+            "delighted_survey_requests": _delete(
+                session, DelightedSurveyRequest, DelightedSurveyRequest.customer_id == customer_id
+            ),
+        }
+        # Invitations point at CRM events and CRM events name invitations: unlink before deleting either.
+        session.execute(
+            update(CrmEvent).where(CrmEvent.customer_id == customer_id).values(invitation_id=None)
+        )
+        counts["invitations"] = _delete(session, Invitation, Invitation.customer_id == customer_id)
+        counts["crm_events"] = _delete(session, CrmEvent, CrmEvent.customer_id == customer_id)
+        counts["delighted_suppressions"] = _delete(
+            session,
+            DelightedSuppression,
+            or_(DelightedSuppression.customer_id == customer_id, DelightedSuppression.email.in_(emails)),
+        )
+        counts["delighted_imports"] = _delete(
+            session, DelightedImport, DelightedImport.customer_id == customer_id
+        )
+        session.delete(customer)
+        session.flush()
+        counts["customers"] = 1
+        # Every event about them names their id: invitation.requested, response.submitted, referral.code_used.
+        counts["outbox_events"] = forget_events_mentioning(session, outbox, customer_id)
+        # unsubscribe.requested names only the address.
+        for item in addresses:
+            counts["outbox_events"] += forget_events_mentioning(session, outbox, item["address"])
+        # Events about them still on their way to survey (a resolved follow-up task) are ignored from now on.
+        record_erasure(uow, customer_id, addresses)
+        uow.emit(
+            ERASED_EVENT,
+            {
+                "customer_id": customer_id,
+                "invitation_ids": invitation_ids,
+                "response_ids": response_ids,
+                "addresses": addresses,
+            },
+        )
+    log.info("customer %s erased in survey: %s", customer_id, counts)
+    return counts
+
+
+def _delete(session: Any, model: Any, condition: Any) -> int:
+    return session.execute(delete(model).where(condition)).rowcount or 0
+
+
+def forget_acknowledged_erasures(runtime: SurveyRuntime) -> int:
+    """Scheduler job: an erasure event names the addresses it erased; once every consumer has acknowledged
+    it, nothing needs it any more, so its outbox row goes at once instead of after the retention."""
+    with runtime.unit_of_work() as uow:
+        return (
+            uow.session.execute(
+                delete(outbox).where(
+                    outbox.c.event_type == ERASED_EVENT,
+                    outbox.c.next_publish_at.is_(None),
+                    outbox.c.created_at <= utcnow(),
+                )
+            ).rowcount
+            or 0
+        )
+
+
+def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
+    """Everything survey holds about the customer, and the keys the other services find their part by."""
+    with runtime.unit_of_work() as uow:
+        session = uow.session
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFoundError("No such customer.")
+        invitations = list(session.scalars(select(Invitation).where(Invitation.customer_id == customer_id)))
+        invitation_ids = [row.id for row in invitations]
+        responses = _rows(session, Response, Response.customer_id == customer_id)
+        tables = {
+            "customers": [row_data(customer)],
+            "crm_events": _rows(session, CrmEvent, CrmEvent.customer_id == customer_id),
+            # The token is the secret of the answer link, not data about the person.
+            "invitations": [row_data(row, exclude=("token",)) for row in invitations],
+            "score_clicks": _rows(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),
+            "answer_messages": _rows(session, AnswerMessage, AnswerMessage.invitation_id.in_(invitation_ids)),
+            "responses": responses,
+            "response_sentiments": _rows(
+                session,
+                ResponseSentiment,
+                ResponseSentiment.response_id.in_([row["id"] for row in responses]),
+            ),
+            "opt_outs": [
+                row
+                for item in _addresses(customer)
+                for row in _rows(
+                    session,
+                    ChannelOptOut,
+                    (ChannelOptOut.channel == item["channel"]) & (ChannelOptOut.address == item["address"]),
+                )
+            ],
+            "follow_up_surveys": _rows(session, FollowUpSurvey, FollowUpSurvey.customer_id == customer_id),
+            "delighted_survey_requests": _rows(
+                session, DelightedSurveyRequest, DelightedSurveyRequest.customer_id == customer_id
+            ),
+            "delighted_suppressions": _rows(
+                session, DelightedSuppression, DelightedSuppression.customer_id == customer_id
+            ),
+        }
+        keys = {
+            "customer_id": customer_id,
+            "invitation_ids": invitation_ids,
+            "response_ids": [row["id"] for row in responses],
+            "addresses": _addresses(customer),
+        }
+        return {"service": "survey", "tables": tables, "keys": keys}
+
+
+def _addresses(customer: Customer) -> list[dict[str, str]]:
+    return [
+        {"channel": channel, "address": address}
+        for channel, address in (
+            ("email", customer.email),
+            ("sms", customer.phone),
+            ("whatsapp", customer.phone),
+        )
+        if address
+    ]
+
+
+def _rows(session: Any, model: Any, condition: Any) -> list[dict[str, Any]]:
+    return [row_data(row) for row in session.scalars(select(model).where(condition))]

@@ -1,0 +1,274 @@
+"""The Delighted API's details on a real database: rate, suffixes, delayed and throttled surveys; the
+import of Delighted's CSV exports; and erasure and export of a customer for staff and on the command line."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from closeloop.cli import main
+from services.survey.app import create_app
+from services.survey.delighted import service as delighted
+from shared.clock import utcnow
+from shared.events import new_event
+from shared.principal import Role
+from tests.conftest import crm_event, make_settings, migrated_service, signed_request, staff_client
+
+
+def _basic_client(app, runtime, role=Role.AGENT):
+    _, key = runtime.identity.create_api_key("delighted tests", role, "tests")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    return client
+
+
+@pytest.fixture
+def api(survey):
+    return _basic_client(create_app(survey), survey)
+
+
+def _outbox(runtime, event_type):
+    with runtime.database.transaction() as session:
+        rows = session.execute(
+            text("SELECT payload FROM survey_outbox WHERE event_type = :t"), {"t": event_type}
+        ).all()
+    return [row[0] if isinstance(row[0], dict) else json.loads(row[0]) for row in rows]
+
+
+def test_a_key_past_its_rate_is_answered_429_with_retry_after(postgres_url):
+    with migrated_service(
+        "survey", make_settings(postgres_url, delighted_rate_limit_per_minute=2)
+    ) as runtime:
+        client = _basic_client(create_app(runtime), runtime)
+        assert [client.get("/delighted/v1/metrics").status_code for _ in range(2)] == [200, 200]
+        refused = client.get("/delighted/v1/metrics.json")
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.get_json() == {"status": 429, "message": "Too many requests."}
+
+
+def test_every_path_also_answers_with_the_json_suffix(api):
+    for path in ("people", "survey_responses", "metrics", "unsubscribes", "bounces"):
+        assert api.get(f"/delighted/v1/{path}.json").status_code == 200, path
+    created = api.post("/delighted/v1/people.json", json={"email": "suffix@example.com", "send": False})
+    assert created.status_code == 200
+    assert api.delete("/delighted/v1/people/suffix@example.com/survey_requests/pending.json").get_json() == {
+        "ok": True
+    }
+
+
+def test_a_delayed_survey_is_invited_when_due_and_not_before(survey, api):
+    person = api.post("/delighted/v1/people", json={"email": "later@example.com", "delay": 3600}).get_json()
+    assert person["survey_scheduled_at"] >= int(utcnow().timestamp()) + 3590
+    assert _outbox(survey, "invitation.requested") == []
+    assert delighted.send_due_survey_requests(survey) == 0
+    assert delighted.send_due_survey_requests(survey, now=utcnow() + timedelta(hours=2)) == 1
+    [invitation] = _outbox(survey, "invitation.requested")
+    assert invitation["data"]["contact"]["customer_id"] == person["id"]
+    assert delighted.send_due_survey_requests(survey, now=utcnow() + timedelta(hours=3)) == 0
+
+
+def test_a_person_surveyed_recently_is_throttled_by_the_quarantine(survey, api):
+    first = api.post("/delighted/v1/people", json={"email": "twice@example.com"}).get_json()
+    second = api.post("/delighted/v1/people", json={"email": "twice@example.com", "name": "Twice"}).get_json()
+    assert isinstance(first["survey_scheduled_at"], int) and second["survey_scheduled_at"] is None
+    assert second["id"] == first["id"] and second["name"] == "Twice"
+    assert len(_outbox(survey, "invitation.requested")) == 1
+
+
+def test_bad_input_is_a_422_naming_the_field_in_delighteds_shape(api):
+    sms = api.post("/delighted/v1/people", json={"email": "a@example.com", "channel": "sms"})
+    assert sms.status_code == 422
+    assert sms.get_json()["errors"] == {"phone_number": ["Required when channel is sms."]}
+    score = api.post("/delighted/v1/survey_responses", json={"person": "nobody", "score": "ten"})
+    assert score.status_code == 422 and set(score.get_json()["errors"]) == {"score"}
+    unknown = api.post("/delighted/v1/survey_responses", json={"person": "nobody", "score": 3})
+    assert unknown.status_code == 422 and unknown.get_json()["errors"] == {
+        "person": ["No person has this id."]
+    }
+    assert api.get("/delighted/v1/people?per_page=101").status_code == 422
+    assert api.delete("/delighted/v1/people/email:nobody@example.com").status_code == 404
+
+
+def test_input_the_database_cannot_store_is_refused_at_the_edge(api):
+    assert api.delete("/delighted/v1/people/email:a%00b@example.com").status_code == 404
+    assert api.delete("/delighted/v1/people/%00").status_code == 404
+    assert api.get("/delighted/v1/survey_responses/%00").status_code == 404
+    assert api.get("/delighted/v1/people?email=a%00b").status_code == 422
+    assert api.get("/delighted/v1/survey_responses?person_email=%00").status_code == 422
+    nan = api.post(
+        "/delighted/v1/people",
+        data='{"email": "nan@example.com", "properties": {"amount": NaN}}',
+        content_type="application/json",
+    )
+    assert nan.status_code == 422 and "properties" in nan.get_json()["errors"]
+    deep: dict = {}
+    for _ in range(10):
+        deep = {"d": deep}
+    too_deep = api.post("/delighted/v1/people", json={"email": "deep@example.com", "properties": deep})
+    assert too_deep.status_code == 422
+    nul = api.post("/delighted/v1/survey_responses", json={"person": "a\u0000", "score": 3})
+    assert nul.status_code == 422
+    # A "+" unescaped in a query string arrives as a space: still the E.164 number.
+    api.post("/delighted/v1/people", json={"phone_number": "+14155550199", "send": False})
+    assert len(api.get("/delighted/v1/people?phone_number=+14155550199").get_json()) == 1
+
+
+def test_a_bounce_dispatch_reports_is_listed_in_delighteds_bounces(survey, api):
+    person = api.post("/delighted/v1/people", json={"email": "gone@example.com", "send": False}).get_json()
+    bounced = {
+        "channel": "email",
+        "address": "Gone@Example.com",
+        "delivery_id": "d-1",
+        "bounced_at": "2026-11-20T10:00:00+00:00",
+    }
+    delighted.record_bounce(survey, new_event("delivery.bounced", bounced))
+    delighted.record_bounce(survey, new_event("delivery.bounced", bounced))  # a second bounce: listed once
+    assert api.get("/delighted/v1/bounces").get_json() == [
+        {"person_id": person["id"], "email": "gone@example.com", "name": None, "bounced_at": 1795168800}
+    ]
+
+
+RESPONSES_CSV = """\
+Response ID,Date,Name,Email,Phone Number,Score,Comment,Updated At,Plan,Property: Region,Tags,Permalink
+r-1,2024-03-01 10:00:00 UTC,Ana Lima,ana@example.com,,10,Lovely,2024-03-02 09:00:00 UTC,pro,EU,,https://x
+r-2,2024-03-05 11:30:00 UTC,Ben Ode,ben@example.com,+14155550100,3,"Slow, rude",,basic,US,,
+r-3,2024-03-06 12:00:00 UTC,Ana Lima,ana@example.com,,8,,,pro,EU,,
+r-4,not a date,Cy,cy@example.com,,7,,,,,,
+r-5,2024-03-07 12:00:00 UTC,Dee,dee@example.com,,11,,,,,,
+r-6,2024-03-08 12:00:00 UTC,Eve,not-an-email,,9,,,,,,
+"""
+
+
+def _import(monkeypatch, capsys, postgres_url, *args):
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    status = main(["import-delighted", *map(str, args)])
+    return status, capsys.readouterr()
+
+
+def test_an_export_with_bad_rows_is_refused_whole_then_imported_once_keeping_its_times(
+    tmp_path, monkeypatch, capsys, postgres_url
+):
+    responses = tmp_path / "responses.csv"
+    responses.write_text(RESPONSES_CSV)
+
+    status, out = _import(monkeypatch, capsys, postgres_url, responses)
+    assert status == 1
+    assert f"{responses}:5: unreadable row: not a time: 'not a date'" in out.err
+    assert f"{responses}:6: unreadable row: the score is not 0 to 10: '11'" in out.err
+    assert f"{responses}:7: unreadable row: not an email address: 'not-an-email'" in out.err
+    assert "nothing imported" in out.err
+
+    status, out = _import(monkeypatch, capsys, postgres_url, "--skip-bad-rows", responses)
+    assert status == 1 and "responses: 3 imported, 0 already imported" in out.out
+    status, out = _import(monkeypatch, capsys, postgres_url, "--skip-bad-rows", responses)
+    assert "responses: 0 imported, 3 already imported" in out.out
+
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        client = _basic_client(create_app(runtime), runtime)
+        rows = client.get("/delighted/v1/survey_responses?expand[]=person").get_json()
+        assert [(r["score"], r["created_at"], r["person"]["email"]) for r in rows] == [
+            (10, 1709287200, "ana@example.com"),
+            (3, 1709638200, "ben@example.com"),
+            (8, 1709726400, "ana@example.com"),
+        ]
+        assert rows[0]["person_properties"] == {"Plan": "pro", "Region": "EU"}
+        assert rows[0]["updated_at"] == 1709370000 and rows[1]["comment"] == "Slow, rude"
+        assert rows[0]["person"]["id"] == rows[2]["person"]["id"]  # one person, found by email
+        assert client.get("/delighted/v1/metrics").get_json()["nps"] == 0  # 1 promoter, 1 detractor of 3
+        # History: no response.submitted, so no follow-up task for a detractor of March.
+        assert _outbox(runtime, "response.submitted") == []
+
+
+def test_people_unsubscribes_and_bounces_are_imported_and_unsubscribes_reach_dispatch(
+    tmp_path, monkeypatch, capsys, postgres_url
+):
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "Person ID,Name,Email,Phone Number,Created At\n"
+        "p-1,Ana Lima,ana@example.com,+14155550111,2023-01-02T03:04:05Z\n"
+        "p-2,,,,2023-01-02T03:04:05Z\n"
+    )
+    unsubscribes = tmp_path / "unsubscribes.csv"
+    unsubscribes.write_text("Email,Name,Unsubscribed At\nana@example.com,Ana Lima,1700000000\n")
+    bounces = tmp_path / "bounces.csv"
+    bounces.write_text("Email,Name,Bounced At\nold@example.com,,2022-05-06 07:08:09 UTC\n")
+    status, out = _import(monkeypatch, capsys, postgres_url, "--skip-bad-rows", people, unsubscribes, bounces)
+    assert f"{people}:3: unreadable row: neither an email nor a phone number" in out.err
+    assert "people: 1 imported" in out.out and "unsubscribes: 1 imported" in out.out
+    assert "bounces: 1 imported" in out.out
+
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        client = _basic_client(create_app(runtime), runtime)
+        [ana] = client.get("/delighted/v1/people?email=ana@example.com").get_json()
+        assert (ana["name"], ana["phone_number"], ana["created_at"]) == (
+            "Ana Lima",
+            "+14155550111",
+            1672628645,
+        )
+        [unsubscribed] = client.get("/delighted/v1/unsubscribes").get_json()
+        assert unsubscribed == {
+            "person_id": ana["id"],
+            "email": "ana@example.com",
+            "name": "Ana Lima",
+            "unsubscribed_at": 1700000000,
+        }
+        [bounced] = client.get("/delighted/v1/bounces").get_json()
+        assert (bounced["email"], bounced["bounced_at"], bounced["person_id"]) == (
+            "old@example.com",
+            1651820889,
+            None,
+        )
+        [opt_out] = _outbox(runtime, "unsubscribe.requested")
+        assert opt_out["data"] == {"channel": "email", "address": "ana@example.com", "source": "delighted"}
+
+
+def test_a_file_that_is_no_delighted_export_is_refused(tmp_path, monkeypatch, capsys, postgres_url):
+    other = tmp_path / "other.csv"
+    other.write_text("Order,Amount\n1,2\n")
+    status, out = _import(monkeypatch, capsys, postgres_url, other)
+    assert status == 1 and "not imported: no Score" in out.err
+
+
+def test_staff_export_and_erase_a_customer_and_agents_may_not(survey):
+    app = create_app(survey)
+    body, headers = signed_request(crm_event(external_id="crm-erase", email="erase.me@example.com"))
+    assert app.test_client().post("/v1/events", data=body, headers=headers).status_code == 202
+    agent, manager = (
+        staff_client(app, survey.identity, Role.AGENT),
+        staff_client(app, survey.identity, Role.MANAGER),
+    )
+
+    assert agent.get("/v1/customers/crm-erase/export").status_code == 403
+    export = manager.get("/v1/customers/crm-erase/export").get_json()
+    assert export["tables"]["customers"][0]["email"] == "erase.me@example.com"
+    assert len(export["tables"]["crm_events"]) == len(export["tables"]["invitations"]) == 1
+    assert "token" not in export["tables"]["invitations"][0]
+    assert export["keys"]["addresses"] == [{"channel": "email", "address": "erase.me@example.com"}]
+
+    assert agent.post("/v1/customers/crm-erase/erase").status_code == 403
+    erased = manager.post("/v1/customers/crm-erase/erase")
+    assert erased.status_code == 202 and erased.get_json()["erased"]["invitations"] == 1
+    assert manager.get("/v1/customers/crm-erase/export").status_code == 404
+    # The invitation.requested that carried the address is gone; customer.erased names what others must find.
+    assert _outbox(survey, "invitation.requested") == []
+    events = _outbox(survey, "customer.erased")  # one row per consuming service
+    assert len(events) == 3 and events[0]["data"]["invitation_ids"] == export["keys"]["invitation_ids"]
+
+
+def test_export_customer_on_the_command_line_gathers_every_service(survey, monkeypatch, capsys, postgres_url):
+    app = create_app(survey)
+    body, headers = signed_request(crm_event(external_id="crm-export", email="export.me@example.com"))
+    assert app.test_client().post("/v1/events", data=body, headers=headers).status_code == 202
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    assert main(["export-customer", "crm-export"]) == 0
+    export = json.loads(capsys.readouterr().out)
+    assert set(export) == {"external_id", "exported_at", "survey", "dispatch", "followup", "sentiment"}
+    assert export["survey"]["customers"][0]["email"] == "export.me@example.com"
+    assert set(export["dispatch"]) == {"deliveries", "opt_outs", "inbound_sms"}
+    assert main(["erase-customer", "crm-export"]) == 0
+    assert main(["erase-customer", "crm-export"]) == 2
