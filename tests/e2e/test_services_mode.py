@@ -176,6 +176,17 @@ def test_the_loop_works_across_separate_processes(services, staff):
     [sms] = wait_for_http(lambda: simulated(urls, "twilio"), what="the Twilio SMS")
     assert sms["to"] == "+15555550199" and "0 to 10" in sms["body"]
 
+    def delivery_status():
+        deliveries = requests.get(
+            f"{urls['gateway']}/v1/deliveries",
+            params={"invitation_id": outcome["invitation_id"]},
+            headers=staff,
+            timeout=5,
+        ).json()
+        return deliveries[0]["status"] if deliveries else None
+
+    wait_for_http(lambda: delivery_status() == "delivered", what="the simulator's signed status callback")
+
     reply = {"MessageSid": "SM" + "7" * 32, "From": "+15555550199", "To": "+15005550006", "Body": "9 lovely"}
     inbound_url = f"{urls['dispatch']}/webhooks/twilio/sms"
     signature = RequestValidator(AUTH_TOKEN).compute_signature(inbound_url, reply)
@@ -186,14 +197,6 @@ def test_the_loop_works_across_separate_processes(services, staff):
         what="the referral request",
     )
     assert referral["score"] == 9
+    # States only move forward: answered after delivered.
+    wait_for_http(lambda: delivery_status() == "answered", what="the answered delivery")
 
-    def delivered():
-        deliveries = requests.get(
-            f"{urls['gateway']}/v1/deliveries",
-            params={"invitation_id": outcome["invitation_id"]},
-            headers=staff,
-            timeout=5,
-        ).json()
-        return deliveries and deliveries[0]["status"] == "delivered"
-
-    wait_for_http(delivered, what="the simulator's signed status callback")
