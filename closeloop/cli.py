@@ -20,6 +20,7 @@ from shared.clock import utcnow
 from shared.db import Database
 from shared.identity.domain import IdentityError, check_password_policy, normalize_email, parse_role
 from shared.identity.store import IdentityStore
+from shared.logs import configure_logging
 from shared.principal import Role
 from shared.scheduling import run_clock
 from shared.settings import SERVICES, Settings
@@ -58,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--role", required=True, metavar=roles)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    # Masked contacts, request ids; JSON lines with CLOSELOOP_LOG_JSON=true.
+    configure_logging(settings.log_json)
     if args.command == "run":
         from .embedded import run_embedded
 

@@ -16,6 +16,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.channels import CHANNELS
 from shared.clock import utcnow
+from shared.logs import current_request_id
 from shared.sms import E164
 from shared.validation import StorableString
 
@@ -31,6 +32,9 @@ class EnvelopeSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Range(min=1))
     occurred_at = fields.AwareDateTime(required=True, default_timezone=None)
     data = fields.Dict(required=True)
+    # The id of the HTTP request that caused the event (shared.logs), carried on to what its consumers emit;
+    # optional, so envelopes written before it stay valid.
+    request_id = fields.String(validate=validate.Length(min=1, max=64))
 
 
 class InvitationContactSchema(_Strict):
@@ -231,13 +235,17 @@ def new_event(event_type: str, data: dict[str, Any], occurred_at: datetime | Non
     """Build an envelope, validating ``data`` against the contract before anything is stored."""
     event = EVENTS[event_type]
     payload = event.schema().dump(_load(event.schema, data))
-    return {
+    envelope = {
         "id": str(uuid.uuid4()),
         "type": event_type,
         "version": event.version,
         "occurred_at": (occurred_at or utcnow()).isoformat(),
         "data": payload,
     }
+    request_id = current_request_id()
+    if request_id:
+        envelope["request_id"] = request_id
+    return envelope
 
 
 def parse_event(envelope: Any, expected_type: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-JSON_PREFIXES = ("/v1/", "/webhooks/", "/openapi/")
-PROBLEM_MIMETYPE = "application/problem+json"
+from shared.edge import install_edge
+from shared.operations import install_operations
+from shared.problems import JSON_PREFIXES, PROBLEM_MIMETYPE, problem
+from shared.settings import Limits
+
 # The name ProblemApi registers ProblemSchema under; the recursive field errors point into it.
 PROBLEM_SCHEMA_NAME = "Problem"
 _FIELD_ERRORS_REF = f"#/components/schemas/{PROBLEM_SCHEMA_NAME}/properties/errors"
@@ -45,18 +48,6 @@ class ForbiddenError(DomainError):
 class ConflictError(DomainError):
     status = 409
     title = "Conflict"
-
-
-def problem(status: int, title: str, detail: str | None = None, errors: Any = None) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = errors
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = PROBLEM_MIMETYPE
-    return response
 
 
 class ProblemSchema(Schema):
@@ -129,6 +120,11 @@ def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
         "staffSession", {"type": "apiKey", "in": "cookie", "name": "closeloop_session"}
     )
     install_problem_handlers(app)
+    # The app's runtime, set by its create_app before this call: its settings hold the limits.
+    runtime = app.extensions.get(f"closeloop.{service}")
+    settings = getattr(runtime, "settings", None)
+    install_edge(app, settings.limits if settings is not None else Limits())
+    install_operations(app, service, runtime)
     return api
 
 
@@ -153,4 +149,7 @@ def install_problem_handlers(app: Flask) -> None:
         if isinstance(messages, list):  # about the body as a whole, such as "Invalid JSON body."
             return problem(error.code or 400, error.name, " ".join(map(str, messages)))
         detail = "Some fields are invalid." if messages else error.description
-        return problem(error.code or 500, error.name, detail, messages)
+        response = problem(error.code or 500, error.name, detail, messages)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
 class DeliveryQuerySchema(Schema):
@@ -35,3 +35,16 @@ class DeliverySchema(Schema):
     last_error = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
+
+
+class TwilioFormSchema(Schema):
+    """The lengths of a Twilio webhook's fields we store (Twilio sends many more, left alone)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    MessageSid = fields.String(validate=validate.Length(max=64))
+    SmsSid = fields.String(validate=validate.Length(max=64))
+    From = fields.String(validate=validate.Length(max=20))
+    # Twilio joins a long SMS into one Body of at most 1,600 characters.
+    Body = fields.String(validate=validate.Length(max=1600))

@@ -16,6 +16,7 @@ from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
 from shared.locales import localized, resolve_locale
+from shared.metrics import times_sends
 
 from . import domain, routes
 from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
@@ -266,6 +267,7 @@ def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
         _record_sent(runtime, delivery.id, receipt)
 
 
+@times_sends
 def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
     content = delivery.content
     if delivery.channel == Channel.EMAIL:

@@ -15,6 +15,7 @@ from shared.http import NotFoundError
 from shared.identity.web import public, requires
 from shared.locales import localized
 from shared.principal import Role
+from shared.validation import current_limits
 
 from . import service
 from .domain import TOUCHPOINTS, ConditionOperator
@@ -35,6 +36,7 @@ PAGE_TEXTS = {
         "invalid_score": "Please choose a score from 0 to 10.",
         "not_found": "This survey link is not valid.",
         "expired": "This survey has closed; thank you all the same.",
+        "comment_cut": "Your comment was longer than {limit} characters; we kept the first {limit}.",
     },
     "tr": {
         "title": "Görüşünüz",
@@ -47,6 +49,7 @@ PAGE_TEXTS = {
         "invalid_score": "Lütfen 0 ile 10 arasında bir puan seçin.",
         "not_found": "Bu anket bağlantısı geçerli değil.",
         "expired": "Bu anket kapandı; yine de teşekkür ederiz.",
+        "comment_cut": "Yorumunuz {limit} karakterden uzundu; ilk {limit} karakteri kaydettik.",
     },
 }
 
@@ -56,7 +59,8 @@ def _runtime():
 
 
 def _score_from(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", "１" and "٣".
+    if value is None or not (value.strip().isascii() and value.strip().isdigit()):
         return None
     score = int(value)
     return score if 0 <= score <= 10 else None
@@ -77,7 +81,11 @@ def show_answer_page(token: str):
 @public
 def submit_answer_page(token: str):
     score = _score_from(request.form.get("score"))
-    comment = (request.form.get("comment") or "")[:5000]
+    comment = request.form.get("comment") or ""
+    # MAX_COMMENT_CHARS: a longer comment is cut, and the thank-you page says so.
+    comment_limit = current_limits().comment_chars
+    comment_cut = len(comment) > comment_limit
+    comment = comment[:comment_limit]
     try:
         if score is None:
             page = service.answer_page(_runtime(), token, None, None)
@@ -91,7 +99,12 @@ def submit_answer_page(token: str):
         return render_template(
             "survey/answer.html", page=page, t=localized(PAGE_TEXTS, page.locale), error=None
         ), 410
-    return render_template("survey/thanks.html", page=page, t=localized(PAGE_TEXTS, page.locale))
+    return render_template(
+        "survey/thanks.html",
+        page=page,
+        t=localized(PAGE_TEXTS, page.locale),
+        comment_cut=comment_limit if comment_cut else None,
+    )
 
 
 # --- Trigger rules, for staff -------------------------------------------------------------------------

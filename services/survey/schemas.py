@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from shared.channels import CHANNELS
 from shared.sms import E164
+from shared.validation import UtcDateTime, within_properties_limit
 
 from .domain import (
     DEFAULT_RULES,
@@ -42,7 +43,7 @@ class CrmCustomerSchema(_Strict):
     locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
     timezone = fields.String(load_default=None, allow_none=True)
     preferred_channel = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CHANNELS))
-    attributes = fields.Dict(keys=fields.String(), load_default=dict)
+    attributes = fields.Dict(keys=fields.String(), load_default=dict, validate=within_properties_limit)
 
     @validates("timezone")
     def _known_timezone(self, value: str | None, **_kwargs) -> None:
@@ -66,9 +67,9 @@ class CrmEventSchema(_Strict):
         validate=EVENT_TYPE,
         metadata={"description": "One of the known types, or a custom type a trigger rule was stored for."},
     )
-    occurred_at = fields.AwareDateTime(required=True)
+    occurred_at = UtcDateTime(required=True)
     customer = fields.Nested(CrmCustomerSchema, required=True)
-    properties = fields.Dict(keys=fields.String(), load_default=dict)
+    properties = fields.Dict(keys=fields.String(), load_default=dict, validate=within_properties_limit)
 
     @validates("type")
     def _surveyable_type(self, value: str, **_kwargs) -> None:

@@ -14,6 +14,7 @@ from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
 from shared.locales import DEFAULT_LOCALE, resolve_locale
+from shared.metrics import counts_decisions
 from shared.nps import NpsSummary, nps_summary
 from shared.unit_of_work import Conflict
 
@@ -38,6 +39,7 @@ class EventOutcome:
     due_at: datetime | None = field(default=None, compare=False)
 
 
+@counts_decisions
 def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str = "default") -> EventOutcome:
     """Store a validated CRM event and its customer, decide whether to survey, and request the invitation.
 

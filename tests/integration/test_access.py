@@ -25,6 +25,11 @@ OPEN_ROUTES = {
     ("services.dispatch.app", "pages.unsubscribe"): "the customer's unsubscribe link (RFC 8058)",
     ("services.followup.app", "identity.sign_in"): "signing in",
     ("services.followup.app", "pages.follow_referral_link"): "a promoter's referral link, by its code",
+    **{
+        (f"services.{service}.app", f"operations.{probe}"): "a load balancer's or orchestrator's probe"
+        for service in ("survey", "dispatch", "sentiment", "followup")
+        for probe in ("healthz", "readyz")
+    },
 }
 DOCUMENTS = re.compile(r"(^|\.)static$|^api-docs\.")  # static files and the OpenAPI documents
 
