@@ -5,6 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from apispec import BasePlugin
 from flask import Flask, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -75,10 +76,29 @@ class ProblemSchema(Schema):
     )
 
 
+class _ProblemContentPlugin(BasePlugin):
+    """Gives an operation's own error responses (``@blp.alt_response(401, description=...)``, which carry no
+    schema) the problem+json body the app answers them with."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **_kwargs: Any
+    ) -> None:
+        problem_body = {PROBLEM_MIMETYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}}}
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                if str(code)[:1] in ("4", "5") and isinstance(response, dict) and not response.get("content"):
+                    response["content"] = dict(problem_body)
+
+
 class ProblemApi(Api):
     """An ``Api`` whose OpenAPI document describes every error response as ``ProblemSchema`` problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, *, extra_plugins: Any = None, **options: Any) -> None:
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), _ProblemContentPlugin()], **options)
 
     def _register_responses(self) -> None:
         # flask-smorest documents error responses with DEFAULT_RESPONSE_CONTENT_TYPE, the successful answers'

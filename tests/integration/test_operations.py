@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +16,8 @@ from closeloop.services import SERVICES
 from services.survey.models import outbox as survey_outbox
 from shared.logs import JsonLines, MaskContacts
 from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, migrated_service, signed_request
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=sorted(SERVICES))
@@ -124,3 +130,42 @@ def test_log_lines_are_json_with_contacts_masked():
 
     assert line["message"] == "sent to j***@*** and +1***23"
     assert line["level"] == "INFO" and line["logger"] == "closeloop"
+
+
+def test_in_multiprocess_mode_metrics_of_every_process_are_summed(tmp_path):
+    # Each gunicorn worker, dramatiq worker or clock of a service counts in its own file under the directory;
+    # whichever web process is scraped sums them. The variable must be set before prometheus_client loads.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = "from shared import metrics; metrics.SENDS.labels('sms', 'sent').inc()"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, cwd=ROOT)
+    scrape = "from shared import metrics; print(metrics.exposition()[0].decode())"
+    text = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+    ).stdout
+
+    assert 'closeloop_sends_total{channel="sms",outcome="sent"} 2.0' in text
+
+
+def test_every_error_response_in_the_served_documents_is_problem_json(service_app):
+    name, _, app = service_app
+    document = app.test_client().get(f"/openapi/{name}.json").get_json()
+
+    def resolve(node):
+        while "$ref" in node:
+            target = document
+            for part in node["$ref"][2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
+    undeclared = [
+        f"{method.upper()} {path} {code}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict)
+        for code, response in operation.get("responses", {}).items()
+        if (code == "default" or code[0] in "45")
+        and list(resolve(response).get("content", {})) != ["application/problem+json"]
+    ]
+    assert undeclared == []
