@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import pytest
 from marshmallow import ValidationError
+from prometheus_client import REGISTRY
 
 from shared.consumers import ReceivedEvent, consumes
 from shared.events import new_event
 from shared.logs import current_request_id, mask_contacts, request_id_scope
+from shared.metrics import times_sends
 from shared.settings import LIMIT_VARIABLES, Limits, Settings
 from shared.sms import E164
 from shared.unit_of_work import InMemoryUnitOfWork
@@ -90,3 +92,38 @@ def test_an_event_carries_the_request_id_and_its_consumer_acts_under_it():
 
 def test_an_event_without_a_request_id_has_none():
     assert "request_id" not in new_event("response.submitted", SUBMITTED)
+
+
+class TransientDeliveryError(Exception):
+    pass
+
+
+@dataclass
+class Delivery:
+    channel: str
+
+
+def _sends(channel: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("closeloop_sends_total", {"channel": channel, "outcome": outcome}) or 0.0
+
+
+def _timed(channel: str) -> float:
+    return REGISTRY.get_sample_value("closeloop_provider_request_seconds_count", {"channel": channel}) or 0.0
+
+
+def test_sends_are_counted_by_channel_and_outcome_and_timed():
+    @times_sends
+    def send(runtime, delivery):
+        if delivery.channel == "sms":
+            raise TransientDeliveryError("429")
+        return "receipt"
+
+    before = _sends("email", "sent"), _sends("sms", "transient")
+    timed_before = _timed("sms")
+
+    assert send(None, Delivery("email")) == "receipt"
+    with pytest.raises(TransientDeliveryError):
+        send(None, Delivery("sms"))
+
+    assert (_sends("email", "sent"), _sends("sms", "transient")) == (before[0] + 1, before[1] + 1)
+    assert _timed("sms") == timed_before + 1
