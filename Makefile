@@ -36,6 +36,7 @@ services: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sentiment_bench.py
 	$(BIN)/python bench/loop_bench.py
+	$(BIN)/python bench/limits_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

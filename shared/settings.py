@@ -38,7 +38,7 @@ class Limits:
     comment_chars: int = 5000
     # One text sentiment scores, and all texts of one batch together.
     sentiment_text_chars: int = 5000
-    sentiment_batch_chars: int = 100_000
+    sentiment_batch_chars: int = 50_000
 
     def body_bytes_for(self, path: str, method: str) -> int:
         """The body limit of a request: its route's own, else the general one."""
