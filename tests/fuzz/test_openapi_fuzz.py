@@ -2,6 +2,7 @@
 or not), no answer is a server error, and every answer conforms to what the document says (status code,
 content type, headers, body schema; errors as problem+json). CRM events are signed as a real CRM signs them
 (Standard Webhooks), so the intake is fuzzed past its signature check; staff routes get an admin's API key.
+Beside the documents: signed CRM events and signed Twilio webhooks with arbitrary content.
 
 Bounded by ``FUZZ_EXAMPLES`` examples per operation (default 12), so the four services take about a minute.
 """
@@ -32,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
+from twilio.request_validator import RequestValidator
 
 from closeloop.services import SERVICES
 from shared.clock import utcnow
@@ -212,3 +214,49 @@ def test_signed_crm_events_with_arbitrary_content_are_stored_or_refused_never_a_
 
     stored_or_refused()
     assert 202 in statuses  # the intake was reached, not only its validation
+
+
+TWILIO_TOKEN = "twilio-fuzz-token"
+
+
+@pytest.fixture(scope="module")
+def twilio_signed_dispatch() -> Iterator[Any]:
+    with _postgres_database() as url, migrated_service(
+        "dispatch", make_settings(url, twilio_auth_token=TWILIO_TOKEN)
+    ) as runtime:
+        yield SERVICES["dispatch"].create_app(runtime).test_client()
+
+
+_FORM_TEXT = st.text(max_size=80) | st.text(min_size=60, max_size=2000)
+
+
+@st.composite
+def _twilio_posts(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """An inbound SMS or a status callback, validly signed, with whatever a careless gateway might put in."""
+    if draw(st.booleans()):
+        form = {
+            "MessageSid": draw(st.one_of(st.from_regex(r"\ASM[0-9a-f]{32}\Z"), _FORM_TEXT)),
+            "From": draw(st.one_of(st.from_regex(r"\A\+[1-9][0-9]{6,14}\Z"), _FORM_TEXT)),
+            "Body": draw(_FORM_TEXT),
+        }
+        return "/webhooks/twilio/sms", form
+    form = {
+        "MessageSid": draw(st.one_of(st.from_regex(r"\ASM[0-9a-f]{32}\Z"), _FORM_TEXT)),
+        "MessageStatus": draw(st.sampled_from(["queued", "sent", "delivered", "failed", "undelivered", "x"])),
+        "ErrorCode": draw(st.one_of(st.just(""), st.sampled_from(["21610", "30003"]), _FORM_TEXT)),
+    }
+    return "/webhooks/twilio/status", form
+
+
+def test_signed_twilio_webhooks_with_arbitrary_fields_are_answered_never_a_500(twilio_signed_dispatch):
+    @settings(FUZZ_SETTINGS, max_examples=EXAMPLES * 5)
+    @given(post=_twilio_posts())
+    def answered(post: tuple[str, dict[str, str]]) -> None:
+        path, form = post
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"http://testserver{path}", form)
+        response = twilio_signed_dispatch.post(path, data=form, headers={"X-Twilio-Signature": signature})
+        assert response.status_code in (200, 204, 400, 422), response.get_data(as_text=True)
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json"
+
+    answered()
