@@ -15,12 +15,12 @@ from pathlib import Path
 
 import requests
 
+from shared import logs
 from shared.broker import create_broker
 from shared.clock import utcnow
 from shared.db import Database
 from shared.identity.domain import IdentityError, check_password_policy, normalize_email, parse_role
 from shared.identity.store import IdentityStore
-from shared.logs import configure_logging
 from shared.principal import Role
 from shared.scheduling import run_clock
 from shared.settings import SERVICES, Settings
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     # Masked contacts, request ids; JSON lines with CLOSELOOP_LOG_JSON=true.
-    configure_logging(settings.log_json)
+    logs.configure_logging(settings.log_json)
     if args.command == "run":
         from .embedded import run_embedded
 

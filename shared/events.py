@@ -16,7 +16,6 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.channels import CHANNELS
 from shared.clock import utcnow
-from shared.logs import current_request_id
 from shared.sms import E164
 from shared.validation import StorableString
 
@@ -235,17 +234,13 @@ def new_event(event_type: str, data: dict[str, Any], occurred_at: datetime | Non
     """Build an envelope, validating ``data`` against the contract before anything is stored."""
     event = EVENTS[event_type]
     payload = event.schema().dump(_load(event.schema, data))
-    envelope = {
+    return {
         "id": str(uuid.uuid4()),
         "type": event_type,
         "version": event.version,
         "occurred_at": (occurred_at or utcnow()).isoformat(),
         "data": payload,
     }
-    request_id = current_request_id()
-    if request_id:
-        envelope["request_id"] = request_id
-    return envelope
 
 
 def parse_event(envelope: Any, expected_type: str) -> tuple[dict[str, Any], dict[str, Any]]:

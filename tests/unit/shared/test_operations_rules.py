@@ -9,7 +9,6 @@ from marshmallow import ValidationError
 from prometheus_client import REGISTRY
 
 from shared.consumers import ReceivedEvent, consumes
-from shared.events import new_event
 from shared.logs import current_request_id, mask_contacts, request_id_scope
 from shared.metrics import times_sends
 from shared.settings import LIMIT_VARIABLES, Limits, Settings
@@ -79,9 +78,14 @@ def note_request_id(runtime: Runtime, uow: InMemoryUnitOfWork, event: ReceivedEv
     runtime.request_ids.append(current_request_id())
 
 
+def _emitted(request_id: str | None) -> dict:
+    producer = InMemoryUnitOfWork("survey")
+    with request_id_scope(request_id), producer:
+        return producer.emit("response.submitted", SUBMITTED)
+
+
 def test_an_event_carries_the_request_id_and_its_consumer_acts_under_it():
-    with request_id_scope("req-7"):
-        envelope = new_event("response.submitted", SUBMITTED)
+    envelope = _emitted("req-7")
     runtime = Runtime()
 
     note_request_id(runtime, envelope)
@@ -91,7 +95,7 @@ def test_an_event_carries_the_request_id_and_its_consumer_acts_under_it():
 
 
 def test_an_event_without_a_request_id_has_none():
-    assert "request_id" not in new_event("response.submitted", SUBMITTED)
+    assert "request_id" not in _emitted(None)
 
 
 class TransientDeliveryError(Exception):
