@@ -70,7 +70,10 @@ class MaskContacts(logging.Filter):
     """Masks email addresses and phone numbers in a record's message (its arguments already merged)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: the handler reports it, as without this filter
+            return True
         masked = mask_contacts(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
@@ -100,12 +103,17 @@ _PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:
-    """The root logger's handler: masked, with the request id, as JSON lines or plain text."""
+    """Mask contacts and add the request id on every handler of the root logger, formatted as JSON lines or
+    plain text. Handlers already there stay (dramatiq's worker processes log through a pipe to their parent);
+    without any, one writing to standard error is added."""
     root = logging.getLogger()
-    handler = logging.StreamHandler()
-    handler.addFilter(MaskContacts())
-    handler.setFormatter(JsonLines() if json_lines else logging.Formatter(_PLAIN))
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        if not any(isinstance(existing, MaskContacts) for existing in handler.filters):
+            handler.addFilter(MaskContacts())
+        if json_lines:
+            handler.setFormatter(JsonLines())
+        elif handler.formatter is None:
+            handler.setFormatter(logging.Formatter(_PLAIN))
     root.setLevel(level)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from dataclasses import dataclass, field
 
 import pytest
@@ -9,7 +12,7 @@ from marshmallow import ValidationError
 from prometheus_client import REGISTRY
 
 from shared.consumers import ReceivedEvent, consumes
-from shared.logs import current_request_id, mask_contacts, request_id_scope
+from shared.logs import configure_logging, current_request_id, mask_contacts, request_id_scope
 from shared.metrics import times_sends
 from shared.settings import LIMIT_VARIABLES, Limits, Settings
 from shared.sms import E164
@@ -131,3 +134,20 @@ def test_sends_are_counted_by_channel_and_outcome_and_timed():
 
     assert (_sends("email", "sent"), _sends("sms", "transient")) == (before[0] + 1, before[1] + 1)
     assert _timed("sms") == timed_before + 1
+
+
+def test_configured_logging_masks_every_handler_once_and_keeps_them(monkeypatch):
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    monkeypatch.setattr(root, "handlers", [handler])
+    monkeypatch.setattr(root, "level", root.level)
+
+    configure_logging(json_lines=True)
+    configure_logging(json_lines=True)
+    with request_id_scope("req-9"):
+        logging.getLogger("closeloop.test").warning("bounce from %s", "ana@example.com")
+
+    assert root.handlers == [handler] and len(handler.filters) == 1
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "bounce from a***@***" and line["request_id"] == "req-9"
