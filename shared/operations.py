@@ -85,7 +85,9 @@ def healthz() -> Response:
 @public  # an orchestrator's probe; it names the failing dependency, never a URL or a secret
 def readyz() -> Response:
     service, runtime = current_app.extensions[OPERATIONS]
-    checks = {"database": _database_answers(runtime), "broker": _broker_answers(runtime.settings.broker_url)}
+    settings = getattr(runtime, "settings", None)
+    broker_url = settings.broker_url if settings is not None else "memory://"
+    checks = {"database": _database_answers(runtime), "broker": _broker_answers(broker_url)}
     if all(result == "ok" for result in checks.values()):
         return jsonify({"status": "ready", "service": service, "checks": checks})
     response = problem(503, "Service Unavailable", f"{service} is not ready.")
