@@ -385,3 +385,18 @@ def test_limits_come_from_the_settings(sqlite_url):
         client = staff_client(create_sentiment_app(runtime), runtime.identity)
         assert client.post("/v1/analyze", json={"text": "a" * 11}).status_code == 422
         assert client.post("/v1/analyze", json={"text": "a" * 10}).status_code == 200
+
+
+def test_a_signed_sendgrid_event_with_an_overlong_id_is_skipped_and_the_rest_applied(
+    dispatch, dispatch_client, sendgrid_key
+):
+    now = int(utcnow().timestamp())
+    events = [
+        {"event": "delivered", "timestamp": now, "sg_event_id": "e" * 300},
+        {"event": "delivered", "timestamp": now, "sg_event_id": "ev-ok"},
+    ]
+
+    response = _post_sendgrid(dispatch_client, sendgrid_key, json.dumps(events).encode())
+
+    assert response.status_code == 204
+    assert _stored(dispatch, ProviderEvent) == 1
