@@ -1,11 +1,11 @@
 """The edge of every service's app: what a request may bring before any view reads it.
 
 Input reaches the database only when it can be stored there. Refused here, once for every service, with a
-400 or 413 problem naming the field: a NUL byte in the path, the query string or a form (PostgreSQL's text
-cannot hold it); a body over its route's size limit; JSON that is not plain JSON (NaN, Infinity, numbers
-that overflow a float or a 64-bit integer, lone surrogates, NUL) or nests deeper than the limit (Python's
-parser would otherwise raise RecursionError at about a thousand levels). Limits that belong to one field
-(a phone number, a comment) stay with that field's schema.
+problem naming the field: a body over its route's size limit (413); JSON that is not plain JSON (NaN,
+Infinity, numbers that overflow a float or a 64-bit integer) or nests deeper than the limit (400; Python's
+parser would otherwise raise RecursionError at about a thousand levels); a NUL or a lone surrogate in a JSON
+string, a NUL in the query string or a form (422: PostgreSQL's text cannot hold them), or in the path (404).
+Limits that belong to one field (a phone number, a comment) stay with that field's schema.
 """
 
 from __future__ import annotations
