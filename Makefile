@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/loop_bench.py
 	$(BIN)/python bench/nps_bench.py
 	$(BIN)/python bench/resend_bench.py
+	$(BIN)/python bench/limits_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

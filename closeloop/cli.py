@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from shared import logs
 from shared.broker import create_broker
 from shared.clock import utcnow
 from shared.db import Database
@@ -90,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    # Masked contacts, request ids; JSON lines with CLOSELOOP_LOG_JSON=true.
+    logs.configure_logging(settings.log_json)
     if args.command == "run":
         from .embedded import run_embedded
 

@@ -7,6 +7,7 @@ service's own worker and clock processes. Serve it with ``gunicorn 'closeloop.ga
 
 from __future__ import annotations
 
+from shared.logs import configure_logging
 from shared.settings import Settings
 
 from .services import SERVICES
@@ -15,4 +16,5 @@ from .system import PathRouter
 
 def create_gateway(settings: Settings | None = None) -> PathRouter:
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_json)
     return PathRouter([wiring.create_app(wiring.bootstrap(settings)) for wiring in SERVICES.values()])

@@ -21,6 +21,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from shared.consumers import Consumer
 from shared.events import EVENTS, InvalidEvent
+from shared.metrics import observe_event_lag
 from shared.outbox import Outbox, Publish
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def _acknowledging(broker: dramatiq.Broker, service: str, producer: str, consume
             _acknowledge(broker, service, producer, envelope)
             raise
         _acknowledge(broker, service, producer, envelope)
+        observe_event_lag(service, consumer.event_type, envelope)
 
     consume.__name__ = consumer.name
     return consume

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from shared.channels import normal_address
 from shared.events import EVENTS, parse_event
+from shared.logs import request_id_scope
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class Consumer:
         event = ReceivedEvent(
             envelope["id"], envelope["type"], envelope["occurred_at"], data, envelope["data"]
         )
-        with runtime.unit_of_work() as uow:
+        # What the handler logs and emits carries the id of the request that started it all.
+        with request_id_scope(envelope.get("request_id")), runtime.unit_of_work() as uow:
             if not uow.first_consumption(event.id, self.name):
                 log.info("%s already acted on %s %s", self.name, event.type, event.id)
                 return

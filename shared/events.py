@@ -32,6 +32,9 @@ class EnvelopeSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Range(min=1))
     occurred_at = fields.AwareDateTime(required=True, default_timezone=None)
     data = fields.Dict(required=True)
+    # The id of the HTTP request that caused the event (shared.logs), carried on to what its consumers emit;
+    # optional, so envelopes written before it stay valid.
+    request_id = fields.String(validate=validate.Length(min=1, max=64))
 
 
 class InvitationContactSchema(_Strict):

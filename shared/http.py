@@ -5,14 +5,18 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from apispec import BasePlugin
+from flask import Flask, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-JSON_PREFIXES = ("/v1/", "/webhooks/", "/openapi/", "/delighted/")
-PROBLEM_MIMETYPE = "application/problem+json"
+from shared.edge import install_edge
+from shared.operations import install_operations
+from shared.problems import JSON_PREFIXES, PROBLEM_MIMETYPE, problem
+from shared.settings import Limits
+
 # The name ProblemApi registers ProblemSchema under; the recursive field errors point into it.
 PROBLEM_SCHEMA_NAME = "Problem"
 _FIELD_ERRORS_REF = f"#/components/schemas/{PROBLEM_SCHEMA_NAME}/properties/errors"
@@ -47,18 +51,6 @@ class ConflictError(DomainError):
     title = "Conflict"
 
 
-def problem(status: int, title: str, detail: str | None = None, errors: Any = None) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = errors
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = PROBLEM_MIMETYPE
-    return response
-
-
 class ProblemSchema(Schema):
     """The problem+json body (RFC 9457) that ``problem()`` answers every API error with.
 
@@ -84,10 +76,29 @@ class ProblemSchema(Schema):
     )
 
 
+class _ProblemContentPlugin(BasePlugin):
+    """Gives an operation's own error responses (``@blp.alt_response(401, description=...)``, which carry no
+    schema) the problem+json body the app answers them with."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **_kwargs: Any
+    ) -> None:
+        problem_body = {PROBLEM_MIMETYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}}}
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                if str(code)[:1] in ("4", "5") and isinstance(response, dict) and not response.get("content"):
+                    response["content"] = dict(problem_body)
+
+
 class ProblemApi(Api):
     """An ``Api`` whose OpenAPI document describes every error response as ``ProblemSchema`` problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, *, extra_plugins: Any = None, **options: Any) -> None:
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), _ProblemContentPlugin()], **options)
 
     def _register_responses(self) -> None:
         # flask-smorest documents error responses with DEFAULT_RESPONSE_CONTENT_TYPE, the successful answers'
@@ -129,6 +140,11 @@ def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
         "staffSession", {"type": "apiKey", "in": "cookie", "name": "closeloop_session"}
     )
     install_problem_handlers(app)
+    # The app's runtime, set by its create_app before this call: its settings hold the limits.
+    runtime = app.extensions.get(f"closeloop.{service}")
+    settings = getattr(runtime, "settings", None)
+    install_edge(app, settings.limits if settings is not None else Limits())
+    install_operations(app, service, runtime)
     return api
 
 
@@ -153,4 +169,7 @@ def install_problem_handlers(app: Flask) -> None:
         if isinstance(messages, list):  # about the body as a whole, such as "Invalid JSON body."
             return problem(error.code or 400, error.name, " ".join(map(str, messages)))
         detail = "Some fields are invalid." if messages else error.description
-        return problem(error.code or 500, error.name, detail, messages)
+        response = problem(error.code or 500, error.name, detail, messages)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response

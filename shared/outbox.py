@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     cast,
     delete,
+    func,
     insert,
     select,
     update,
@@ -206,6 +207,15 @@ class Outbox:
                 )
                 .values(acknowledged_at=utcnow(), next_publish_at=None)
             )
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait to be acknowledged (due or published), and when the oldest was written."""
+        waiting = self.table.c.next_publish_at.is_not(None)
+        with self.database.transaction() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(self.table.c.created_at)).where(waiting)
+            ).one()
+        return int(count), oldest
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete what is older than the retention: finished outbox rows and consumed-event records."""

@@ -42,6 +42,52 @@ class EventSource:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Sizes a request may have; each is an environment variable named in ``LIMIT_VARIABLES``."""
+
+    # Any request body, unless its route has a limit of its own below.
+    request_bytes: int = 256 * 1024
+    # A signed CRM event (POST /v1/events).
+    event_bytes: int = 64 * 1024
+    # A provider's webhook post (SendGrid batches events; Twilio posts one form).
+    webhook_bytes: int = 1024 * 1024
+    # The customer's answer page form (score and comment).
+    answer_bytes: int = 32 * 1024
+    # Objects and arrays nested in a JSON body.
+    json_depth: int = 16
+    # A CRM event's properties, and its customer's attributes, each as JSON.
+    properties_bytes: int = 16 * 1024
+    # A customer's comment; a longer one is cut, and the thank-you page says so.
+    comment_chars: int = 5000
+    # One text sentiment scores, and all texts of one batch together.
+    sentiment_text_chars: int = 5000
+    sentiment_batch_chars: int = 50_000
+
+    def body_bytes_for(self, path: str, method: str) -> int:
+        """The body limit of a request: its route's own, else the general one."""
+        if method == "POST" and path == "/v1/events":
+            return self.event_bytes
+        if path.startswith("/webhooks/"):
+            return self.webhook_bytes
+        if path.startswith("/s/"):
+            return self.answer_bytes
+        return self.request_bytes
+
+
+LIMIT_VARIABLES = {
+    "request_bytes": "MAX_REQUEST_BYTES",
+    "event_bytes": "MAX_EVENT_BYTES",
+    "webhook_bytes": "MAX_WEBHOOK_BYTES",
+    "answer_bytes": "MAX_ANSWER_BYTES",
+    "json_depth": "MAX_JSON_DEPTH",
+    "properties_bytes": "MAX_PROPERTIES_BYTES",
+    "comment_chars": "MAX_COMMENT_CHARS",
+    "sentiment_text_chars": "SENTIMENT_MAX_TEXT_CHARS",
+    "sentiment_batch_chars": "SENTIMENT_MAX_BATCH_CHARS",
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///var/closeloop.db"
     broker_url: str = "memory://"
@@ -132,6 +178,10 @@ class Settings:
     service_public_urls: Mapping[str, str] = field(default_factory=dict)
     # CRM event sources besides the default one, by name (CLOSELOOP_SOURCES, CLOSELOOP_SOURCE_<NAME>_SECRET).
     sources: Mapping[str, EventSource] = field(default_factory=dict)
+    # What one request may bring, so that no request ties a worker up for long (README: Operating Closeloop).
+    limits: Limits = field(default_factory=Limits)
+    # Log lines as JSON objects (one a line) instead of plain text.
+    log_json: bool = False
 
     def database_url_for(self, service: str) -> str:
         return self.service_database_urls.get(service, self.database_url)
@@ -247,6 +297,13 @@ class Settings:
                 s: env[f"{s.upper()}_PUBLIC_URL"] for s in SERVICES if env.get(f"{s.upper()}_PUBLIC_URL")
             },
             sources=_sources(env),
+            limits=Limits(
+                **{
+                    name: _positive_whole_number(env, variable, getattr(defaults.limits, name))
+                    for name, variable in LIMIT_VARIABLES.items()
+                }
+            ),
+            log_json=_flag(env, "CLOSELOOP_LOG_JSON", defaults.log_json),
         )
 
 
@@ -272,6 +329,16 @@ def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", part):
             raise ValueError(f"{name}: {part!r} is not an attribute name (letters, digits, _ - .)")
     return names
+
+
+def _positive_whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits.
+    if not (value.isascii() and value.isdigit() and int(value) > 0):
+        raise ValueError(f"{name} must be a whole number above 0, not {value!r}")
+    return int(value)
 
 
 def _hex_color(env: Mapping[str, str], name: str, default: str) -> str:

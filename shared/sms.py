@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from marshmallow import validate
 
 # Survey takes numbers in this form from the CRM, and the events carry them on as they are.
-E164 = validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Not a phone number in E.164 form, such as +14155550123.")
+# \Z, not $: "$" also matches before a trailing newline; [0-9], not \d, which takes other scripts' digits.
+E164 = validate.Regexp(
+    r"\+[1-9][0-9]{6,14}\Z", error="Not a phone number in E.164 form, such as +14155550123."
+)
 
 # GSM 03.38 basic set (the escape-table characters count as two); anything else makes the SMS UCS-2.
 _GSM7 = set(

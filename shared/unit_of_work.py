@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import Database
 from shared.events import EVENTS, new_event
+from shared.logs import current_request_id
 from shared.outbox import first_consumption, record_event
 from shared.scheduling import COMMITTED_EVENTS
 
@@ -67,6 +68,9 @@ class UnitOfWork:
         if producer != self.service:
             raise ValueError(f"{self.service} cannot emit {event_type}: only {producer} does")
         envelope = new_event(event_type, data)
+        # The request (or the consumed event) that caused this one: logs across services tell one story.
+        if request_id := current_request_id():
+            envelope["request_id"] = request_id
         self._store_event(envelope)
         return envelope
 

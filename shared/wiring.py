@@ -17,6 +17,7 @@ from shared.broker import create_broker, declare_consumers, publisher
 from shared.consumers import Consumer
 from shared.db import Database
 from shared.identity.store import IdentityStore
+from shared.logs import configure_logging
 from shared.migrations import upgrade
 from shared.outbox import Outbox
 from shared.scheduling import PeriodicJob
@@ -79,6 +80,7 @@ class ServiceWiring(Generic[R]):
 def serve_worker(wiring: ServiceWiring[Any], settings: Settings | None = None) -> dramatiq.Broker:
     """Body of a service's ``worker`` module, the one ``dramatiq services.<name>.worker`` imports."""
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_json)
     broker = create_broker(settings.broker_url)
     dramatiq.set_broker(broker)
     wiring.declare(broker, wiring.bootstrap(settings))
@@ -87,4 +89,6 @@ def serve_worker(wiring: ServiceWiring[Any], settings: Settings | None = None) -
 
 def service_app(wiring: ServiceWiring[Any], settings: Settings | None = None) -> Flask:
     """A service's app from the environment's settings: what gunicorn serves in services mode."""
-    return wiring.create_app(wiring.bootstrap(settings or Settings.from_env()))
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_json)
+    return wiring.create_app(wiring.bootstrap(settings))

@@ -25,7 +25,13 @@ from .providers.webhooks import (
     verify_twilio_request,
 )
 from .runtime import DispatchRuntime
-from .schemas import DeliveryQuerySchema, DeliverySchema, SendingWindowQuerySchema, SendingWindowSchema
+from .schemas import (
+    DeliveryQuerySchema,
+    DeliverySchema,
+    SendingWindowQuerySchema,
+    SendingWindowSchema,
+    TwilioFormSchema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,8 @@ def twilio_inbound_sms():
     sid, sender = request.form.get("MessageSid"), request.form.get("From")
     if not sid or not sender:
         return problem(400, "Bad request", "MessageSid and From are required")
+    if errors := TwilioFormSchema().validate(request.form):
+        return problem(400, "Bad request", "Some fields are invalid.", errors)
     kind = service.receive_sms(_runtime(), sid, sender, request.form.get("Body", ""))
     # Twilio answers STOP and START itself (Advanced Opt-Out); HELP with our text unless SMS_HELP_TEXT=none.
     reply = MessagingResponse()
@@ -99,6 +107,8 @@ def twilio_inbound_sms():
 def twilio_status():
     if not _twilio_request_is_signed():
         return problem(401, "Unauthorized", "X-Twilio-Signature does not match")
+    if errors := TwilioFormSchema().validate(request.form):
+        return problem(400, "Bad request", "Some fields are invalid.", errors)
     try:
         report = parse_twilio_status(request.form, reference=request.args.get(routes.TWILIO_STATUS_REFERENCE))
     except ValueError as error:
@@ -121,6 +131,10 @@ def sendgrid_events():
         now=utcnow(),
     ):
         return problem(401, "Unauthorized", "The Event Webhook signature does not match or is too old")
-    applied = sum(service.apply_status_event(_runtime(), report) for report in parse_sendgrid_events(payload))
+    try:
+        reports = parse_sendgrid_events(payload)
+    except ValueError as error:  # signed, yet not a JSON array: retrying will not mend it
+        return problem(400, "Bad request", str(error), {"body": ["Must be a JSON array of events."]})
+    applied = sum(service.apply_status_event(_runtime(), report) for report in reports)
     log.info("applied %d SendGrid events", applied)
     return "", 204

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.settings import MESSAGE_CHANNELS
 from shared.sms import E164
@@ -91,3 +91,17 @@ class SendingWindowSchema(Schema):
     next_sending_time = fields.AwareDateTime(
         metadata={"description": "Now when open, else when the window next opens (UTC)."}
     )
+
+
+class TwilioFormSchema(Schema):
+    """The lengths of a Twilio webhook's fields we store (Twilio sends many more, left alone)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    MessageSid = fields.String(validate=validate.Length(max=64))
+    SmsSid = fields.String(validate=validate.Length(max=64))
+    # E.164 is at most 16 characters; a WhatsApp sender adds "whatsapp:".
+    From = fields.String(validate=validate.Length(max=40))
+    # Twilio joins a long SMS into one Body of at most 1,600 characters.
+    Body = fields.String(validate=validate.Length(max=1600))

@@ -17,6 +17,7 @@ from shared.clock import as_utc, utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
 from shared.locales import localized, resolve_locale
+from shared.metrics import times_sends
 
 from . import domain, failures, routes
 from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
@@ -471,6 +472,7 @@ def _transport(runtime: DispatchRuntime, channel: str) -> Any:
     return {Channel.EMAIL: runtime.email, Channel.WHATSAPP: runtime.whatsapp}.get(channel, runtime.sms)
 
 
+@times_sends
 def _send(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt:
     message = _outgoing(runtime, delivery)
     if isinstance(message, OutgoingEmail):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import Flask
 
 from shared.http import create_api
 from shared.identity.web import install_access_control, register_identity_pages
+from shared.metrics import register_gauges
 
-from . import api, pages, personal_data_api
+from . import api, pages, personal_data_api, service
 from .runtime import FollowupRuntime
 
 
@@ -23,4 +26,5 @@ def create_app(runtime: FollowupRuntime) -> Flask:
     # The success team's home: sign-in, sign-out and the admins' API keys are served here.
     register_identity_pages(app, runtime.identity, landing_path="/")
     app.register_blueprint(pages.bp)
+    register_gauges("followup", "tasks", functools.partial(service.task_gauges, runtime))
     return app

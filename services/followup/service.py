@@ -200,6 +200,18 @@ class TaskPage:
     total: int
 
 
+def task_gauges(runtime: FollowupRuntime) -> list[tuple[str, str, float]]:
+    """Open and overdue tasks, read when /metrics is scraped (shared.metrics.register_gauges)."""
+    now = utcnow()
+    with runtime.unit_of_work() as uow:
+        _, open_tasks = uow.tasks.search(TaskQuery(page_size=1), now)
+        _, overdue_tasks = uow.tasks.search(TaskQuery(overdue=True, page_size=1), now)
+    return [
+        ("closeloop_followup_tasks_open", "Follow-up tasks someone still has to act on", open_tasks),
+        ("closeloop_followup_tasks_overdue", "Open follow-up tasks past their due time", overdue_tasks),
+    ]
+
+
 def list_tasks(
     runtime: FollowupRuntime, query: TaskQuery | None = None, actor: Principal | None = None
 ) -> TaskPage:

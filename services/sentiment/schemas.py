@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-MAX_TEXT = 5000
+from shared.validation import current_limits
+
 MAX_BATCH = 1000
 # Languages a hint may name: the ones the service scores.
 HINT_LANGUAGES = ("en", "tr")
@@ -22,11 +23,18 @@ def _language_hint() -> fields.String:
     )
 
 
+def _within_text_limit(text: str) -> None:
+    # SENTIMENT_MAX_TEXT_CHARS: scoring time grows with the text.
+    limit = current_limits().sentiment_text_chars
+    if len(text) > limit:
+        raise ValidationError(f"At most {limit} characters.")
+
+
 class AnalyzeSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+    text = fields.String(required=True, validate=[validate.Length(min=1), _within_text_limit])
     language = _language_hint()
 
 
@@ -35,11 +43,18 @@ class AnalyzeBatchSchema(Schema):
         unknown = RAISE
 
     texts = fields.List(
-        fields.String(validate=validate.Length(max=MAX_TEXT)),
+        fields.String(validate=_within_text_limit),
         required=True,
         validate=validate.Length(min=1, max=MAX_BATCH),
     )
     language = _language_hint()
+
+    @validates_schema
+    def _within_batch_limit(self, data: dict, **_kwargs) -> None:
+        # SENTIMENT_MAX_BATCH_CHARS: about a second of scoring on one core, so no batch ties a worker up.
+        limit = current_limits().sentiment_batch_chars
+        if sum(map(len, data.get("texts", []))) > limit:
+            raise ValidationError(f"At most {limit} characters in all.", "texts")
 
 
 class AnalysisSchema(Schema):

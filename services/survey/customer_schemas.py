@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.channels import CHANNELS
-from shared.validation import StorableString
+from shared.validation import StorableString, within_properties_limit
 
 from .contacts import InvalidContact, check_timezone, normal_phone
 
@@ -74,6 +74,7 @@ class CustomerFieldsSchema(Schema):
     attributes = fields.Dict(
         keys=StorableString(validate=validate.Length(min=1, max=100)),
         load_default=dict,
+        validate=within_properties_limit,
         metadata={"description": "Segments the answers are sliced by: plan, region, store..."},
     )
 

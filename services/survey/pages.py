@@ -16,6 +16,7 @@ from shared.http import DomainError, NotFoundError
 from shared.identity.web import public, requires
 from shared.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES, localized
 from shared.principal import Role
+from shared.validation import current_limits
 
 from . import service
 from .domain import CLICK_BURST, SURVEYED_TOUCHPOINTS, TOUCHPOINTS, ConditionOperator
@@ -40,6 +41,7 @@ PAGE_TEXTS = {
         "not_found": "This survey link is not valid. Please use the link in the message we sent you.",
         "expired_title": "Survey closed",
         "expired": "This survey has closed; thank you all the same.",
+        "comment_cut": "Your comment was longer than {limit} characters; we kept the first {limit}.",
     },
     "tr": {
         "title": "Görüşünüz",
@@ -56,6 +58,7 @@ PAGE_TEXTS = {
         "kullanın.",
         "expired_title": "Anket kapandı",
         "expired": "Bu anket kapandı; yine de teşekkür ederiz.",
+        "comment_cut": "Yorumunuz {limit} karakterden uzundu; ilk {limit} karakteri kaydettik.",
     },
 }
 
@@ -159,7 +162,11 @@ def confirm_score_click(token: str, click_id: int):
 @public
 def submit_answer_page(token: str):
     score = _score_from(request.form.get("score"))
-    comment = (request.form.get("comment") or "")[:5000]
+    comment = request.form.get("comment") or ""
+    # MAX_COMMENT_CHARS: a longer comment is cut, and the thank-you page says so.
+    comment_limit = current_limits().comment_chars
+    comment_cut = len(comment) > comment_limit
+    comment = comment[:comment_limit]
     try:
         if score is None:
             page = service.answer_page(_runtime(), token)
@@ -170,7 +177,12 @@ def submit_answer_page(token: str):
         return _not_found_page()
     if page.expired:  # nothing was saved: the page says the survey has closed
         return _answer_form(page)
-    return render_template("survey/thanks.html", page=page, t=localized(PAGE_TEXTS, page.locale))
+    return render_template(
+        "survey/thanks.html",
+        page=page,
+        t=localized(PAGE_TEXTS, page.locale),
+        comment_cut=comment_limit if comment_cut else None,
+    )
 
 
 # --- Trigger rules, for staff -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from shared.validation import StorableString
+from shared.validation import StorableString, UtcDateTime, within_properties_limit
 
 from .customer_schemas import EXTERNAL_ID, CustomerFieldsSchema
 from .domain import (
@@ -87,9 +87,9 @@ class CrmEventSchema(Schema):
         validate=EVENT_TYPE,
         metadata={"description": "One of the known types, or a custom type a trigger rule was stored for."},
     )
-    occurred_at = fields.AwareDateTime(required=True)
+    occurred_at = UtcDateTime(required=True)
     customer = fields.Nested(CrmCustomerSchema, required=True)
-    properties = fields.Dict(keys=fields.String(), load_default=dict)
+    properties = fields.Dict(keys=fields.String(), load_default=dict, validate=within_properties_limit)
 
     @post_load
     def _keep_unknown_in_properties(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import ConflictError, DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE
+from shared.metrics import counts_decisions
 from shared.nps import NpsSummary, nps_summary
 from shared.settings import DEFAULT_SOURCE, EventSource
 from shared.sms import sms_count
@@ -53,6 +54,7 @@ class EventOutcome:
     due_at: datetime | None = field(default=None, compare=False)
 
 
+@counts_decisions
 def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str = "default") -> EventOutcome:
     """Store a validated CRM event and its customer, decide whether to survey, and request the invitation.
 

@@ -38,8 +38,8 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from shared.clock import utcnow
-from shared.http import JSON_PREFIXES, problem
 from shared.principal import Principal, Role, current_principal
+from shared.problems import JSON_PREFIXES, problem
 from shared.settings import Settings
 
 from .domain import (

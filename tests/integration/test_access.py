@@ -46,6 +46,11 @@ OPEN_ROUTES = {
         for suffix in ("", "Json")
         if (view, suffix) not in {("Person", "Json"), ("SurveyResponse", "Json")}
     },
+    **{
+        (f"services.{service}.app", f"operations.{probe}"): "a load balancer's or orchestrator's probe"
+        for service in ("survey", "dispatch", "sentiment", "followup")
+        for probe in ("healthz", "readyz")
+    },
 }
 DOCUMENTS = re.compile(r"(^|\.)static$|^api-docs\.")  # static files and the OpenAPI documents
 

@@ -105,7 +105,8 @@ def test_input_the_database_cannot_store_is_refused_at_the_edge(api):
         data='{"email": "nan@example.com", "properties": {"amount": NaN}}',
         content_type="application/json",
     )
-    assert nan.status_code == 422 and "properties" in nan.get_json()["errors"]
+    # Refused by every app's edge before Delighted's view reads it (shared/edge.py): 400 naming the place.
+    assert nan.status_code == 400 and "properties" in str(nan.get_json())
     deep: dict = {}
     for _ in range(10):
         deep = {"d": deep}

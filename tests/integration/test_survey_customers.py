@@ -96,6 +96,7 @@ def test_input_postgresql_cannot_store_is_refused_never_a_500(survey_client):
         "/v1/customers/a%00b/decisions",
     ):
         assert survey_client.get(url).status_code < 500, url
-    assert survey_client.put("/v1/customers/a%00b", json={}).status_code == 422
+    # A NUL in a path is refused by every app's edge as a path that names nothing (shared/edge.py).
+    assert survey_client.put("/v1/customers/a%00b", json={}).status_code == 404
     assert survey_client.put("/v1/customers/ab", json={"locale": "e\x00n"}).status_code == 422
     assert survey_client.put("/v1/customers/ab", json={"attributes": {"pl\x00an": "pro"}}).status_code == 422

@@ -31,6 +31,8 @@ SENDGRID_SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE  # "X-Twilio-Email-Even
 SENDGRID_TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # "X-Twilio-Email-Event-Webhook-Timestamp"
 SENDGRID_REFERENCE_FIELD = "delivery_id"  # the custom arg SendGridEmailTransport sets
 DEFAULT_SENDGRID_TOLERANCE = timedelta(minutes=5)
+# What dispatch_provider_events stores of a report's id; SendGrid's sg_event_id is about 22 characters.
+MAX_PROVIDER_EVENT_ID = 200
 
 
 # --- Signatures -------------------------------------------------------------------------------
@@ -215,6 +217,8 @@ def _sendgrid_event(item: Any) -> ProviderStatusEvent | None:
         # Every current event carries sg_event_id; should one not, these fields are equal across
         # SendGrid's repeats of it, which is what de-duplication needs.
         event_id = f"{raw_message_id}:{item['event']}:{item['timestamp']}"
+    if len(str(event_id)) > MAX_PROVIDER_EVENT_ID:
+        raise ValueError("event id longer than any SendGrid sends")
     return ProviderStatusEvent(
         provider="sendgrid",
         provider_event_id=str(event_id),
