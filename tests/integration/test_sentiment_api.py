@@ -96,7 +96,8 @@ def test_submitted_response_is_passed_on_scored_once(sentiment):
     sentiment_service.score_response(sentiment, envelope)
 
     with sentiment.database.transaction() as session:
-        [row] = session.execute(select(outbox.c.payload)).all()
+        # One event, one outbox row per consumer (followup and survey).
+        [row] = session.execute(select(outbox.c.payload).where(outbox.c.consumer == "followup")).all()
     _, scored = parse_event(row.payload, "response.scored")
     assert scored["response_id"] == "r-1" and scored["score"] == 2
     assert scored["sentiment"]["label"] == "negative"
