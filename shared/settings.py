@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 SERVICES = ("survey", "dispatch", "sentiment", "followup")
 # FOLLOWUP_PASSIVES: what a passive's answer opens.
 PASSIVE_POLICIES = ("ignore", "task")
+# SENTIMENT_ANALYZER: lexicons and rules, or sentence embeddings with a fitted head (needs the model extra).
+SENTIMENT_ANALYZERS = ("light", "model")
 
 # Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development-secret-32b").decode()
@@ -60,6 +62,8 @@ class Settings:
     followup_referral_url: str | None = None
     # Sentiment's topic list, a JSON file of {"topic": {"en": [cues], "tr": [cues]}}; unset: built-in.
     sentiment_topics_file: str | None = None
+    # Which tier scores comments: "light" (lexicons and rules) or "model" (see README's Sentiment).
+    sentiment_analyzer: str = "light"
     # A review page (a Google review link): every respondent is asked, whatever the score; unset: nobody.
     followup_review_url: str | None = None
     # Referral and review requests wait this long after the first answer, so that a comment or a changed
@@ -154,6 +158,9 @@ class Settings:
             ),
             followup_alert_webhook_url=get("FOLLOWUP_ALERT_WEBHOOK_URL", None),
             sentiment_topics_file=get("SENTIMENT_TOPICS_FILE", None),
+            sentiment_analyzer=_choice(
+                env, "SENTIMENT_ANALYZER", defaults.sentiment_analyzer, SENTIMENT_ANALYZERS
+            ),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]
                 for s in (*SERVICES, "identity")
