@@ -15,6 +15,7 @@ from services.sentiment.analysis import LIGHT, MODEL, analyze, analyze_batch
 from services.sentiment.analysis.minilm import MiniLMEncoder, WordPieceTokenizer, read_safetensors
 from services.sentiment.analysis.model_tier import ModelHead, ModelReader, head_features
 from services.sentiment.runtime import analyzer_tier
+from shared.settings import Settings
 from tests.conftest import make_settings
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "courier", "never", "came", "great", "service", "un",
@@ -141,3 +142,10 @@ def test_model_tier_batch_matches_one_by_one(monkeypatch, reader: ModelReader) -
 
 def test_light_tier_needs_no_model() -> None:
     assert analyzer_tier(make_settings("sqlite://")) == LIGHT
+
+
+def test_analyzer_setting_names_a_tier() -> None:
+    assert Settings.from_env({}).sentiment_analyzer == LIGHT
+    assert Settings.from_env({"SENTIMENT_ANALYZER": "Model"}).sentiment_analyzer == MODEL
+    with pytest.raises(ValueError, match="SENTIMENT_ANALYZER"):
+        Settings.from_env({"SENTIMENT_ANALYZER": "huge"})
