@@ -211,16 +211,19 @@ class MiniLMEncoder:
         head_size = self.hidden // heads
         attention_bias = ((1.0 - mask) * -1e9)[:, None, None, :]
         scale = np.float32(1.0 / np.sqrt(head_size))
+        # The dense layers run on (batch * length, hidden): one large product each, not one per text.
+        x = x.reshape(size * length, self.hidden)
         for qkv, qkv_bias, out_w, out_b, norm1, inter_w, inter_b, down_w, down_b, norm2 in self.layers:
-            projected = x @ qkv + qkv_bias  # (batch, length, 3 * hidden)
+            projected = x @ qkv + qkv_bias  # (batch * length, 3 * hidden)
             projected = projected.reshape(size, length, 3, heads, head_size).transpose(2, 0, 3, 1, 4)
             query, key, value = projected[0], projected[1], projected[2]
             scores = (query @ key.transpose(0, 1, 3, 2)) * scale + attention_bias
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ value).transpose(0, 2, 1, 3).reshape(size, length, self.hidden)
+            context = (scores @ value).transpose(0, 2, 1, 3).reshape(size * length, self.hidden)
             x = _layer_norm(context @ out_w + out_b + x, *norm1)
             x = _layer_norm(_gelu(x @ inter_w + inter_b) @ down_w + down_b + x, *norm2)
+        x = x.reshape(size, length, self.hidden)
         pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
