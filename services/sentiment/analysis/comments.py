@@ -37,6 +37,7 @@ BEFORE_CONTRAST_WEIGHT = 0.25
 FRACTION_POSITIVE_FROM, FRACTION_NEGATIVE_UPTO = 0.8, 0.4
 SHORT_ANSWER_POLARITY = 0.6
 
+_LETTER = re.compile(r"[^\W\d_]")
 _FRACTION = re.compile(r"(?<![\d/])(\d{1,3}(?:[.,]\d)?)\s*/\s*(5|10|100)(?![\d/])")
 
 
@@ -63,7 +64,7 @@ def _cues(language: str) -> _Cues:
 
 def fraction_feeling(text: str) -> float | None:
     """+1, 0 or -1 for a score written as a fraction ("9/10", "2 / 5"), None without one."""
-    match = _FRACTION.search(text)
+    match = _FRACTION.search(text) if "/" in text else None
     if match is None:
         return None
     value, scale = float(match.group(1).replace(",", ".")), float(match.group(2))
@@ -89,8 +90,7 @@ def emoji_feeling(text: str) -> float | None:
 
 def short_answer_polarity(text: str) -> float | None:
     """Polarity of an answer that is only a score or emoji ("9/10", "👍", "5/5 🙂"), else None."""
-    stripped = _FRACTION.sub(" ", text)
-    if any(char.isalpha() for char in stripped):
+    if _LETTER.search(text):  # a fraction has no letters: any letter means words to read
         return None
     feelings = [f for f in (fraction_feeling(text), emoji_feeling(text)) if f is not None]
     if not feelings:
