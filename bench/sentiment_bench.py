@@ -40,14 +40,16 @@ from fit_sentiment import (  # noqa: E402  (bench/ is not a package)
 from nps_comments import Comment, accuracy_and_macro_f1, halves, load_comments  # noqa: E402
 
 from services.sentiment.analysis import (  # noqa: E402
+    LIGHT,
+    MODEL,
     Analyzer,
     CommentReader,
     EnglishBlendAnalyzer,
     TextBlobAnalyzer,
     TurkishLexiconAnalyzer,
     VaderAnalyzer,
-    analyze,
     analyze_batch,
+    analyzer_for,
     default_topics,
     detect_language,
 )
@@ -57,7 +59,11 @@ TURKISH_SET = Path(__file__).resolve().parent / "data" / "turkish_comments.tsv"
 
 
 def accuracy(analyzer: Analyzer, items: Sequence[RatedText]) -> tuple[float, float]:
-    polarities = [analyzer.score(item.text)[0] for item in items]
+    score_many = getattr(analyzer, "score_many", None)  # the model tier encodes in batches
+    if score_many is not None:
+        polarities = [polarity for polarity, _ in score_many([item.text for item in items])]
+    else:
+        polarities = [analyzer.score(item.text)[0] for item in items]
     ratings = [item.rating for item in items]
     f1 = macro_f1(gold_classes(ratings), predicted_classes(polarities, analyzer.thresholds))
     # Pearson r is undefined when every polarity is the same (VADER on Turkish gives 0.0 throughout).
@@ -65,61 +71,78 @@ def accuracy(analyzer: Analyzer, items: Sequence[RatedText]) -> tuple[float, flo
     return r, f1
 
 
-def nps_section() -> None:
-    """The development set's reporting half, per tier, language and kind; then topics."""
+def model_tier_missing() -> str | None:
+    """Why the model tier cannot run here, or None when it can."""
+    try:
+        analyzer_for("en", MODEL)
+    except (ImportError, FileNotFoundError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def tier_labels(comments: Sequence[Comment], tier: str) -> dict[str, str]:
+    """Labels per comment id through the service's batch entry point, each with its survey's language."""
+    labels = {}
+    for language in ("en", "tr"):
+        part = [c for c in comments if c.language == language]
+        results = analyze_batch([c.text for c in part], language=language, key_phrases=False, tier=tier)
+        labels.update((c.id, result.label) for c, result in zip(part, results, strict=True))
+    return labels
+
+
+def nps_section(model_missing: str | None) -> dict[str, dict[str, tuple[float, float]]]:
+    """The development set's reporting half, per tier, language and kind; then topics. Returns
+    {tier: {language: (accuracy, macro-F1)}} for the light and model tiers."""
     fitting, reporting = halves(load_comments())
     kinds = sorted({c.kind for c in reporting})
     english, turkish = EnglishBlendAnalyzer(), TurkishLexiconAnalyzer()
     vader = VaderAnalyzer()
-
-    def light(c: Comment) -> str:
-        return analyze(c.text, language=c.language, key_phrases=False).label
 
     def lexicons_alone(c: Comment) -> str:
         # What scored comments before the NPS rules: the blend or the Turkish lexicon, with the hint.
         analyzer = english if detect_language(c.text, hint=c.language) == "en" else turkish
         return analyzer.label(analyzer.score(c.text)[0])
 
-    def vader_alone(c: Comment) -> str:
-        return vader.label(vader.score(c.text)[0])
-
-    tiers = {
-        "light (default): analyze(text, language=hint)": light,
-        "lexicons alone (en-blend-v1 / tr-lexicon-v1)": lexicons_alone,
-        "bare VADER compound (±0.05)": vader_alone,
-        "model tier": None,
+    predictions: dict[str, dict[str, str] | None] = {
+        "light (default)": tier_labels(reporting, LIGHT),
+        "model (SENTIMENT_ANALYZER=model)": None if model_missing else tier_labels(reporting, MODEL),
+        "lexicons alone (en-blend-v1 / tr-lexicon-v1)": {c.id: lexicons_alone(c) for c in reporting},
+        "bare VADER compound (±0.05)": {c.id: vader.label(vader.score(c.text)[0]) for c in reporting},
     }
     print(
         f"\nNPS comments, bench/data/nps_comments.csv: reporting half n={len(reporting)}"
-        f" (fitting half n={len(fitting)} not shown); accuracy / macro-F1"
+        f" (fitting half n={len(fitting)} not shown); each tier given the survey's language as hint"
     )
     print(f"{'tier':48s} {'language':8s} {'n':>4s} {'accuracy':>9s} {'macro-F1':>9s}")
-    light_predictions: dict[str, str] = {}
-    for name, tier in tiers.items():
-        if tier is None:
-            print(f"{name:48s} not built: see the issue note (no ONNX form of the packaged model)")
+    figures: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, labels in predictions.items():
+        if labels is None:
+            print(f"{name:48s} not run: {model_missing}")
             continue
-        predictions = {c.id: tier(c) for c in reporting}
-        if tier is light:
-            light_predictions = predictions
         for language in ("en", "tr"):
             part = [c for c in reporting if c.language == language]
-            acc, f1 = accuracy_and_macro_f1([c.label for c in part], [predictions[c.id] for c in part])
+            acc, f1 = accuracy_and_macro_f1([c.label for c in part], [labels[c.id] for c in part])
+            figures.setdefault(name.split(" ")[0], {})[language] = (acc, f1)
             print(f"{name:48s} {language:8s} {len(part):4d} {acc:9.3f} {f1:9.3f}")
-    print("\nBy kind, reporting half, light (default) vs lexicons alone: accuracy (n)")
-    print(f"{'kind':20s} {'en light':>9s} {'en before':>10s} {'tr light':>9s} {'tr before':>10s}")
+    # light, model (when it ran) and lexicons alone ("before"), leaving bare VADER out.
+    columns = [name for name, labels in predictions.items() if labels is not None][:-1]
+    short = dict(zip(columns, ["light", "model", "before"] if len(columns) == 3 else ["light", "before"],
+                     strict=True))
+    print("\nBy kind, reporting half: accuracy (n); before = lexicons alone")
+    header = "".join(f" {language} {short[name]:>7s}" for language in ("en", "tr") for name in columns)
+    print(f"{'kind':20s}{header}")
     for kind in kinds:
         cells = []
         for language in ("en", "tr"):
             part = [c for c in reporting if c.language == language and c.kind == kind]
-            if not part:
-                cells += ["-", "-"]
-                continue
-            gold = [c.label for c in part]
-            acc_light = accuracy_and_macro_f1(gold, [light_predictions[c.id] for c in part])[0]
-            acc_before = accuracy_and_macro_f1(gold, [lexicons_alone(c) for c in part])[0]
-            cells += [f"{acc_light:.2f} ({len(part)})", f"{acc_before:.2f}"]
-        print(f"{kind:20s} {cells[0]:>9s} {cells[1]:>10s} {cells[2]:>9s} {cells[3]:>10s}")
+            for name in columns:
+                if not part:
+                    cells.append(f"{'-':>10s}")
+                    continue
+                labels = predictions[name]
+                acc = accuracy_and_macro_f1([c.label for c in part], [labels[c.id] for c in part])[0]
+                cells.append(f" {acc:5.2f} ({len(part):2d})" if name == columns[0] else f" {acc:9.2f}")
+        print(f"{kind:20s}{''.join(cells)}")
 
     tagger = default_topics()
     found: dict[str, list[int]] = {name: [0, 0, 0] for name in tagger.names}  # true, false +, false -
@@ -136,14 +159,17 @@ def nps_section() -> None:
         precision = tp / (tp + fp) if tp + fp else float("nan")
         recall = tp / (tp + fn) if tp + fn else float("nan")
         print(f"{name:16s} {tp + fn:5d} {precision:10.3f} {recall:7.3f}")
+    return figures
 
 
 def load_cost(code: str) -> tuple[float, float]:
     """Seconds to run `code` in a fresh interpreter (imports and first use), and its peak RSS in MB."""
+    # VmHWM, not getrusage: a child's ru_maxrss starts from its forking parent's peak on Linux.
     probe = (
-        "import resource, time\nstarted = time.perf_counter()\n"
+        "import time\nstarted = time.perf_counter()\n"
         + code
-        + "\nprint(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        + "\npeak = next(line for line in open('/proc/self/status') if line.startswith('VmHWM'))"
+        + "\nprint(time.perf_counter() - started, int(peak.split()[1]) / 1024)"
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
@@ -178,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "unseen half": [i for i in turkish if not in_fitting_half("turkish", i.id)],
     }
 
-    nps_section()
+    model_missing = model_tier_missing()
+    nps_figures = nps_section(model_missing)
 
     # --- accuracy ---------------------------------------------------------------------------------
     english = [
@@ -188,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         EnglishBlendAnalyzer(),
         CommentReader("en", EnglishBlendAnalyzer()),
     ]
+    if model_missing is None:
+        english.append(analyzer_for("en", MODEL))
     sizes = ", ".join(f"{name} n={len(items)}" for name, items in held_out.items())
     print(f"\nEnglish, held-out half ({sizes}); thresholds are (negative below, positive above)")
     print(
@@ -198,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         tweets_r, tweets_f1 = accuracy(analyzer, held_out["tweets"])
         movie_r, movie_f1 = accuracy(analyzer, held_out["movie"])
         low, high = analyzer.thresholds
-        default = "  (default)" if isinstance(analyzer, CommentReader) else ""
+        default = "  (light, default)" if isinstance(analyzer, CommentReader) else ""
+        default = "  (model tier)" if analyzer.name.startswith("minilm") else default
         print(
             f"{analyzer.name:34s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets_r:9.3f} {tweets_f1:10.3f}"
             f" {movie_r:8.3f} {movie_f1:9.3f}{default}"
@@ -275,6 +305,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"target >= {target:.0%} of bare both, with key phrases: {verdict} ({ratio:.0%})")
 
 
+    if model_missing is None:
+        # The service's own kind of text: the development set's English comments.
+        model_texts = [c.text for c in load_comments() if c.language == "en"]
+        model_rate = max(
+            texts_per_second(lambda: analyze_batch(model_texts, language="en", tier=MODEL), len(model_texts))
+            for _ in range(3)
+        )
+        from services.sentiment.analysis.minilm import encoder
+
+        tokens = sum(len(encoder().tokenizer.ids(t)) for t in model_texts) / len(model_texts)
+        ceiling = matmul_gflops() * 1e9 / (encoder().flops_per_token() * tokens)
+        print(
+            f"model tier, analyze_batch(language='en', tier='model'), {len(model_texts)} English NPS comments"
+            f" ({tokens:.0f} tokens each): {model_rate:.0f} texts/s; the bare numpy matmul speed of this"
+            f" thread allows at most {ceiling:.0f} texts/s for these tokens ({model_rate / ceiling:.0%});"
+            " target >= 250 texts/s per core"
+        )
+    else:
+        model_rate = 0.0
+
     light_load = load_cost(
         "from services.sentiment.analysis import analyze\n"
         "analyze('The courier never came', language='en'); analyze('Kargo gelmedi', language='tr')"
@@ -288,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{'run':42s} {'seconds':>8s} {'peak RSS MB':>12s}")
     print(f"{'bare VADER + TextBlob, first score':42s} {bare_load[0]:8.2f} {bare_load[1]:12.0f}")
     print(f"{'light (default) analyze, en and tr':42s} {light_load[0]:8.2f} {light_load[1]:12.0f}")
+    if model_missing is None:
+        model_load = load_cost(
+            "from services.sentiment.analysis import analyze\n"
+            "analyze('The courier never came', language='en', tier='model')"
+        )
+        print(f"{'model tier analyze, en':42s} {model_load[0]:8.2f} {model_load[1]:12.0f}")
 
     tr_texts = [item.text for item in turkish]
     tr_scorer = TurkishLexiconAnalyzer()
@@ -299,6 +355,37 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Turkish, {len(tr_texts)} unique comments: analyze_batch {tr_batch:.0f} texts/s,"
         f" tr-lexicon-v1 scoring alone {tr_score:.0f} texts/s"
     )
+
+    light, model = nps_figures.get("light", {}), nps_figures.get("model")
+    if model is None:
+        print("\nmodel tier as the default: not measured here (" + str(model_missing) + ")")
+    else:
+        better = all(
+            model[language][0] > light[language][0] and model[language][1] > light[language][1]
+            for language in ("en", "tr")
+        )
+        fast = model_rate >= 250
+        print(
+            f"\nmodel tier as the default (beats light on accuracy and macro-F1 in both languages on the"
+            f" reporting half, and >= 250 texts/s): accuracy/F1 {'better' if better else 'not better'},"
+            f" speed {'met' if fast else 'not met'}"
+            f" -> {'model' if better and fast else 'light'} is the default"
+        )
+
+
+def matmul_gflops() -> float:
+    """This thread's best float32 matmul speed in GFLOP/s, on the shapes of the model's largest layer."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((512, 384)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((384, 1536)).astype(np.float32)
+    best = 0.0
+    for _ in range(20):
+        started = time.perf_counter()
+        a @ b
+        best = max(best, 2 * 512 * 384 * 1536 / (time.perf_counter() - started) / 1e9)
+    return best
+
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,8 @@ DEFAULT_SENDING_WINDOW = "08:00-21:00"
 DEFAULT_SMS_HELP_TEXT = "{brand}: customer feedback surveys. Reply STOP to stop them, START to resume."
 # FOLLOWUP_PASSIVES: what a passive's answer opens.
 PASSIVE_POLICIES = ("ignore", "task")
+# SENTIMENT_ANALYZER: lexicons and rules, or sentence embeddings with a fitted head (needs the model extra).
+SENTIMENT_ANALYZERS = ("light", "model")
 
 # Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development-secret-32b").decode()
@@ -155,6 +157,8 @@ class Settings:
     followup_referral_url: str | None = None
     # Sentiment's topic list, a JSON file of {"topic": {"en": [cues], "tr": [cues]}}; unset: built-in.
     sentiment_topics_file: str | None = None
+    # Which tier scores comments: "light" (lexicons and rules) or "model" (see README's Sentiment).
+    sentiment_analyzer: str = "light"
     # A review page (a Google review link): every respondent is asked, whatever the score; unset: nobody.
     followup_review_url: str | None = None
     # Referral and review requests wait this long after the first answer, so that a comment or a changed
@@ -287,6 +291,9 @@ class Settings:
             nps_segment_attributes=_names(env, "NPS_SEGMENT_ATTRIBUTES", defaults.nps_segment_attributes),
             delighted_rate_limit_per_minute=_whole_number(
                 env, "DELIGHTED_RATE_LIMIT_PER_MINUTE", defaults.delighted_rate_limit_per_minute
+            ),
+            sentiment_analyzer=_choice(
+                env, "SENTIMENT_ANALYZER", defaults.sentiment_analyzer, SENTIMENT_ANALYZERS
             ),
             service_database_urls={
                 s: env[f"{s.upper()}_DATABASE_URL"]

@@ -19,7 +19,8 @@ class Analyze(MethodView):
     @blp.response(200, AnalysisSchema)
     def post(self, body):
         """Polarity, subjectivity, label, language and key phrases of one text."""
-        return analyze(body["text"], language=body["language"], topics=_runtime().topics)
+        runtime = _runtime()
+        return analyze(body["text"], language=body["language"], topics=runtime.topics, tier=runtime.tier)
 
 
 @blp.route("/analyze/batch")
@@ -28,7 +29,9 @@ class AnalyzeBatch(MethodView):
     @blp.response(200, AnalysisBatchSchema)
     def post(self, body):
         """The same for up to 1,000 texts, in their order."""
-        return {"results": analyze_batch(body["texts"], language=body["language"], topics=_runtime().topics)}
+        runtime = _runtime()
+        texts, language = body["texts"], body["language"]
+        return {"results": analyze_batch(texts, language=language, topics=runtime.topics, tier=runtime.tier)}
 
 
 def _runtime() -> SentimentRuntime:

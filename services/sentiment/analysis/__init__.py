@@ -39,7 +39,10 @@ from services.sentiment.analysis.topics import TopicTagger
 from services.sentiment.analysis.turkish import TurkishLexiconAnalyzer
 
 __all__ = [
+    "LIGHT",
+    "MODEL",
     "SUPPORTED_LANGUAGES",
+    "TIERS",
     "ENGLISH",
     "NEGATIVE",
     "NEUTRAL",
@@ -99,29 +102,40 @@ def _turkish() -> CommentReader:
     return CommentReader(TURKISH, TurkishLexiconAnalyzer())
 
 
-def analyzer_for(language: str) -> Analyzer | None:
-    """The default analyzer of a language, built once per process; None for one we do not score."""
+# SENTIMENT_ANALYZER: the light tier (lexicons and rules) or the model tier (sentence embeddings and a
+# fitted head for English, the light tier for Turkish; see model_tier.py).
+LIGHT, MODEL = "light", "model"
+TIERS = (LIGHT, MODEL)
+
+
+@cache
+def _english_model() -> Analyzer:
+    from services.sentiment.analysis.minilm import encoder  # numpy and the model: the `model` extra
+    from services.sentiment.analysis.model_tier import ModelHead, ModelReader
+
+    return ModelReader(_english(), encoder(), ModelHead.load())
+
+
+def analyzer_for(language: str, tier: str = LIGHT) -> Analyzer | None:
+    """The analyzer of a language in a tier, built once per process; None for one we do not score."""
     if language == ENGLISH:
-        return _english()
+        return _english_model() if tier == MODEL else _english()
     if language == TURKISH:
         return _turkish()
     return None
 
 
 def analyze(
-    text: str, *, language: str | None = None, key_phrases: bool = True, topics: TopicTagger | None = None
+    text: str,
+    *,
+    language: str | None = None,
+    key_phrases: bool = True,
+    topics: TopicTagger | None = None,
+    tier: str = LIGHT,
 ) -> Analysis:
     """Language, polarity, label, key phrases and topics of one comment; `language` is a hint ("en",
-    "tr"), `topics` the deployment's topic list (the default one when None)."""
-    tokens = tokenize(text)
-    language = detect_language(text, tokens, hint=language)
-    analyzer = analyzer_for(language)
-    if analyzer is None:
-        return Analysis(None, None, UNSCORED, language, [], NO_ANALYZER)
-    polarity, subjectivity = analyzer.score(text)
-    phrases = extract_key_phrases(text, language, tokens=tokens) if key_phrases else []
-    tags = (topics or default_topics()).tag(text, language)
-    return Analysis(polarity, subjectivity, analyzer.label(polarity), language, phrases, analyzer.name, tags)
+    "tr"), `topics` the deployment's topic list (the default one when None), `tier` light or model."""
+    return _analyze_unique([text], language, key_phrases, topics, tier)[0]
 
 
 def analyze_batch(
@@ -130,19 +144,55 @@ def analyze_batch(
     language: str | None = None,
     key_phrases: bool = True,
     topics: TopicTagger | None = None,
+    tier: str = LIGHT,
 ) -> list[Analysis]:
     """`analyze` for many comments, in order, with one language hint for all. Repeated texts
-    ("Great", "Thanks!") are scored once."""
-    done: dict[str, Analysis] = {}
+    ("Great", "Thanks!") are scored once; the model tier encodes a batch's texts together."""
+    unique = list(dict.fromkeys(texts))
+    done = dict(zip(unique, _analyze_unique(unique, language, key_phrases, topics, tier), strict=True))
+    # Each result gets its own lists, so changing one cannot change a repeat.
+    return [
+        replace(done[text], key_phrases=list(done[text].key_phrases), topics=list(done[text].topics))
+        for text in texts
+    ]
+
+
+def _analyze_unique(
+    texts: Sequence[str], hint: str | None, key_phrases: bool, topics: TopicTagger | None, tier: str
+) -> list[Analysis]:
+    tagger = topics or default_topics()
+    tokens = [tokenize(text) for text in texts]
+    languages = [detect_language(text, words, hint=hint) for text, words in zip(texts, tokens, strict=True)]
+    scores: dict[int, tuple[float, float]] = {}
+    for language in SUPPORTED_LANGUAGES:
+        analyzer = analyzer_for(language, tier)
+        indexes = [i for i, found in enumerate(languages) if found == language]
+        if not indexes or analyzer is None:
+            continue
+        score_many = getattr(analyzer, "score_many", None)
+        found_scores = (
+            score_many([texts[i] for i in indexes])
+            if score_many is not None
+            else [analyzer.score(texts[i]) for i in indexes]
+        )
+        scores.update(zip(indexes, found_scores, strict=True))
     results = []
-    for text in texts:
-        analysis = done.get(text)
-        if analysis is None:
-            analysis = done[text] = analyze(text, language=language, key_phrases=key_phrases, topics=topics)
-            results.append(analysis)
-        else:
-            # Each result gets its own lists, so changing one cannot change a repeat.
-            results.append(
-                replace(analysis, key_phrases=list(analysis.key_phrases), topics=list(analysis.topics))
+    for i, (text, language) in enumerate(zip(texts, languages, strict=True)):
+        analyzer = analyzer_for(language, tier)
+        if analyzer is None:
+            results.append(Analysis(None, None, UNSCORED, language, [], NO_ANALYZER))
+            continue
+        polarity, subjectivity = scores[i]
+        phrases = extract_key_phrases(text, language, tokens=tokens[i]) if key_phrases else []
+        results.append(
+            Analysis(
+                polarity,
+                subjectivity,
+                analyzer.label(polarity),
+                language,
+                phrases,
+                analyzer.name,
+                tagger.tag(text, language),
             )
+        )
     return results

@@ -84,7 +84,8 @@ ENGLISH_COMPLAINT: tuple[str, ...] = (
     r"(?:paying|pay|paid) for (?:a|an|internet|a service|something|nothing)",
     r"(?:can't|cannot|couldn't|could not|unable to) (?:log|login|use|access|get through|reach|pay|make|"
     r"find|cancel|close)",
-    r"(?:impossible|a nightmare|a disaster|a joke|a dealbreaker|a deal breaker|unacceptable)",
+    r"(?:impossible|(?:a )?nightmare|a disaster|a joke|a dealbreaker|a deal breaker|unacceptable|"
+    r"(?:buyer )?beware)",
     r"(?:rip ?off|ripoff|scam)",
     r"oh (?:great|wonderful|brilliant|joy|perfect|nice|fantastic|lovely|super)",
     r"(?:construction|noise|noisy)",

@@ -37,6 +37,7 @@ BEFORE_CONTRAST_WEIGHT = 0.25
 FRACTION_POSITIVE_FROM, FRACTION_NEGATIVE_UPTO = 0.8, 0.4
 SHORT_ANSWER_POLARITY = 0.6
 
+_LETTER = re.compile(r"[^\W\d_]")
 _FRACTION = re.compile(r"(?<![\d/])(\d{1,3}(?:[.,]\d)?)\s*/\s*(5|10|100)(?![\d/])")
 
 
@@ -63,7 +64,7 @@ def _cues(language: str) -> _Cues:
 
 def fraction_feeling(text: str) -> float | None:
     """+1, 0 or -1 for a score written as a fraction ("9/10", "2 / 5"), None without one."""
-    match = _FRACTION.search(text)
+    match = _FRACTION.search(text) if "/" in text else None
     if match is None:
         return None
     value, scale = float(match.group(1).replace(",", ".")), float(match.group(2))
@@ -89,8 +90,7 @@ def emoji_feeling(text: str) -> float | None:
 
 def short_answer_polarity(text: str) -> float | None:
     """Polarity of an answer that is only a score or emoji ("9/10", "👍", "5/5 🙂"), else None."""
-    stripped = _FRACTION.sub(" ", text)
-    if any(char.isalpha() for char in stripped):
+    if _LETTER.search(text):  # a fraction has no letters: any letter means words to read
         return None
     feelings = [f for f in (fraction_feeling(text), emoji_feeling(text)) if f is not None]
     if not feelings:
@@ -118,37 +118,34 @@ class CommentReader:
         normalized = self._normalize(text.replace("’", "'"))
         if normalized.strip(" .!?") in self._cues.neutral_answers:
             return 0.0, 0.0
+        # One pass over the comment finds its cues; a clause counts those that start inside it.
+        cues = [(cue.start(), cue.lastgroup) for cue in self._cues.cues.finditer(normalized)]
+        whole = self._clause(text, cues)
         contrasts = list(self._cues.contrast.finditer(normalized))
         if contrasts:
-            contrast = contrasts[-1]
-            after = text[contrast.end() :]
-            after_polarity, subjectivity = self._clause(after, normalized[contrast.end() :])
-            before_polarity, _ = self._clause(text[: contrast.start()], normalized[: contrast.start()])
+            start, end = contrasts[-1].span()
+            after_polarity, subjectivity = self._clause(text[end:], [c for c in cues if c[0] >= end])
             verdict = label_for(after_polarity, self.thresholds)
             # Only a clause after "but" that disagrees with the one before decides alone; when both
             # lean the same way, the whole comment says it better (and the analyzers weigh "but" too).
-            if verdict != "neutral" and verdict != label_for(before_polarity, self.thresholds):
-                polarity = after_polarity + BEFORE_CONTRAST_WEIGHT * before_polarity
-                # The verdict stays the after clause's, however strong the clause before.
-                if (polarity > 0) != (after_polarity > 0):
-                    polarity = after_polarity * (1 - BEFORE_CONTRAST_WEIGHT)
-                return _clip(polarity), subjectivity
-        return self._clause(text, normalized)
+            # The clause before is read only when the whole comment disagrees with the one after.
+            if verdict not in ("neutral", label_for(whole[0], self.thresholds)):
+                before = self._clause(text[:start], [c for c in cues if c[0] < start])
+                if verdict != label_for(before[0], self.thresholds):
+                    polarity = after_polarity + BEFORE_CONTRAST_WEIGHT * before[0]
+                    # The verdict stays the after clause's, however strong the clause before.
+                    if (polarity > 0) != (after_polarity > 0):
+                        polarity = after_polarity * (1 - BEFORE_CONTRAST_WEIGHT)
+                    return _clip(polarity), subjectivity
+        return whole
 
     def label(self, polarity: float) -> str:
         return label_for(polarity, self.thresholds)
 
-    def _clause(self, text: str, normalized: str) -> tuple[float, float]:
+    def _clause(self, text: str, cues: list[tuple[int, str | None]]) -> tuple[float, float]:
         polarity, subjectivity = self._analyzer.score(text)
-        praise = complaints = suggestions = 0
-        for cue in self._cues.cues.finditer(normalized):
-            kind = cue.lastgroup
-            if kind == "praise":
-                praise += 1
-            elif kind == "complaint":
-                complaints += 1
-            else:
-                suggestions += 1
+        kinds = [kind for _, kind in cues]
+        praise, complaints = kinds.count("praise"), kinds.count("complaint")
         fraction = fraction_feeling(text)
         if fraction:
             polarity += SHORT_ANSWER_POLARITY * fraction
@@ -156,7 +153,7 @@ class CommentReader:
             polarity = min(polarity, 0.0) - COMPLAINT_STEP * complaints
         elif praise:
             polarity = max(polarity, 0.0) + PRAISE_STEP * praise
-        elif suggestions:
+        elif "suggestion" in kinds:
             polarity *= SUGGESTION_DAMPING
         return _clip(polarity), subjectivity
 

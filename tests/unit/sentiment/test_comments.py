@@ -40,6 +40,9 @@ def test_detection_wins_over_the_hint_when_the_text_clearly_says_otherwise() -> 
         ("idare eder", "tr", "neutral"),
         ("Harika", "tr", "positive"),
         ("Useless", "en", "negative"),
+        ("nightmare.", "en", "negative"),
+        ("buyer beware.", "en", "negative"),
+        ("wow!", "en", "positive"),
     ],
 )
 def test_short_answer_is_scored_when_the_hint_gives_the_language(
