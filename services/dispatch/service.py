@@ -17,6 +17,7 @@ from shared.clock import as_utc, utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
 from shared.locales import localized, resolve_locale
+from shared.settings import Settings
 
 from . import domain, failures, routes
 from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
@@ -333,10 +334,10 @@ def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime |
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
     """Scheduler job: attempt every delivery whose time has come (retries, quiet hours ended, reminders).
 
-    The batch is claimed at once, so its calls must end within the claim's lease (50 x a 10 s timeout).
+    The batch is claimed at once, so its calls must end within the claim's lease: see ``_batch_size``.
     """
     with runtime.unit_of_work() as uow:
-        claimed = uow.deliveries.claim_due(utcnow(), limit)
+        claimed = uow.deliveries.claim_due(utcnow(), _batch_size(runtime, limit))
     for delivery in claimed:
         try:
             _attempt(runtime, delivery)
@@ -344,6 +345,20 @@ def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
             # The rest of the batch is claimed too: it must not wait for the lease because of this one.
             log.exception("delivery %s: the attempt ended unexpectedly", delivery.id)
     return len(claimed)
+
+
+def delivery_lease(settings: Settings) -> timedelta:
+    """How long a claimed delivery may wait for its attempt's outcome before its worker is taken for dead."""
+    return timedelta(seconds=settings.delivery_lease_seconds)
+
+
+def _batch_size(runtime: DispatchRuntime, limit: int) -> int:
+    """At most ``limit``, and no more deliveries than one lease covers: a batch's last delivery, claimed with
+    the first, would otherwise be taken for stalled (an email shown unknown) before its turn came. Each may
+    take a look-up and a send at the provider's timeout, with as much again to spare."""
+    settings = runtime.settings
+    per_delivery = 3 * settings.provider_timeout_seconds
+    return max(1, min(limit, int(settings.delivery_lease_seconds // per_delivery)))
 
 
 def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = None) -> int:
@@ -355,7 +370,7 @@ def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = 
     """
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        stalled = uow.deliveries.stalled(now)
+        stalled = uow.deliveries.stalled(now, delivery_lease(runtime.settings))
         for delivery in stalled:
             _outcome_unknown(runtime, delivery, as_utc(delivery.updated_at), failures.INTERRUPTED, None, now)
     return len(stalled)

@@ -422,6 +422,24 @@ def test_email_whose_worker_died_mid_attempt_is_shown_unknown_and_never_sent_aga
     assert email.messages == []
 
 
+def test_a_shorter_lease_set_by_the_operator_recovers_a_dead_workers_delivery_sooner(uow, clock):
+    runtime = fake_runtime(uow, delivery_lease_seconds=20.0, provider_timeout_seconds=1.0)
+    scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=1)
+
+    assert service.recover_stalled_deliveries(runtime, now=START + timedelta(seconds=19)) == 0
+    assert service.recover_stalled_deliveries(runtime, now=START + timedelta(seconds=21)) == 1
+
+
+def test_a_clock_claims_no_more_deliveries_at_once_than_its_lease_covers(uow, clock):
+    # Each may take a look-up and a send at the 1 s timeout, with as much to spare: 20 s cover 6 of them.
+    runtime = fake_runtime(uow, delivery_lease_seconds=20.0, provider_timeout_seconds=1.0)
+    for number in range(10):
+        scheduled_delivery(uow, delivery_id=f"d-{number}", invitation_id=f"inv-{number}")
+
+    assert service.send_due_deliveries(runtime) == 6
+    assert service.send_due_deliveries(runtime) == 4
+
+
 def test_stalled_sms_on_its_last_attempt_is_shown_unknown_not_failed(runtime, uow):
     delivery = scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=6)
     assert service.recover_stalled_deliveries(runtime, now=START + timedelta(hours=1)) == 1
