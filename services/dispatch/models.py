@@ -66,6 +66,9 @@ class Delivery(Base):
     # Set when an attempt's outcome is unknown (a timeout after the request left): the attempt's start, from
     # which the provider is searched for the message before any new send.
     reconcile_since: Mapped[datetime | None]
+    # Committed just before an attempt's provider call may leave. A delivery whose worker died with this
+    # older than its claim (``updated_at``) never called the provider: it is tried again, not shown unknown.
+    call_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -364,16 +364,41 @@ def _batch_size(runtime: DispatchRuntime, limit: int) -> int:
 def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = None) -> int:
     """Deliveries whose worker died mid-attempt: never sent again blindly.
 
-    The provider may have taken the lost attempt. Where it can be asked (Twilio), the delivery goes back on
-    the schedule to be looked up before any new send; where it cannot (SendGrid), it is shown as unknown.
-    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops.
+    A worker that died before its provider call could leave (no ``call_started_at`` in this attempt) sent
+    nothing: the delivery is tried again. Otherwise the provider may have taken the lost attempt. Where it can
+    be asked (Twilio), the delivery goes back on the schedule to be looked up before any new send; where it
+    cannot (SendGrid), it is shown as unknown. The attempt was counted when it was claimed, so a message that
+    keeps killing its worker still stops.
     """
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
         stalled = uow.deliveries.stalled(now, delivery_lease(runtime.settings))
         for delivery in stalled:
-            _outcome_unknown(runtime, delivery, as_utc(delivery.updated_at), failures.INTERRUPTED, None, now)
+            called = _call_started(delivery)
+            if called is None:
+                _retry_uncalled(runtime, delivery, now)
+            else:
+                _outcome_unknown(runtime, delivery, called, failures.INTERRUPTED, None, now)
     return len(stalled)
+
+
+def _retry_uncalled(runtime: DispatchRuntime, delivery: Delivery, now: datetime) -> None:
+    """Back on the schedule, as after a refused call: the provider never heard of it."""
+    delivery.last_error = failures.INTERRUPTED_BEFORE_CALL
+    retry_at = DELIVERY_RETRIES.retry_later(delivery, now)
+    if retry_at is None:
+        delivery.failure_reason = failures.GAVE_UP.format(attempts=f"{delivery.attempts} attempts")
+    else:
+        _wait_for_window(runtime, delivery, retry_at)
+
+
+def _call_started(delivery: Delivery) -> datetime | None:
+    """When the claimed attempt's provider call may have left; None: it cannot have (the marker, if any, is
+    an earlier attempt's, older than this claim)."""
+    if delivery.call_started_at is None:
+        return None
+    started = as_utc(delivery.call_started_at)
+    return started if started >= as_utc(delivery.updated_at) else None
 
 
 def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
@@ -420,6 +445,8 @@ def _still_to_send(runtime: DispatchRuntime, delivery_id: str) -> bool:
             delivery.updated_at = now
             delivery.attempts -= 1
             return False
+        # Committed before the call: a worker that dies before this commit has sent nothing.
+        delivery.call_started_at = now
     return True
 
 
