@@ -43,7 +43,7 @@ bench: $(STAMP)
 
 # The fault harness (tests/e2e/faults.py): services mode with the provider simulator, signed events posted
 # while workers, clocks and Redis are SIGKILLed at random; prints what was accepted, sent, lost and duplicated.
-FAULTS_ARGS ?= --events 3000 --kills 12 --seed 1
+FAULTS_ARGS ?= --events 3000 --kills 12 --seed 6
 faults: prerequisites $(STAMP)
 	$(BIN)/python -m tests.e2e.faults $(FAULTS_ARGS)
 
