@@ -6,16 +6,20 @@ message?
 Starts the invitation half of infra/Procfile (survey web, worker and clock, dispatch worker and clock) on a
 fresh PostgreSQL database and a Redis of its own (restarted empty when killed: its machine was lost), with
 the provider simulator as SendGrid and Twilio. Posts ``--events`` signed CRM events, each for a customer
-of its own (half by email, half by SMS), and meanwhile, at seeded random moments, kills workers, clocks and
-Redis with SIGKILL and starts them again, and spoils provider calls (429 with Retry-After, 500 after taking
-the message, answers after the client's timeout, connection resets). Then it waits for the system to be
-quiet (every outbox row acknowledged, no delivery waiting or in flight) and prints:
+of its own (half by email, half by SMS), and meanwhile, at seeded random points of that stream, kills
+workers, clocks and Redis with SIGKILL and starts them again, and spoils provider calls (429 with
+Retry-After, 500 after taking the message, answers after the client's timeout, connection resets). Then
+it waits for the system to be quiet (every outbox row acknowledged, no delivery waiting or in flight) and
+prints:
 
 - events accepted (answered 202), invitations, deliveries by state, provider calls the simulator recorded;
 - sends per invitation (messages per customer address, as the customer would receive them);
-- lost: accepted events with no invitation, no delivery, or no message at the provider;
-- duplicated: customers who received more than one message;
-- the time from the last fault to quiet; each with the load average.
+- deliveries whose worker died mid-send, before the provider call or during it;
+- lost: accepted events with no invitation, no delivery, or no message at the provider (an email shown
+  `unknown` that SendGrid never took counts: its customer got nothing);
+- duplicated: customers who received more than one message (a message the provider took though our call
+  timed out counts: its customer has it);
+- the time from the last fault to quiet; with the load average after posting and when quiet.
 
 Timeouts are shortened so the run ends in minutes: provider calls wait 1 s (slow answers come after 3 s),
 a dead worker's deliveries are looked for after 15 s (DELIVERY_LEASE_SECONDS), unacknowledged events are
@@ -409,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=12)
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--provider-faults", type=int, default=None, help="default: as many as kills")
+    parser.add_argument("--sms-share", type=float, default=0.5, help="of customers, by SMS (the rest email)")
     parser.add_argument("--quiet-timeout", type=float, default=600.0)
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (printed path)")
     args = parser.parse_args(argv)
@@ -417,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         kills=args.kills,
         seed=args.seed,
         provider_faults=args.provider_faults,
+        sms_share=args.sms_share,
         quiet_timeout=args.quiet_timeout,
     )
     directory = Path(tempfile.mkdtemp(prefix="closeloop-faults-"))
