@@ -39,7 +39,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,8 +261,6 @@ class FaultHarness:
 
         A request that fails is posted again, as a CRM would: it is accepted once (a repeat answers 200).
         """
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
         url = f"http://127.0.0.1:{self.survey_port}/v1/events"
 
         def post(number: int) -> tuple[str, str | None]:
@@ -362,7 +361,7 @@ def _poll(check, timeout: float, interval: float = 0.5) -> bool:
     return False
 
 
-def run(plan: Plan, directory: Path, echo=print) -> Report:
+def run(plan: Plan, directory: Path, echo: Callable[[str], None] = print) -> Report:
     """One run of ``plan``: start, post under faults, wait for quiet, count."""
     report = Report()
     report.load["start"] = os.getloadavg()
