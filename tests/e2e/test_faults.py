@@ -4,8 +4,8 @@ Twilio answers 429s, 500s and late answers; every customer gets their invitation
 The long run is `make faults` (tests/e2e/faults.py), by email and SMS. This one sends SMS only, so that its
 assertion is exact: Twilio can be asked whether it took a message, SendGrid cannot. An email whose worker
 is killed in the instant between noting its call and the request leaving is shown `unknown`, never sent
-(`make faults` counts it as lost; see the README's "Fault harness"). Seed 196 kills Redis (restarted empty)
-after the 204th event, survey's clock after the 222nd and dispatch's worker after the 229th, while it sends.
+(`make faults` counts it as lost; see the README's "Fault harness"). Seed 701 kills dispatch's worker after
+the 145th event, while it sends, Redis (restarted empty) after the 169th and survey's clock after the 284th.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ pytestmark = pytest.mark.e2e
 
 
 def test_no_accepted_event_is_lost_or_sent_twice_under_kills_and_provider_faults(tmp_path):
-    plan = Plan(events=300, kills=3, seed=196, sms_share=1.0, quiet_timeout=90)
+    plan = Plan(events=300, kills=3, seed=701, sms_share=1.0, quiet_timeout=90)
     schedule = plan.schedule()
     assert [details["victim"] for _, action, details in schedule if action == "kill"] == [
+        "dispatch-worker",
         "redis",
         "survey-clock",
-        "dispatch-worker",
     ]  # what the seed stands for
-    assert {details["provider"] for _, action, details in schedule if action == "fault"} == {"twilio"}
+    # Its faults at SendGrid are never used: nothing is sent by email.
+    assert {details["provider"] for _, action, details in schedule if action == "fault"} >= {"twilio"}
 
     report = run(plan, tmp_path)
 
