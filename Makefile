@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint prerequisites services bench clean
+.PHONY: run test lint prerequisites services bench faults clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/nps_bench.py
 	$(BIN)/python bench/resend_bench.py
 	$(BIN)/python bench/limits_bench.py
+
+# The fault harness (tests/e2e/faults.py): services mode with the provider simulator, signed events posted
+# while workers, clocks and Redis are SIGKILLed at random; prints what was accepted, sent, lost and duplicated.
+FAULTS_ARGS ?= --events 3000 --kills 12 --seed 6
+faults: prerequisites $(STAMP)
+	$(BIN)/python -m tests.e2e.faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -124,6 +124,9 @@ class Settings:
     twilio_whatsapp_content_sid: str | None = None
     # How long a provider call waits for its answer; past it, the outcome is unknown (never resent blindly).
     provider_timeout_seconds: float = 10.0
+    # How long a delivery may stay claimed ("sending") before its worker is taken for dead and the delivery
+    # is looked up at the provider (or shown unknown). A clock claims no more at once than this covers.
+    delivery_lease_seconds: float = 900.0
     # Dispatch's sending window per channel, local time in the customer's time zone ("08:00-21:00", or
     # "off"); QUIET_HOURS sets every channel, QUIET_HOURS_EMAIL / _SMS / _WHATSAPP one of them. Parsed by
     # dispatch at start (services.dispatch.quiet_hours).
@@ -247,6 +250,9 @@ class Settings:
             twilio_whatsapp_content_sid=get("TWILIO_WHATSAPP_CONTENT_SID", None),
             provider_timeout_seconds=_positive_number(
                 env, "PROVIDER_TIMEOUT_SECONDS", defaults.provider_timeout_seconds
+            ),
+            delivery_lease_seconds=_positive_number(
+                env, "DELIVERY_LEASE_SECONDS", defaults.delivery_lease_seconds
             ),
             quiet_hours={
                 channel: (

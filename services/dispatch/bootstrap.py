@@ -69,7 +69,12 @@ def _twilio(settings: Settings) -> TwilioSmsTransport:
 def periodic_jobs(runtime: DispatchRuntime) -> list[PeriodicJob]:
     return [
         PeriodicJob("dispatch.due_deliveries", 1.0, lambda: service.send_due_deliveries(runtime)),
-        PeriodicJob("dispatch.stalled_deliveries", 60.0, lambda: service.recover_stalled_deliveries(runtime)),
+        # Looked for a few times per lease, so a dead worker's deliveries wait little more than the lease.
+        PeriodicJob(
+            "dispatch.stalled_deliveries",
+            min(60.0, runtime.settings.delivery_lease_seconds / 4),
+            lambda: service.recover_stalled_deliveries(runtime),
+        ),
     ]
 
 

@@ -99,7 +99,8 @@ def is_forward_transition(current: str, new: str) -> bool:
     return DeliveryState(new).rank > DeliveryState(current).rank
 
 
-# Attempts are counted when a worker claims a delivery; a claim older than the lease lost its worker.
+# Attempts are counted when a worker claims a delivery; a claim older than the lease lost its worker (the
+# lease is the DELIVERY_LEASE_SECONDS setting, ``service.delivery_lease``; this one is its default).
 # A delivery waiting for its sending window is claimed like a queued one once the window opens.
 DELIVERY_RETRIES = RetrySchedule(
     waiting=DeliveryState.SCHEDULED,

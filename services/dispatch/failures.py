@@ -73,6 +73,7 @@ OUTCOME_UNKNOWN_LOOKUP = (
     "The provider did not answer in time; we look the message up before sending it again, never blindly."
 )
 INTERRUPTED = "The attempt was interrupted before the provider answered."
+INTERRUPTED_BEFORE_CALL = "The attempt was interrupted before the provider was called; it is tried again."
 
 _SMTP_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 

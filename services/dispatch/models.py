@@ -69,6 +69,9 @@ class Delivery(Base):
     # The channels to fall back to, in order, should this one fail for good: [[channel, address], ...]
     # (WhatsApp falls back to SMS, then email); a fallback is a delivery of its own.
     fallbacks: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    # Committed just before an attempt's provider call may leave. A delivery whose worker died with this
+    # older than its claim (``updated_at``) never called the provider: it is tried again, not shown unknown.
+    call_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

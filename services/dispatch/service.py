@@ -18,6 +18,7 @@ from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
 from shared.locales import localized, resolve_locale
 from shared.metrics import times_sends
+from shared.settings import Settings
 
 from . import domain, failures, routes
 from .domain import DELIVERY_RETRIES, DeliveryKind, DeliveryState
@@ -347,10 +348,10 @@ def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime |
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
     """Scheduler job: attempt every delivery whose time has come (retries, quiet hours ended, reminders).
 
-    The batch is claimed at once, so its calls must end within the claim's lease (50 x a 10 s timeout).
+    The batch is claimed at once, so its calls must end within the claim's lease: see ``_batch_size``.
     """
     with runtime.unit_of_work() as uow:
-        claimed = uow.deliveries.claim_due(utcnow(), limit)
+        claimed = uow.deliveries.claim_due(utcnow(), _batch_size(runtime, limit))
     for delivery in claimed:
         try:
             _attempt(runtime, delivery)
@@ -360,19 +361,58 @@ def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
     return len(claimed)
 
 
+def delivery_lease(settings: Settings) -> timedelta:
+    """How long a claimed delivery may wait for its attempt's outcome before its worker is taken for dead."""
+    return timedelta(seconds=settings.delivery_lease_seconds)
+
+
+def _batch_size(runtime: DispatchRuntime, limit: int) -> int:
+    """At most ``limit``, and no more deliveries than one lease covers: a batch's last delivery, claimed with
+    the first, would otherwise be taken for stalled (an email shown unknown) before its turn came. Each may
+    take a look-up and a send at the provider's timeout, with as much again to spare."""
+    settings = runtime.settings
+    per_delivery = 3 * settings.provider_timeout_seconds
+    return max(1, min(limit, int(settings.delivery_lease_seconds // per_delivery)))
+
+
 def recover_stalled_deliveries(runtime: DispatchRuntime, now: datetime | None = None) -> int:
     """Deliveries whose worker died mid-attempt: never sent again blindly.
 
-    The provider may have taken the lost attempt. Where it can be asked (Twilio), the delivery goes back on
-    the schedule to be looked up before any new send; where it cannot (SendGrid), it is shown as unknown.
-    The attempt was counted when it was claimed, so a message that keeps killing its worker still stops.
+    A worker that died before its provider call could leave (no ``call_started_at`` in this attempt) sent
+    nothing: the delivery is tried again. Otherwise the provider may have taken the lost attempt. Where it can
+    be asked (Twilio), the delivery goes back on the schedule to be looked up before any new send; where it
+    cannot (SendGrid), it is shown as unknown. The attempt was counted when it was claimed, so a message that
+    keeps killing its worker still stops.
     """
     now = now or utcnow()
     with runtime.unit_of_work() as uow:
-        stalled = uow.deliveries.stalled(now)
+        stalled = uow.deliveries.stalled(now, delivery_lease(runtime.settings))
         for delivery in stalled:
-            _outcome_unknown(runtime, delivery, as_utc(delivery.updated_at), failures.INTERRUPTED, None, now)
+            called = _call_started(delivery)
+            if called is None:
+                _retry_uncalled(runtime, delivery, now)
+            else:
+                _outcome_unknown(runtime, delivery, called, failures.INTERRUPTED, None, now)
     return len(stalled)
+
+
+def _retry_uncalled(runtime: DispatchRuntime, delivery: Delivery, now: datetime) -> None:
+    """Back on the schedule, as after a refused call: the provider never heard of it."""
+    delivery.last_error = failures.INTERRUPTED_BEFORE_CALL
+    retry_at = DELIVERY_RETRIES.retry_later(delivery, now)
+    if retry_at is None:
+        delivery.failure_reason = failures.GAVE_UP.format(attempts=f"{delivery.attempts} attempts")
+    else:
+        _wait_for_window(runtime, delivery, retry_at)
+
+
+def _call_started(delivery: Delivery) -> datetime | None:
+    """When the claimed attempt's provider call may have left; None: it cannot have (the marker, if any, is
+    an earlier attempt's, older than this claim)."""
+    if delivery.call_started_at is None:
+        return None
+    started = as_utc(delivery.call_started_at)
+    return started if started >= as_utc(delivery.updated_at) else None
 
 
 def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
@@ -420,6 +460,8 @@ def _still_to_send(runtime: DispatchRuntime, delivery_id: str) -> bool:
             delivery.updated_at = now
             delivery.attempts -= 1
             return False
+        # Committed before the call: a worker that dies before this commit has sent nothing.
+        delivery.call_started_at = now
     return True
 
 

@@ -7,7 +7,8 @@ unit tests' fake keeps the same methods over dicts.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import delete, select
@@ -49,8 +50,8 @@ class Deliveries(Protocol):
         """Up to ``limit`` due deliveries, earliest first, each claimed for an attempt."""
         ...
 
-    def stalled(self, now: datetime) -> list[Delivery]:
-        """Deliveries whose claim outlived its lease (their worker died), unchanged, for the caller."""
+    def stalled(self, now: datetime, lease: timedelta) -> list[Delivery]:
+        """Deliveries claimed longer than ``lease`` ago (their worker died), unchanged, for the caller."""
         ...
 
     def latest_to(
@@ -129,8 +130,8 @@ class SqlDeliveries:
     def claim_due(self, now: datetime, limit: int) -> list[Delivery]:
         return claim_due(self.session, Delivery, DELIVERY_RETRIES, now, limit)
 
-    def stalled(self, now: datetime) -> list[Delivery]:
-        return stalled(self.session, Delivery, DELIVERY_RETRIES, now)
+    def stalled(self, now: datetime, lease: timedelta) -> list[Delivery]:
+        return stalled(self.session, Delivery, replace(DELIVERY_RETRIES, lease=lease), now)
 
     def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime

@@ -8,7 +8,8 @@ Claims follow ``DELIVERY_RETRIES`` as the SQL ones do.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.dispatch import models
@@ -67,8 +68,9 @@ class FakeDeliveries:
             DELIVERY_RETRIES.mark_claimed(delivery, now)
         return claimed
 
-    def stalled(self, now: datetime) -> list[Delivery]:
-        return [row for row in self.rows.values() if DELIVERY_RETRIES.is_stalled(row, now)]
+    def stalled(self, now: datetime, lease: timedelta) -> list[Delivery]:
+        schedule = replace(DELIVERY_RETRIES, lease=lease)
+        return [row for row in self.rows.values() if schedule.is_stalled(row, now)]
 
     def latest_to(
         self, channel: str, address: str, states: Collection[str], since: datetime

@@ -381,6 +381,7 @@ def test_one_unexpected_error_does_not_hold_back_the_rest_of_the_batch(runtime, 
 
 def test_sms_whose_worker_died_mid_attempt_is_looked_up_after_the_lease_not_resent(runtime, uow, sms):
     delivery = scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=1)
+    delivery.call_started_at = START  # it died during the call
 
     # Within the lease, its worker may still be talking to the provider.
     assert service.recover_stalled_deliveries(runtime, now=START + timedelta(minutes=14)) == 0
@@ -413,6 +414,7 @@ def test_sms_looked_up_and_not_found_is_sent_once(runtime, uow, sms):
 def test_email_whose_worker_died_mid_attempt_is_shown_unknown_and_never_sent_again(runtime, uow, email):
     # SendGrid offers no look-up of a message by our reference.
     delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=1)
+    delivery.call_started_at = START
 
     assert service.recover_stalled_deliveries(runtime, now=START + timedelta(minutes=16)) == 1
 
@@ -422,8 +424,75 @@ def test_email_whose_worker_died_mid_attempt_is_shown_unknown_and_never_sent_aga
     assert email.messages == []
 
 
+def test_the_call_is_marked_started_before_the_provider_is_called(runtime, uow, email):
+    delivery = scheduled_delivery(uow)
+    marked_during_the_call = []
+    email.while_sending = lambda message: marked_during_the_call.append(delivery.call_started_at)
+
+    assert service.attempt_delivery(runtime, "d-1")
+
+    assert marked_during_the_call == [START]
+
+
+def test_email_whose_worker_died_before_calling_the_provider_is_sent_after_the_lease_once(
+    runtime, uow, email
+):
+    # Claimed, then the worker was killed before the call could leave: SendGrid never heard of it.
+    delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=1)
+    later = START + timedelta(minutes=16)
+
+    assert service.recover_stalled_deliveries(runtime, now=later) == 1
+    assert (delivery.status, delivery.next_attempt_at) == (
+        DeliveryState.SCHEDULED,
+        later + timedelta(seconds=30),
+    )
+    assert delivery.reconcile_since is None and "before the provider was called" in delivery.last_error
+
+    assert service.attempt_delivery(runtime, "d-1", now=later + timedelta(minutes=1))
+    assert [message.reference for message in email.messages] == ["d-1"]
+    assert (delivery.status, delivery.attempts) == (DeliveryState.SENT, 2)
+
+
+def test_a_mark_left_by_an_earlier_attempt_does_not_make_the_lost_one_unknown(runtime, uow, email):
+    # The first attempt called and was refused (429); the second, claimed at START, died before its call.
+    delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=2)
+    delivery.call_started_at = START - timedelta(minutes=1)
+
+    service.recover_stalled_deliveries(runtime, now=START + timedelta(minutes=16))
+
+    assert delivery.status == DeliveryState.SCHEDULED
+
+
+def test_a_delivery_that_keeps_killing_its_worker_before_the_call_stops_as_failed(runtime, uow, email):
+    delivery = scheduled_delivery(uow, status=DeliveryState.SENDING, attempts=6)
+
+    service.recover_stalled_deliveries(runtime, now=START + timedelta(minutes=16))
+
+    assert (delivery.status, delivery.next_attempt_at) == (DeliveryState.FAILED, None)
+    assert "6 attempts" in delivery.failure_reason and email.messages == []
+
+
+def test_a_shorter_lease_set_by_the_operator_recovers_a_dead_workers_delivery_sooner(uow, clock):
+    runtime = fake_runtime(uow, delivery_lease_seconds=20.0, provider_timeout_seconds=1.0)
+    scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=1)
+
+    assert service.recover_stalled_deliveries(runtime, now=START + timedelta(seconds=19)) == 0
+    assert service.recover_stalled_deliveries(runtime, now=START + timedelta(seconds=21)) == 1
+
+
+def test_a_clock_claims_no_more_deliveries_at_once_than_its_lease_covers(uow, clock):
+    # Each may take a look-up and a send at the 1 s timeout, with as much to spare: 20 s cover 6 of them.
+    runtime = fake_runtime(uow, delivery_lease_seconds=20.0, provider_timeout_seconds=1.0)
+    for number in range(10):
+        scheduled_delivery(uow, delivery_id=f"d-{number}", invitation_id=f"inv-{number}")
+
+    assert service.send_due_deliveries(runtime) == 6
+    assert service.send_due_deliveries(runtime) == 4
+
+
 def test_stalled_sms_on_its_last_attempt_is_shown_unknown_not_failed(runtime, uow):
     delivery = scheduled_delivery(uow, channel="sms", address=PHONE, status=DeliveryState.SENDING, attempts=6)
+    delivery.call_started_at = START
     assert service.recover_stalled_deliveries(runtime, now=START + timedelta(hours=1)) == 1
     assert (delivery.status, delivery.next_attempt_at) == (DeliveryState.UNKNOWN, None)
 
