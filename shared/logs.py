@@ -28,7 +28,9 @@ _current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
 # E.164 (+ and 7 to 15 digits) and numbers written with 10 or more digits, spaces, dots or dashes between;
 # fewer digits without a "+" are left alone, so that dates (2026-11-26) stay readable.
-_PHONE = re.compile(r"(?<![\w/])(?:\+\d(?:[ .-]?\d){6,14}|\d(?:[ .-]?\d){9,14})(?!\w)")
+# Not next to a letter, digit, "/" or "-" (and without a "+", not before ":"): the digit groups of a UUID
+# (an event id) and a date with its time are not phone numbers.
+_PHONE = re.compile(r"(?<![\w/-])(?:\+\d(?:[ .-]?\d){6,14}(?![\w-])|\d(?:[ .-]?\d){9,14}(?![\w:-]))")
 
 
 def current_request_id() -> str | None:

@@ -105,8 +105,9 @@ def test_input_the_database_cannot_store_is_refused_at_the_edge(api):
         data='{"email": "nan@example.com", "properties": {"amount": NaN}}',
         content_type="application/json",
     )
-    # Refused by every app's edge before Delighted's view reads it (shared/edge.py): 400 naming the place.
-    assert nan.status_code == 400 and "properties" in str(nan.get_json())
+    # Refused by every app's edge before Delighted's view reads it (shared/edge.py), in Delighted's shape.
+    assert nan.status_code == 400 and nan.mimetype == "application/json"
+    assert set(nan.get_json()) == {"status", "message", "errors"} and "properties" in str(nan.get_json())
     deep: dict = {}
     for _ in range(10):
         deep = {"d": deep}

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.http import DomainError
 from shared.identity.web import public
+from shared.problems import register_error_shape
 
 from . import service
 from .domain import RateLimiter, SuppressionKind, api_key_from_basic
@@ -69,6 +70,8 @@ def register(app: Flask, api: Api) -> None:
     )
     api.register_blueprint(blp)
     _document_delighted_errors(api)
+    # Refusals of the shared edge (a body too large, NaN, a NUL) in Delighted's shape too.
+    register_error_shape(app, PREFIX + "/", _error)
 
 
 def _document_delighted_errors(api: Api) -> None:

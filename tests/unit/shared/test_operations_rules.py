@@ -61,6 +61,10 @@ def test_e164_is_accepted():
         ("call 415-555-0123 now", "call 41***23 now"),
         ("delivery 8f14e45f-ceea-467a-9af0-2b0f4e7b6b1c at 2026-11-26T10:00:00", None),
         ("due on 2026-11-26 at 10:00", None),
+        # An event id whose groups are all digits, and a datetime as str() writes it.
+        ("event c23dff26-3512-4567-8998-90f778c8c243 given up", None),
+        ("sent 2026-11-26 12:00:00+00:00", None),
+        ("SMS from +905551112233: 9", "SMS from +9***33: 9"),
     ],
 )
 def test_contacts_are_masked_and_ids_and_times_are_not(line, masked):
