@@ -222,9 +222,10 @@ def _run_clock(settings: Settings, service: str) -> int:
     runtime = wiring.bootstrap(settings)
     # The clock may start before the web process has migrated; both may migrate, one waits for the other.
     wiring.migrate(runtime)
-    # On PostgreSQL the outbox's trigger wakes this clock when another process commits events.
+    # On PostgreSQL the outbox's trigger (and the service's queue tables') wakes this clock when another
+    # process commits events.
     wakeup = (
-        PostgresWakeup(runtime.database.dsn, [outbox_channel(service)])
+        PostgresWakeup(runtime.database.dsn, [outbox_channel(service), *wiring.wake_channels])
         if runtime.database.is_postgresql
         else None
     )

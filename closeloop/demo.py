@@ -13,6 +13,7 @@ from services.dispatch import service as dispatch_service
 from services.dispatch.domain import REPLYABLE_STATES
 from services.followup import service as followup_service
 from services.followup.domain import StaffMember
+from services.survey import service as survey_service
 from services.survey.domain import TOUCHPOINTS
 from shared.channels import Channel
 from shared.clock import utcnow
@@ -95,11 +96,12 @@ def load_demo(system: System) -> tuple[str, str]:
     Returns the demo admin's email and password, for the start banner.
     """
     admin = _load_demo_staff(system)
-    outcomes = {key: post_signed_event(system, demo_event(key, *rest)) for key, *rest in DEMO_CUSTOMERS}
+    receipts = {key: post_signed_event(system, demo_event(key, *rest)) for key, *rest in DEMO_CUSTOMERS}
+    # The survey clock decides each event right after it was accepted; these wait for their invitation.
     answers = {
-        outcomes[key]["invitation_id"]: body
+        receipts[key]["event_id"]: body
         for key, body in DEMO_SMS_ANSWERS.items()
-        if not outcomes[key]["duplicate"] and outcomes[key]["invitation_id"]
+        if receipts[key]["status"] == "accepted"
     }
     if answers and system.settings.transport == "sandbox":
         threading.Thread(
@@ -122,11 +124,19 @@ def _load_demo_staff(system: System) -> tuple[str, str, str]:
     return DEMO_ADMIN
 
 
-def _reply_by_sms(system: System, answers: dict[str, str], timeout: float = 60.0) -> None:
-    """Reply as the customer would, once each SMS invitation has been sent (what /sandbox's form does)."""
-    dispatch = system.runtimes["dispatch"]
+def _reply_by_sms(system: System, by_event: dict[str, str], timeout: float = 60.0) -> None:
+    """Reply as the customer would, once each event's SMS invitation has been sent (what /sandbox's form
+    does); ``by_event``: the reply to each CRM event's invitation."""
+    dispatch, survey = system.runtimes["dispatch"], system.runtimes["survey"]
+    answers: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    while answers and time.monotonic() < deadline:
+    while (by_event or answers) and time.monotonic() < deadline:
+        for event_id, body in list(by_event.items()):
+            decision = survey_service.event_decision(survey, event_id)
+            if decision.status == "decided":
+                del by_event[event_id]
+                if decision.invitation_id:
+                    answers[decision.invitation_id] = body
         for invitation_id, body in list(answers.items()):
             sent = [
                 delivery

@@ -130,17 +130,9 @@ def observe_event_lag(service: str, event_type: str, envelope: dict[str, Any]) -
         EVENT_LAG.labels(service, event_type).observe(max((utcnow() - emitted).total_seconds(), 0.0))
 
 
-def counts_decisions(accept: F) -> F:
-    """Count the decision of each new CRM event ``accept`` returns (an outcome with decision, duplicate)."""
-
-    @functools.wraps(accept)
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        outcome = accept(*args, **kwargs)
-        if not outcome.duplicate:
-            SURVEY_DECISIONS.labels(str(outcome.decision), str(outcome.reason_code or "")).inc()
-        return outcome
-
-    return counted  # type: ignore[return-value]
+def count_decision(decision: str, reason_code: str | None) -> None:
+    """Count one survey decision about a CRM event, once its transaction has committed."""
+    SURVEY_DECISIONS.labels(decision, str(reason_code or "")).inc()
 
 
 def times_sends(send: F) -> F:

@@ -181,3 +181,28 @@ def drop_outbox_notify_trigger(op: Any, service: str) -> None:
     if op.get_bind().dialect.name == "postgresql":
         # The function stays: other services' triggers in the same database may use it.
         op.execute(f"DROP TRIGGER IF EXISTS {service}_outbox_notify ON {service}_outbox")
+
+
+def create_insert_notify_trigger(op: Any, trigger: str, table: str, channel: str, when: str) -> None:
+    """On PostgreSQL, NOTIFY ``channel`` at commit when a transaction inserts a row of ``table`` matching
+    ``when`` (SQL on ``NEW``): a queue table waking its worker.
+
+    Per row, not per statement: an ``INSERT ... ON CONFLICT DO NOTHING`` that inserted nothing notifies
+    nobody. PostgreSQL folds identical notifications of a transaction into one.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    # The outbox triggers' function: it notifies its first argument, whatever the trigger.
+    op.execute(
+        "CREATE OR REPLACE FUNCTION closeloop_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); RETURN NULL; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW WHEN ({when}) "
+        f"EXECUTE FUNCTION closeloop_notify_outbox('{channel}')"
+    )
+
+
+def drop_insert_notify_trigger(op: Any, trigger: str, table: str) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")

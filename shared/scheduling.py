@@ -6,7 +6,9 @@ rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and is safe to run twice.
 A clock is also woken when new outbox rows are committed, so the relay publishes them at once instead of
 at its next poll: in one process by ``COMMITTED_EVENTS`` (set by the unit of work after a commit that
 emitted events), across processes by PostgreSQL's ``NOTIFY`` (``PostgresWakeup``, from a trigger on each
-outbox table). The poll remains, less often, for redeliveries and anything a wake-up missed.
+outbox table). A service's queue table wakes its clock the same way (survey's received CRM events: the
+intake's commit in-process, a trigger's NOTIFY on ``ServiceWiring.wake_channels`` across processes). The poll
+remains, less often, for redeliveries and anything a wake-up missed.
 """
 
 from __future__ import annotations

@@ -78,6 +78,12 @@ class UnitOfWork:
         """Run ``action`` once this transaction has committed (a provider call: never inside one)."""
         self._after_commit.append(action)
 
+    def wake_clock(self) -> None:
+        """Once this transaction has committed, wake the clock of this process: its jobs run on wake-ups
+        (the outbox relay, a queue's worker) run at once instead of at their next poll. Other processes'
+        clocks hear PostgreSQL's NOTIFY, from triggers on the tables they wait on."""
+        self.after_commit(COMMITTED_EVENTS.set)
+
     def first_consumption(self, event_id: str, consumer: str) -> bool:
         """Record that ``consumer`` acts on ``event_id`` in this transaction; False when it already did."""
         raise NotImplementedError
@@ -142,7 +148,7 @@ class SqlUnitOfWork(UnitOfWork):
         if not self._wakes_clock:
             # A clock in this process relays the new rows at once (other processes hear PostgreSQL's NOTIFY).
             self._wakes_clock = True
-            self.after_commit(COMMITTED_EVENTS.set)
+            self.wake_clock()
 
     def first_consumption(self, event_id: str, consumer: str) -> bool:
         return first_consumption(self.session, self.consumed, event_id, consumer)

@@ -6,7 +6,7 @@ Each service's ``bootstrap`` module declares one ``ServiceWiring``; ``closeloop.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -49,6 +49,8 @@ class ServiceWiring(Generic[R]):
     consumers: Sequence[Consumer] = ()
     # The service's own due jobs; the outbox relay and pruning are added to every service's clock.
     periodic_jobs: Callable[[R], list[PeriodicJob]] = field(default=lambda runtime: [])
+    # PostgreSQL NOTIFY channels besides the outbox's that wake the service's clock (queue tables' triggers).
+    wake_channels: Sequence[str] = ()
 
     def migrate(self, runtime: R) -> None:
         upgrade(runtime.database.url, self.migrations, self.version_table)
@@ -73,7 +75,11 @@ class ServiceWiring(Generic[R]):
                 on_wakeup=woken,
             ),
             PeriodicJob(f"{self.name}.outbox_prune", 3600.0, outbox.prune),
-            *self.periodic_jobs(runtime),
+            *(
+                # A job that runs on wake-ups polls as quickly as the relay when nothing wakes the clock.
+                job if woken or not job.on_wakeup else replace(job, interval=min(job.interval, 0.1))
+                for job in self.periodic_jobs(runtime)
+            ),
         ]
 
 

@@ -6,7 +6,7 @@ import logging
 import re
 from dataclasses import asdict
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
@@ -24,13 +24,14 @@ from .customer_schemas import EXTERNAL_ID, CustomerPutSchema, CustomerSchema, Cu
 from .domain import SURVEYED_TOUCHPOINTS
 from .schemas import (
     EVENT_TYPE_PATTERN,
+    RECEIPT_VERSION,
     AnswerMessageSchema,
     BrandOutSchema,
     BrandSchema,
     CrmEventSchema,
     DecisionSchema,
     DecisionsQuerySchema,
-    EventOutcomeSchema,
+    EventReceiptSchema,
     FollowUpResultsSchema,
     MessageTemplateOutSchema,
     MessageTemplateSchema,
@@ -90,44 +91,69 @@ def _check_signature():
     return None
 
 
+# The intake's schemas, built once: webargs builds a schema given as a class anew for every request.
+_CRM_EVENT, _VENDOR_EVENT = CrmEventSchema(), VendorEventSchema()
+_SHOPIFY_ORDER, _ZENDESK_EVENT = ShopifyOrderSchema(), ZendeskEventSchema()
+_ACCEPTED = "Stored (status accepted); whether to survey is decided right after, at links.event."
+_DUPLICATE = "This event id was accepted before (status duplicate): nothing new is stored."
+_LOCATION = {"Location": {"description": "The event: GET it for its decision.", "schema": {"type": "string"}}}
+
+
+def _receipt(receipt: service.EventReceipt):
+    """The intake's answer (EventReceiptSchema, version 2): 202, or 200 for a duplicate; links the event."""
+    location = _runtime().settings.public_url_for("survey") + url_for(
+        "events.EventDecision", event_id=receipt.event_id
+    )
+    body = {
+        "version": RECEIPT_VERSION,
+        "status": "duplicate" if receipt.duplicate else "accepted",
+        "event_id": receipt.event_id,
+        "duplicate": receipt.duplicate,
+        "links": {"event": location},
+    }
+    return body, 200 if receipt.duplicate else 202, {"Location": location}
+
+
 @blp.route("/events")
 @public  # signed by the CRM (Standard Webhooks), checked above
 class CrmEvents(MethodView):
-    @blp.arguments(CrmEventSchema)
-    @blp.response(202, EventOutcomeSchema, description="Accepted: the outcome says whether a survey follows.")
-    @blp.alt_response(200, schema=EventOutcomeSchema, description="This event id was accepted before.")
+    @blp.arguments(_CRM_EVENT)
+    @blp.response(202, EventReceiptSchema, headers=_LOCATION, description=_ACCEPTED)
+    @blp.alt_response(200, schema=EventReceiptSchema, headers=_LOCATION, description=_DUPLICATE)
     @blp.alt_response(401, description="Missing or wrong Standard Webhooks signature.")
     @blp.doc(**OPEN_TO_ALL)
     def post(self, event):
-        """Receive a signed CRM event (purchase.completed, support_call.ended, site.visited)."""
-        outcome = service.accept_crm_event(_runtime(), event)
-        return asdict(outcome), 200 if outcome.duplicate else 202
+        """Receive a signed CRM event (purchase.completed, support_call.ended, site.visited).
+
+        The event is stored and answered at once; whether to survey is decided right after (read it at the
+        answer's links.event, GET /v1/events/{id}).
+        """
+        return _receipt(service.accept_crm_event(_runtime(), event))
 
 
 @blp.route("/sources/<source>/events")
 @public  # signed with the source's own Standard Webhooks secret, checked above
 class SourceCrmEvents(MethodView):
-    @blp.arguments(CrmEventSchema)
-    @blp.response(202, EventOutcomeSchema, description="Accepted: the outcome says whether a survey follows.")
-    @blp.alt_response(200, schema=EventOutcomeSchema, description="This event id was accepted before.")
+    @blp.arguments(_CRM_EVENT)
+    @blp.response(202, EventReceiptSchema, headers=_LOCATION, description=_ACCEPTED)
+    @blp.alt_response(200, schema=EventReceiptSchema, headers=_LOCATION, description=_DUPLICATE)
     @blp.alt_response(401, description="Missing or wrong Standard Webhooks signature.")
     @blp.alt_response(404, description="No source of this name in the standard format.")
     @blp.doc(**OPEN_TO_ALL)
     def post(self, event, source):
         """Receive a CRM event from a named source, in our format, signed with that source's secret."""
-        outcome = service.accept_crm_event(_runtime(), event, source)
-        return asdict(outcome), 200 if outcome.duplicate else 202
+        return _receipt(service.accept_crm_event(_runtime(), event, source))
 
 
 @blp.route("/sources/<source>/shopify")
 @public  # X-Shopify-Hmac-Sha256, checked above
 class ShopifyOrders(MethodView):
-    @blp.arguments(ShopifyOrderSchema)
-    @blp.response(202, EventOutcomeSchema, description="Accepted as purchase.completed.")
+    @blp.arguments(_SHOPIFY_ORDER)
+    @blp.response(202, EventReceiptSchema, headers=_LOCATION, description="Accepted as purchase.completed.")
     @blp.alt_response(
         200,
-        schema=EventOutcomeSchema,
-        description="A repeat of this X-Shopify-Webhook-Id, or a topic not surveyed (decision ignored).",
+        schema=EventReceiptSchema,
+        description="A repeat of this X-Shopify-Webhook-Id, or a topic not surveyed (status ignored).",
     )
     @blp.alt_response(401, description="Missing or wrong X-Shopify-Hmac-Sha256.")
     @blp.alt_response(404, description="No Shopify source of this name.")
@@ -144,12 +170,17 @@ class ShopifyOrders(MethodView):
 @blp.route("/sources/<source>/zendesk")
 @public  # X-Zendesk-Webhook-Signature, checked above
 class ZendeskEvents(MethodView):
-    @blp.arguments(ZendeskEventSchema)
-    @blp.response(202, EventOutcomeSchema, description="A solved ticket, accepted as support_call.ended.")
+    @blp.arguments(_ZENDESK_EVENT)
+    @blp.response(
+        202,
+        EventReceiptSchema,
+        headers=_LOCATION,
+        description="A solved ticket, accepted as support_call.ended.",
+    )
     @blp.alt_response(
         200,
-        schema=EventOutcomeSchema,
-        description="A repeat of this event id, or an event that is not surveyed (decision ignored).",
+        schema=EventReceiptSchema,
+        description="A repeat of this event id, or an event that is not surveyed (status ignored).",
     )
     @blp.alt_response(401, description="Missing, wrong or stale X-Zendesk-Webhook-Signature.")
     @blp.alt_response(404, description="No Zendesk source of this name.")
@@ -171,15 +202,19 @@ class InvalidVendorEvent(DomainError):
 def _accept_vendor_event(mapped: dict | sources.Ignored, source: str):
     if isinstance(mapped, sources.Ignored):
         # Acknowledged, so the vendor does not retry (and disable the webhook) over an event we do not use.
-        return {"duplicate": False, "decision": "ignored", "reason": mapped.reason}, 200
+        return {
+            "version": RECEIPT_VERSION,
+            "status": "ignored",
+            "duplicate": False,
+            "reason": mapped.reason,
+        }, 200
     try:
-        event = VendorEventSchema().load(mapped)
+        event = _VENDOR_EVENT.load(mapped)
     except ValidationError as error:
         raise InvalidVendorEvent(
             "The payload does not make a CRM event; errors name the event's fields.", error.messages
         ) from error
-    outcome = service.accept_crm_event(_runtime(), event, source)
-    return asdict(outcome), 200 if outcome.duplicate else 202
+    return _receipt(service.accept_crm_event(_runtime(), event, source))
 
 
 @blp.route("/sources")

@@ -20,6 +20,11 @@ def bootstrap(settings: Settings, database: Database | None = None) -> SurveyRun
 
 def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
     return [
+        # CRM events the intake stored: decided at once when the clock is woken (the events table's NOTIFY,
+        # or the intake's commit in this process), and by this poll should a wake-up be missed.
+        PeriodicJob(
+            "survey.crm_events", 1.0, lambda: service.decide_received_events(runtime), on_wakeup=True
+        ),
         PeriodicJob("survey.follow_up_surveys", 60.0, lambda: service.invite_due_follow_ups(runtime)),
         # Delayed surveys (a trigger rule's delay after the event) are rows released when due.
         PeriodicJob("survey.delayed_surveys", 60.0, lambda: service.invite_due_surveys(runtime)),
@@ -39,4 +44,5 @@ SERVICE = ServiceWiring(
     version_table=models.VERSION_TABLE,
     consumers=actors.CONSUMERS,
     periodic_jobs=periodic_jobs,
+    wake_channels=(models.EVENTS_RECEIVED_CHANNEL,),
 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import TYPE_ANNOTATION_MAP
@@ -15,6 +15,11 @@ from shared.outbox import consumed_events_table, outbox_table
 SERVICE = "survey"
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "survey_alembic_version"
+# A CRM event's status: stored by the intake and waiting for its decision, or decided.
+EVENT_RECEIVED = "received"
+EVENT_DECIDED = "decided"
+# What the CRM events table's trigger NOTIFYs on PostgreSQL when an event is received: wakes the decider.
+EVENTS_RECEIVED_CHANNEL = "survey_crm_events_received"
 
 
 class Base(DeclarativeBase):
@@ -61,7 +66,12 @@ class ChannelOptOut(Base):
 
 
 class CrmEvent(Base):
-    """Every accepted CRM event and what we decided about it; (source, external_id) is unique."""
+    """Every accepted CRM event and what we decided about it; (source, external_id) is unique.
+
+    The intake stores an event as ``received`` (its customer's fields kept in ``customer_fields``) and answers
+    at once; the decider (``service.decide_received_events``) upserts the customer, takes the decision and
+    marks it ``decided``. The stored event is the work item: a crash between the two loses nothing.
+    """
 
     __tablename__ = "survey_crm_events"
     __table_args__ = (
@@ -69,6 +79,13 @@ class CrmEvent(Base):
         # The clock's query for delayed surveys come due, and a customer's decisions newest first.
         Index("ix_survey_crm_events_due", "decision", "due_at"),
         Index("ix_survey_crm_events_customer", "customer_id", "received_at"),
+        # The decider's queue: only the few events waiting for their decision are in it.
+        Index(
+            "ix_survey_crm_events_received",
+            "received_at",
+            postgresql_where=text("status = 'received'"),
+            sqlite_where=text("status = 'received'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -77,16 +94,22 @@ class CrmEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
-    customer_id: Mapped[str] = mapped_column(ForeignKey("survey_customers.id"))
+    # received (waiting for the decider) or decided.
+    status: Mapped[str] = mapped_column(String(16), default=EVENT_DECIDED, server_default=EVENT_DECIDED)
+    # The event's customer as the CRM sent it, until the decider has upserted the customer (then None).
+    customer_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # None until decided.
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("survey_customers.id"))
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # invited, delayed (waits for due_at) or skipped; a delayed one becomes one of the others when due.
-    decision: Mapped[str] = mapped_column(String(16))
+    # The decision's columns are None while the event is received.
+    decision: Mapped[str | None] = mapped_column(String(16))
     # domain.ReasonCode, for machines; reason and explanation are the sentences for people.
-    reason_code: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str] = mapped_column(String(200))
-    explanation: Mapped[str] = mapped_column(String(400))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    explanation: Mapped[str | None] = mapped_column(String(400))
     due_at: Mapped[datetime | None]
-    decided_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
     invitation_id: Mapped[str | None] = mapped_column(String(36))
 
 

@@ -118,18 +118,36 @@ class VendorEventSchema(CrmEventSchema):
     customer = fields.Nested(VendorCustomerSchema, required=True)
 
 
-class EventOutcomeSchema(Schema):
+# The intake's answer body, version 2: the event is stored and decided right after, so the answer says
+# whether it was accepted and where its decision will be. Version 1 (before issue 19) carried the decision.
+RECEIPT_VERSION = 2
+
+
+class EventLinksSchema(Schema):
+    event = fields.String(
+        metadata={"description": "GET it (staff, API key) for the event's decision: GET /v1/events/{id}."}
+    )
+
+
+class EventReceiptSchema(Schema):
+    """The intake's answer (version 2). The decision is taken right after, in the background: read it at
+    ``links.event`` (also the ``Location`` header) or among the customer's decisions."""
+
+    version = fields.Integer(
+        metadata={"description": f"{RECEIPT_VERSION}: this shape (version 1 carried the decision)."}
+    )
+    status = fields.String(
+        metadata={
+            "description": "accepted: stored, its decision follows; duplicate: this event id was accepted "
+            "before (nothing new is stored); ignored: a vendor's event we do not survey (nothing stored)."
+        }
+    )
     event_id = fields.String(
         metadata={"description": "Closeloop's id for the stored event (none when a vendor's is ignored)."}
     )
     duplicate = fields.Boolean(metadata={"description": "True when this event id was accepted before."})
-    decision = fields.String(
-        metadata={"description": "invited, delayed or skipped; ignored: a vendor's event we do not survey"}
-    )
-    reason = fields.String(metadata={"description": "A short sentence saying why."})
-    reason_code = fields.String(metadata={"description": "Why, for machines: see DecisionSchema."})
-    due_at = fields.DateTime(allow_none=True, metadata={"description": "When a delayed survey is due."})
-    invitation_id = fields.String(allow_none=True)
+    links = fields.Nested(EventLinksSchema, metadata={"description": "None when ignored."})
+    reason = fields.String(metadata={"description": "Why a vendor's event is ignored."})
 
 
 class DecisionSchema(Schema):
@@ -138,11 +156,22 @@ class DecisionSchema(Schema):
     external_id = fields.String(metadata={"description": "The CRM's id of the event."})
     type = fields.String()
     customer_external_id = fields.String()
+    status = fields.String(
+        metadata={
+            "description": "received: stored, its decision follows in a moment (the decision's fields "
+            "are null until then); decided"
+        }
+    )
     occurred_at = fields.DateTime()
     received_at = fields.DateTime()
-    decided_at = fields.DateTime(metadata={"description": "When the current decision was taken."})
-    decision = fields.String(metadata={"description": "invited, delayed (until due_at) or skipped"})
+    decided_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the current decision was taken."}
+    )
+    decision = fields.String(
+        allow_none=True, metadata={"description": "invited, delayed (until due_at) or skipped"}
+    )
     reason_code = fields.String(
+        allow_none=True,
         metadata={
             "description": "invited, delayed, no_rule, rule_disabled, event_too_old, condition_not_met, "
             "sampled_out, quarantine_after_invitation, quarantine_after_answer, survey_pending, superseded, "
@@ -150,8 +179,10 @@ class DecisionSchema(Schema):
             "(recorded_before_codes for events decided before codes existed)"
         }
     )
-    reason = fields.String(metadata={"description": "A short sentence, as POST /v1/events answered."})
-    explanation = fields.String(metadata={"description": "The whole sentence: which rule, since when."})
+    reason = fields.String(allow_none=True, metadata={"description": "A short sentence saying why."})
+    explanation = fields.String(
+        allow_none=True, metadata={"description": "The whole sentence: which rule, since when."}
+    )
     due_at = fields.DateTime(allow_none=True)
     invitation_id = fields.String(allow_none=True)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import ConflictError, DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE
-from shared.metrics import counts_decisions
+from shared.metrics import count_decision
 from shared.nps import NpsSummary, nps_summary
 from shared.settings import DEFAULT_SOURCE, EventSource
 from shared.sms import sms_count
@@ -22,6 +23,8 @@ from shared.unit_of_work import Conflict
 
 from . import answers, domain, wording
 from .models import (
+    EVENT_DECIDED,
+    EVENT_RECEIVED,
     AnswerMessage,
     BrandRow,
     ChannelOptOut,
@@ -42,91 +45,110 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class EventOutcome:
+class EventReceipt:
+    """What the intake answers at once: the stored event's id, and whether it was stored before."""
+
     event_id: str
     duplicate: bool
-    decision: str
-    reason: str
-    invitation_id: str | None
-    # The machine-readable reason (domain.ReasonCode), and when a delayed survey is due: details of the
-    # decision above, so left out of equality (an outcome is the same when its event and decision are).
-    reason_code: str | None = field(default=None, compare=False)
-    due_at: datetime | None = field(default=None, compare=False)
 
 
-@counts_decisions
-def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str = "default") -> EventOutcome:
-    """Store a validated CRM event and its customer, decide whether to survey, and request the invitation.
+def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str = "default") -> EventReceipt:
+    """Store a validated CRM event for its decision, in one statement; a repeat of an event id from the same
+    source stores nothing and says so.
 
-    A repeat of an event id from the same source changes nothing and says so.
+    The decision (customer, trigger rule, invitation) follows in ``decide_received_events``: the clock runs it
+    at once, woken by this commit (in this process) or by the events table's NOTIFY (PostgreSQL).
     """
-    try:
-        return _accept_once(runtime, event, source)
-    except Conflict:
-        # A concurrent request inserted this event, or this new customer, first and has committed: this
-        # second try finds the event (a duplicate) or the customer (locked, then updated).
-        return _accept_once(runtime, event, source)
-
-
-def _accept_once(runtime: SurveyRuntime, event: dict[str, Any], source: str) -> EventOutcome:
-    with runtime.unit_of_work() as uow:
-        existing = uow.crm_events.find(source, event["id"])
-        if existing:
-            return _outcome(existing, duplicate=True)
-        return _outcome(_record_crm_event(runtime, uow, event, source), duplicate=False)
-
-
-def _outcome(crm_event: CrmEvent, duplicate: bool) -> EventOutcome:
-    return EventOutcome(
-        crm_event.id,
-        duplicate,
-        crm_event.decision,
-        crm_event.reason,
-        crm_event.invitation_id,
-        crm_event.reason_code,
-        crm_event.due_at,
-    )
-
-
-def _record_crm_event(
-    runtime: SurveyRuntime, uow: SurveyUnitOfWork, event: dict[str, Any], source: str
-) -> CrmEvent:
-    now = utcnow()
-    customer = _upsert_customer(uow, event["customer"], now)
-    properties = event.get("properties") or {}
-    rule = trigger_rule(uow, event["type"])
-    decision = domain.decide_survey(
-        event["type"],
-        event["occurred_at"],
-        now,
-        uow.invitations.last_invited_at(customer.id),
-        rule=rule,
-        last_answered_at=uow.responses.last_answered_at(customer.id),
-        properties=properties,
-        # The CRM's ids, not ours: a retried event samples the same way.
-        customer_key=customer.external_id,
-        event_key=event["id"],
-        reach=_reachability(uow, customer),
-    )
-    if rule is not None and decision.outcome != domain.Decision.SKIPPED:
-        decision = _settle_with_pending(uow, rule, decision, customer.id, now)
     crm_event = CrmEvent(
         id=str(uuid.uuid4()),
         source=source,
         external_id=event["id"],
         type=event["type"],
         occurred_at=event["occurred_at"],
-        received_at=now,
-        customer_id=customer.id,
-        properties=properties,
+        received_at=utcnow(),
+        status=EVENT_RECEIVED,
+        customer_fields=event["customer"],
+        customer_id=None,
+        properties=event.get("properties") or {},
         invitation_id=None,
     )
+    with runtime.unit_of_work() as uow:
+        event_id, stored = uow.crm_events.receive(crm_event)
+        if stored:
+            uow.wake_clock()
+    return EventReceipt(event_id, duplicate=not stored)
+
+
+def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
+    """Clock job: decide the events the intake stored, first received first; returns how many were decided.
+
+    A batch is decided in one transaction, each event after the one before (so two events of one customer
+    see each other's invitation). Should the batch fail (a customer created by another decider meanwhile, a
+    deadlock between deciders, an event that cannot be decided), each event is decided alone; one that still
+    fails stays received, is logged, and is tried again at the next run.
+    """
+    claimed: list[str] = []
+    try:
+        with runtime.unit_of_work() as uow:
+            received = uow.crm_events.claim_received(limit)
+            claimed = [crm_event.id for crm_event in received]
+            for crm_event in received:
+                _decide(runtime, uow, crm_event, utcnow())
+        return len(claimed)
+    except Exception:
+        if not claimed:
+            raise
+        log.warning("deciding %d CRM events at once failed; deciding each alone", len(claimed), exc_info=True)
+    return sum(_decide_alone(runtime, crm_event_id) for crm_event_id in claimed)
+
+
+def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
+    for attempt in (1, 2):
+        try:
+            with runtime.unit_of_work() as uow:
+                claimed = uow.crm_events.claim_received(1, crm_event_id)
+                if not claimed:
+                    return False  # decided by another decider meanwhile
+                _decide(runtime, uow, claimed[0], utcnow())
+            return True
+        except Conflict:
+            # A customer another decider created meanwhile: found, and locked, on the second try.
+            if attempt == 2:
+                log.warning("CRM event %s: its customer changed under it twice; tried later", crm_event_id)
+        except Exception:
+            log.exception("CRM event %s could not be decided; it stays received, tried later", crm_event_id)
+            break
+    return False
+
+
+def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, now: datetime) -> None:
+    """Upsert the event's customer, decide whether to survey, and request the invitation."""
+    customer = _upsert_customer(uow, crm_event.customer_fields or {}, now)
+    rule = trigger_rule(uow, crm_event.type)
+    decision = domain.decide_survey(
+        crm_event.type,
+        crm_event.occurred_at,
+        now,
+        uow.invitations.last_invited_at(customer.id),
+        rule=rule,
+        last_answered_at=uow.responses.last_answered_at(customer.id),
+        properties=crm_event.properties,
+        # The CRM's ids, not ours: a retried event samples the same way.
+        customer_key=customer.external_id,
+        event_key=crm_event.external_id,
+        reach=_reachability(uow, customer),
+    )
+    if rule is not None and decision.outcome != domain.Decision.SKIPPED:
+        decision = _settle_with_pending(uow, rule, decision, customer.id, now)
+    crm_event.customer_id = customer.id
+    # Kept in the customer's row from now on.
+    crm_event.customer_fields = None
+    crm_event.status = EVENT_DECIDED
     _record_decision(crm_event, decision, now)
-    uow.crm_events.add(crm_event)
+    uow.after_commit(functools.partial(count_decision, str(decision.outcome), decision.reason_code))
     if decision.invite:
         _invite_for_event(runtime, uow, crm_event, customer, rule, now)
     _report_referral(uow, crm_event)
-    return crm_event
 
 
 def _settle_with_pending(
@@ -325,30 +347,32 @@ def is_surveyable_event_type(runtime: SurveyRuntime, event_type: str) -> bool:
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """What was decided about one CRM event, and why."""
+    """What was decided about one CRM event, and why; the decision's fields are None while it is received."""
 
     event_id: str
     source: str
     external_id: str
     type: str
+    status: str
     occurred_at: datetime
     received_at: datetime
-    decided_at: datetime
-    decision: str
-    reason_code: str
-    reason: str
-    explanation: str
+    decided_at: datetime | None
+    decision: str | None
+    reason_code: str | None
+    reason: str | None
+    explanation: str | None
     due_at: datetime | None
     invitation_id: str | None
     customer_external_id: str
 
 
-def _decision_record(crm_event: CrmEvent, customer: Customer) -> DecisionRecord:
+def _decision_record(crm_event: CrmEvent, customer: Customer | None) -> DecisionRecord:
     return DecisionRecord(
         event_id=crm_event.id,
         source=crm_event.source,
         external_id=crm_event.external_id,
         type=crm_event.type,
+        status=crm_event.status,
         occurred_at=crm_event.occurred_at,
         received_at=crm_event.received_at,
         decided_at=crm_event.decided_at,
@@ -358,7 +382,9 @@ def _decision_record(crm_event: CrmEvent, customer: Customer) -> DecisionRecord:
         explanation=crm_event.explanation,
         due_at=crm_event.due_at,
         invitation_id=crm_event.invitation_id,
-        customer_external_id=customer.external_id,
+        customer_external_id=(
+            customer.external_id if customer is not None else (crm_event.customer_fields or {})["external_id"]
+        ),
     )
 
 
@@ -376,7 +402,8 @@ def event_decision(runtime: SurveyRuntime, crm_event_id: str) -> DecisionRecord:
         crm_event = uow.crm_events.get(crm_event_id)
         if crm_event is None:
             raise NotFoundError(f"No CRM event {crm_event_id}.")
-        return _decision_record(crm_event, uow.customers.get(crm_event.customer_id))
+        customer = uow.customers.get(crm_event.customer_id) if crm_event.customer_id else None
+        return _decision_record(crm_event, customer)
 
 
 def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:

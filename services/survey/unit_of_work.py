@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select, true, union_all
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from shared.db import Database
@@ -22,6 +24,7 @@ from .analytics.sentiments import ResponseSentiments, SqlResponseSentiments
 from .delighted.unit_of_work import SqlDelightedRecords
 from .domain import Decision, FollowUpStatus
 from .models import (
+    EVENT_RECEIVED,
     AnswerMessage,
     BrandRow,
     ChannelOptOut,
@@ -81,6 +84,16 @@ class CrmEvents(Protocol):
 
     def due(self, now: datetime, limit: int) -> list[str]:
         """The ids of up to ``limit`` delayed events due by ``now``, earliest first."""
+        ...
+
+    def receive(self, crm_event: CrmEvent) -> tuple[str, bool]:
+        """Store an event unless its (source, external id) is stored already: the stored event's id, and
+        True when it is this one."""
+        ...
+
+    def claim_received(self, limit: int, event_id: str | None = None) -> list[CrmEvent]:
+        """Up to ``limit`` events waiting for their decision (or only ``event_id``), first received first,
+        locked until the transaction ends; those another decider holds are skipped."""
         ...
 
     def add(self, crm_event: CrmEvent) -> None: ...
@@ -315,9 +328,64 @@ class SqlCrmEvents:
         )
         return list(self.session.scalars(query))
 
+    def receive(self, crm_event: CrmEvent) -> tuple[str, bool]:
+        # One statement: the unique key de-duplicates, so a repeat (even a concurrent one) inserts nothing.
+        values = {column.key: getattr(crm_event, column.key) for column in _CRM_EVENTS.columns}
+        if self.session.get_bind().dialect.name == "postgresql":
+            # The intake's transaction is this one statement: run on its own (autocommit), it is durable
+            # when PostgreSQL answers, one round trip instead of BEGIN, INSERT and COMMIT. It answers the
+            # stored event's id either way: the new one, or the one stored before (a duplicate).
+            connection = self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            row = connection.execute(_RECEIVE_OR_FIND, values).first()
+            if row is not None:
+                return row.id, row.stored
+        else:
+            stored = self.session.execute(_RECEIVE_SQLITE, values).scalar()
+            if stored is not None:
+                return stored, True
+        # A duplicate (or, on PostgreSQL, one a concurrent request committed while this statement waited).
+        return self.session.execute(_STORED_ID, values).scalar_one(), False
+
+    def claim_received(self, limit: int, event_id: str | None = None) -> list[CrmEvent]:
+        query = select(CrmEvent).where(CrmEvent.status == EVENT_RECEIVED)
+        if event_id is not None:
+            query = query.where(CrmEvent.id == event_id)
+        query = query.order_by(CrmEvent.received_at).limit(limit)
+        # Deciders in several clocks each take other events instead of waiting for one another.
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return list(self.session.scalars(query))
+
     def add(self, crm_event: CrmEvent) -> None:
         self.session.add(crm_event)
         self.session.flush()
+
+
+# Built once, with a parameter per column: each execution only binds the event's values.
+_CRM_EVENTS = CrmEvent.__table__
+_STORED_ID = select(_CRM_EVENTS.c.id).where(
+    _CRM_EVENTS.c.source == bindparam("source"), _CRM_EVENTS.c.external_id == bindparam("external_id")
+)
+_EVENT_VALUES = {column.key: bindparam(column.key, type_=column.type) for column in _CRM_EVENTS.columns}
+_RECEIVE_SQLITE = (
+    sqlite_insert(_CRM_EVENTS)
+    .values(_EVENT_VALUES)
+    .on_conflict_do_nothing(index_elements=["source", "external_id"])
+    .returning(_CRM_EVENTS.c.id)
+)
+# PostgreSQL: the insert and, for a duplicate, the id stored before, in one statement. The SELECT sees the
+# table as it was when the statement began, so it finds the row only when the insert did nothing.
+_INSERTED = (
+    postgresql_insert(_CRM_EVENTS)
+    .values(_EVENT_VALUES)
+    .on_conflict_do_nothing(index_elements=["source", "external_id"])
+    .returning(_CRM_EVENTS.c.id)
+    .cte("inserted")
+)
+_RECEIVE_OR_FIND = union_all(
+    select(_INSERTED.c.id, true().label("stored")),
+    _STORED_ID.add_columns(false().label("stored")),
+)
 
 
 class SqlInvitations:

@@ -11,9 +11,9 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from services.survey import service
 from services.survey.schemas import CrmEventSchema
 from tests.conftest import crm_event
+from tests.survey_intake import accept_and_decide
 
 from .conftest import LAPTOP, MAYA, PASSWORD, Site
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 def invitation_token(site: Site, event_id: str, **customer) -> str:
     survey = site.survey
-    outcome = service.accept_crm_event(survey, CrmEventSchema().load(crm_event(event_id, **customer)))
+    outcome = accept_and_decide(survey, CrmEventSchema().load(crm_event(event_id, **customer)))
     with survey.unit_of_work() as uow:
         return uow.invitations.get(outcome.invitation_id).token
 

@@ -94,7 +94,7 @@ def procfile_commands(path: Path = ROOT / "infra" / "Procfile") -> dict[str, str
 
 
 def post_burst(url: str, count: int, prefix: str, threads: int = 8) -> dict[str, dict[str, Any]]:
-    """Post ``count`` signed CRM events, each for its own customer; the outcomes of those answered 202.
+    """Post ``count`` signed CRM events, each for its own customer; the answers of those answered 202.
 
     A request cut off by a dying server simply has no outcome: only what was accepted must not be lost.
     """

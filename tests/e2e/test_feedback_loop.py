@@ -14,7 +14,8 @@ import responses
 from twilio.request_validator import RequestValidator
 
 from closeloop.system import build_system
-from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, signed_request, staff_client, wait_for
+from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, staff_client, wait_for
+from tests.survey_intake import post_and_wait_for_decision
 
 pytestmark = pytest.mark.e2e
 
@@ -61,10 +62,8 @@ def calls_to(mock, url):
 
 
 def post_event(system, event):
-    body, headers = signed_request(event)
-    response = system.apps["survey"].test_client().post("/v1/events", data=body, headers=headers)
-    assert response.status_code == 202, response.get_data(as_text=True)
-    return response.get_json()
+    """Post a signed event and wait for the survey clock's decision about it."""
+    return post_and_wait_for_decision(system, event)
 
 
 def staff(system, service):

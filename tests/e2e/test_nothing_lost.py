@@ -37,11 +37,18 @@ from tests.e2e.processes import (
 pytestmark = pytest.mark.e2e
 
 
-def _deliveries_by_invitation(database: Path, invitation_ids: list[str]) -> Counter[str]:
+# Each accepted CRM event's deliveries, through the invitation its decision requested (survey decides right
+# after the intake answered: an event accepted just before a crash is decided after the restart).
+DELIVERIES_BY_EVENT = (
+    "SELECT i.crm_event_id FROM dispatch_deliveries d JOIN survey_invitations i ON i.id = d.invitation_id"
+)
+
+
+def _deliveries_by_event(database: Path, event_ids: list[str]) -> Counter[str]:
     with sqlite3.connect(database, timeout=30) as connection:
-        rows = connection.execute("SELECT invitation_id FROM dispatch_deliveries").fetchall()
-    wanted = set(invitation_ids)
-    return Counter(invitation_id for (invitation_id,) in rows if invitation_id in wanted)
+        rows = connection.execute(DELIVERIES_BY_EVENT).fetchall()
+    wanted = set(event_ids)
+    return Counter(event_id for (event_id,) in rows if event_id in wanted)
 
 
 def _sandbox_messages_per_delivery(database: Path) -> Counter[str]:
@@ -66,8 +73,8 @@ def test_embedded_process_killed_mid_burst_loses_no_accepted_event(tmp_path):
         threading.Timer(1.5, embedded.kill).start()
         accepted = post_burst(f"http://127.0.0.1:{port}/v1/events", 1500, "embedded")
         embedded.kill()
-        invitations = [outcome["invitation_id"] for outcome in accepted.values()]
-        undelivered = len(invitations) - len(_deliveries_by_invitation(database, invitations))
+        events = [receipt["event_id"] for receipt in accepted.values()]
+        undelivered = len(events) - len(_deliveries_by_event(database, events))
         print(f"{len(accepted)} events accepted before the kill, {undelivered} of them not yet delivered")
         assert accepted and undelivered > 0, "the kill came too late to lose anything"
 
@@ -75,16 +82,16 @@ def test_embedded_process_killed_mid_burst_loses_no_accepted_event(tmp_path):
         wait_for_port(port, what="the restarted embedded process")
         delivered = wait_for(
             lambda: (
-                (found := _deliveries_by_invitation(database, invitations))
-                and len(found) == len(invitations)
+                (found := _deliveries_by_event(database, events))
+                and len(found) == len(events)
                 and found
             ),
             timeout=60,
             what="a delivery for every accepted event",
         )
         time.sleep(3)  # a redelivery after the last acknowledgement would show up by now
-        delivered = _deliveries_by_invitation(database, invitations)
-        assert len(delivered) == len(invitations) and set(delivered.values()) == {1}
+        delivered = _deliveries_by_event(database, events)
+        assert len(delivered) == len(events) and set(delivered.values()) == {1}
         assert set(_sandbox_messages_per_delivery(database).values()) <= {1}
     except BaseException:
         print(log_tail(log))
@@ -133,17 +140,28 @@ class ServicesMode:
 
     def post_burst(self, count: int, prefix: str) -> list[str]:
         accepted = post_burst(f"http://127.0.0.1:{self.survey_port}/v1/events", count, prefix)
-        return [outcome["invitation_id"] for outcome in accepted.values()]
+        return [receipt["event_id"] for receipt in accepted.values()]
 
-    def deliveries(self, invitation_ids: list[str]) -> Counter[str]:
+    def deliveries(self, event_ids: list[str]) -> Counter[str]:
         engine = create_engine(self.database_url)
         try:
             with engine.connect() as connection:
-                rows = connection.execute(text("SELECT invitation_id FROM dispatch_deliveries")).all()
+                rows = connection.execute(text(DELIVERIES_BY_EVENT)).all()
         finally:
             engine.dispose()
-        wanted = set(invitation_ids)
-        return Counter(invitation_id for (invitation_id,) in rows if invitation_id in wanted)
+        wanted = set(event_ids)
+        return Counter(event_id for (event_id,) in rows if event_id in wanted)
+
+    def received_count(self) -> int:
+        """CRM events accepted and not yet decided by survey's clock."""
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(
+                    text("SELECT count(*) FROM survey_crm_events WHERE status = 'received'")
+                ).scalar_one()
+        finally:
+            engine.dispose()
 
     def outbox_counts(self) -> tuple[int, int, int]:
         """Survey's outbox: rows published more than once, not acknowledged yet, never published yet."""
@@ -169,18 +187,18 @@ class ServicesMode:
             engine.dispose()
         return Counter(delivery_id for (delivery_id,) in rows)
 
-    def assert_each_delivered_once(self, invitation_ids: list[str], within: float) -> None:
+    def assert_each_delivered_once(self, event_ids: list[str], within: float) -> None:
         wait_for(
-            lambda: len(self.deliveries(invitation_ids)) == len(invitation_ids),
+            lambda: len(self.deliveries(event_ids)) == len(event_ids),
             timeout=within,
-            what=f"a delivery for each of {len(invitation_ids)} accepted events",
+            what=f"a delivery for each of {len(event_ids)} accepted events",
         )
         # Done means acknowledged: the relay stops publishing an event once its consumer has acted on it.
         wait_for(lambda: self.outbox_counts()[1] == 0, what="every acknowledgement")
-        delivered = self.deliveries(invitation_ids)
-        assert len(delivered) == len(invitation_ids) and set(delivered.values()) == {1}
+        delivered = self.deliveries(event_ids)
+        assert len(delivered) == len(event_ids) and set(delivered.values()) == {1}
         assert set(self.sandbox_messages_per_delivery().values()) <= {1}
-        print(f"{len(invitation_ids)} events delivered once each; {self.outbox_counts()[0]} published again")
+        print(f"{len(event_ids)} events delivered once each; {self.outbox_counts()[0]} published again")
 
 
 @pytest.fixture
@@ -207,6 +225,8 @@ def rabbitmq_server():
 
 
 def _until_relayed(services: ServicesMode) -> None:
+    # Decided first (the invitations requested in the outbox), then relayed.
+    wait_for(lambda: services.received_count() == 0, what="every accepted event decided")
     wait_for(lambda: services.outbox_counts()[2] == 0, what="the outbox relayed to the broker")
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from closeloop.services import SERVICES
+from services.survey import service
+from services.survey.schemas import CrmEventSchema
 from shared.outbox import outbox_channel
 from shared.scheduling import COMMITTED_EVENTS, PostgresWakeup
-from tests.conftest import make_settings, migrated_service
+from tests.conftest import crm_event, make_settings, migrated_service
 from tests.unit.shared.test_events import SUBMITTED
 
 pytestmark = pytest.mark.integration
@@ -46,3 +49,36 @@ def test_a_commit_that_emitted_events_wakes_the_clock_in_its_process(database, r
 
         emit_response_submitted(runtime)
         assert COMMITTED_EVENTS.wait(0)
+
+
+def accept_event(runtime, event_id: str) -> None:
+    service.accept_crm_event(runtime, CrmEventSchema().load(crm_event(event_id)))
+
+
+def test_a_received_crm_event_wakes_the_clock_in_another_process_and_a_duplicate_does_not(postgres_url):
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        channels = [outbox_channel("survey"), *SERVICES["survey"].wake_channels]
+        wakeup = PostgresWakeup(runtime.database.dsn, channels)
+        try:
+            assert wakeup.wait(0.1)
+            assert not wakeup.wait(0.2)
+
+            accept_event(runtime, "order-1")
+            assert wakeup.wait(5.0)
+            assert not wakeup.wait(0.2)
+
+            accept_event(runtime, "order-1")  # stored before: nothing new to decide
+            assert not wakeup.wait(0.5)
+        finally:
+            wakeup.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite_url", "postgres_url"])
+def test_a_received_crm_event_wakes_the_clock_in_its_process(database, request):
+    with migrated_service("survey", make_settings(request.getfixturevalue(database))) as runtime:
+        COMMITTED_EVENTS.wait(0)
+        accept_event(runtime, "order-1")
+        assert COMMITTED_EVENTS.wait(0)
+
+        accept_event(runtime, "order-1")
+        assert not COMMITTED_EVENTS.wait(0)

@@ -13,10 +13,11 @@ from shared.clock import utcnow
 from shared.events import new_event
 from tests.clock import Clock
 from tests.conftest import crm_event
+from tests.survey_intake import accept_and_decide
 
 
 def invite(survey, **customer):
-    outcome = service.accept_crm_event(survey, CrmEventSchema().load(crm_event(**customer)))
+    outcome = accept_and_decide(survey, CrmEventSchema().load(crm_event(**customer)))
     with survey.database.transaction() as session:
         row = session.execute(select(outbox.c.payload)).all()[-1]
     return outcome.invitation_id, row.payload["data"]["message"]["answer_url"].rsplit("/", 1)[1]

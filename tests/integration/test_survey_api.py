@@ -6,12 +6,14 @@ from threading import Barrier
 
 from sqlalchemy import func, select
 
+from services.survey import service
 from services.survey.app import create_app as survey_app
 from services.survey.models import CrmEvent, Customer, Invitation, outbox
 from shared.clock import utcnow
 from shared.events import parse_event
 from shared.signing import signed_headers
-from tests.conftest import crm_event, signed_request
+from tests.conftest import crm_event, make_settings, migrated_service, signed_request
+from tests.survey_intake import decision_of, post_and_decide
 
 
 def _post(client, event, **sign_options):
@@ -24,28 +26,63 @@ def _count(runtime, what):
         return session.scalar(select(func.count()).select_from(what))
 
 
-def test_signed_purchase_is_accepted_and_requests_an_invitation(survey, survey_client):
+def test_signed_purchase_is_accepted_at_once_and_decided_right_after(survey, survey_client):
     response = _post(survey_client, crm_event("order-1"))
 
     assert response.status_code == 202
-    outcome = response.get_json()
-    assert outcome["duplicate"] is False and outcome["decision"] == "invited" and outcome["invitation_id"]
+    receipt = response.get_json()
+    event_url = f"http://testserver/v1/events/{receipt['event_id']}"
+    assert receipt == {
+        "version": 2,
+        "status": "accepted",
+        "event_id": receipt["event_id"],
+        "duplicate": False,
+        "links": {"event": event_url},
+    }
+    assert response.headers["Location"] == event_url
+    # Stored, not yet decided: the decider (the survey clock) takes it from here.
+    waiting = survey_client.get(event_url).get_json()
+    assert (waiting["status"], waiting["decision"], waiting["invitation_id"]) == ("received", None, None)
+    assert waiting["customer_external_id"] == "crm-42"
+    assert _count(survey, Customer) == 0 and _count(survey, Invitation) == 0 and _count(survey, outbox) == 0
+
+    assert service.decide_received_events(survey) == 1
+
+    decided = survey_client.get(event_url).get_json()
+    assert (decided["status"], decided["decision"]) == ("decided", "invited") and decided["invitation_id"]
     with survey.database.transaction() as session:
         row = session.execute(select(outbox.c.payload)).one()
-        invitation = session.get(Invitation, outcome["invitation_id"])
+        invitation = session.get(Invitation, decided["invitation_id"])
+        stored = session.get(CrmEvent, receipt["event_id"])
+        assert stored.customer_fields is None  # kept in the customer's row once decided
     _, data = parse_event(row.payload, "invitation.requested")
     assert data["invitation_id"] == invitation.id
     assert data["contact"]["email"] == "jane@example.com"
     assert data["message"]["answer_url"] == f"http://testserver/s/{invitation.token}"
+    assert survey_client.get("/v1/customers/crm-42/decisions").get_json() == [decided]
 
 
 def test_same_event_id_twice_is_a_duplicate_and_creates_nothing_new(survey, survey_client):
     first = _post(survey_client, crm_event("order-1")).get_json()
     second = _post(survey_client, crm_event("order-1"))
+    service.decide_received_events(survey)
+    third = _post(survey_client, crm_event("order-1"))  # after its decision too
 
-    assert second.status_code == 200
-    assert second.get_json() == {**first, "duplicate": True}
+    for repeat in (second, third):
+        assert repeat.status_code == 200
+        assert repeat.get_json() == {**first, "status": "duplicate", "duplicate": True}
+        assert repeat.headers["Location"] == first["links"]["event"]
+    assert service.decide_received_events(survey) == 0
     assert _count(survey, CrmEvent) == 1 and _count(survey, Invitation) == 1 and _count(survey, outbox) == 1
+
+
+def test_an_event_received_before_a_crash_is_decided_by_the_next_decider(survey, survey_client, postgres_url):
+    receipt = _post(survey_client, crm_event("order-1")).get_json()
+    # The process that accepted it dies before its clock decides: another one, started later, decides it.
+    with migrated_service("survey", make_settings(postgres_url)) as restarted:
+        assert service.decide_received_events(restarted) == 1
+    assert survey_client.get(receipt["links"]["event"]).get_json()["decision"] == "invited"
+    assert _count(survey, Invitation) == 1
 
 
 def test_wrong_signature_is_refused_and_stores_nothing(survey, survey_client):
@@ -87,21 +124,25 @@ def test_customer_without_email_or_phone_is_refused(survey_client):
 
 
 def test_second_event_within_thirty_days_is_stored_but_not_surveyed(survey, survey_client):
-    _post(survey_client, crm_event("order-1"))
-    second = _post(survey_client, crm_event("call-2", phone="+905555550100"))
+    post_and_decide(survey_client, survey, crm_event("order-1"))
+    second, decision = post_and_decide(survey_client, survey, crm_event("call-2", phone="+905555550100"))
 
     assert second.status_code == 202
-    assert second.get_json()["decision"] == "skipped"
+    assert decision["decision"] == "skipped"
     assert _count(survey, Invitation) == 1
     with survey.database.transaction() as session:
         customer = session.scalars(select(Customer)).one()
     assert customer.phone == "+905555550100" and customer.email == "jane@example.com"
 
 
-def test_openapi_document_describes_the_event_intake(survey_client):
+def test_openapi_document_describes_the_event_intake_and_its_versioned_answer(survey_client):
     document = survey_client.get("/openapi/survey.json").get_json()
     assert "/v1/events" in document["paths"]
     assert "CrmEvent" in document["components"]["schemas"]
+    answers = document["paths"]["/v1/events"]["post"]["responses"]
+    assert set(answers["202"]["headers"]) == {"Location"}
+    receipt = document["components"]["schemas"]["EventReceipt"]["properties"]
+    assert {"version", "status", "event_id", "links"} <= set(receipt)
 
 
 def test_body_that_is_not_json_gets_a_clear_400(survey, survey_client):
@@ -137,25 +178,52 @@ def _post_concurrently(survey, events):
         return list(pool.map(post, events))
 
 
-def test_concurrent_events_for_a_new_customer_invite_once(survey):
+def _decide_concurrently(survey, deciders=3):
+    """Several clocks' deciders at once, each taking two events at a time until none is left."""
+    barrier = Barrier(deciders)
+
+    def decide():
+        barrier.wait()
+        decided = 0
+        while batch := service.decide_received_events(survey, limit=2):
+            decided += batch
+        return decided
+
+    with ThreadPoolExecutor(deciders) as pool:
+        decided = sum(pool.map(lambda _: decide(), range(deciders)))
+    assert service.decide_received_events(survey) == 0  # nothing left received
+    return decided
+
+
+def _decisions(client, responses):
+    return sorted(decision_of(client, response)["decision"] for response in responses)
+
+
+def test_concurrent_events_for_a_new_customer_invite_once(survey, survey_client):
     responses = _post_concurrently(survey, [crm_event(f"order-{n}") for n in range(6)])
     assert sorted(r.status_code for r in responses) == [202] * 6
-    assert sorted(r.get_json()["decision"] for r in responses) == ["invited"] + ["skipped"] * 5
+
+    assert _decide_concurrently(survey) == 6
+    assert _decisions(survey_client, responses) == ["invited"] + ["skipped"] * 5
     assert _count(survey, Customer) == 1 and _count(survey, Invitation) == 1
 
 
 def test_the_same_event_posted_concurrently_is_stored_once(survey):
     responses = _post_concurrently(survey, [crm_event("order-1")] * 4)
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 202]
+    assert len({r.get_json()["event_id"] for r in responses}) == 1
+    assert _decide_concurrently(survey) == 1
     assert _count(survey, CrmEvent) == 1 and _count(survey, Invitation) == 1
 
 
 def test_concurrent_events_for_a_known_customer_invite_once(survey, survey_client):
     stale = crm_event("old-order")
     stale["occurred_at"] = (utcnow() - timedelta(days=30)).isoformat()
-    assert _post(survey_client, stale).get_json()["decision"] == "skipped"  # the customer exists, uninvited
+    _, decision = post_and_decide(survey_client, survey, stale)
+    assert decision["decision"] == "skipped"  # the customer exists, uninvited
 
     responses = _post_concurrently(survey, [crm_event(f"order-{n}") for n in range(6)])
 
-    assert sorted(r.get_json()["decision"] for r in responses) == ["invited"] + ["skipped"] * 5
+    assert _decide_concurrently(survey) == 6
+    assert _decisions(survey_client, responses) == ["invited"] + ["skipped"] * 5
     assert _count(survey, Invitation) == 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from services.survey.app import create_app as create_survey_app
 from shared.principal import Role
-from tests.conftest import crm_event, signed_request, staff_client
+from tests.conftest import crm_event, staff_client
+from tests.survey_intake import post_and_decide
 
 
 def test_put_creates_a_customer_then_replaces_it_normalising_the_phone(survey_client):
@@ -63,12 +64,13 @@ def test_customers_are_searched_by_text_and_attribute_a_page_at_a_time(survey_cl
     assert survey_client.get("/v1/customers?q=%25").get_json() == []
 
 
-def test_a_crm_event_updates_the_customer_staff_created(survey_client):
+def test_a_crm_event_updates_the_customer_staff_created(survey, survey_client):
     survey_client.put(
         "/v1/customers/crm-42", json={"email": "old@example.com", "attributes": {"plan": "pro"}}
     )
-    body, headers = signed_request(crm_event(email="jane@example.com", phone="+1 555 555 0100"))
-    assert survey_client.post("/v1/events", data=body, headers=headers).status_code == 202
+    event = crm_event(email="jane@example.com", phone="+1 555 555 0100")
+    answer, _ = post_and_decide(survey_client, survey, event)
+    assert answer.status_code == 202
 
     shown = survey_client.get("/v1/customers/crm-42").get_json()
     assert (shown["email"], shown["phone"], shown["attributes"]) == (

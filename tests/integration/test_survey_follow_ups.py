@@ -14,13 +14,14 @@ from shared.clock import utcnow
 from shared.events import new_event, parse_event
 from shared.principal import Role
 from tests.conftest import crm_event, signed_request, staff_client
+from tests.survey_intake import accept_and_decide
 
 
 def answered(survey, score, external_id="crm-42", properties=None):
     event = crm_event()
     event["customer"]["external_id"] = external_id
     event["properties"] = properties or {"order_id": "A-1001"}
-    outcome = service.accept_crm_event(survey, CrmEventSchema().load(event))
+    outcome = accept_and_decide(survey, CrmEventSchema().load(event))
     with survey.database.transaction() as session:
         token = session.get(Invitation, outcome.invitation_id).token
     service.submit_answer(survey, token, score, None)
@@ -125,6 +126,8 @@ def test_signed_crm_event_with_a_referral_code_tells_followup(survey, survey_cli
     body, headers = signed_request(event)
 
     outcome = survey_client.post("/v1/events", data=body, headers=headers).get_json()
+    assert outcome["status"] == "accepted" and outbox_events(survey, "referral.code_used") == []
+    service.decide_received_events(survey)
 
     [(consumer, data)] = outbox_events(survey, "referral.code_used")
     assert consumer == "followup"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from services.survey import service
 from services.survey.app import create_app as create_survey_app
 from services.survey.models import CrmEvent, Customer
 from shared.clock import utcnow
@@ -27,6 +28,7 @@ from tests.conftest import (
     signed_request,
     staff_client,
 )
+from tests.survey_intake import decision_of
 
 SHOPIFY_SECRET = "shpss_0123456789abcdef0123456789abcdef"
 ZENDESK_SECRET = "dGhpc19zZHNpZ25pbmdfc2VjcmV0X2Zyb21femVuZGVzaw"
@@ -51,6 +53,17 @@ def survey(postgres_url):
 def client(survey):
     # A stranger: the vendors' routes are open, their signatures are the guard.
     return create_survey_app(survey).test_client()
+
+
+@pytest.fixture
+def staff(survey):
+    return staff_client(create_survey_app(survey), survey.identity)
+
+
+def decided(survey, staff, response) -> dict[str, Any]:
+    """The decision the survey clock takes right after the intake's answer, as staff read it."""
+    service.decide_received_events(survey)
+    return decision_of(staff, response)
 
 
 def _count(survey, what) -> int:
@@ -160,11 +173,11 @@ def shopify_post(client, order, topic="orders/paid", webhook_id=None, secret=SHO
     return client.post(f"/v1/sources/{source}/shopify", data=body, headers=headers)
 
 
-def test_a_paid_shopify_order_is_a_purchase_and_invites_its_customer(survey, client):
+def test_a_paid_shopify_order_is_a_purchase_and_invites_its_customer(survey, client, staff):
     response = shopify_post(client, shopify_order())
 
-    assert response.status_code == 202
-    outcome = response.get_json()
+    assert response.status_code == 202 and response.get_json()["status"] == "accepted"
+    outcome = decided(survey, staff, response)
     assert (outcome["decision"], outcome["reason_code"]) == ("invited", "invited")
     with survey.database.transaction() as session:
         event = session.scalars(select(CrmEvent)).one()
@@ -184,6 +197,8 @@ def test_a_fulfilled_order_counts_and_a_repeated_webhook_id_is_a_duplicate(surve
 
     assert first.status_code == 202
     assert again.status_code == 200 and again.get_json()["duplicate"] is True
+    assert again.get_json()["status"] == "duplicate"
+    assert again.get_json()["event_id"] == first.get_json()["event_id"]
     assert _count(survey, CrmEvent) == 1
 
 
@@ -213,7 +228,7 @@ def test_a_shopify_body_changed_after_signing_is_refused(survey, client):
 def test_a_topic_that_is_not_surveyed_is_acknowledged_and_ignored(survey, client):
     response = shopify_post(client, shopify_order(), topic="orders/create")
     assert response.status_code == 200
-    assert response.get_json()["decision"] == "ignored"
+    assert response.get_json()["status"] == "ignored" and "links" not in response.get_json()
     assert _count(survey, CrmEvent) == 0
 
 
@@ -230,6 +245,7 @@ def test_a_shopify_phone_is_stored_in_e164(survey, client):
     order = shopify_order()
     order["customer"]["phone"] = "+1 (555) 555-0100"
     assert shopify_post(client, order).status_code == 202
+    service.decide_received_events(survey)
     with survey.database.transaction() as session:
         assert session.scalars(select(Customer.phone)).one() == "+15555550100"
 
@@ -293,14 +309,14 @@ def zendesk_post(client, payload, secret=ZENDESK_SECRET, signed_at=None):
     return client.post("/v1/sources/helpdesk/zendesk", data=body, headers=headers)
 
 
-def test_a_solved_ticket_surveys_the_requester_staff_gave_an_address(survey, client):
-    staff = staff_client(create_survey_app(survey), survey.identity)
+def test_a_solved_ticket_surveys_the_requester_staff_gave_an_address(survey, client, staff):
     staff.put("/v1/customers/helpdesk:20978392", json={"email": "requester@example.com"})
 
     response = zendesk_post(client, zendesk_status_changed())
 
     assert response.status_code == 202
-    assert (response.get_json()["decision"], response.get_json()["reason"]) == (
+    decision = decided(survey, staff, response)
+    assert (decision["decision"], decision["reason"]) == (
         "invited",
         "support_call survey",
     )
@@ -313,10 +329,11 @@ def test_a_solved_ticket_surveys_the_requester_staff_gave_an_address(survey, cli
         )
 
 
-def test_a_solved_ticket_of_a_requester_without_an_address_is_skipped_saying_so(client):
+def test_a_solved_ticket_of_a_requester_without_an_address_is_skipped_saying_so(survey, client, staff):
     response = zendesk_post(client, zendesk_status_changed(requester_id="777"))
     assert response.status_code == 202
-    assert (response.get_json()["decision"], response.get_json()["reason_code"]) == ("skipped", "no_contact")
+    decision = decided(survey, staff, response)
+    assert (decision["decision"], decision["reason_code"]) == ("skipped", "no_contact")
 
 
 def test_a_repeated_zendesk_event_is_a_duplicate(survey, client):
@@ -327,7 +344,7 @@ def test_a_repeated_zendesk_event_is_a_duplicate(survey, client):
 
 def test_a_status_other_than_solved_is_ignored(survey, client):
     response = zendesk_post(client, zendesk_status_changed(current="PENDING"))
-    assert response.status_code == 200 and response.get_json()["decision"] == "ignored"
+    assert response.status_code == 200 and response.get_json()["status"] == "ignored"
     assert _count(survey, CrmEvent) == 0
 
 

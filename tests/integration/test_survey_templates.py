@@ -7,7 +7,8 @@ from sqlalchemy import select
 from services.survey.app import create_app
 from services.survey.models import outbox
 from shared.principal import Role
-from tests.conftest import crm_event, signed_request, staff_client
+from tests.conftest import crm_event, staff_client
+from tests.survey_intake import post_and_decide
 
 WORDING = {
     "nps_question": "{first_name|Hello}, would you recommend {brand} after order {order_id}?",
@@ -22,11 +23,11 @@ def clients(survey):
     return staff_client(app, survey.identity, Role.MANAGER), staff_client(app, survey.identity, Role.AGENT)
 
 
-def invite(client, **customer):
+def invite(client, survey, **customer):
     event = crm_event(**customer)
     event["properties"] = {"order_id": "A-77"}
-    body, headers = signed_request(event)
-    assert client.post("/v1/events", data=body, headers=headers).status_code == 202
+    _, decision = post_and_decide(client, survey, event)
+    assert decision["decision"] == "invited"
 
 
 def latest_invitation(survey):
@@ -78,7 +79,7 @@ def test_customers_see_the_wording_and_the_brand_with_their_name_escaped(survey)
     manager.put("/v1/templates/purchase/en", json=WORDING)
     manager.put("/v1/brand", json={"name": "Acme & Sons", "color": "#aa3300"})
 
-    invite(agent, name="<img src=x onerror=alert(1)> Doe")
+    invite(agent, survey, name="<img src=x onerror=alert(1)> Doe")
     invitation = latest_invitation(survey)
     page = agent.get(invitation["message"]["answer_url"].replace("http://testserver", "")).get_data(
         as_text=True

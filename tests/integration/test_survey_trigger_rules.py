@@ -12,6 +12,7 @@ from services.survey.models import Invitation, outbox
 from shared.clock import utcnow
 from shared.principal import Role
 from tests.conftest import crm_event, signed_request, staff_client
+from tests.survey_intake import post_and_decide
 
 
 def _post(client, event):
@@ -80,12 +81,10 @@ def test_custom_event_type_is_accepted_once_it_has_a_rule_and_its_decision_is_ex
         "conditions": [{"property": "status", "operator": "eq", "value": "solved"}],
     }
     assert survey_client.put("/v1/trigger-rules/ticket.solved", json=rule).status_code == 200
-    accepted = _post(survey_client, event)
+    accepted, decision = post_and_decide(survey_client, survey, event)
 
     assert accepted.status_code == 202
-    outcome = accepted.get_json()
-    assert (outcome["decision"], outcome["reason_code"]) == ("invited", "invited")
-    decision = survey_client.get(f"/v1/events/{outcome['event_id']}").get_json()
+    assert (decision["decision"], decision["reason_code"]) == ("invited", "invited")
     assert (decision["type"], decision["decision"], decision["reason"]) == (
         "ticket.solved",
         "invited",
@@ -102,8 +101,8 @@ def test_delayed_survey_is_released_by_the_clock_and_the_customers_decisions_tel
         "/v1/trigger-rules/support_call.ended",
         json={"touchpoint": "support_call", "delay_hours": 48, "priority": 5},
     )
-    visit = _post(survey_client, {**crm_event("visit-1"), "type": "site.visited"}).get_json()
-    call = _post(survey_client, {**crm_event("call-2"), "type": "support_call.ended"}).get_json()
+    _, visit = post_and_decide(survey_client, survey, {**crm_event("visit-1"), "type": "site.visited"})
+    _, call = post_and_decide(survey_client, survey, {**crm_event("call-2"), "type": "support_call.ended"})
     assert (visit["decision"], call["decision"]) == ("delayed", "delayed")
     due = utcnow() + timedelta(hours=49)
 
@@ -126,7 +125,7 @@ def test_expired_invitations_answer_page_says_the_survey_closed(survey, survey_c
     survey_client.put(
         "/v1/trigger-rules/purchase.completed", json={"touchpoint": "purchase", "invitation_expiry_days": 1}
     )
-    outcome = _post(survey_client, crm_event("order-1")).get_json()
+    _, outcome = post_and_decide(survey_client, survey, crm_event("order-1"))
     with survey.database.transaction() as session:
         invitation = session.get(Invitation, outcome["invitation_id"])
         invitation.expires_at = utcnow() - timedelta(minutes=1)

@@ -11,6 +11,7 @@ from datetime import datetime
 from services.survey import models
 from services.survey.domain import Decision, FollowUpStatus
 from services.survey.models import (
+    EVENT_RECEIVED,
     AnswerMessage,
     BrandRow,
     ChannelOptOut,
@@ -89,6 +90,22 @@ class FakeCrmEvents:
     def due(self, now: datetime, limit: int) -> list[str]:
         due = [row for row in self.rows.values() if row.decision == Decision.DELAYED and row.due_at <= now]
         return [row.id for row in sorted(due, key=lambda row: row.due_at)[:limit]]
+
+    def receive(self, crm_event: CrmEvent) -> tuple[str, bool]:
+        existing = self.find(crm_event.source, crm_event.external_id)
+        if existing is not None:
+            return existing.id, False
+        self.rows[crm_event.id] = crm_event
+        return crm_event.id, True
+
+    def claim_received(self, limit: int, event_id: str | None = None) -> list[CrmEvent]:
+        received = [
+            row
+            for row in self.rows.values()
+            if row.status == EVENT_RECEIVED and event_id in (None, row.id)
+        ]
+        # A stable sort: events received at the same instant stay in the order they came.
+        return sorted(received, key=lambda row: row.received_at)[:limit]
 
     def add(self, crm_event: CrmEvent) -> None:
         self.rows[crm_event.id] = crm_event
@@ -331,6 +348,29 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.brand,
             self.sentiments,
         ]
+
+
+    # CRM events are rows the decider changes in place: a failed block gives them their columns back, as a
+    # rollback would, so a decision that did not commit leaves its event received.
+    def _begin(self) -> None:
+        super()._begin()
+        self._crm_event_columns = {id_: _columns(row) for id_, row in self.crm_events.rows.items()}
+
+    def _commit(self) -> None:
+        super()._commit()
+        self._crm_event_columns = None
+
+    def _rollback(self) -> None:
+        super()._rollback()
+        saved, self._crm_event_columns = getattr(self, "_crm_event_columns", None), None
+        for id_, columns in (saved or {}).items():
+            row = self.crm_events.rows.get(id_)
+            for name, value in columns.items() if row is not None else ():
+                setattr(row, name, value)
+
+
+def _columns(row: CrmEvent) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in CrmEvent.__table__.columns}
 
 
 def fake_runtime(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:

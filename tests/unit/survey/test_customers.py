@@ -16,6 +16,7 @@ from services.survey.schemas import CrmEventSchema, TriggerRuleSchema, VendorEve
 from shared.clock import utcnow
 from shared.events import new_event
 from tests.conftest import crm_event
+from tests.survey_intake import DecidedEvent, accept_and_decide
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
 
@@ -32,8 +33,8 @@ def survey(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:
     return fake_runtime(uow)
 
 
-def accept(survey: SurveyRuntime, event_id: str, **customer: Any) -> service.EventOutcome:
-    return service.accept_crm_event(survey, CrmEventSchema().load(crm_event(event_id, **customer)))
+def accept(survey: SurveyRuntime, event_id: str, **customer: Any) -> DecidedEvent:
+    return accept_and_decide(survey, CrmEventSchema().load(crm_event(event_id, **customer)))
 
 
 def opted(survey: SurveyRuntime, channel: str, address: str, out: bool = True, at=None, reason="sms_stop"):
@@ -137,7 +138,7 @@ def test_a_crm_event_withdrawing_consent_is_skipped_and_one_leaving_it_out_keeps
 
 def test_a_vendor_event_for_a_customer_without_any_address_is_skipped_with_its_reason(survey):
     event = VendorEventSchema().load(crm_event("ticket-1", external_id="helpdesk:77", email=None))
-    outcome = service.accept_crm_event(survey, event, "helpdesk")
+    outcome = accept_and_decide(survey, event, "helpdesk")
     recorded = service.event_decision(survey, outcome.event_id)
     assert (recorded.decision, recorded.reason_code, recorded.reason) == (
         "skipped",
@@ -149,7 +150,7 @@ def test_a_vendor_event_for_a_customer_without_any_address_is_skipped_with_its_r
 def test_a_vendor_event_reaches_a_customer_staff_created(survey):
     service.put_customer(survey, "helpdesk:77", put_fields(email="jo@example.com"))
     event = VendorEventSchema().load(crm_event("ticket-1", external_id="helpdesk:77", email=None))
-    assert service.accept_crm_event(survey, event, "helpdesk").decision == "invited"
+    assert accept_and_decide(survey, event, "helpdesk").decision == "invited"
     assert service.get_customer(survey, "helpdesk:77").email == "jo@example.com"
 
 

@@ -13,6 +13,7 @@ from services.survey.schemas import CrmEventSchema, TriggerRuleSchema
 from shared.clock import utcnow
 from shared.http import NotFoundError
 from tests.conftest import crm_event
+from tests.survey_intake import DecidedEvent, accept_and_decide
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
 
@@ -38,13 +39,13 @@ def accept(
     occurred_at: datetime | None = None,
     properties: dict[str, Any] | None = None,
     external_id: str = "crm-42",
-) -> service.EventOutcome:
+) -> DecidedEvent:
     event = CrmEventSchema().load(crm_event(event_id, external_id=external_id))
     # Loaded as the API does, then given a type the schema only accepts inside the app (custom ones).
     event.update(type=event_type, properties=properties or {})
     if occurred_at is not None:
         event["occurred_at"] = occurred_at
-    return service.accept_crm_event(survey, event)
+    return accept_and_decide(survey, event)
 
 
 def test_every_decision_records_its_reason_code_sentence_and_explanation(survey):

@@ -15,6 +15,7 @@ from shared.clock import utcnow
 from shared.events import new_event
 from shared.sms import sms_segments
 from tests.conftest import crm_event
+from tests.survey_intake import DecidedEvent, accept_and_decide
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
 
@@ -32,8 +33,8 @@ def survey(uow: FakeSurveyUnitOfWork) -> SurveyRuntime:
     return fake_runtime(uow)
 
 
-def accept(survey: SurveyRuntime, event: dict[str, Any]) -> service.EventOutcome:
-    return service.accept_crm_event(survey, CrmEventSchema().load(event))
+def accept(survey: SurveyRuntime, event: dict[str, Any]) -> DecidedEvent:
+    return accept_and_decide(survey, CrmEventSchema().load(event))
 
 
 def answered(

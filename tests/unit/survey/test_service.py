@@ -15,9 +15,9 @@ from shared.clock import utcnow
 from shared.events import new_event
 from shared.http import NotFoundError
 from shared.nps import NpsSummary
-from shared.unit_of_work import Conflict
 from tests.clock import Clock
 from tests.conftest import crm_event
+from tests.survey_intake import DecidedEvent, accept_and_decide
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
 
@@ -39,12 +39,12 @@ def accept(
     occurred_at: datetime | None = None,
     source: str = "default",
     **customer: Any,
-) -> service.EventOutcome:
+) -> DecidedEvent:
     event = crm_event(event_id, **customer)
     event["type"] = event_type
     if occurred_at is not None:
         event["occurred_at"] = occurred_at.isoformat()
-    return service.accept_crm_event(survey, CrmEventSchema().load(event), source)
+    return accept_and_decide(survey, CrmEventSchema().load(event), source)
 
 
 def invite(survey: SurveyRuntime, uow: FakeSurveyUnitOfWork, **options: Any) -> tuple[str, str]:
@@ -120,11 +120,66 @@ def test_same_event_id_twice_is_a_duplicate_and_requests_no_second_invitation(su
     first = accept(survey, "order-1")
     second = accept(survey, "order-1")
 
-    assert second == service.EventOutcome(
-        first.event_id, True, first.decision, first.reason, first.invitation_id
-    )
+    assert second == DecidedEvent(first.event_id, True, first.decision, first.reason, first.invitation_id)
     assert len(uow.crm_events.rows) == 1 and len(uow.invitations.rows) == 1
     assert len(uow.emitted("invitation.requested")) == 1
+
+
+def test_intake_stores_the_event_as_received_and_decides_nothing_yet(survey, uow):
+    receipt = service.accept_crm_event(survey, CrmEventSchema().load(crm_event("order-1")))
+
+    assert receipt == service.EventReceipt(receipt.event_id, duplicate=False)
+    waiting = service.event_decision(survey, receipt.event_id)
+    assert (waiting.status, waiting.decision, waiting.invitation_id) == ("received", None, None)
+    assert waiting.customer_external_id == "crm-42"
+    assert uow.customers.rows == {} and uow.invitations.rows == {} and uow.events == []
+    assert service.accept_crm_event(survey, CrmEventSchema().load(crm_event("order-1"))) == (
+        service.EventReceipt(receipt.event_id, duplicate=True)
+    )
+
+
+def test_the_decider_takes_received_events_first_come_first_decided_in_one_batch(survey, uow):
+    first, second = (
+        service.accept_crm_event(survey, CrmEventSchema().load(crm_event(event_id)))
+        for event_id in ("order-1", "order-2")
+    )
+    commits = uow.commits
+
+    assert service.decide_received_events(survey) == 2
+
+    assert uow.commits == commits + 1  # both in one transaction
+    decided = [service.event_decision(survey, receipt.event_id) for receipt in (first, second)]
+    assert [(d.status, d.decision, d.reason_code) for d in decided] == [
+        ("decided", "invited", "invited"),
+        ("decided", "skipped", "quarantine_after_invitation"),  # the first one's invitation counts
+    ]
+    assert len(uow.customers.rows) == 1 and len(uow.emitted("invitation.requested")) == 1
+    assert all(row.customer_fields is None for row in uow.crm_events.rows.values())
+    assert service.decide_received_events(survey) == 0
+
+
+def test_an_event_that_cannot_be_decided_stays_received_and_the_others_are_decided(
+    survey, uow, monkeypatch
+):
+    broken = service.accept_crm_event(survey, CrmEventSchema().load(crm_event("order-1")))
+    fine = service.accept_crm_event(
+        survey, CrmEventSchema().load(crm_event("order-2", external_id="crm-43", email="max@example.com"))
+    )
+    decide_survey = service.domain.decide_survey
+
+    def failing_for_crm_42(*args, **kwargs):
+        if kwargs["customer_key"] == "crm-42":
+            raise RuntimeError("a rule that cannot be evaluated")
+        return decide_survey(*args, **kwargs)
+
+    monkeypatch.setattr(service.domain, "decide_survey", failing_for_crm_42)
+    assert service.decide_received_events(survey) == 1
+
+    assert service.event_decision(survey, broken.event_id).status == "received"
+    assert service.event_decision(survey, fine.event_id).decision == "invited"
+    monkeypatch.setattr(service.domain, "decide_survey", decide_survey)
+    assert service.decide_received_events(survey) == 1  # tried again at the next run
+    assert service.event_decision(survey, broken.event_id).decision == "invited"
 
 
 def test_same_event_id_from_another_source_is_a_new_event(survey, uow):
@@ -223,51 +278,59 @@ def _invitation(customer_id: str, now: datetime) -> Invitation:
     )
 
 
-def test_event_stored_meanwhile_by_a_concurrent_request_is_answered_as_a_duplicate_on_retry(survey, uow):
+def test_event_decided_meanwhile_by_another_decider_is_not_decided_twice(survey, uow):
+    receipt = service.accept_crm_event(survey, CrmEventSchema().load(crm_event("order-1")))
     now = utcnow()
 
-    def concurrent_request_stores_the_event():
+    def another_decider_decides_it():
+        stored = uow.crm_events.get(receipt.event_id)
         uow.customers.add(_customer("crm-42", "Jane Doe", now))
-        uow.crm_events.add(_crm_event("order-1", "customer-elsewhere", now))
         uow.invitations.add(_invitation("customer-elsewhere", now))
+        stored.status, stored.customer_id, stored.customer_fields = "decided", "customer-elsewhere", None
+        stored.decision, stored.reason = "invited", "purchase survey"
+        stored.invitation_id = "invitation-elsewhere"
 
-    uow.fail_next_commit_with_conflict(concurrent_request_stores_the_event)
-    outcome = accept(survey, "order-1")
+    uow.fail_next_commit_with_conflict(another_decider_decides_it)
+    assert service.decide_received_events(survey) == 0
 
-    assert outcome == service.EventOutcome(
-        "event-elsewhere", True, "invited", "purchase survey", "invitation-elsewhere"
-    )
-    assert list(uow.crm_events.rows) == ["event-elsewhere"]
+    assert list(uow.invitations.rows) == ["invitation-elsewhere"]
     assert uow.emitted("invitation.requested") == []
+    assert service.event_decision(survey, receipt.event_id).invitation_id == "invitation-elsewhere"
 
 
-def test_customer_created_meanwhile_by_a_concurrent_request_is_updated_on_retry_and_not_invited_twice(
+def test_customer_created_meanwhile_by_another_decider_is_updated_on_retry_and_not_invited_twice(
     survey, uow
 ):
     now = utcnow()
 
-    def concurrent_request_invites_the_customer():
+    def another_decider_invites_the_customer():
         uow.customers.add(_customer("crm-42", "J. Doe", now))
         uow.crm_events.add(_crm_event("order-0", "customer-elsewhere", now))
         uow.invitations.add(_invitation("customer-elsewhere", now))
 
-    uow.fail_next_commit_with_conflict(concurrent_request_invites_the_customer)
-    outcome = accept(survey, "order-1", name="Jane Doe")
+    receipt = service.accept_crm_event(survey, CrmEventSchema().load(crm_event("order-1", name="Jane Doe")))
+    uow.fail_next_commit_with_conflict(another_decider_invites_the_customer)
+    assert service.decide_received_events(survey) == 1
 
-    assert (outcome.duplicate, outcome.decision) == (False, "skipped")
+    decided = service.event_decision(survey, receipt.event_id)
+    assert (decided.status, decided.decision) == ("decided", "skipped")
     [customer] = uow.customers.rows.values()
     assert (customer.id, customer.name) == ("customer-elsewhere", "Jane Doe")
     assert list(uow.invitations.rows) == ["invitation-elsewhere"]
     assert uow.emitted("invitation.requested") == []
 
 
-def test_conflict_on_the_retry_as_well_is_raised(survey, uow):
-    uow.fail_next_commit_with_conflict()
-    uow.fail_next_commit_with_conflict()
+def test_event_whose_decision_conflicts_on_every_try_stays_received_and_is_decided_next_time(survey, uow):
+    receipt = service.accept_crm_event(survey, CrmEventSchema().load(crm_event("order-1")))
+    for _ in range(3):  # the batch, then the event alone, then its retry
+        uow.fail_next_commit_with_conflict()
 
-    with pytest.raises(Conflict):
-        accept(survey, "order-1")
-    assert uow.crm_events.rows == {} and uow.events == []
+    assert service.decide_received_events(survey) == 0
+    assert service.event_decision(survey, receipt.event_id).status == "received"
+    assert uow.customers.rows == {} and uow.invitations.rows == {} and uow.events == []
+
+    assert service.decide_received_events(survey) == 1
+    assert service.event_decision(survey, receipt.event_id).decision == "invited"
 
 
 # --- answer_page and submit_answer ---------------------------------------------------------------------

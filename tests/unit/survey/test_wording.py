@@ -13,6 +13,7 @@ from services.survey.wording import Brand, MessageTemplate, Variables, render, t
 from shared.http import DomainError, NotFoundError
 from shared.sms import sms_segments
 from tests.conftest import crm_event
+from tests.survey_intake import accept_and_decide
 
 from .fakes import FakeSurveyUnitOfWork, fake_runtime
 
@@ -103,7 +104,7 @@ def test_the_shipped_sms_fit_the_default_budget():
 def invite(survey, uow, **customer: Any) -> dict[str, Any]:
     event = crm_event(**customer)
     event["properties"] = {"order_id": "A-1042"}
-    outcome = service.accept_crm_event(survey, CrmEventSchema().load(event))
+    outcome = accept_and_decide(survey, CrmEventSchema().load(event))
     [requested] = [
         d for d in uow.emitted("invitation.requested") if d["invitation_id"] == outcome.invitation_id
     ]
