@@ -98,6 +98,8 @@ class CrmEvent(Base):
     status: Mapped[str] = mapped_column(String(16), default=EVENT_DECIDED, server_default=EVENT_DECIDED)
     # The event's customer as the CRM sent it, until the decider has upserted the customer (then None).
     customer_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The intake request's id (X-Request-Id): the decision's events carry it, as if made in that request.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     # None until decided.
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("survey_customers.id"))
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)

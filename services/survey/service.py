@@ -15,6 +15,7 @@ from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import ConflictError, DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE
+from shared.logs import current_request_id, request_id_scope
 from shared.metrics import count_decision
 from shared.nps import NpsSummary, nps_summary
 from shared.settings import DEFAULT_SOURCE, EventSource
@@ -71,6 +72,7 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
         customer_id=None,
         properties=event.get("properties") or {},
         invitation_id=None,
+        request_id=current_request_id(),
     )
     with runtime.unit_of_work() as uow:
         event_id, stored = uow.crm_events.receive(crm_event)
@@ -93,7 +95,8 @@ def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
             received = uow.crm_events.claim_received(limit)
             claimed = [crm_event.id for crm_event in received]
             for crm_event in received:
-                _decide(runtime, uow, crm_event, utcnow())
+                with request_id_scope(crm_event.request_id):
+                    _decide(runtime, uow, crm_event, utcnow())
         return len(claimed)
     except Exception:
         if not claimed:
@@ -109,7 +112,8 @@ def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
                 claimed = uow.crm_events.claim_received(1, crm_event_id)
                 if not claimed:
                     return False  # decided by another decider meanwhile
-                _decide(runtime, uow, claimed[0], utcnow())
+                with request_id_scope(claimed[0].request_id):
+                    _decide(runtime, uow, claimed[0], utcnow())
             return True
         except Conflict:
             # A customer another decider created meanwhile: found, and locked, on the second try.
@@ -145,7 +149,7 @@ def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, 
     crm_event.customer_fields = None
     crm_event.status = EVENT_DECIDED
     _record_decision(crm_event, decision, now)
-    uow.after_commit(functools.partial(count_decision, str(decision.outcome), decision.reason_code))
+    uow.after_commit(functools.partial(count_decision, decision.outcome.value, decision.code.value))
     if decision.invite:
         _invite_for_event(runtime, uow, crm_event, customer, rule, now)
     _report_referral(uow, crm_event)

@@ -180,6 +180,9 @@ def test_phone_with_a_trailing_newline_or_other_digits_is_stored_as_plain_e164(s
     response = _post_event(survey_client, crm_event(phone=phone))
 
     assert response.status_code == 202
+    from services.survey import service
+
+    service.decide_received_events(survey)  # the customer is made when the event is decided
     with survey.database.transaction() as session:
         assert session.scalars(select(Customer.phone)).all() == ["+12025550123"]
 
@@ -234,6 +237,7 @@ def _invite(survey) -> str:
     from services.survey.models import outbox
 
     service.accept_crm_event(survey, CrmEventSchema().load(crm_event()))
+    service.decide_received_events(survey)  # what survey's clock does right after the intake
     with survey.database.transaction() as session:
         row = session.execute(select(outbox.c.payload)).all()[-1]
     return row.payload["data"]["message"]["answer_url"].rsplit("/", 1)[1]

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from closeloop.services import SERVICES
+from services.survey import service as survey_service
 from services.survey.models import outbox as survey_outbox
 from shared.logs import JsonLines, MaskContacts
 from tests.conftest import REDIS_TEST_URL, crm_event, make_settings, migrated_service, signed_request
@@ -70,6 +71,7 @@ def test_metrics_are_for_staff_and_count_crm_events_decisions_and_the_outbox(sql
         client = app.test_client()
         body, headers = signed_request(crm_event())
         assert client.post("/v1/events", data=body, headers=headers).status_code == 202
+        survey_service.decide_received_events(runtime)  # what survey's clock does right after the intake
         unsigned = client.post("/v1/events", json=crm_event())
         assert unsigned.status_code == 401
 
@@ -103,6 +105,8 @@ def test_the_request_id_is_answered_and_carried_into_the_events_it_causes(sqlite
         body, headers = signed_request(crm_event())
 
         response = client.post("/v1/events", data=body, headers={**headers, "X-Request-Id": "crm-req-42"})
+        # Decided by the clock, outside the request: the events still carry the request's id.
+        survey_service.decide_received_events(runtime)
         made_up = client.get("/healthz", headers={"X-Request-Id": "not a token; drop table"})
 
         with runtime.database.transaction() as session:

@@ -40,6 +40,8 @@ def upgrade() -> None:
             sa.Column("status", sa.String(length=16), nullable=False, server_default="decided")
         )
         batch_op.add_column(sa.Column("customer_fields", sa.JSON(), nullable=True))
+        # The intake request's id, so the decision's events carry it as if made in that request.
+        batch_op.add_column(sa.Column("request_id", sa.String(length=64), nullable=True))
         for name, type_ in DECISION_COLUMNS:
             batch_op.alter_column(name, existing_type=type_, nullable=True)
     op.create_index(
@@ -67,5 +69,6 @@ def downgrade() -> None:
     with op.batch_alter_table("survey_crm_events", schema=None) as batch_op:
         for name, type_ in DECISION_COLUMNS:
             batch_op.alter_column(name, existing_type=type_, nullable=False)
+        batch_op.drop_column("request_id")
         batch_op.drop_column("customer_fields")
         batch_op.drop_column("status")
