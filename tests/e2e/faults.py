@@ -281,7 +281,8 @@ class FaultHarness:
                         time.sleep(1)
                         continue
                     if answer.status_code in (200, 202):
-                        return event["id"], answer.json().get("invitation_id") or ""
+                        # The receipt names the stored event; survey's clock decides it right after.
+                        return event["id"], answer.json()["event_id"]
                     time.sleep(1)
                 return event["id"], None
             finally:
@@ -300,6 +301,9 @@ class FaultHarness:
         waiting = ", ".join(f"'{state}'" for state in IN_FLIGHT)
         unacknowledged = "WHERE acknowledged_at IS NULL AND next_publish_at IS NOT NULL"
         return {
+            "undecided CRM events": self._scalar(
+                "SELECT count(*) FROM survey_crm_events WHERE status = 'received'"
+            ),
             "survey outbox": self._scalar(f"SELECT count(*) FROM survey_outbox {unacknowledged}"),
             "dispatch outbox": self._scalar(f"SELECT count(*) FROM dispatch_outbox {unacknowledged}"),
             "deliveries": self._scalar(
@@ -307,13 +311,17 @@ class FaultHarness:
             ),
         }
 
-    def quiet(self, invitations: int) -> bool:
+    def quiet(self) -> bool:
         if any(self.unfinished().values()):
             return False
-        return self._scalar("SELECT count(*) FROM dispatch_deliveries") >= invitations
+        invited = self._scalar("SELECT count(*) FROM survey_crm_events WHERE invitation_id IS NOT NULL")
+        return self._scalar("SELECT count(*) FROM dispatch_deliveries") >= invited
 
     def count(self, accepted: dict[str, str], report: Report) -> None:
+        """``accepted``: the CRM's event id -> survey's stored event id (the receipt's ``event_id``)."""
         report.accepted = len(accepted)
+        invitation_of = dict(self._rows("SELECT id, invitation_id FROM survey_crm_events"))
+        accepted = {event_id: invitation_of.get(stored) or "" for event_id, stored in accepted.items()}
         invited = {invitation for invitation in accepted.values() if invitation}
         stored = {row[0] for row in self._rows("SELECT id FROM survey_invitations")}
         report.invitations = len(invited & stored)
@@ -395,8 +403,7 @@ def run(plan: Plan, directory: Path, echo: Callable[[str], None] = print) -> Rep
         report.faults_seconds = last_fault[0] - started
         if refused:
             echo(f"{len(refused)} events never accepted after 5 tries, e.g. {refused[:3]}")
-        invitations = len([invitation for invitation in accepted.values() if invitation])
-        if _poll(lambda: harness.quiet(invitations), plan.quiet_timeout):
+        if _poll(harness.quiet, plan.quiet_timeout):
             report.quiet_after = time.monotonic() - last_fault[0]
         else:
             echo(f"not quiet after {plan.quiet_timeout:.0f} s: {harness.unfinished()}")

@@ -268,6 +268,7 @@ def test_export_customer_on_the_command_line_gathers_every_service(survey, monke
     app = create_app(survey)
     body, headers = signed_request(crm_event(external_id="crm-export", email="export.me@example.com"))
     assert app.test_client().post("/v1/events", data=body, headers=headers).status_code == 202
+    survey_service.decide_received_events(survey)  # what survey's clock does right after the intake
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     assert main(["export-customer", "crm-export"]) == 0
     export = json.loads(capsys.readouterr().out)
