@@ -167,10 +167,7 @@ def create_outbox_notify_trigger(op: Any, service: str) -> None:
         return
     from shared.outbox import outbox_channel  # noqa: PLC0415 (migrations load before the app)
 
-    op.execute(
-        "CREATE OR REPLACE FUNCTION closeloop_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); RETURN NULL; END $$"
-    )
+    _create_notify_function(op)
     op.execute(
         f"CREATE TRIGGER {service}_outbox_notify AFTER INSERT ON {service}_outbox "
         f"FOR EACH STATEMENT EXECUTE FUNCTION closeloop_notify_outbox('{outbox_channel(service)}')"
@@ -192,11 +189,7 @@ def create_insert_notify_trigger(op: Any, trigger: str, table: str, channel: str
     """
     if op.get_bind().dialect.name != "postgresql":
         return
-    # The outbox triggers' function: it notifies its first argument, whatever the trigger.
-    op.execute(
-        "CREATE OR REPLACE FUNCTION closeloop_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); RETURN NULL; END $$"
-    )
+    _create_notify_function(op)
     op.execute(
         f"CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW WHEN ({when}) "
         f"EXECUTE FUNCTION closeloop_notify_outbox('{channel}')"
@@ -206,3 +199,17 @@ def create_insert_notify_trigger(op: Any, trigger: str, table: str, channel: str
 def drop_insert_notify_trigger(op: Any, trigger: str, table: str) -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+
+
+def _create_notify_function(op: Any) -> None:
+    """The triggers' one function: it notifies its first argument, whatever the trigger.
+
+    Every service's migration creates it, each under its own version table's lock, so several may run at
+    once (each web process and clock migrates at start); PostgreSQL fails one of two concurrent
+    ``CREATE OR REPLACE FUNCTION`` with "tuple concurrently updated": a lock of its own serialises them.
+    """
+    op.execute("SELECT pg_advisory_xact_lock(hashtext('closeloop_notify_outbox'))")
+    op.execute(
+        "CREATE OR REPLACE FUNCTION closeloop_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); RETURN NULL; END $$"
+    )
