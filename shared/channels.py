@@ -16,6 +16,14 @@ class Channel(StrEnum):
 CHANNELS: tuple[str, ...] = tuple(channel.value for channel in Channel)
 
 
+# How Twilio names a WhatsApp user: "whatsapp:" and their number.
+WHATSAPP_PREFIX = "whatsapp:"
+
+
 def normal_address(channel: str, address: str) -> str:
-    """An address as opt-outs compare it: an email without case, a phone number as given (E.164)."""
-    return address.strip().lower() if channel == Channel.EMAIL else address.strip()
+    """An address as opt-outs and replies compare it: an email without case, a phone number as given
+    (E.164), a WhatsApp user by their number."""
+    address = address.strip()
+    if channel == Channel.WHATSAPP:
+        return address.removeprefix(WHATSAPP_PREFIX)
+    return address.lower() if channel == Channel.EMAIL else address

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.channels import CHANNELS, Channel
+from shared.channels import CHANNELS, WHATSAPP_PREFIX, Channel
 from shared.locales import localized
 from shared.nps import NpsCategory, nps_category
 from shared.retries import RetrySchedule
@@ -289,18 +289,6 @@ def fallback_source(source_id: str, channel: str) -> str:
 def suppression_reason(email: str | None, phone: str | None) -> str:
     """Why ``choose_channel`` found nothing: shown on the suppressed delivery."""
     return NO_CHANNEL_LEFT if email or phone else NO_ADDRESS
-
-
-def normal_address(channel: str, address: str) -> str:
-    """An address as opt-outs and replies compare it: email without case, a phone number as given (E.164),
-    a WhatsApp user by their number."""
-    address = address.strip()
-    if channel == Channel.WHATSAPP:
-        return address.removeprefix(WHATSAPP_PREFIX)
-    return address.lower() if channel == Channel.EMAIL else address
-
-
-WHATSAPP_PREFIX = "whatsapp:"
 
 
 def inbound_channel(sender: str) -> tuple[Channel, str]:

@@ -7,11 +7,12 @@ import logging
 
 from sqlalchemy import and_, delete, or_, select
 
+from shared.channels import normal_address
 from shared.consumers import ReceivedEvent, consumes, record_erasure
 from shared.outbox import forget_events_mentioning
 from shared.personal_data import row_data
 
-from . import domain, models, service
+from . import models, service
 from .models import Delivery, InboundSms, OptOut, ProviderEvent, SandboxMessage
 from .runtime import DispatchRuntime
 from .unit_of_work import DispatchUnitOfWork
@@ -35,7 +36,7 @@ def erase_customer(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: Rec
     addresses = [
         (item["channel"], form)
         for item in data["addresses"]
-        for form in {item["address"], domain.normal_address(item["channel"], item["address"])}
+        for form in {item["address"], normal_address(item["channel"], item["address"])}
     ]
     matches = [Delivery.invitation_id.in_(data["invitation_ids"])]
     matches += [
@@ -64,7 +65,7 @@ def _address_forms(addresses: list[dict]) -> list[tuple[str, str]]:
     return [
         (item["channel"], form)
         for item in addresses
-        for form in {item["address"], domain.normal_address(item["channel"], item["address"])}
+        for form in {item["address"], normal_address(item["channel"], item["address"])}
     ]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from shared.channels import Channel
+from shared.channels import Channel, normal_address
 from shared.clock import as_utc, utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.http import NotFoundError
@@ -745,11 +745,11 @@ def _fall_back(runtime: DispatchRuntime, uow: DispatchUnitOfWork, failed: Delive
 
 
 def _is_opted_out(uow: DispatchUnitOfWork, channel: str, address: str) -> bool:
-    return uow.opt_outs.has(channel, domain.normal_address(channel, address))
+    return uow.opt_outs.has(channel, normal_address(channel, address))
 
 
 def _record_opt_out(uow: DispatchUnitOfWork, channel: str, address: str, source: str) -> None:
-    address = domain.normal_address(channel, address)
+    address = normal_address(channel, address)
     if not uow.opt_outs.has(channel, address):
         uow.opt_outs.add(OptOut(channel=channel, address=address, source=source, created_at=utcnow()))
         # Survey skips a customer opted out of every channel, and says so, instead of inviting in vain.
@@ -878,7 +878,7 @@ def receive_sms(
     kind = classify_sms_reply(body)
     # WhatsApp replies come through the same webhook, from "whatsapp:+1555...".
     channel, number = domain.inbound_channel(from_phone)
-    phone = domain.normal_address(channel, number)
+    phone = normal_address(channel, number)
     with runtime.unit_of_work() as uow:
         if uow.inbound_sms.has(message_sid):
             return None
@@ -932,7 +932,7 @@ def deliveries_for(runtime: DispatchRuntime, invitation_id: str) -> list[Deliver
 def deliveries_to_phone(runtime: DispatchRuntime, phone: str, limit: int = 100) -> list[Delivery]:
     """Text messages to ``phone``, newest first: what a success team checks when a customer calls."""
     with runtime.unit_of_work() as uow:
-        return uow.deliveries.to_address(Channel.SMS, domain.normal_address(Channel.SMS, phone), limit)
+        return uow.deliveries.to_address(Channel.SMS, normal_address(Channel.SMS, phone), limit)
 
 
 def sending_window(runtime: DispatchRuntime, channel: str, timezone: str) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from shared.channels import WHATSAPP_PREFIX
+
 from .base import (
     OutcomeUnknownError,
     OutgoingSms,
@@ -43,7 +45,6 @@ ERROR_TOO_MANY_REQUESTS = 20429  # never processed, always safe to retry
 # (clocks differ); this much earlier still counts as the same attempt.
 CLOCK_SKEW = timedelta(minutes=2)
 LOOKUP_LIMIT = 50
-WHATSAPP_PREFIX = "whatsapp:"
 
 
 class _AnswerKeepingHttpClient(TwilioHttpClient):

@@ -4,6 +4,7 @@ import pytest
 
 from services.dispatch import domain
 from services.dispatch.domain import DeliveryState, is_forward_transition
+from shared.channels import normal_address
 from shared.clock import utcnow
 from shared.sms import sms_segments
 
@@ -30,8 +31,8 @@ def test_no_channel_when_every_reachable_one_opted_out():
 
 
 def test_email_addresses_compare_without_case_and_phone_numbers_as_given():
-    assert domain.normal_address("email", " Ada@Example.COM ") == "ada@example.com"
-    assert domain.normal_address("sms", " +15555550100 ") == "+15555550100"
+    assert normal_address("email", " Ada@Example.COM ") == "ada@example.com"
+    assert normal_address("sms", " +15555550100 ") == "+15555550100"
 
 
 def test_deliveries_are_tried_six_times_then_given_up():
