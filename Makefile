@@ -36,6 +36,7 @@ services: $(STAMP)
 bench: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/intake_bench.py
+	$(BIN)/python bench/memory_bench.py
 	$(BIN)/python bench/loop_services_bench.py
 	$(BIN)/python bench/sentiment_bench.py
 	$(BIN)/python bench/loop_bench.py

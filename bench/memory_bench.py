@@ -1,0 +1,482 @@
+"""Resident memory per process of services mode, each beside its bare framework measured in the same run.
+
+    .venv/bin/python bench/memory_bench.py [--quiet 5]
+
+Starts every line of infra/Procfile under honcho, as ``make services`` does, on a fresh PostgreSQL database
+and a private redis-server, with the provider simulator as SendGrid and Twilio. Beside them, in the same run:
+- a bare Flask app (bench/baseline_apps.py) under the same gunicorn settings (2 sync workers, access log):
+  the baseline of each service's web workers and of the gateway's;
+- bare dramatiq workers (bench/bare_dramatiq.py) with the same processes and threads (1 x 4 and 1 x 2):
+  the baseline of each service's dramatiq worker process;
+- a bare clock (BARE_CLOCK below): what every clock needs and no more. A clock wakes on PostgreSQL's NOTIFY
+  or each second, reads and updates rows through SQLAlchemy and publishes messages with dramatiq; so the
+  bare one holds a SQLAlchemy engine on psycopg connected to the same database, a LISTEN connection and
+  dramatiq's RedisBroker on the same Redis, and runs one query a second.
+
+VmRSS is read twice: at idle (every process started and migrated, then ``--quiet`` seconds of nothing),
+and warm (after one event went round the loop: invited by email, answered with a comment, its sentiment
+read and its follow-up task listed through the gateway), so imports made on first use are counted too.
+For gunicorn the figure is the larger of its two workers (not the arbiter); for dramatiq its worker
+process (not the supervising parent); a clock is one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+BIN = Path(sys.executable).parent
+ADMIN_DSN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVICE_NAMES = ("survey", "dispatch", "sentiment", "followup")
+TARGET = 1.5
+
+# The bare clock: the frameworks a clock holds (SQLAlchemy + psycopg, a LISTEN connection, dramatiq's Redis
+# broker) and a loop that waits for a notification or a second, then runs one query.
+BARE_CLOCK = """
+import os, select, sys
+import psycopg, sqlalchemy
+from dramatiq.brokers.redis import RedisBroker
+
+engine = sqlalchemy.create_engine(os.environ["BARE_DATABASE_URL"], pool_pre_ping=True)
+broker = RedisBroker(url=os.environ["BARE_BROKER_URL"])
+broker.declare_queue("bare-clock")
+listener = psycopg.connect(os.environ["BARE_DATABASE_URL"].replace("+psycopg", ""), autocommit=True)
+listener.execute("LISTEN bare_clock")
+print("bare clock running", flush=True)
+while True:
+    select.select([listener.fileno()], [], [], 1.0)
+    for _ in listener.notifies(timeout=0):
+        pass
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("SELECT 1"))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1", **env},
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def wait_until(check, timeout: float, what: str):
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (requests.RequestException, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+# --- processes, read from /proc -------------------------------------------------------------------------
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process we may read."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        found[int(entry.name)] = (parent, cmdline)
+    return found
+
+
+def _descendants(root: int, table: dict[int, tuple[int, str]]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for {pid}")
+
+
+def _role(cmdline: str) -> str | None:
+    """The Procfile line (or bare baseline) a parent process runs, from its command line."""
+    if "BARE_DATABASE_URL" in cmdline:
+        return "bare-clock"
+    if "gunicorn" in cmdline:
+        if "closeloop.gateway" in cmdline:
+            return "gateway"
+        if "baseline_apps" in cmdline:
+            return "bare-flask"
+        match = re.search(r"services\.(\w+)\.wsgi", cmdline)
+        return f"{match.group(1)}-web" if match else None
+    if "dramatiq" in cmdline:
+        if "bare_dramatiq" in cmdline:
+            threads = re.search(r"--threads (\d+)", cmdline)
+            return f"bare-dramatiq-{threads.group(1)}" if threads else None
+        match = re.search(r"services\.(\w+)\.worker", cmdline)
+        return f"{match.group(1)}-worker" if match else None
+    match = re.search(r"closeloop clock (\w+)", cmdline)
+    if match:
+        return f"{match.group(1)}-clock"
+    return None
+
+
+def measure(roots: list[int]) -> dict[str, float]:
+    """The resident set of each role's measured process (MiB): gunicorn's and dramatiq's largest worker
+    (a forked child running the parent's command line), or the process itself for a clock."""
+    table = _processes()
+    figures: dict[str, float] = {}
+    for root in roots:
+        for pid in [root, *_descendants(root, table)]:
+            parent, cmdline = table[pid]
+            role = _role(cmdline)
+            if role is None:
+                continue
+            forked_worker = parent in table and table[parent][1] == cmdline
+            is_clock = role.endswith("-clock")
+            if not (forked_worker or is_clock):
+                continue  # an arbiter or a supervisor
+            with contextlib.suppress(OSError, ValueError):
+                figures[role] = max(figures.get(role, 0.0), rss_mib(pid))
+    return figures
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+class Run:
+    def __init__(self, scratch: Path) -> None:
+        import psycopg
+
+        self.scratch = scratch
+        self.processes: list[subprocess.Popen] = []
+        self.redis_port = free_port()
+        self.processes.append(
+            start(
+                ["redis-server", "--port", str(self.redis_port), "--save", "", "--appendonly", "no"],
+                {},
+                scratch / "redis.log",
+            )
+        )
+        self.broker_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.database = f"bench_memory_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{self.database}"')
+        self.database_url = (
+            ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+            + f"/{self.database}"
+        )
+        self.ports = {name: free_port() for name in ("gateway", "simulator", "bare", *SERVICE_NAMES)}
+        self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+
+    def start_all(self) -> None:
+        from shared.signing import generate_secret
+
+        self.secret = generate_secret()
+        env_file = self.scratch / "services.env"
+        env_file.write_text(
+            "\n".join(
+                [
+                    f"DATABASE_URL={self.database_url}",
+                    f"BROKER_URL={self.broker_url}",
+                    *(f"{name.upper()}_PORT={self.ports[name]}" for name in ("gateway", *SERVICE_NAMES)),
+                    f"PUBLIC_BASE_URL={self.urls['gateway']}",
+                    f"SURVEY_PUBLIC_URL={self.urls['survey']}",
+                    f"DISPATCH_PUBLIC_URL={self.urls['dispatch']}",
+                    f"CLOSELOOP_WEBHOOK_SECRET={self.secret}",
+                    "CLOSELOOP_SECRET_KEY=bench-secret-key",
+                    "CLOSELOOP_TRANSPORT=providers",
+                    "SENDGRID_API_KEY=SG.bench",
+                    f"SENDGRID_API_BASE_URL={self.urls['simulator']}",
+                    f"TWILIO_ACCOUNT_SID=AC{'5' * 32}",
+                    "TWILIO_AUTH_TOKEN=simulator-auth-token",
+                    "TWILIO_FROM_NUMBER=+15005550006",
+                    f"TWILIO_API_BASE_URL={self.urls['simulator']}",
+                    # Any hour: no quiet hours, no reminders.
+                    "QUIET_HOURS=off",
+                    "REMINDER_COUNT=0",
+                ]
+            )
+        )
+        log = self.scratch / "services.log"
+        python = str(BIN / "python")
+        self.processes.append(
+            start(
+                [python, "-m", "closeloop.provider_simulator", "--port", str(self.ports["simulator"])],
+                {},
+                log,
+            )
+        )
+        self.honcho = start(
+            [str(BIN / "honcho"), "-f", "infra/Procfile", "-e", str(env_file), "-d", str(ROOT), "start"],
+            {},
+            log,
+        )
+        self.processes.append(self.honcho)
+        # The baselines, with the same settings as the Procfile's lines.
+        from baseline_apps import create_table  # noqa: PLC0415 (bench/ is the script's folder)
+
+        bare_dsn = self.database_url.replace("+psycopg", "")
+        create_table(bare_dsn)
+        bare_log = self.scratch / "bare.log"
+        self.processes.append(
+            start(
+                [
+                    str(BIN / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{self.ports['bare']}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    "-",
+                    "--pythonpath",
+                    str(BENCH),
+                    "baseline_apps:create_app()",
+                ],
+                {"BASELINE_DATABASE_DSN": bare_dsn},
+                bare_log,
+            )
+        )
+        for threads in ("4", "2"):
+            self.processes.append(
+                start(
+                    [str(BIN / "dramatiq"), "bare_dramatiq", "--processes", "1", "--threads", threads],
+                    {"BARE_BROKER_URL": self.broker_url, "PYTHONPATH": str(BENCH)},
+                    bare_log,
+                    cwd=BENCH,
+                )
+            )
+        self.processes.append(
+            start(
+                [python, "-c", BARE_CLOCK],
+                {"BARE_DATABASE_URL": self.database_url, "BARE_BROKER_URL": self.broker_url},
+                bare_log,
+            )
+        )
+
+    def wait_started(self) -> None:
+        import requests
+
+        for name in SERVICE_NAMES:
+            for web in (name, "gateway"):
+                wait_until(
+                    lambda name=name, web=web: (
+                        requests.get(f"{self.urls[web]}/openapi/{name}.json", timeout=2).ok
+                    ),
+                    120,
+                    f"{name}'s app on {web}",
+                )
+        wait_until(lambda: requests.get(f"{self.urls['bare']}/", timeout=2).status_code == 404, 60, "bare")
+        log = self.scratch / "services.log"
+        wait_until(lambda: log.read_text().count(" clock running ") >= len(SERVICE_NAMES), 120, "the clocks")
+        bare_log = self.scratch / "bare.log"
+        wait_until(lambda: "bare clock running" in bare_log.read_text(), 60, "the bare clock")
+        # Every dramatiq worker process (four services', two bare) has imported its module and started.
+        wait_until(
+            lambda: (
+                log.read_text().count("Worker process is ready for action.") >= len(SERVICE_NAMES)
+                and bare_log.read_text().count("Worker process is ready for action.") >= 2
+            ),
+            120,
+            "the dramatiq workers",
+        )
+
+    def one_loop(self) -> None:
+        """One event round the loop: email, answer with a comment, sentiment, a task read at the gateway."""
+        import requests
+
+        from shared.db import Database
+        from shared.identity.store import IdentityStore
+        from shared.principal import Role
+        from shared.signing import signed_headers
+
+        store = IdentityStore(Database(self.database_url))
+        _, key = store.create_api_key("memory bench", Role.AGENT, "bench")
+        store.database.dispose()
+        staff = {"Authorization": f"Bearer {key}"}
+        event = {
+            "id": f"evt-{uuid.uuid4().hex}",
+            "type": "purchase.completed",
+            "occurred_at": datetime.now().astimezone().isoformat(),
+            "customer": {
+                "external_id": "memory-1",
+                "email": "memory@example.com",
+                "name": "Memory Bench",
+                "locale": "en",
+            },
+            "properties": {"order_id": "order-memory-1"},
+        }
+        body = json.dumps(event).encode()
+        headers = {"Content-Type": "application/json", **signed_headers(self.secret, body)}
+        requests.post(
+            f"{self.urls['survey']}/v1/events", data=body, headers=headers, timeout=30
+        ).raise_for_status()
+        messages_url = f"{self.urls['simulator']}/_simulator/messages"
+        [email] = wait_until(lambda: requests.get(messages_url, timeout=5).json(), 60, "the email")
+        link = re.search(r'href="([^"]+\?score=2)"', email["html"]).group(1)
+        requests.get(link, timeout=30).raise_for_status()
+        answer = {"score": "2", "comment": "Rude staff and a broken product, I want a refund."}
+        requests.post(link.split("?")[0], data=answer, timeout=30).raise_for_status()
+        wait_until(
+            lambda: [
+                task
+                for task in requests.get(f"{self.urls['gateway']}/v1/tasks", headers=staff, timeout=5).json()
+                if task.get("sentiment")
+            ],
+            60,
+            "the follow-up task with its sentiment",
+        )
+        # The same reads on every web worker and the bare one: each of gunicorn's two workers warm.
+        for _ in range(4):
+            for name in SERVICE_NAMES:
+                requests.get(f"{self.urls[name]}/openapi/{name}.json", timeout=5)
+                requests.get(f"{self.urls['gateway']}/openapi/{name}.json", timeout=5)
+            requests.get(f"{self.urls['followup']}/v1/tasks", headers=staff, timeout=5)
+            requests.post(f"{self.urls['bare']}/json", json={"id": "warm"}, timeout=5)
+
+    def close(self) -> None:
+        import psycopg
+
+        for process in reversed(self.processes):
+            stop(process)
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
+ROWS = [
+    ("gateway", "bare-flask", "gunicorn worker (4 apps)"),
+    *(
+        row
+        for name in SERVICE_NAMES
+        for row in (
+            (f"{name}-web", "bare-flask", "gunicorn worker"),
+            (
+                f"{name}-worker",
+                f"bare-dramatiq-{4 if name in ('survey', 'dispatch') else 2}",
+                "dramatiq worker process",
+            ),
+            (f"{name}-clock", "bare-clock", "clock"),
+        )
+    ),
+]
+BASELINES = [
+    ("bare-flask", "bare Flask, gunicorn 2 sync workers"),
+    ("bare-dramatiq-4", "bare dramatiq, 1 process x 4 threads"),
+    ("bare-dramatiq-2", "bare dramatiq, 1 process x 2 threads"),
+    ("bare-clock", "bare clock: SQLAlchemy+psycopg, LISTEN, RedisBroker"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quiet", type=float, default=5.0, help="seconds of idle before each reading")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
+    args = parser.parse_args()
+    if not shutil.which("redis-server"):
+        raise SystemExit("redis-server is missing (make prerequisites installs it)")
+    sys.path.insert(0, str(BENCH))
+    scratch = Path(tempfile.mkdtemp(prefix="memory-bench-"))
+    began = time.monotonic()
+    run = Run(scratch)
+    try:
+        run.start_all()
+        run.wait_started()
+        time.sleep(args.quiet)
+        roots = [process.pid for process in run.processes]
+        idle = measure(roots)
+        run.one_loop()
+        time.sleep(args.quiet)
+        warm = measure(roots)
+    finally:
+        run.close()
+        if not args.keep_logs:
+            shutil.rmtree(scratch, ignore_errors=True)
+    load = os.getloadavg()
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
+        f"load average {load[0]:.2f} {load[1]:.2f}; {time.monotonic() - began:.0f} s"
+        + (f"; logs in {scratch}" if args.keep_logs else "")
+    )
+    print(
+        "resident memory per process (VmRSS, MiB): idle = started, migrated, "
+        f"{args.quiet:g} s quiet; warm = after one event went round the loop"
+    )
+    print(f"{'baseline':52} {'idle':>6} {'warm':>6}")
+    for role, label in BASELINES:
+        print(f"{label:52} {idle.get(role, 0):6.1f} {warm.get(role, 0):6.1f}")
+    print(
+        f"{'process (infra/Procfile)':42} {'idle':>6} {'warm':>6} {'base':>6} {'ratio idle':>10} {'warm':>6}"
+    )
+    over = []
+    for role, baseline, what in ROWS:
+        label = f"{role} {what}"
+        base_idle, base_warm = idle.get(baseline), warm.get(baseline)
+        mine_idle, mine_warm = idle.get(role), warm.get(role)
+        if not (base_idle and base_warm and mine_idle and mine_warm):
+            print(f"{label:42} not measured")
+            over.append(role)
+            continue
+        ratio_idle, ratio_warm = mine_idle / base_idle, mine_warm / base_warm
+        if max(ratio_idle, ratio_warm) > TARGET:
+            over.append(role)
+        print(
+            f"{label:42} {mine_idle:6.1f} {mine_warm:6.1f} {base_warm:6.1f} "
+            f"{ratio_idle:9.2f}x {ratio_warm:5.2f}x"
+        )
+    print(f"target <= {TARGET}x its bare framework; above it: {', '.join(over) if over else 'none'}")
+
+
+if __name__ == "__main__":
+    main()
