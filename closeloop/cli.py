@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
 import logging
 import signal
@@ -12,9 +13,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from shared import logs
 from shared.broker import create_broker
@@ -27,6 +27,9 @@ from shared.principal import Role
 from shared.scheduling import PostgresWakeup, run_clock
 from shared.settings import SERVICES, Settings
 from shared.signing import signed_headers
+
+if TYPE_CHECKING:
+    from shared.wiring import ServiceWiring
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,10 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.services) - set(SERVICES))
         if unknown:
             parser.error(f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
-        from .services import SERVICES as WIRINGS
-
         for service in args.services or SERVICES:
-            wiring = WIRINGS[service]
+            wiring = _wiring(service)
             wiring.migrate(wiring.bootstrap(settings))
             print(f"{service}: migrated")
     elif args.command == "clock":
@@ -125,16 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _wiring(service: str) -> ServiceWiring[Any]:
+    """The named service's wiring, importing that service alone: a clock, or the migration before a web
+    process, holds no other service's modules (nor their libraries) in memory."""
+    return importlib.import_module(f"services.{service}.bootstrap").SERVICE
+
+
 @contextmanager
 def _runtimes(settings: Settings, *services: str) -> Iterator[dict]:
     """The named services' runtimes on their migrated databases, disposed of afterwards."""
-    from .services import SERVICES as WIRINGS
-
     logging.getLogger("alembic").setLevel(logging.WARNING)
     runtimes = {}
     try:
         for service in services:
-            wiring = WIRINGS[service]
+            wiring = _wiring(service)
             runtimes[service] = wiring.bootstrap(settings)
             wiring.migrate(runtimes[service])
         yield runtimes
@@ -145,7 +150,7 @@ def _runtimes(settings: Settings, *services: str) -> Iterator[dict]:
 
 def _erase_customer(settings: Settings, external_id: str) -> int:
     from services.survey import privacy
-    from shared.http import NotFoundError
+    from shared.errors import NotFoundError
 
     with _runtimes(settings, "survey") as runtimes:
         try:
@@ -165,7 +170,7 @@ def _export_customer(settings: Settings, external_id: str) -> int:
     from services.dispatch import privacy as dispatch_privacy
     from services.followup import privacy as followup_privacy
     from services.survey import privacy
-    from shared.http import NotFoundError
+    from shared.errors import NotFoundError
 
     with _runtimes(settings, "survey", "dispatch", "followup") as runtimes:
         try:
@@ -216,9 +221,7 @@ def _import_delighted(settings: Settings, files: list[Path], skip_bad_rows: bool
 
 
 def _run_clock(settings: Settings, service: str) -> int:
-    from .services import SERVICES as WIRINGS
-
-    wiring = WIRINGS[service]
+    wiring = _wiring(service)
     runtime = wiring.bootstrap(settings)
     # The clock may start before the web process has migrated; both may migrate, one waits for the other.
     wiring.migrate(runtime)
@@ -272,6 +275,8 @@ def _post_event(settings: Settings, file: Path, url: str | None, source: str | N
     body = json.dumps(event).encode()
     url = event_intake_url(settings, url, source)
     headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
+    import requests  # only this command speaks HTTP; the clocks run from this module too
+
     try:
         response = requests.post(url, data=body, headers=headers, timeout=10)
     except requests.RequestException as error:

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from shared.edge import install_edge
+from shared.errors import ConflictError, DomainError, ForbiddenError, NotFoundError  # noqa: F401 (below)
 from shared.operations import install_operations
 from shared.problems import JSON_PREFIXES, PROBLEM_MIMETYPE, problem
 from shared.settings import Limits
@@ -21,34 +22,8 @@ from shared.settings import Limits
 PROBLEM_SCHEMA_NAME = "Problem"
 _FIELD_ERRORS_REF = f"#/components/schemas/{PROBLEM_SCHEMA_NAME}/properties/errors"
 
-
-class DomainError(Exception):
-    """A request the domain refuses; ``status`` says how the API answers it."""
-
-    status = 400
-    title = "Bad request"
-
-    def __init__(self, detail: str, errors: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-
-
-class NotFoundError(DomainError):
-    status = 404
-    title = "Not found"
-
-
-class ForbiddenError(DomainError):
-    """The principal's role does not allow the request."""
-
-    status = 403
-    title = "Forbidden"
-
-
-class ConflictError(DomainError):
-    status = 409
-    title = "Conflict"
+# The domain's refusals (DomainError and its kinds) live in shared.errors, which use cases import without
+# loading Flask; this module answers them, and web modules may import them from here.
 
 
 class ProblemSchema(Schema):

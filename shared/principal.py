@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flask import g
-
 
 class Role(StrEnum):
     """Staff roles, each allowed what the ones before it are."""
@@ -43,4 +41,7 @@ class Principal:
 
 def current_principal() -> Principal | None:
     """The principal of the request being served, or None outside a request or on an open route."""
+    # Imported here: workers and clocks import this module (roles, principals) but serve no request.
+    from flask import g
+
     return g.get("principal")

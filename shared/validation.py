@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC
 from typing import Any
 
-from flask import current_app, has_app_context
 from marshmallow import ValidationError, fields
 
 from shared.settings import Limits
@@ -17,7 +17,9 @@ LIMITS = "closeloop.limits"
 
 def current_limits() -> Limits:
     """The limits of the app serving this request; the defaults outside one (unit tests of schemas)."""
-    limits = current_app.extensions.get(LIMITS) if has_app_context() else None
+    # A worker or a clock validates events without Flask: not loaded, there is no app to ask.
+    flask = sys.modules.get("flask")
+    limits = flask.current_app.extensions.get(LIMITS) if flask and flask.has_app_context() else None
     return limits if isinstance(limits, Limits) else Limits()
 
 

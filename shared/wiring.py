@@ -8,12 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-import dramatiq
-from flask import Flask
-
-from shared.broker import create_broker, declare_consumers, publisher
 from shared.consumers import Consumer
 from shared.db import Database
 from shared.identity.store import IdentityStore
@@ -23,6 +19,11 @@ from shared.outbox import Outbox
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 from shared.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    # Only the processes that run them load dramatiq (workers, clocks) or Flask (web processes).
+    import dramatiq
+    from flask import Flask
 
 
 class ServiceRuntime(Protocol):
@@ -59,10 +60,14 @@ class ServiceWiring(Generic[R]):
 
     def declare(self, broker: dramatiq.Broker, runtime: R) -> list[dramatiq.Actor]:
         """Bind the service's consumers and its outbox acknowledgements to ``broker``."""
+        from shared.broker import declare_consumers
+
         return declare_consumers(broker, self.name, runtime, self.consumers, runtime.outbox)
 
     def clock_jobs(self, runtime: R, broker: dramatiq.Broker, woken: bool = False) -> list[PeriodicJob]:
         """The clock's jobs; ``woken``: its clock wakes when events are committed (``shared.scheduling``)."""
+        from shared.broker import publisher
+
         outbox = runtime.outbox
         publish = publisher(broker)
         return [
@@ -85,6 +90,10 @@ class ServiceWiring(Generic[R]):
 
 def serve_worker(wiring: ServiceWiring[Any], settings: Settings | None = None) -> dramatiq.Broker:
     """Body of a service's ``worker`` module, the one ``dramatiq services.<name>.worker`` imports."""
+    import dramatiq
+
+    from shared.broker import create_broker
+
     settings = settings or Settings.from_env()
     configure_logging(settings.log_json)
     broker = create_broker(settings.broker_url)

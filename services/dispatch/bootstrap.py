@@ -11,13 +11,22 @@ from shared.settings import Settings
 from shared.wiring import ServiceWiring
 
 from . import actors, models, service
-from .app import create_app
 from .providers import EmailTransport
 from .runtime import DispatchRuntime, sql_runtime
 from .sandbox import SandboxTransport
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from .providers.twilio_sms import TwilioSmsTransport
+
+
+def create_app(runtime: DispatchRuntime) -> Flask:
+    # The web app's modules (Flask, the API's schemas, the pages) load only in a process that serves it:
+    # a worker or a clock imports this module too.
+    from .app import create_app as create_web_app
+
+    return create_web_app(runtime)
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> DispatchRuntime:

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from shared.channels import Channel, normal_address
 from shared.clock import as_utc, utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import NotFoundError
+from shared.errors import NotFoundError
 from shared.locales import localized, resolve_locale
 from shared.metrics import times_sends
 from shared.settings import Settings

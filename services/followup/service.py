@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import ConflictError, DomainError, ForbiddenError, NotFoundError
+from shared.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 from shared.principal import Principal, Role
 from shared.signing import generate_secret
 from shared.unit_of_work import Conflict

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.db import Database
 from shared.settings import Settings
 from shared.wiring import ServiceWiring
 
 from . import actors, models
-from .app import create_app
 from .runtime import SentimentRuntime, sql_runtime
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(runtime: SentimentRuntime) -> Flask:
+    # The web app's modules (Flask, the API's schemas, the pages) load only in a process that serves it:
+    # a worker or a clock imports this module too.
+    from .app import create_app as create_web_app
+
+    return create_web_app(runtime)
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> SentimentRuntime:

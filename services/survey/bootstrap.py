@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.db import Database
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
@@ -9,9 +11,19 @@ from shared.wiring import ServiceWiring
 
 from . import actors, models, privacy, service
 from .analytics import service as analytics
-from .app import create_app
 from .delighted import service as delighted
 from .runtime import SurveyRuntime, sql_runtime
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(runtime: SurveyRuntime) -> Flask:
+    # The web app's modules (Flask, the API's schemas, the pages) load only in a process that serves it:
+    # a worker or a clock imports this module too.
+    from .app import create_app as create_web_app
+
+    return create_web_app(runtime)
 
 
 def bootstrap(settings: Settings, database: Database | None = None) -> SurveyRuntime:

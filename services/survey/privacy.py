@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select, update
 
 from shared.clock import utcnow
 from shared.consumers import ERASED_EVENT, record_erasure
-from shared.http import NotFoundError
+from shared.errors import NotFoundError
 from shared.outbox import forget_events_mentioning
 from shared.personal_data import row_data
 

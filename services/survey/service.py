@@ -13,7 +13,7 @@ from typing import Any
 from shared.channels import Channel, normal_address
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import ConflictError, DomainError, NotFoundError
+from shared.errors import ConflictError, DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE
 from shared.logs import current_request_id, request_id_scope
 from shared.metrics import count_decision

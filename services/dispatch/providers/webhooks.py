@@ -15,20 +15,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
-from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
-from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+from typing import TYPE_CHECKING, Any
 
 from ..domain import DeliveryState
 from .base import redact_contact_details
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+
 logger = logging.getLogger(__name__)
 
-TWILIO_SIGNATURE_HEADER = SIGNATURE_HEADER  # "X-Twilio-Signature"
-SENDGRID_SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE  # "X-Twilio-Email-Event-Webhook-Signature"
-SENDGRID_TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # "X-Twilio-Email-Event-Webhook-Timestamp"
+# The SDKs' names for these headers (twilio.request_validator.SIGNATURE_HEADER, sendgrid's
+# EventWebhookHeader), written out: the SDKs load only where a signature is checked (dispatch's web process).
+TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
+SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 SENDGRID_REFERENCE_FIELD = "delivery_id"  # the custom arg SendGridEmailTransport sets
 DEFAULT_SENDGRID_TOLERANCE = timedelta(minutes=5)
 # What dispatch_provider_events stores of a report's id; SendGrid's sg_event_id is about 22 characters.
@@ -49,11 +50,15 @@ def verify_twilio_request(
     """
     if not signature:
         return False
+    from twilio.request_validator import RequestValidator
+
     return RequestValidator(auth_token).validate(url, params, signature)
 
 
 @lru_cache(maxsize=8)
 def _sendgrid_public_key(public_key: str) -> EllipticCurvePublicKey:
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
     return EventWebhook().convert_public_key_to_ecdsa(public_key)
 
 
@@ -90,6 +95,8 @@ def verify_sendgrid_event_webhook(
     except UnicodeDecodeError:
         return False
     key = _sendgrid_public_key(public_key)
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
     try:
         return bool(EventWebhook().verify_signature(body, signature, timestamp, public_key=key))
     except (binascii.Error, ValueError):

@@ -11,7 +11,7 @@ from datetime import date
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
 from shared.db import Database
-from shared.http import DomainError
+from shared.errors import DomainError
 
 from ..models import ResponseSentiment
 from ..runtime import SurveyRuntime

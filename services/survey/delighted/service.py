@@ -17,7 +17,7 @@ from typing import Any
 from shared.channels import Channel
 from shared.clock import utcnow
 from shared.consumers import ReceivedEvent, consumes
-from shared.http import DomainError, NotFoundError
+from shared.errors import DomainError, NotFoundError
 from shared.locales import DEFAULT_LOCALE, resolve_locale
 
 from .. import domain as survey_domain
