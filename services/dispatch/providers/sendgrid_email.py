@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
-
-import requests
-from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
-from sendgrid.helpers.mail.exceptions import SendGridException
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     OutcomeUnknownError,
@@ -26,6 +22,9 @@ from .base import (
     request_may_have_arrived,
     retry_after_seconds,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,17 @@ class SendGridEmailTransport:
         self.mail_send_url = api_base_url.rstrip("/") + MAIL_SEND_PATH
         self.timeout = timeout
         self.default_category = default_category
-        self._session = session or requests.Session()
+        # requests and the SDK (the sendgrid package loads cryptography) are imported on the first send:
+        # dispatch's web process builds this transport too, and never sends.
+        self._session = session
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
 
     def __repr__(self) -> str:
         # Never let the API key reach a log through a repr.
@@ -64,6 +73,8 @@ class SendGridEmailTransport:
 
     def build_payload(self, email: OutgoingEmail) -> dict[str, Any]:
         """The JSON body of the Mail Send call for `email`, as the SDK's `Mail` helper builds it."""
+        from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
+
         mail = Mail(
             from_email=From(self.from_email, self.from_name),
             to_emails=To(email.to_email, email.to_name),
@@ -83,13 +94,16 @@ class SendGridEmailTransport:
 
     def send_email(self, email: OutgoingEmail) -> SendReceipt:
         """Send `email` with one API call; SendGrid's `X-Message-Id` is the provider message id."""
+        import requests
+        from sendgrid.helpers.mail.exceptions import SendGridException
+
         try:
             payload = self.build_payload(email)
         except SendGridException as exc:
             # The helper refuses e.g. a body that looks like it contains a SendGrid API key.
             raise PermanentDeliveryError(f"SendGrid payload refused: {type(exc).__name__}") from exc
         try:
-            response = self._session.post(
+            response = self.session.post(
                 self.mail_send_url,
                 json=payload,
                 headers={"Authorization": f"Bearer {self._api_key}"},

@@ -8,17 +8,12 @@ SDK's `api` domain object, the one attribute every API v2010 URL is built from
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http import HttpClient
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+from typing import TYPE_CHECKING, Any
 
 from shared.channels import WHATSAPP_PREFIX
 
@@ -35,6 +30,11 @@ from .base import (
     retry_after_seconds,
 )
 
+if TYPE_CHECKING:
+    from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+    from twilio.http import HttpClient
+    from twilio.rest import Client
+
 logger = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
@@ -47,22 +47,29 @@ CLOCK_SKEW = timedelta(minutes=2)
 LOOKUP_LIMIT = 50
 
 
-class _AnswerKeepingHttpClient(TwilioHttpClient):
-    """The SDK's client, keeping each thread's last answer: a 429's Retry-After is in its headers only."""
+@functools.cache
+def _answer_keeping_http_client() -> type:
+    """The SDK's client, keeping each thread's last answer: a 429's Retry-After is in its headers only.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._answers = threading.local()
+    A class made on first use: the SDK (and requests) load only in a process that sends."""
+    from twilio.http.http_client import TwilioHttpClient
 
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        self._answers.last = None
-        response = super().request(*args, **kwargs)
-        self._answers.last = response
-        return response
+    class AnswerKeepingHttpClient(TwilioHttpClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._answers = threading.local()
 
-    def last_headers(self) -> Any:
-        answer = getattr(self._answers, "last", None)
-        return answer.headers if answer is not None else None
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            self._answers.last = None
+            response = super().request(*args, **kwargs)
+            self._answers.last = response
+            return response
+
+        def last_headers(self) -> Any:
+            answer = getattr(self._answers, "last", None)
+            return answer.headers if answer is not None else None
+
+    return AnswerKeepingHttpClient
 
 
 class TwilioSmsTransport:
@@ -87,19 +94,42 @@ class TwilioSmsTransport:
         self.whatsapp_content_sid = whatsapp_content_sid
         self.messaging_service_sid = messaging_service_sid
         self.api_base_url = api_base_url
-        self._http_client = http_client or _AnswerKeepingHttpClient(timeout=timeout)
-        self._client = Client(account_sid, auth_token, http_client=self._http_client)
-        if api_base_url:
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        self._timeout = timeout
+        # The SDK's client is built on the first call (twilio.rest loads requests and, on first use, its
+        # API modules): dispatch's web process builds this transport too, and never sends.
+        self._http_client: Any = http_client
+        self._keeps_answers = http_client is None
+        self._built_client: Client | None = None
+        self._building = threading.Lock()
+
+    @property
+    def _client(self) -> Client:
+        if self._built_client is None:
+            with self._building:  # the worker's threads share one client
+                if self._built_client is None:
+                    self._built_client = self._build_client()
+        return self._built_client
+
+    def _build_client(self) -> Client:
+        from twilio.rest import Client
+
+        if self._http_client is None:
+            self._http_client = _answer_keeping_http_client()(timeout=self._timeout)
+        client = Client(self._account_sid, self._auth_token, http_client=self._http_client)
+        if self.api_base_url:
             # All Messages URLs are built from `client.api.base_url` (default https://api.twilio.com);
             # the `api` domain object is created once and cached, so this sticks.
-            self._client.api.base_url = api_base_url.rstrip("/")
+            client.api.base_url = self.api_base_url.rstrip("/")
             # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host name as if it
             # were *.twilio.com (ClientBase.get_hostname) and mangle a simulator's address.
-            self._client.edge = None
-            self._client.region = None
+            client.edge = None
+            client.region = None
+        return client
 
     def __repr__(self) -> str:
-        sid = self._client.account_sid
+        sid = self._account_sid
         return f"TwilioSmsTransport(account_sid={sid!r}, api_base_url={self.api_base_url!r})"
 
     def send_sms(self, sms: OutgoingSms) -> SendReceipt:
@@ -128,14 +158,16 @@ class TwilioSmsTransport:
         )
 
     def _create(self, reference: str, to: str, status_callback: str | None, **fields: Any) -> SendReceipt:
+        import requests
+        from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
         if status_callback:
             fields["status_callback"] = status_callback
         try:
             message = self._client.messages.create(to=to, **fields)
         except (TwilioRestException, TwilioServiceException) as exc:
             error = classify_twilio_error(exc.status, exc.code, _twilio_error_text(exc))
-            keeping = isinstance(self._http_client, _AnswerKeepingHttpClient)
-            if isinstance(error, TransientDeliveryError) and keeping:
+            if isinstance(error, TransientDeliveryError) and self._keeps_answers:
                 error.retry_after = retry_after_seconds(self._http_client.last_headers(), datetime.now(UTC))
             raise error from exc
         except requests.RequestException as exc:
@@ -151,6 +183,9 @@ class TwilioSmsTransport:
         Listed by recipient only, newest first: a message Twilio still queues has no DateSent to filter on.
         A WhatsApp template's text is Twilio's to fill in, so any message to that address since then counts.
         """
+        import requests
+        from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
         to = whatsapp_address(sent.to) if isinstance(sent, OutgoingWhatsApp) else sent.to
         try:
             messages = self._client.messages.list(to=to, limit=LOOKUP_LIMIT)
@@ -188,6 +223,8 @@ def classify_twilio_error(
 
 
 def _twilio_error_text(exc: TwilioRestException | TwilioServiceException) -> str:
+    from twilio.base.exceptions import TwilioServiceException
+
     # Not str(exc): it prints ANSI colours and the full request URI on a terminal.
     message = exc.title if isinstance(exc, TwilioServiceException) else exc.msg
     return redact_contact_details(f"Twilio answered {exc.status} (error {exc.code}): {message}")
