@@ -6,16 +6,17 @@ A pure adapter, no database and no Flask: the use cases decide which addresses a
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
 from .webhooks import RESPONSE_EXCERPT_BYTES, WebhookTarget
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT_SECONDS = 5.0
 
@@ -83,10 +84,13 @@ class RequestsWebhookSender:
             host = target.host.encode("idna").decode("ascii")
         except UnicodeError as error:
             raise HttpSendError(f"{target.host} is not a valid host name: {error}") from error
+        # Loaded on the first webhook sent: followup's processes need requests only when one is configured.
+        import requests
+
         session = requests.Session()
         # No proxy, .netrc or CA bundle from the environment: the connection goes where we checked.
         session.trust_env = False
-        session.mount("https://", _PinnedTlsAdapter(host))
+        session.mount("https://", _pinned_tls_adapter()(host))
         default_port = 443 if target.scheme == "https" else 80
         named = f"[{host}]" if ":" in host else host
         host_header = named if target.port == default_port else f"{named}:{target.port}"
@@ -125,18 +129,24 @@ def _pinned_url(target: WebhookTarget, address: str) -> str:
     return urlunsplit((target.scheme, f"{named}:{target.port}", parts.path or "/", parts.query, ""))
 
 
-class _PinnedTlsAdapter(HTTPAdapter):
-    """Connects to an address taken from the URL but speaks TLS to ``server_hostname``: SNI and the
-    certificate's name are the receiver's host name, not the address."""
+@functools.cache
+def _pinned_tls_adapter() -> type:
+    """A requests adapter that connects to an address taken from the URL but speaks TLS to
+    ``server_hostname``: SNI and the certificate's name are the receiver's host name, not the address.
+    (A class made on first use, so that requests loads only when a webhook is sent.)"""
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, server_hostname: str) -> None:
-        self._server_hostname = server_hostname
-        super().__init__(max_retries=0)
+    class PinnedTlsAdapter(HTTPAdapter):
+        def __init__(self, server_hostname: str) -> None:
+            self._server_hostname = server_hostname
+            super().__init__(max_retries=0)
 
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs["server_hostname"] = self._server_hostname
-        pool_kwargs["assert_hostname"] = self._server_hostname
-        return host_params, pool_kwargs
+        def build_connection_pool_key_attributes(
+            self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool_kwargs["server_hostname"] = self._server_hostname
+            pool_kwargs["assert_hostname"] = self._server_hostname
+            return host_params, pool_kwargs
+
+    return PinnedTlsAdapter

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-
 
 class InvalidContact(ValueError):
     """A phone number or time zone that cannot be stored as one; the message says what is expected."""
@@ -22,6 +20,9 @@ def normal_phone(text: str, region: str | None = None) -> str:
     "Possible", not "valid": phonenumbers' validity refuses reserved ranges such as the fictional +1 555
     numbers, which demos and tests use, and ranges assigned after the library's data was published.
     """
+    # Loaded with the first phone number: its metadata is a megabyte many processes never need.
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(text, region.upper() if region else None)
     except phonenumbers.NumberParseException as error:

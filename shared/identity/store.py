@@ -7,9 +7,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,6 +45,9 @@ from .domain import (
 )
 from .models import MIGRATIONS, VERSION_TABLE, ApiKeyRow, SignInFailureRow, StaffUserRow
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 # (kind, subject) of a sign-in attempt: ("email", "jane@example.com") or ("address", "192.0.2.7").
 Subject = tuple[str, str]
 
@@ -62,7 +64,7 @@ class IdentityStore:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database = database
-        self._hasher = password_hasher or PasswordHasher()
+        self._password_hasher = password_hasher
         self._throttle = throttle or ThrottlePolicy()
         self._clock = clock
 
@@ -167,11 +169,20 @@ class IdentityStore:
     def _password_matches(self, password_hash: str | None, password: str) -> bool:
         if len(password) > MAX_PASSWORD_LENGTH:
             return False
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             # An unknown email costs as much time as a wrong password, so timing does not tell them apart.
             return self._hasher.verify(password_hash or self._decoy_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    @cached_property
+    def _hasher(self) -> PasswordHasher:
+        # argon2 loads where a password is set or checked: every process holds a store, few sign anyone in.
+        from argon2 import PasswordHasher
+
+        return self._password_hasher or PasswordHasher()
 
     @cached_property
     def _decoy_hash(self) -> str:
