@@ -12,6 +12,10 @@ and a private redis-server, with the provider simulator as SendGrid and Twilio. 
   or each second, reads and updates rows through SQLAlchemy and publishes messages with dramatiq; so the
   bare one holds a SQLAlchemy engine on psycopg connected to the same database, a LISTEN connection and
   dramatiq's RedisBroker on the same Redis, and runs one query a second.
+A service's web and worker processes also hold SQLAlchemy's ORM, which neither bare Flask nor bare dramatiq
+does (about 18 MiB: more than a third of bare Flask). So two more baselines show how much of each ratio is
+that: the same bare Flask app and bare dramatiq worker with an ORM model read through a Session on the same
+database (ORM_MODEL below); their ratios are printed beside the ones the target is judged on.
 
 VmRSS is read twice: at idle (every process started and migrated, then ``--quiet`` seconds of nothing),
 and warm (after one event went round the loop: invited by email, answered with a comment, its sentiment
@@ -66,6 +70,62 @@ while True:
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("SELECT 1"))
 """
+
+# What the ORM baselines add to bare Flask and bare dramatiq: one mapped class read through a Session.
+ORM_MODEL = """
+import os
+
+from sqlalchemy import JSON, String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+engine = create_engine(os.environ["BARE_DATABASE_URL"], pool_pre_ping=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    __tablename__ = "baseline_events"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+
+
+def read(event_id):
+    with Session(engine) as session:
+        found = session.get(Event, event_id)
+        return found.id if found else None
+"""
+BARE_ORM_APP = (
+    ORM_MODEL
+    + """
+from flask import Flask
+
+
+def create_app():
+    app = Flask("bare-orm")
+
+    @app.get("/event/<event_id>")
+    def event(event_id):
+        return {"id": read(event_id)}
+
+    return app
+"""
+)
+BARE_ORM_WORKER = (
+    ORM_MODEL
+    + """
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+dramatiq.set_broker(RedisBroker(url=os.environ["BARE_BROKER_URL"]))
+
+
+@dramatiq.actor(queue_name="bare_orm", max_retries=0)
+def touch(event_id):
+    read(event_id)
+"""
+)
 
 
 def free_port() -> int:
@@ -155,6 +215,8 @@ def _role(cmdline: str) -> str | None:
     if "BARE_DATABASE_URL" in cmdline:
         return "bare-clock"
     if "gunicorn" in cmdline:
+        if "bare_orm_app" in cmdline:
+            return "bare-flask-orm"
         if "closeloop.gateway" in cmdline:
             return "gateway"
         if "baseline_apps" in cmdline:
@@ -162,6 +224,8 @@ def _role(cmdline: str) -> str | None:
         match = re.search(r"services\.(\w+)\.wsgi", cmdline)
         return f"{match.group(1)}-web" if match else None
     if "dramatiq" in cmdline:
+        if "bare_orm_worker" in cmdline:
+            return "bare-dramatiq-orm"
         if "bare_dramatiq" in cmdline:
             threads = re.search(r"--threads (\d+)", cmdline)
             return f"bare-dramatiq-{threads.group(1)}" if threads else None
@@ -218,7 +282,9 @@ class Run:
             ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
             + f"/{self.database}"
         )
-        self.ports = {name: free_port() for name in ("gateway", "simulator", "bare", *SERVICE_NAMES)}
+        self.ports = {
+            name: free_port() for name in ("gateway", "simulator", "bare", "bare-orm", *SERVICE_NAMES)
+        }
         self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
 
     def start_all(self) -> None:
@@ -298,6 +364,35 @@ class Run:
                     cwd=BENCH,
                 )
             )
+        (self.scratch / "bare_orm_app.py").write_text(BARE_ORM_APP)
+        (self.scratch / "bare_orm_worker.py").write_text(BARE_ORM_WORKER)
+        orm_env = {"BARE_DATABASE_URL": self.database_url, "BARE_BROKER_URL": self.broker_url}
+        self.processes.append(
+            start(
+                [
+                    str(BIN / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{self.ports['bare-orm']}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    "-",
+                    "--pythonpath",
+                    str(self.scratch),
+                    "bare_orm_app:create_app()",
+                ],
+                orm_env,
+                bare_log,
+            )
+        )
+        self.processes.append(
+            start(
+                [str(BIN / "dramatiq"), "bare_orm_worker", "--processes", "1", "--threads", "4"],
+                {**orm_env, "PYTHONPATH": str(self.scratch)},
+                bare_log,
+                cwd=self.scratch,
+            )
+        )
         self.processes.append(
             start(
                 [python, "-c", BARE_CLOCK],
@@ -318,16 +413,19 @@ class Run:
                     120,
                     f"{name}'s app on {web}",
                 )
-        wait_until(lambda: requests.get(f"{self.urls['bare']}/", timeout=2).status_code == 404, 60, "bare")
+        for bare in ("bare", "bare-orm"):
+            wait_until(
+                lambda bare=bare: requests.get(f"{self.urls[bare]}/", timeout=2).status_code == 404, 60, bare
+            )
         log = self.scratch / "services.log"
         wait_until(lambda: log.read_text().count(" clock running ") >= len(SERVICE_NAMES), 120, "the clocks")
         bare_log = self.scratch / "bare.log"
         wait_until(lambda: "bare clock running" in bare_log.read_text(), 60, "the bare clock")
-        # Every dramatiq worker process (four services', two bare) has imported its module and started.
+        # Every dramatiq worker process (four services', three bare) has imported its module and started.
         wait_until(
             lambda: (
                 log.read_text().count("Worker process is ready for action.") >= len(SERVICE_NAMES)
-                and bare_log.read_text().count("Worker process is ready for action.") >= 2
+                and bare_log.read_text().count("Worker process is ready for action.") >= 3
             ),
             120,
             "the dramatiq workers",
@@ -385,6 +483,15 @@ class Run:
                 requests.get(f"{self.urls['gateway']}/openapi/{name}.json", timeout=5)
             requests.get(f"{self.urls['followup']}/v1/tasks", headers=staff, timeout=5)
             requests.post(f"{self.urls['bare']}/json", json={"id": "warm"}, timeout=5)
+            requests.get(f"{self.urls['bare-orm']}/event/warm", timeout=5)
+        from dramatiq import Message
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=self.broker_url)
+        for _ in range(4):
+            broker.enqueue(
+                Message(queue_name="bare_orm", actor_name="touch", args=("warm",), kwargs={}, options={})
+            )
 
     def close(self) -> None:
         import psycopg
@@ -395,19 +502,21 @@ class Run:
             connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
+# (process, its bare framework, the same with SQLAlchemy's ORM, what is measured)
 ROWS = [
-    ("gateway", "bare-flask", "gunicorn worker (4 apps)"),
+    ("gateway", "bare-flask", "bare-flask-orm", "gunicorn worker (4 apps)"),
     *(
         row
         for name in SERVICE_NAMES
         for row in (
-            (f"{name}-web", "bare-flask", "gunicorn worker"),
+            (f"{name}-web", "bare-flask", "bare-flask-orm", "gunicorn worker"),
             (
                 f"{name}-worker",
                 f"bare-dramatiq-{4 if name in ('survey', 'dispatch') else 2}",
+                "bare-dramatiq-orm",
                 "dramatiq worker process",
             ),
-            (f"{name}-clock", "bare-clock", "clock"),
+            (f"{name}-clock", "bare-clock", "bare-clock", "clock"),
         )
     ),
 ]
@@ -416,6 +525,8 @@ BASELINES = [
     ("bare-dramatiq-4", "bare dramatiq, 1 process x 4 threads"),
     ("bare-dramatiq-2", "bare dramatiq, 1 process x 2 threads"),
     ("bare-clock", "bare clock: SQLAlchemy+psycopg, LISTEN, RedisBroker"),
+    ("bare-flask-orm", "bare Flask + SQLAlchemy ORM, gunicorn 2 sync workers"),
+    ("bare-dramatiq-orm", "bare dramatiq + SQLAlchemy ORM, 1 process x 4 threads"),
 ]
 
 
@@ -458,24 +569,31 @@ def main() -> None:
         print(f"{label:52} {idle.get(role, 0):6.1f} {warm.get(role, 0):6.1f}")
     print(
         f"{'process (infra/Procfile)':42} {'idle':>6} {'warm':>6} {'base':>6} {'ratio idle':>10} {'warm':>6}"
+        f"  {'+ORM':>6} {'ratio warm':>10}"
     )
-    over = []
-    for role, baseline, what in ROWS:
+    over, over_orm = [], []
+    for role, baseline, orm_baseline, what in ROWS:
         label = f"{role} {what}"
-        base_idle, base_warm = idle.get(baseline), warm.get(baseline)
         mine_idle, mine_warm = idle.get(role), warm.get(role)
-        if not (base_idle and base_warm and mine_idle and mine_warm):
+        base_idle, base_warm, orm_warm = idle.get(baseline), warm.get(baseline), warm.get(orm_baseline)
+        if not (base_idle and base_warm and orm_warm and mine_idle and mine_warm):
             print(f"{label:42} not measured")
             over.append(role)
             continue
-        ratio_idle, ratio_warm = mine_idle / base_idle, mine_warm / base_warm
+        ratio_idle, ratio_warm, ratio_orm = mine_idle / base_idle, mine_warm / base_warm, mine_warm / orm_warm
         if max(ratio_idle, ratio_warm) > TARGET:
             over.append(role)
+        if ratio_orm > TARGET:
+            over_orm.append(role)
         print(
             f"{label:42} {mine_idle:6.1f} {mine_warm:6.1f} {base_warm:6.1f} "
-            f"{ratio_idle:9.2f}x {ratio_warm:5.2f}x"
+            f"{ratio_idle:9.2f}x {ratio_warm:5.2f}x  {orm_warm:6.1f} {ratio_orm:9.2f}x"
         )
     print(f"target <= {TARGET}x its bare framework; above it: {', '.join(over) if over else 'none'}")
+    print(
+        f"beside the bare framework with SQLAlchemy's ORM, above {TARGET}x: "
+        f"{', '.join(over_orm) if over_orm else 'none'}"
+    )
 
 
 if __name__ == "__main__":
