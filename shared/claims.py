@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, inspect, select, update
 from sqlalchemy.orm import Session
 
 from shared.retries import RetrySchedule
@@ -43,6 +43,38 @@ def claim_due(
     for row in rows:
         schedule.mark_claimed(row, now)
     return rows
+
+
+def claim_held(
+    session: Session,
+    model: type[Row],
+    schedule: RetrySchedule,
+    row: Row,
+    now: datetime,
+    where: Iterable[ColumnElement[bool]] = (),
+    **also: Any,
+) -> bool:
+    """Claim ``row``, an object held from an earlier transaction, in one UPDATE without reading it: when it
+    is still waiting and due (and ``where``); ``also`` are more columns to set in the same statement.
+
+    The object is then marked claimed as ``RetrySchedule.mark_claimed`` does (its attempts counted from its
+    value as held). False: not claimed, nothing changed.
+    """
+    status, due_at = _column(model, schedule.status_field), _column(model, schedule.due_field)
+    attempts, changed_at = _column(model, schedule.attempts_field), _column(model, schedule.changed_field)
+    [key] = inspect(model).primary_key
+    claimed = session.execute(
+        update(model)
+        .where(key == getattr(row, key.key), status.in_(schedule.waiting_states), due_at <= now, *where)
+        .values({status: schedule.in_flight, attempts: attempts + 1, changed_at: now, **also})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return False
+    schedule.mark_claimed(row, now)
+    for field, value in also.items():
+        setattr(row, field, value)
+    return True
 
 
 def recover_stalled(session: Session, model: type[Row], schedule: RetrySchedule, now: datetime) -> list[Row]:

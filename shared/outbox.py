@@ -12,7 +12,7 @@ transaction as the effect (``first_consumption``), so a second delivery changes 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,11 +29,16 @@ from sqlalchemy import (
     and_,
     cast,
     delete,
+    exists,
+    false,
     func,
     insert,
+    literal,
     select,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -113,6 +118,31 @@ def first_consumption(session: Session, consumed: Table, event_id: str, consumer
         return False
     session.execute(insert(consumed).values(event_id=event_id, consumer=consumer, consumed_at=utcnow()))
     return True
+
+
+def first_consumption_unless(
+    session: Session, consumed: Table, event_id: str, consumer: str, marks: Sequence[tuple[str, str]]
+) -> tuple[bool, bool]:
+    """PostgreSQL, in one statement: record that ``consumer`` acts on ``event_id`` unless it already did,
+    and whether any of ``marks`` (other consumed-event records) exists. (first consumption, a mark exists).
+
+    A concurrent delivery of the same event waits for the first one's transaction: committed, it records
+    nothing and reads as a repeat; rolled back, it records the consumption itself.
+    """
+    recorded = (
+        postgresql_insert(consumed)
+        .values(event_id=event_id, consumer=consumer, consumed_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(literal(1))
+        .cte("recorded")
+    )
+    marked = (
+        exists().where(tuple_(consumed.c.event_id, consumed.c.consumer).in_(list(marks)))
+        if marks
+        else false()
+    )
+    first, found = session.execute(select(exists(select(recorded)), marked)).one()
+    return bool(first), bool(found)
 
 
 @dataclass(frozen=True)
