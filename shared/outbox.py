@@ -201,13 +201,14 @@ class Outbox:
             if self.database.is_postgresql:
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
+            # Rows published as often as each other are marked together: one UPDATE for a batch of new rows.
+            published: dict[int, list[tuple[str, str]]] = {}
             for row in rows:
                 # Returns only once the broker has the message (RabbitMQ: its publisher confirm); a failure
                 # rolls the whole batch back, to be published again next time.
                 publish(row.consumer, row.payload)
                 publishes = row.publish_attempts + 1
-                next_at = self.policy.next_publish_at(publishes, now)
-                if next_at is None:
+                if self.policy.next_publish_at(publishes, now) is None:
                     log.error(
                         "%s: %s event %s was published %d times and never acknowledged by %s; giving up",
                         table.name,
@@ -216,10 +217,16 @@ class Outbox:
                         publishes,
                         row.consumer,
                     )
+                published.setdefault(publishes, []).append((row.event_id, row.consumer))
+            for publishes, keys in published.items():
                 session.execute(
                     update(table)
-                    .where(table.c.event_id == row.event_id, table.c.consumer == row.consumer)
-                    .values(publish_attempts=publishes, published_at=now, next_publish_at=next_at)
+                    .where(tuple_(table.c.event_id, table.c.consumer).in_(keys))
+                    .values(
+                        publish_attempts=publishes,
+                        published_at=now,
+                        next_publish_at=self.policy.next_publish_at(publishes, now),
+                    )
                 )
         if rows:
             log.debug("relayed %d events from %s", len(rows), table.name)
@@ -227,11 +234,17 @@ class Outbox:
 
     def acknowledge(self, event_id: str, consumer: str) -> None:
         """``consumer`` has acted on ``event_id`` (or refused it for good): stop publishing it."""
+        self.acknowledge_all([event_id], consumer)
+
+    def acknowledge_all(self, event_ids: Sequence[str], consumer: str) -> None:
+        """``acknowledge`` for many events of one consumer, in one statement."""
+        if not event_ids:
+            return
         with self.database.transaction() as session:
             session.execute(
                 update(self.table)
                 .where(
-                    self.table.c.event_id == event_id,
+                    self.table.c.event_id.in_(event_ids),
                     self.table.c.consumer == consumer,
                     self.table.c.acknowledged_at.is_(None),
                 )
