@@ -12,11 +12,12 @@ counted at claim time, so a row that keeps killing its worker still stops at ``m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, inspect, select, update
+from sqlalchemy import ColumnElement, Select, Update, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from shared.retries import RetrySchedule
@@ -45,31 +46,50 @@ def claim_due(
     return rows
 
 
-def claim_held(
-    session: Session,
-    model: type[Row],
+def claim_held_statement(
+    model: type[Any],
     schedule: RetrySchedule,
-    row: Row,
-    now: datetime,
     where: Iterable[ColumnElement[bool]] = (),
-    **also: Any,
-) -> bool:
-    """Claim ``row``, an object held from an earlier transaction, in one UPDATE without reading it: when it
-    is still waiting and due (and ``where``); ``also`` are more columns to set in the same statement.
-
-    The object is then marked claimed as ``RetrySchedule.mark_claimed`` does (its attempts counted from its
-    value as held). False: not claimed, nothing changed.
-    """
+    also: Iterable[str] = (),
+) -> Update:
+    """The UPDATE ``claim_held`` runs: built once, executed with the parameters ``key`` (the row's primary
+    key), ``now`` and one per column of ``also`` (more columns set in the same statement)."""
     status, due_at = _column(model, schedule.status_field), _column(model, schedule.due_field)
     attempts, changed_at = _column(model, schedule.attempts_field), _column(model, schedule.changed_field)
     [key] = inspect(model).primary_key
-    claimed = session.execute(
-        update(model)
-        .where(key == getattr(row, key.key), status.in_(schedule.waiting_states), due_at <= now, *where)
-        .values({status: schedule.in_flight, attempts: attempts + 1, changed_at: now, **also})
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
+    now = bindparam("now", type_=due_at.type)
+    table = inspect(model).local_table
+    return (
+        update(table)
+        .where(key == bindparam("key"), status.in_(schedule.waiting_states), due_at <= now, *where)
+        .values(
+            {
+                status.key: schedule.in_flight,
+                attempts.key: attempts + 1,
+                changed_at.key: now,
+                **{column: bindparam(column, type_=table.c[column].type) for column in also},
+            }
+        )
+    )
+
+
+def claim_held(
+    session: Session,
+    statement: Update,
+    schedule: RetrySchedule,
+    row: Any,
+    now: datetime,
+    also: Mapping[str, Any] = MappingProxyType({}),
+    parameters: Mapping[str, Any] = MappingProxyType({}),
+) -> bool:
+    """Claim ``row``, an object held from an earlier transaction, without reading it: ``statement`` (from
+    ``claim_held_statement``, with its own ``parameters``) claims it when it is still waiting and due,
+    setting the columns ``also`` too. The object is then marked claimed as ``RetrySchedule.mark_claimed``
+    does (its attempts counted from its value as held). False: not claimed, nothing changed.
+    """
+    [key] = inspect(type(row)).primary_key
+    values = {"key": getattr(row, key.key), "now": now, **also, **parameters}
+    if session.execute(statement, values).rowcount != 1:
         return False
     schedule.mark_claimed(row, now)
     for field, value in also.items():

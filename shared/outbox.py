@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -23,10 +24,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     and_,
+    bindparam,
     cast,
     delete,
     exists,
@@ -129,20 +132,30 @@ def first_consumption_unless(
     A concurrent delivery of the same event waits for the first one's transaction: committed, it records
     nothing and reads as a repeat; rolled back, it records the consumption itself.
     """
+    values = {"event_id": event_id, "consumer": consumer, "consumed_at": utcnow()}
+    if marks:
+        values["marks"] = list(marks)
+    first, marked = session.execute(_consumption_statement(consumed, bool(marks)), values).one()
+    return bool(first), bool(marked)
+
+
+@lru_cache(maxsize=64)
+def _consumption_statement(consumed: Table, with_marks: bool) -> Select[Any]:
+    # Built once per table: executed with the values only.
     recorded = (
         postgresql_insert(consumed)
-        .values(event_id=event_id, consumer=consumer, consumed_at=utcnow())
+        .values(
+            event_id=bindparam("event_id"),
+            consumer=bindparam("consumer"),
+            consumed_at=bindparam("consumed_at", type_=consumed.c.consumed_at.type),
+        )
         .on_conflict_do_nothing()
         .returning(literal(1))
         .cte("recorded")
     )
-    marked = (
-        exists().where(tuple_(consumed.c.event_id, consumed.c.consumer).in_(list(marks)))
-        if marks
-        else false()
-    )
-    first, found = session.execute(select(exists(select(recorded)), marked)).one()
-    return bool(first), bool(found)
+    keys = tuple_(consumed.c.event_id, consumed.c.consumer)
+    marked = exists().where(keys.in_(bindparam("marks", expanding=True))) if with_marks else false()
+    return select(exists(select(recorded)), marked)
 
 
 @dataclass(frozen=True)

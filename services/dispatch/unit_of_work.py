@@ -11,12 +11,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shared.claims import claim_due, claim_held, stalled
+from shared.claims import claim_due, claim_held, claim_held_statement, stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -112,6 +112,29 @@ class DispatchUnitOfWork(UnitOfWork):
 
 
 _DELIVERIES = Delivery.__table__
+# Built once, executed with each delivery's values (a statement built per call costs more than its run).
+_INSERT_NEW = {
+    dialect: insert(_DELIVERIES)
+    .on_conflict_do_nothing(index_elements=["source_id", "kind"])
+    .returning(_DELIVERIES.c.id)
+    for dialect, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_START_CALL = claim_held_statement(
+    Delivery,
+    DELIVERY_RETRIES,
+    [
+        ~exists().where(
+            OptOut.channel == bindparam("opted_out_channel"), OptOut.address == bindparam("opted_out_address")
+        )
+    ],
+    also=["call_started_at"],
+)
+_SAVE_CLAIMED = update(_DELIVERIES).where(
+    _DELIVERIES.c.id == bindparam("claimed_id"),
+    _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
+    _DELIVERIES.c.call_started_at
+    == bindparam("claimed_call_started_at", type_=_DELIVERIES.c.call_started_at.type),
+)
 
 
 def _column_values(delivery: Delivery) -> dict[str, Any]:
@@ -128,37 +151,27 @@ class SqlDeliveries:
     def add_new(self, delivery: Delivery) -> bool:
         # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
         values = {key: value for key, value in _column_values(delivery).items() if value is not None}
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(_DELIVERIES)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["source_id", "kind"])
-            .returning(_DELIVERIES.c.id)
-        )
-        return self.session.execute(statement).first() is not None
+        statement = _INSERT_NEW[self.session.get_bind().dialect.name]
+        return self.session.execute(statement, values).first() is not None
 
     def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
         channel, address = opted_out
-        not_opted_out = ~exists().where(OptOut.channel == channel, OptOut.address == address)
         return claim_held(
-            self.session, Delivery, DELIVERY_RETRIES, delivery, now, [not_opted_out], call_started_at=now
+            self.session,
+            _START_CALL,
+            DELIVERY_RETRIES,
+            delivery,
+            now,
+            also={"call_started_at": now},
+            parameters={"opted_out_channel": channel, "opted_out_address": address},
         )
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         before = _column_values(delivery)
         change(delivery)
         changed = {key: value for key, value in _column_values(delivery).items() if before[key] != value}
-        stored = self.session.execute(
-            update(_DELIVERIES)
-            .where(
-                _DELIVERIES.c.id == delivery.id,
-                _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
-                _DELIVERIES.c.call_started_at == before["call_started_at"],
-            )
-            .values(changed)
-        )
-        return stored.rowcount == 1
+        keys = {"claimed_id": delivery.id, "claimed_call_started_at": before["call_started_at"]}
+        return self.session.execute(_SAVE_CLAIMED, {**changed, **keys}).rowcount == 1
 
     def get(self, delivery_id: str) -> Delivery | None:
         return self.session.get(Delivery, delivery_id)
