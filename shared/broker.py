@@ -7,16 +7,21 @@ service worker can each bind the same functions to the broker they run.
 Every consumer acknowledges each event to its producer's outbox once it has acted on it (or refused it for
 good); the outbox publishes again what was not acknowledged in time. So the broker may lose a message, and
 dramatiq's own retries are few and short: they cover a passing conflict, the outbox covers the rest.
+Acknowledgements to one producer are gathered for a moment and sent as one message, marked in one UPDATE.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import dramatiq
-from dramatiq import Message
+from dramatiq import Message, Middleware
 from dramatiq.brokers.stub import StubBroker
 
 from shared.consumers import Consumer
@@ -27,6 +32,10 @@ from shared.outbox import Outbox, Publish
 log = logging.getLogger(__name__)
 
 ACK_ACTOR = "outbox_ack"
+# An acknowledgement waits this long for others to the same producer, to go in one message; at most this many
+# event ids in one. Late acknowledgements cost nothing (the outbox waits a minute before publishing again).
+ACK_GATHERING_SECONDS = 0.05
+ACK_BATCH_LIMIT = 500
 
 
 def create_broker(url: str) -> dramatiq.Broker:
@@ -75,20 +84,23 @@ def declare_consumers(
     """Declare ``service``'s consumers, bound to ``runtime``, and the actor taking its outbox's acks."""
     actors = [
         dramatiq.actor(
-            outbox.acknowledge,
+            _taking_acknowledgements(outbox),
             broker=broker,
             actor_name=actor_name(service, ACK_ACTOR),
             queue_name=service,
             max_retries=3,
         )
     ]
+    acknowledgements: dict[str, Acknowledgements] = {}
     for consumer in consumers:
         event = EVENTS[consumer.event_type]
         if service not in event.consumers:
             raise ValueError(f"{service} consumes {consumer.event_type}, which EVENTS never sends it")
+        if event.producer not in acknowledgements:
+            acknowledgements[event.producer] = Acknowledgements(broker, service, event.producer)
         actors.append(
             dramatiq.actor(
-                _acknowledging(broker, service, event.producer, consumer, runtime),
+                _acknowledging(acknowledgements[event.producer], consumer, runtime),
                 broker=broker,
                 actor_name=actor_name(service, consumer.event_type),
                 queue_name=service,
@@ -99,27 +111,105 @@ def declare_consumers(
                 max_backoff=5_000,
             )
         )
+    if not any(isinstance(middleware, _SendAcknowledgementsOnShutdown) for middleware in broker.middleware):
+        # A worker stopping sends what its threads acknowledged last.
+        broker.add_middleware(_SendAcknowledgementsOnShutdown())
     return actors
 
 
-def _acknowledging(broker: dramatiq.Broker, service: str, producer: str, consumer: Consumer, runtime: Any):
+def _taking_acknowledgements(outbox: Outbox):
+    def outbox_ack(event_ids: str | list[str], consumer: str) -> None:
+        # One event id (as sent before acknowledgements were gathered), or a batch of them.
+        outbox.acknowledge_all([event_ids] if isinstance(event_ids, str) else event_ids, consumer)
+
+    return outbox_ack
+
+
+def _acknowledging(acknowledgements: Acknowledgements, consumer: Consumer, runtime: Any):
+    service = acknowledgements.service
+
     def consume(envelope: Any) -> None:
         try:
             consumer(runtime, envelope)
         except InvalidEvent:
             log.error("%s refused an invalid %s event", service, consumer.event_type)
-            _acknowledge(broker, service, producer, envelope)
+            acknowledgements.add(envelope)
             raise
-        _acknowledge(broker, service, producer, envelope)
+        acknowledgements.add(envelope)
         observe_event_lag(service, consumer.event_type, envelope)
 
     consume.__name__ = consumer.name
     return consume
 
 
-def _acknowledge(broker: dramatiq.Broker, service: str, producer: str, envelope: Any) -> None:
-    event_id = envelope.get("id") if isinstance(envelope, dict) else None
-    if not isinstance(event_id, str):
-        return  # nothing names the outbox row; the producer stops after its last redelivery
-    # Sent after the consumer's commit: lost, it only costs a redelivery the consumer ignores.
-    _enqueue(broker, producer, actor_name(producer, ACK_ACTOR), (event_id, service))
+class Acknowledgements:
+    """What ``service`` acted on, to be acknowledged to ``producer``'s outbox: gathered for
+    ``ACK_GATHERING_SECONDS`` by a thread of the process, then sent in one message.
+
+    Sent after the consumer's commit: lost (the process died meanwhile), it only costs a redelivery the
+    consumer ignores.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, service: str, producer: str) -> None:
+        self.broker, self.service, self.producer = broker, service, producer
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._waiting = threading.Event()
+        self._sender: threading.Thread | None = None
+        _EVERY_ACKNOWLEDGEMENTS.add(self)
+
+    def add(self, envelope: Any) -> None:
+        event_id = envelope.get("id") if isinstance(envelope, dict) else None
+        if not isinstance(event_id, str):
+            return  # nothing names the outbox row; the producer stops after its last redelivery
+        with self._lock:
+            self._pending.append(event_id)
+            # Started on first use, and again in a forked child (a thread does not survive the fork).
+            if self._sender is None or not self._sender.is_alive():
+                self._sender = threading.Thread(
+                    target=self._send_gathered, name=f"acks-{self.service}-{self.producer}", daemon=True
+                )
+                self._sender.start()
+        self._waiting.set()
+
+    def send(self) -> None:
+        """Send what is gathered now."""
+        with self._lock:
+            event_ids, self._pending = self._pending, []
+        actor = actor_name(self.producer, ACK_ACTOR)
+        for start in range(0, len(event_ids), ACK_BATCH_LIMIT):
+            batch = event_ids[start : start + ACK_BATCH_LIMIT]
+            try:
+                _enqueue(self.broker, self.producer, actor, (batch, self.service))
+            except Exception:
+                log.warning(
+                    "%s could not acknowledge %d events to %s; they will be redelivered and ignored",
+                    self.service,
+                    len(batch),
+                    self.producer,
+                    exc_info=True,
+                )
+
+    def _send_gathered(self) -> None:
+        while True:
+            self._waiting.wait()
+            time.sleep(ACK_GATHERING_SECONDS)
+            # Cleared before taking the batch: an acknowledgement added after this wakes the next round.
+            self._waiting.clear()
+            self.send()
+
+
+_EVERY_ACKNOWLEDGEMENTS: weakref.WeakSet[Acknowledgements] = weakref.WeakSet()
+
+
+@atexit.register
+def _send_every_acknowledgement() -> None:
+    for acknowledgements in list(_EVERY_ACKNOWLEDGEMENTS):
+        acknowledgements.send()
+
+
+class _SendAcknowledgementsOnShutdown(Middleware):
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        for acknowledgements in list(_EVERY_ACKNOWLEDGEMENTS):
+            if acknowledgements.broker is broker:
+                acknowledgements.send()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from shared.channels import normal_address
 from shared.events import EVENTS, parse_event
 from shared.logs import request_id_scope
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import Consumption, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,11 @@ class Consumer:
         )
         # What the handler logs and emits carries the id of the request that started it all.
         with request_id_scope(envelope.get("request_id")), runtime.unit_of_work() as uow:
-            if not uow.first_consumption(event.id, self.name):
+            consumption = uow.consume(event.id, self.name, _erasure_marks(event))
+            if consumption is Consumption.REPEAT:
                 log.info("%s already acted on %s %s", self.name, event.type, event.id)
                 return
-            if _about_erased(uow, event):
+            if consumption is Consumption.MARKED:
                 # Sent before the customer was erased, arrived after: acting on it would bring data back.
                 log.info("%s ignores %s %s: its customer was erased", self.name, event.type, event.id)
                 return
@@ -104,17 +105,16 @@ def record_erasure(uow: UnitOfWork, customer_id: str, addresses: Iterable[Mappin
         uow.first_consumption(_address_mark(item["channel"], item["address"]), ERASURE_CONSUMER)
 
 
-def _about_erased(uow: UnitOfWork, event: ReceivedEvent) -> bool:
+def _erasure_marks(event: ReceivedEvent) -> list[tuple[str, str]]:
+    """The consumed-event records whose existence means the event is about an erased customer or address."""
+    marks = []
     customer_id = _customer_of(event)
-    if customer_id and uow.was_consumed(_erasure_mark(customer_id), ERASURE_CONSUMER):
-        return True
+    if customer_id:
+        marks.append((_erasure_mark(customer_id), ERASURE_CONSUMER))
     channel, address = event.data.get("channel"), event.data.get("address")
-    return (
-        event.type != ERASED_EVENT
-        and isinstance(channel, str)
-        and isinstance(address, str)
-        and uow.was_consumed(_address_mark(channel, address), ERASURE_CONSUMER)
-    )
+    if event.type != ERASED_EVENT and isinstance(channel, str) and isinstance(address, str):
+        marks.append((_address_mark(channel, address), ERASURE_CONSUMER))
+    return marks
 
 
 def _customer_of(event: ReceivedEvent) -> str | None:

@@ -12,9 +12,10 @@ transaction as the effect (``first_consumption``), so a second delivery changes 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -23,17 +24,24 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     and_,
+    bindparam,
     cast,
     delete,
+    exists,
+    false,
     func,
     insert,
+    literal,
     select,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -115,6 +123,41 @@ def first_consumption(session: Session, consumed: Table, event_id: str, consumer
     return True
 
 
+def first_consumption_unless(
+    session: Session, consumed: Table, event_id: str, consumer: str, marks: Sequence[tuple[str, str]]
+) -> tuple[bool, bool]:
+    """PostgreSQL, in one statement: record that ``consumer`` acts on ``event_id`` unless it already did,
+    and whether any of ``marks`` (other consumed-event records) exists. (first consumption, a mark exists).
+
+    A concurrent delivery of the same event waits for the first one's transaction: committed, it records
+    nothing and reads as a repeat; rolled back, it records the consumption itself.
+    """
+    values = {"event_id": event_id, "consumer": consumer, "consumed_at": utcnow()}
+    if marks:
+        values["marks"] = list(marks)
+    first, marked = session.execute(_consumption_statement(consumed, bool(marks)), values).one()
+    return bool(first), bool(marked)
+
+
+@lru_cache(maxsize=64)
+def _consumption_statement(consumed: Table, with_marks: bool) -> Select[Any]:
+    # Built once per table: executed with the values only.
+    recorded = (
+        postgresql_insert(consumed)
+        .values(
+            event_id=bindparam("event_id"),
+            consumer=bindparam("consumer"),
+            consumed_at=bindparam("consumed_at", type_=consumed.c.consumed_at.type),
+        )
+        .on_conflict_do_nothing()
+        .returning(literal(1))
+        .cte("recorded")
+    )
+    keys = tuple_(consumed.c.event_id, consumed.c.consumer)
+    marked = exists().where(keys.in_(bindparam("marks", expanding=True))) if with_marks else false()
+    return select(exists(select(recorded)), marked)
+
+
 @dataclass(frozen=True)
 class OutboxPolicy:
     """How long the relay waits for an acknowledgement, and how long rows are kept."""
@@ -171,13 +214,14 @@ class Outbox:
             if self.database.is_postgresql:
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
+            # Rows published as often as each other are marked together: one UPDATE for a batch of new rows.
+            published: dict[int, list[tuple[str, str]]] = {}
             for row in rows:
                 # Returns only once the broker has the message (RabbitMQ: its publisher confirm); a failure
                 # rolls the whole batch back, to be published again next time.
                 publish(row.consumer, row.payload)
                 publishes = row.publish_attempts + 1
-                next_at = self.policy.next_publish_at(publishes, now)
-                if next_at is None:
+                if self.policy.next_publish_at(publishes, now) is None:
                     log.error(
                         "%s: %s event %s was published %d times and never acknowledged by %s; giving up",
                         table.name,
@@ -186,10 +230,16 @@ class Outbox:
                         publishes,
                         row.consumer,
                     )
+                published.setdefault(publishes, []).append((row.event_id, row.consumer))
+            for publishes, keys in published.items():
                 session.execute(
                     update(table)
-                    .where(table.c.event_id == row.event_id, table.c.consumer == row.consumer)
-                    .values(publish_attempts=publishes, published_at=now, next_publish_at=next_at)
+                    .where(tuple_(table.c.event_id, table.c.consumer).in_(keys))
+                    .values(
+                        publish_attempts=publishes,
+                        published_at=now,
+                        next_publish_at=self.policy.next_publish_at(publishes, now),
+                    )
                 )
         if rows:
             log.debug("relayed %d events from %s", len(rows), table.name)
@@ -197,11 +247,17 @@ class Outbox:
 
     def acknowledge(self, event_id: str, consumer: str) -> None:
         """``consumer`` has acted on ``event_id`` (or refused it for good): stop publishing it."""
+        self.acknowledge_all([event_id], consumer)
+
+    def acknowledge_all(self, event_ids: Sequence[str], consumer: str) -> None:
+        """``acknowledge`` for many events of one consumer, in one statement."""
+        if not event_ids:
+            return
         with self.database.transaction() as session:
             session.execute(
                 update(self.table)
                 .where(
-                    self.table.c.event_id == event_id,
+                    self.table.c.event_id.in_(event_ids),
                     self.table.c.consumer == consumer,
                     self.table.c.acknowledged_at.is_(None),
                 )

@@ -170,17 +170,16 @@ def _schedule(
 
     Never to an address that opted out: with no channel left the delivery is kept as suppressed, with why.
     """
-    if any(delivery.kind == kind for delivery in uow.deliveries.for_source(source_id)):
-        # Asked again under another event id (a producer's retry): the first request is the one sent.
-        log.info("%s %s already has its delivery", kind, source_id)
-        return
     delivery = _new_delivery(runtime, uow, kind, source_id, contact, locale, invitation_id)
     delivery.touchpoint, delivery.expires_at = touchpoint, expires_at
     if delivery.status in domain.WAITING_STATES:
         delivery.content = render(delivery)
+    if not uow.deliveries.add_new(delivery):
+        # Asked again under another event id (a producer's retry): the first request is the one sent.
+        log.info("%s %s already has its delivery", kind, source_id)
+        return
     if delivery.status == DeliveryState.SCHEDULED:
-        uow.after_commit(lambda: attempt_delivery(runtime, delivery.id))
-    uow.deliveries.add(delivery)
+        uow.after_commit(lambda: _attempt_new(runtime, delivery))
 
 
 def _new_delivery(
@@ -345,6 +344,22 @@ def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime |
     return True
 
 
+def _attempt_new(runtime: DispatchRuntime, delivery: Delivery) -> None:
+    """The first attempt of a delivery just scheduled to go at once, as ``attempt_delivery`` makes it, in
+    fewer steps: the claim and the mark that its call may leave are one statement, which also looks for an
+    opt-out committed since (the rest was checked a moment ago, when it was scheduled). A reminder, or a
+    delivery no longer waiting, goes the usual way."""
+    if delivery.kind != DeliveryKind.REMINDER:
+        now = utcnow()
+        with runtime.unit_of_work() as uow:
+            address = (delivery.channel, normal_address(delivery.channel, delivery.address))
+            started = uow.deliveries.start_call(delivery, now, address)
+        if started:
+            _attempt(runtime, delivery, call_started=True)
+            return
+    attempt_delivery(runtime, delivery.id)
+
+
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
     """Scheduler job: attempt every delivery whose time has come (retries, quiet hours ended, reminders).
 
@@ -415,18 +430,19 @@ def _call_started(delivery: Delivery) -> datetime | None:
     return started if started >= as_utc(delivery.updated_at) else None
 
 
-def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
+def _attempt(runtime: DispatchRuntime, delivery: Delivery, call_started: bool = False) -> None:
     """The provider call for a claimed delivery, outside any transaction; its outcome in a new one.
 
     Checked again first, as it may have waited hours: the customer's window, an opt-out, an answer or the
-    survey's expiry. After an unknown outcome the provider is asked for the message before any new send.
+    survey's expiry (``call_started``: ``_attempt_new`` did that, and marked the call). After an unknown
+    outcome the provider is asked for the message before any new send.
     """
     started = utcnow()
     try:
         # First the look-up, at any hour and whatever happened since: the message may be with the customer.
         receipt = _look_up(runtime, delivery) if delivery.reconcile_since else None
         if receipt is None:
-            if not _still_to_send(runtime, delivery.id):
+            if not call_started and not _still_to_send(runtime, delivery.id):
                 return
             receipt = _send(runtime, delivery)
     except TransientDeliveryError as error:
@@ -436,7 +452,7 @@ def _attempt(runtime: DispatchRuntime, delivery: Delivery) -> None:
     except OutcomeUnknownError as error:
         _record_unknown(runtime, delivery.id, started, error)
     else:
-        _record_sent(runtime, delivery.id, receipt)
+        _record_sent(runtime, delivery.id, receipt, delivery if call_started else None)
 
 
 def _still_to_send(runtime: DispatchRuntime, delivery_id: str) -> bool:
@@ -535,19 +551,31 @@ def _look_up(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt | None
     return transport.find_sent(_outgoing(runtime, delivery), since)
 
 
-def _record_sent(runtime: DispatchRuntime, delivery_id: str, receipt: SendReceipt) -> None:
+def _record_sent(
+    runtime: DispatchRuntime, delivery_id: str, receipt: SendReceipt, claimed: Delivery | None = None
+) -> None:
+    """``claimed``: the delivery as ``_attempt_new`` claimed it, stored without reading it again unless a
+    provider report moved it meanwhile."""
     now = utcnow()
     with runtime.unit_of_work() as uow:
-        delivery = uow.deliveries.get(delivery_id)
-        # The provider's own report can come before its answer to the call, and may have moved it further.
-        sent = domain.is_forward_transition(delivery.status, DeliveryState.SENT)
-        DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, now)
-        delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
-        delivery.reconcile_since, delivery.failure_reason = None, None
+        mark_sent = partial(_mark_sent, receipt=receipt, now=now)
+        if claimed is not None and uow.deliveries.save_claimed(claimed, mark_sent):
+            delivery = claimed
+        else:
+            delivery = uow.deliveries.get(delivery_id)
+            mark_sent(delivery)
         # Not after an answer, nor after a failure the provider reported before answering our call.
         if domain.reached_customer(delivery.status) and delivery.status != DeliveryState.ANSWERED:
             _schedule_reminder(runtime, uow, delivery, now)
     log.info("delivery %s sent by %s", delivery_id, receipt.provider)
+
+
+def _mark_sent(delivery: Delivery, receipt: SendReceipt, now: datetime) -> None:
+    # The provider's own report can come before its answer to the call, and may have moved it further.
+    sent = domain.is_forward_transition(delivery.status, DeliveryState.SENT)
+    DELIVERY_RETRIES.finish(delivery, DeliveryState.SENT if sent else delivery.status, now)
+    delivery.provider, delivery.provider_message_id = receipt.provider, receipt.provider_message_id
+    delivery.reconcile_since, delivery.failure_reason = None, None
 
 
 def _record_failure(
@@ -659,8 +687,6 @@ def _schedule_reminder(
     if number > count or "survey_message" not in (sent.content or {}):
         return
     source_id = domain.reminder_source(sent.invitation_id, number)
-    if uow.deliveries.for_source(source_id):
-        return
     after = now + delay
     due = _due_in_window(runtime, sent, after)
     if sent.expires_at is not None and due >= as_utc(sent.expires_at):
@@ -687,7 +713,7 @@ def _schedule_reminder(
         updated_at=now,
     )
     reminder.content = _render_invitation(runtime, reminder, sent.content["survey_message"], reminder=True)
-    uow.deliveries.add(reminder)
+    uow.deliveries.add_new(reminder)  # nothing when the reminder was planned already
 
 
 # --- Fallback ------------------------------------------------------------------------------------------

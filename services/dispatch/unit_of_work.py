@@ -6,15 +6,17 @@ unit tests' fake keeps the same methods over dicts.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shared.claims import claim_due, stalled
+from shared.claims import claim_due, claim_held, claim_held_statement, stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -25,6 +27,23 @@ from .models import Delivery, InboundSms, OptOut, ProviderEvent
 
 class Deliveries(Protocol):
     def add(self, delivery: Delivery) -> None: ...
+
+    def add_new(self, delivery: Delivery) -> bool:
+        """Add ``delivery`` unless its source already has a delivery of its kind: then False, nothing added.
+
+        The delivery object is not tracked: change it later through ``start_call`` and ``save_claimed``."""
+        ...
+
+    def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
+        """Claim ``delivery`` (held from an earlier unit of work) for an attempt and mark its provider call as
+        started, in one step: when it is waiting, due, and ``opted_out`` (a channel and a normalized
+        address) has not opted out. False: nothing changed."""
+        ...
+
+    def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
+        """Apply ``change`` to ``delivery``, claimed by ``start_call``, and store it, unless the stored row
+        moved on since its call started (a provider report came first): then False, nothing stored."""
+        ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
 
@@ -92,12 +111,67 @@ class DispatchUnitOfWork(UnitOfWork):
     provider_events: ProviderReports
 
 
+_DELIVERIES = Delivery.__table__
+# Built once, executed with each delivery's values (a statement built per call costs more than its run).
+_INSERT_NEW = {
+    dialect: insert(_DELIVERIES)
+    .on_conflict_do_nothing(index_elements=["source_id", "kind"])
+    .returning(_DELIVERIES.c.id)
+    for dialect, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_START_CALL = claim_held_statement(
+    Delivery,
+    DELIVERY_RETRIES,
+    [
+        ~exists().where(
+            OptOut.channel == bindparam("opted_out_channel"), OptOut.address == bindparam("opted_out_address")
+        )
+    ],
+    also=["call_started_at"],
+)
+_SAVE_CLAIMED = update(_DELIVERIES).where(
+    _DELIVERIES.c.id == bindparam("claimed_id"),
+    _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
+    _DELIVERIES.c.call_started_at
+    == bindparam("claimed_call_started_at", type_=_DELIVERIES.c.call_started_at.type),
+)
+
+
+def _column_values(delivery: Delivery) -> dict[str, Any]:
+    return {column.key: getattr(delivery, column.key) for column in _DELIVERIES.columns}
+
+
 class SqlDeliveries:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def add(self, delivery: Delivery) -> None:
         self.session.add(delivery)
+
+    def add_new(self, delivery: Delivery) -> bool:
+        # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
+        values = {key: value for key, value in _column_values(delivery).items() if value is not None}
+        statement = _INSERT_NEW[self.session.get_bind().dialect.name]
+        return self.session.execute(statement, values).first() is not None
+
+    def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
+        channel, address = opted_out
+        return claim_held(
+            self.session,
+            _START_CALL,
+            DELIVERY_RETRIES,
+            delivery,
+            now,
+            also={"call_started_at": now},
+            parameters={"opted_out_channel": channel, "opted_out_address": address},
+        )
+
+    def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
+        before = _column_values(delivery)
+        change(delivery)
+        changed = {key: value for key, value in _column_values(delivery).items() if before[key] != value}
+        keys = {"claimed_id": delivery.id, "claimed_call_started_at": before["call_started_at"]}
+        return self.session.execute(_SAVE_CLAIMED, {**changed, **keys}).rowcount == 1
 
     def get(self, delivery_id: str) -> Delivery | None:
         return self.session.get(Delivery, delivery_id)

@@ -488,17 +488,29 @@ class SqlFollowUpSurveys:
         self.session.flush()
 
 
+# Configuration read once per unit of work: a batch of decisions asks for the same trigger rule, templates and
+# brand for every event. A row found stays in the session (``session.get`` answers without SQL); what was not
+# found, and the list of templates, are remembered here until this unit of work adds or deletes one.
+
+
 class SqlTriggerRules:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._missing: set[str] = set()
 
     def get(self, event_type: str) -> TriggerRuleRow | None:
-        return self.session.get(TriggerRuleRow, event_type)
+        if event_type in self._missing:
+            return None
+        row = self.session.get(TriggerRuleRow, event_type)
+        if row is None:
+            self._missing.add(event_type)
+        return row
 
     def all(self) -> list[TriggerRuleRow]:
         return list(self.session.scalars(select(TriggerRuleRow).order_by(TriggerRuleRow.event_type)))
 
     def add(self, rule: TriggerRuleRow) -> None:
+        self._missing.clear()
         self.session.add(rule)
         self.session.flush()
 
@@ -541,19 +553,26 @@ class SqlAnswerMessages:
 class SqlMessageTemplates:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._all: list[MessageTemplateRow] | None = None
 
     def get(self, touchpoint: str, locale: str) -> MessageTemplateRow | None:
         return self.session.get(MessageTemplateRow, (touchpoint, locale))
 
     def all(self) -> list[MessageTemplateRow]:
-        query = select(MessageTemplateRow).order_by(MessageTemplateRow.touchpoint, MessageTemplateRow.locale)
-        return list(self.session.scalars(query))
+        if self._all is None:
+            query = select(MessageTemplateRow).order_by(
+                MessageTemplateRow.touchpoint, MessageTemplateRow.locale
+            )
+            self._all = list(self.session.scalars(query))
+        return list(self._all)
 
     def add(self, template: MessageTemplateRow) -> None:
+        self._all = None
         self.session.add(template)
         self.session.flush()
 
     def delete(self, template: MessageTemplateRow) -> None:
+        self._all = None
         self.session.delete(template)
         self.session.flush()
 
@@ -561,11 +580,17 @@ class SqlMessageTemplates:
 class SqlBrands:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._missing = False
 
     def get(self) -> BrandRow | None:
-        return self.session.get(BrandRow, 1)
+        if self._missing:
+            return None
+        row = self.session.get(BrandRow, 1)
+        self._missing = row is None
+        return row
 
     def add(self, brand: BrandRow) -> None:
+        self._missing = False
         self.session.add(brand)
         self.session.flush()
 

@@ -157,3 +157,18 @@ def _invitation() -> dict:
             "answer_url": "http://survey.test/s/token",
         },
     }
+
+
+def test_a_batch_is_marked_published_together_and_acknowledged_in_one_go(outbox):
+    first, second, third = store(outbox), store(outbox), store(outbox)
+    assert outbox.relay_due(Published()) == 3
+    assert {(row.event_id, row.publish_attempts) for row in rows(outbox)} == {
+        (first["id"], 1),
+        (second["id"], 1),
+        (third["id"], 1),
+    }
+    outbox.acknowledge_all([first["id"], third["id"]], "survey")
+    outbox.acknowledge_all([second["id"]], "someone-else")  # another consumer's row: none here
+
+    waiting = [row.event_id for row in rows(outbox) if row.next_publish_at is not None]
+    assert waiting == [second["id"]]

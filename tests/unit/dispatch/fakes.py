@@ -24,8 +24,9 @@ from tests.fakes import FakeIdentityStore
 
 
 class FakeDeliveries:
-    def __init__(self) -> None:
+    def __init__(self, opt_outs: FakeOptOuts) -> None:
         self.rows: dict[str, Delivery] = {}
+        self.opt_outs = opt_outs
 
     def add(self, delivery: Delivery) -> None:
         if delivery.source_id is not None and any(
@@ -33,6 +34,30 @@ class FakeDeliveries:
         ):
             raise Conflict("uq_dispatch_deliveries_source_kind")
         self.rows[delivery.id] = delivery
+
+    def add_new(self, delivery: Delivery) -> bool:
+        if any(
+            (row.source_id, row.kind) == (delivery.source_id, delivery.kind) for row in self.rows.values()
+        ):
+            return False
+        self.rows[delivery.id] = delivery
+        return True
+
+    def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
+        row = self.rows.get(delivery.id)
+        if row is None or not DELIVERY_RETRIES.is_due(row, now) or self.opt_outs.has(*opted_out):
+            return False
+        DELIVERY_RETRIES.mark_claimed(row, now)
+        row.call_started_at = now
+        return True
+
+    def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
+        # The fake's rows are the objects the service holds: a report that came first shows in the row.
+        row = self.rows.get(delivery.id)
+        if row is None or row.status != DELIVERY_RETRIES.in_flight:
+            return False
+        change(row)
+        return True
 
     def get(self, delivery_id: str) -> Delivery | None:
         return self.rows.get(delivery_id)
@@ -124,8 +149,8 @@ class FakeProviderReports:
 class FakeDispatchUnitOfWork(InMemoryUnitOfWork, DispatchUnitOfWork):
     def __init__(self) -> None:
         super().__init__(models.SERVICE)
-        self.deliveries = FakeDeliveries()
         self.opt_outs = FakeOptOuts()
+        self.deliveries = FakeDeliveries(self.opt_outs)
         self.inbound_sms = FakeInboundMessages()
         self.provider_events = FakeProviderReports()
         self.repositories = [self.deliveries, self.opt_outs, self.inbound_sms, self.provider_events]
