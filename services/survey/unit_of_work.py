@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+import time
+import weakref
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -630,6 +633,10 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
             return super().receive_crm_event(values)
         # The intake's hot path (issue 19): one statement on a pooled connection in autocommit, without a
         # session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL answers.
+        recent = _recently_received(self.database)
+        known = recent.get(values["source"], values["external_id"])
+        if known is not None:
+            return known, False  # a repeat of an event this process stored or saw a moment ago
         sql = _receive_sql(engine.dialect)
         parameters = {
             key: _json_text(value) if key in _JSON_COLUMNS else value for key, value in values.items()
@@ -655,9 +662,57 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
             # statement's snapshot predates that row): the session's path reads it afresh.
             return super().receive_crm_event(values)
         event_id, stored = row
+        recent.put(values["source"], values["external_id"], event_id)  # committed: PostgreSQL has answered
         if stored:
             COMMITTED_EVENTS.set()  # wake_clock, for a transaction that had no unit of work around it
         return event_id, stored
+
+
+class RecentlyReceived:
+    """The CRM events this process stored, or found stored, in the last ``max_age`` seconds (at most ``size``
+    of them): (source, external id) -> the stored event's id. A CRM's retry of one of them is answered as a
+    duplicate without asking the database (issue 19).
+
+    Filled only once the row is committed. An event erased meanwhile (its customer's erasure deletes it)
+    stays known here until it ages out: a repeat of it within ``max_age`` is answered as a duplicate, with
+    the id of an event that is gone, where otherwise it would be stored anew.
+    """
+
+    def __init__(self, size: int = 10_000, max_age: float = 120.0) -> None:
+        self.size = size
+        self.max_age = max_age
+        # Insertion order is expiry order (one max_age for all): the oldest entry is always the first.
+        self._entries: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, source: str, external_id: str) -> str | None:
+        entry = self._entries.get((source, external_id))
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, source: str, external_id: str, event_id: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            entries = self._entries
+            entries.pop((source, external_id), None)
+            entries[(source, external_id)] = (event_id, now + self.max_age)
+            while entries:
+                oldest = next(iter(entries))
+                if len(entries) <= self.size and entries[oldest][1] > now:
+                    break
+                del entries[oldest]
+
+
+# One per database (not per process): tests, and embedded mode's services, each have their own.
+_RECENT: weakref.WeakKeyDictionary[Database, RecentlyReceived] = weakref.WeakKeyDictionary()
+
+
+def _recently_received(database: Database) -> RecentlyReceived:
+    recent = _RECENT.get(database)
+    if recent is None:
+        recent = _RECENT.setdefault(database, RecentlyReceived())
+    return recent
 
     def _open_repositories(self, session: Session) -> None:
         self.customers = SqlCustomers(session)
