@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.problems import problem
@@ -26,6 +26,8 @@ from shared.validation import LIMITS
 
 _INT64 = 2**63
 NUL_MESSAGE = "Contains a NUL character."
+# Where the edge keeps the JSON body it parsed (on ``g``), for a view that reads it without parsing again.
+_PARSED_BODY = "_closeloop_json_body"
 
 
 class HostileInput(ValueError):
@@ -187,11 +189,17 @@ def _refuse_hostile_input() -> Response | None:
         _check_parameters()
         if request.is_json and (request.content_length or request.headers.get("Transfer-Encoding")):
             # webargs parses the body again with json.loads: safe now that its depth is known.
-            strict_json_loads(request.get_data(cache=True), limits.json_depth)
+            setattr(g, _PARSED_BODY, strict_json_loads(request.get_data(cache=True), limits.json_depth))
     except HostileInput as refused:
         title = {400: "Bad request", 404: "Not found"}.get(refused.status, "Unprocessable Entity")
         return problem(refused.status, title, refused.detail, refused.errors)
     return None
+
+
+def parsed_json_body() -> Any:
+    """The JSON body this request's edge check parsed (as ``json.loads`` would), or None if it parsed none
+    (no body, not a JSON content type)."""
+    return g.get(_PARSED_BODY)
 
 
 def _check_parameters() -> None:

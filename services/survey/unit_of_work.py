@@ -8,15 +8,22 @@ in-memory fake of the unit tests.
 
 from __future__ import annotations
 
+import functools
+import json
+import threading
+import time
+import weakref
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, false, func, or_, select, true, union_all
+from sqlalchemy import JSON, and_, bindparam, false, func, or_, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, aliased
 
 from shared.db import Database
+from shared.scheduling import COMMITTED_EVENTS
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
@@ -209,6 +216,16 @@ class SurveyUnitOfWork(UnitOfWork):
     # The Delighted-compatible API's queries (services/survey/delighted); SQL only, not in the unit fakes.
     delighted: SqlDelightedRecords
 
+    def receive_crm_event(self, values: dict[str, Any]) -> tuple[str, bool]:
+        """The intake's whole transaction, called outside ``with``: store a new CRM event (its column values)
+        unless its (source, external id) is stored already, as ``crm_events.receive`` does, and wake the
+        clock when stored. The stored event's id, and True when it is this one."""
+        with self:
+            event_id, stored = self.crm_events.receive(CrmEvent(**values))
+            if stored:
+                self.wake_clock()
+        return event_id, stored
+
 
 # --- On the database -----------------------------------------------------------------------------------
 # Each ``add`` flushes: a unique key a concurrent transaction took meanwhile fails there, as ``Conflict``,
@@ -386,6 +403,42 @@ _RECEIVE_OR_FIND = union_all(
     select(_INSERTED.c.id, true().label("stored")),
     _STORED_ID.add_columns(false().label("stored")),
 )
+# The intake's columns (the others start null or at their defaults): what ``receive_crm_event`` is given.
+INTAKE_COLUMNS = (
+    "id",
+    "source",
+    "external_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "status",
+    "customer_fields",
+    "properties",
+    "request_id",
+)
+_JSON_COLUMNS = frozenset(key for key in INTAKE_COLUMNS if isinstance(_CRM_EVENTS.c[key].type, JSON))
+
+
+@functools.cache
+def _receive_sql(dialect: Dialect) -> str:
+    """``_RECEIVE_OR_FIND`` for the intake's columns, as the driver takes it (named parameters)."""
+    values = {key: bindparam(key, type_=_CRM_EVENTS.c[key].type) for key in INTAKE_COLUMNS}
+    inserted = (
+        postgresql_insert(_CRM_EVENTS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(_CRM_EVENTS.c.id)
+        .cte("inserted")
+    )
+    statement = union_all(
+        select(inserted.c.id, true().label("stored")), _STORED_ID.add_columns(false().label("stored"))
+    )
+    return str(statement.compile(dialect=dialect))
+
+
+def _json_text(value: Any) -> str | None:
+    # What SQLAlchemy's JSON type binds (json.dumps); the statement casts the text to json.
+    return None if value is None else json.dumps(value)
 
 
 class SqlInvitations:
@@ -598,6 +651,93 @@ class SqlBrands:
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
+
+    def receive_crm_event(self, values: dict[str, Any]) -> tuple[str, bool]:
+        engine = self.database.engine
+        if engine.dialect.driver != "psycopg":
+            return super().receive_crm_event(values)
+        # The intake's hot path (issue 19): one statement on a pooled connection in autocommit, without a
+        # session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL answers.
+        recent = _recently_received(self.database)
+        known = recent.get(values["source"], values["external_id"])
+        if known is not None:
+            return known, False  # a repeat of an event this process stored or saw a moment ago
+        sql = _receive_sql(engine.dialect)
+        parameters = {
+            key: _json_text(value) if key in _JSON_COLUMNS else value for key, value in values.items()
+        }
+        pooled = engine.raw_connection()
+        connection = pooled.dbapi_connection
+        try:
+            connection.autocommit = True  # a client-side setting while idle: no round trip
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, parameters)
+                    row = cursor.fetchone()
+            finally:
+                connection.autocommit = False
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, connection, None):
+                pooled.invalidate(error)  # as SQLAlchemy would: this connection is not handed out again
+            raise
+        finally:
+            pooled.close()
+        if row is None:
+            # Only when a concurrent request's insert committed while this statement waited for it (the
+            # statement's snapshot predates that row): the session's path reads it afresh.
+            return super().receive_crm_event(values)
+        event_id, stored = row
+        recent.put(values["source"], values["external_id"], event_id)  # committed: PostgreSQL has answered
+        if stored:
+            COMMITTED_EVENTS.set()  # wake_clock, for a transaction that had no unit of work around it
+        return event_id, stored
+
+
+class RecentlyReceived:
+    """The CRM events this process stored, or found stored, in the last ``max_age`` seconds (at most ``size``
+    of them): (source, external id) -> the stored event's id. A CRM's retry of one of them is answered as a
+    duplicate without asking the database (issue 19).
+
+    Filled only once the row is committed. An event erased meanwhile (its customer's erasure deletes it)
+    stays known here until it ages out: a repeat of it within ``max_age`` is answered as a duplicate, with
+    the id of an event that is gone, where otherwise it would be stored anew.
+    """
+
+    def __init__(self, size: int = 10_000, max_age: float = 120.0) -> None:
+        self.size = size
+        self.max_age = max_age
+        # Insertion order is expiry order (one max_age for all): the oldest entry is always the first.
+        self._entries: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, source: str, external_id: str) -> str | None:
+        entry = self._entries.get((source, external_id))
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, source: str, external_id: str, event_id: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            entries = self._entries
+            entries.pop((source, external_id), None)
+            entries[(source, external_id)] = (event_id, now + self.max_age)
+            while entries:
+                oldest = next(iter(entries))
+                if len(entries) <= self.size and entries[oldest][1] > now:
+                    break
+                del entries[oldest]
+
+
+# One per database (not per process): tests, and embedded mode's services, each have their own.
+_RECENT: weakref.WeakKeyDictionary[Database, RecentlyReceived] = weakref.WeakKeyDictionary()
+
+
+def _recently_received(database: Database) -> RecentlyReceived:
+    recent = _RECENT.get(database)
+    if recent is None:
+        recent = _RECENT.setdefault(database, RecentlyReceived())
+    return recent
 
     def _open_repositories(self, session: Session) -> None:
         self.customers = SqlCustomers(session)
