@@ -1,7 +1,8 @@
 """The model tier (`SENTIMENT_ANALYZER=model`): English comments read by a head fitted on sentence
 embeddings of all-MiniLM-L6-v2 (`minilm.py`) and the light tier's polarity.
 
-The head is a 3-class logistic regression over [embedding, 3 x light polarity, 1], fitted by
+The head is a small network (one hidden layer of 64 ReLU units) over [embedding, 3 x light polarity, 1],
+a 3-class softmax, fitted by
 bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the fitting halves of the
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
 P(positive) - P(negative); its label thresholds were fitted with it. Answers that are only a score or an
@@ -39,28 +40,43 @@ def head_features(embeddings: np.ndarray, light_polarities: Sequence[float]) -> 
 
 @dataclass(frozen=True)
 class ModelHead:
+    """A small network over `head_features`: dense layers with ReLU between them, then a softmax over
+    (negative, neutral, positive). One layer is a logistic regression."""
+
     name: str
-    weights: np.ndarray  # (features, 3): negative, neutral, positive
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights (inputs, outputs), bias (outputs,))
     thresholds: tuple[float, float]
 
     @classmethod
     def load(cls, path: Path = HEAD_PATH) -> ModelHead:
         with np.load(path) as saved:
             low, high = (float(value) for value in saved["thresholds"])
-            return cls(str(saved["name"]), saved["weights"].astype(np.float64), (low, high))
+            count = sum(1 for key in saved.files if key.startswith("weights_"))
+            layers = tuple(
+                (saved[f"weights_{i}"].astype(np.float64), saved[f"bias_{i}"].astype(np.float64))
+                for i in range(count)
+            )
+            return cls(str(saved["name"]), layers, (low, high))
 
     def save(self, path: Path = HEAD_PATH) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            path, name=np.array(self.name), weights=self.weights.astype(np.float32),
-            thresholds=np.array(self.thresholds),
-        )
+        arrays = {}
+        for i, (weights, bias) in enumerate(self.layers):
+            arrays[f"weights_{i}"], arrays[f"bias_{i}"] = weights.astype(np.float32), bias.astype(np.float32)
+        np.savez_compressed(path, name=np.array(self.name), thresholds=np.array(self.thresholds), **arrays)
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        x = features
+        for i, (weights, bias) in enumerate(self.layers):
+            x = x @ weights + bias
+            if i < len(self.layers) - 1:
+                x = np.maximum(x, 0.0)
+        x = x - x.max(axis=1, keepdims=True)
+        odds = np.exp(x)
+        return odds / odds.sum(axis=1, keepdims=True)
 
     def polarities(self, features: np.ndarray) -> np.ndarray:
-        logits = features @ self.weights
-        logits -= logits.max(axis=1, keepdims=True)
-        odds = np.exp(logits)
-        odds /= odds.sum(axis=1, keepdims=True)
+        odds = self.probabilities(features)
         return odds[:, 2] - odds[:, 0]
 
 

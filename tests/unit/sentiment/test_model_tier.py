@@ -36,12 +36,15 @@ def reader() -> ModelReader:
     # follows the light tier's, so the test can tell its wiring works.
     weights = np.zeros((HIDDEN + 2, 3))
     weights[HIDDEN, 0], weights[HIDDEN, 2] = -4.0, 4.0
-    head = ModelHead("tiny-head", weights, (-0.2, 0.2))
+    head = ModelHead("tiny-head", ((weights, np.zeros(3)),), (-0.2, 0.2))
     return ModelReader(analysis._english(), StandInEncoder(), head)
 
 
 def test_head_saved_and_loaded_scores_the_same(tmp_path: Path, reader: ModelReader) -> None:
-    head = ModelHead("h", np.random.default_rng(1).standard_normal((HIDDEN + 2, 3)), (-0.1, 0.3))
+    rng = np.random.default_rng(1)
+    layers = ((rng.standard_normal((HIDDEN + 2, 5)), rng.standard_normal(5)),
+              (rng.standard_normal((5, 3)), rng.standard_normal(3)))
+    head = ModelHead("h", layers, (-0.1, 0.3))
     head.save(tmp_path / "head.npz")
     loaded = ModelHead.load(tmp_path / "head.npz")
     features = head_features(np.ones((2, HIDDEN)) / np.sqrt(HIDDEN), [0.5, -0.5])
