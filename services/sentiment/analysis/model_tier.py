@@ -1,12 +1,13 @@
 """The model tier (`SENTIMENT_ANALYZER=model`): English comments read by a head fitted on sentence
 embeddings of all-MiniLM-L6-v2 (`minilm.py`) and the light tier's polarity.
 
-The head is a 3-class logistic regression over [embedding, 3 x light polarity, 1], fitted by
+The head is a small network (one hidden layer of 64 ReLU units) over [embedding, 3 x light polarity, 1],
+a 3-class softmax, fitted by
 bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the fitting halves of the
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
 P(positive) - P(negative); its label thresholds were fitted with it. Answers that are only a score or an
 emoji ("9/10", "👍") and Turkish comments keep the light tier's reading: the model is English-only and has
-no sense of "9/10". Needs numpy and the model's files (`pip install -e '.[model]'`, see README).
+no sense of "9/10". Needs the `model` extra (`pip install -e '.[model]'`, see README).
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from services.sentiment.analysis.comments import CommentReader, short_answer_polarity
-from services.sentiment.analysis.minilm import MiniLMEncoder
 from services.sentiment.analysis.scoring import label_for
 
 HEAD_PATH = Path(__file__).resolve().parent / "data" / "model_head.npz"
 LIGHT_POLARITY_SCALE = 3.0  # the light polarity's weight against 384 unit-vector components
+
+
+class Encoder(Protocol):
+    """Texts in, one unit-length embedding per row out (minilm.MiniLMEncoder)."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def head_features(embeddings: np.ndarray, light_polarities: Sequence[float]) -> np.ndarray:
@@ -33,35 +40,50 @@ def head_features(embeddings: np.ndarray, light_polarities: Sequence[float]) -> 
 
 @dataclass(frozen=True)
 class ModelHead:
+    """A small network over `head_features`: dense layers with ReLU between them, then a softmax over
+    (negative, neutral, positive). One layer is a logistic regression."""
+
     name: str
-    weights: np.ndarray  # (features, 3): negative, neutral, positive
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights (inputs, outputs), bias (outputs,))
     thresholds: tuple[float, float]
 
     @classmethod
     def load(cls, path: Path = HEAD_PATH) -> ModelHead:
         with np.load(path) as saved:
             low, high = (float(value) for value in saved["thresholds"])
-            return cls(str(saved["name"]), saved["weights"].astype(np.float64), (low, high))
+            count = sum(1 for key in saved.files if key.startswith("weights_"))
+            layers = tuple(
+                (saved[f"weights_{i}"].astype(np.float64), saved[f"bias_{i}"].astype(np.float64))
+                for i in range(count)
+            )
+            return cls(str(saved["name"]), layers, (low, high))
 
     def save(self, path: Path = HEAD_PATH) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            path, name=np.array(self.name), weights=self.weights.astype(np.float32),
-            thresholds=np.array(self.thresholds),
-        )
+        arrays = {}
+        for i, (weights, bias) in enumerate(self.layers):
+            arrays[f"weights_{i}"], arrays[f"bias_{i}"] = weights.astype(np.float32), bias.astype(np.float32)
+        np.savez_compressed(path, name=np.array(self.name), thresholds=np.array(self.thresholds), **arrays)
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        x = features
+        for i, (weights, bias) in enumerate(self.layers):
+            x = x @ weights + bias
+            if i < len(self.layers) - 1:
+                x = np.maximum(x, 0.0)
+        x = x - x.max(axis=1, keepdims=True)
+        odds = np.exp(x)
+        return odds / odds.sum(axis=1, keepdims=True)
 
     def polarities(self, features: np.ndarray) -> np.ndarray:
-        logits = features @ self.weights
-        logits -= logits.max(axis=1, keepdims=True)
-        odds = np.exp(logits)
-        odds /= odds.sum(axis=1, keepdims=True)
+        odds = self.probabilities(features)
         return odds[:, 2] - odds[:, 0]
 
 
 class ModelReader:
     """English comments through the encoder and the head; batches are encoded together."""
 
-    def __init__(self, light: CommentReader, encoder: MiniLMEncoder, head: ModelHead) -> None:
+    def __init__(self, light: CommentReader, encoder: Encoder, head: ModelHead) -> None:
         self.name = f"{head.name}+{light.name}"
         self.thresholds = head.thresholds
         self._light, self._encoder, self._head = light, encoder, head
