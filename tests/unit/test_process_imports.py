@@ -70,3 +70,19 @@ def test_a_clock_loads_its_own_service_alone(service):
 def test_the_gateway_loads_no_broker_nor_sdk():
     loaded = imported_by("import closeloop.gateway")
     assert loaded & ({"dramatiq"} | ON_FIRST_USE) == set()
+
+
+def test_scoring_english_loads_textblob_lexicon_without_nltk():
+    # The sentiment worker's first English comment loads TextBlob's lexicon, not NLTK; the library itself
+    # still works afterwards, with the same scores.
+    code = (
+        "import json, sys\n"
+        "from services.sentiment.analysis.english import _pattern_sentiment\n"
+        "text = 'The support agent was lovely, the refund was slow'\n"
+        "ours = tuple(_pattern_sentiment()(text))\n"
+        "before = 'nltk' in sys.modules\n"
+        "from textblob import TextBlob\n"
+        "print(json.dumps([before, ours == tuple(TextBlob(text).sentiment), 'nltk' in sys.modules]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, True, True]
