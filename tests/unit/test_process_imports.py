@@ -86,3 +86,24 @@ def test_scoring_english_loads_textblob_lexicon_without_nltk():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == [False, True, True]
+
+
+def test_building_a_sendgrid_email_loads_the_mail_helper_alone():
+    # Dispatch's first email builds SendGrid's Mail without the package's __init__ (cryptography and the
+    # API client); the SDK still works as usual afterwards.
+    code = (
+        "import json, sys\n"
+        "from services.dispatch.providers.base import OutgoingEmail\n"
+        "from services.dispatch.providers.sendgrid_email import SendGridEmailTransport\n"
+        "transport = SendGridEmailTransport('SG.test', 'team@example.com')\n"
+        "email = OutgoingEmail(to_email='pat@example.com', to_name='Pat', subject='Hi', text='Hi',"
+        " html='<p>Hi</p>', reference='d-1')\n"
+        "payload = transport.build_payload(email)\n"
+        "heavy = ('sendgrid.sendgrid', 'sendgrid.helpers.eventwebhook')\n"
+        "before = [m for m in heavy if m in sys.modules]\n"
+        "from sendgrid import SendGridAPIClient\n"
+        "to = payload['personalizations'][0]['to'][0]['email']\n"
+        "print(json.dumps([before, to, SendGridAPIClient.__name__]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [[], "pat@example.com", "SendGridAPIClient"]

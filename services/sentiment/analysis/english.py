@@ -8,11 +8,7 @@ human-rated text (bench/fit_sentiment.py), with its label thresholds fitted alon
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import sys
-import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -58,34 +54,6 @@ CUSTOMER_SERVICE_VALENCES: dict[str, float] = {
 }
 
 
-_TEXTBLOB_INIT = threading.Lock()
-
-
-def _textblob_en() -> Any:
-    """``textblob.en`` (the lexicon and scorer below) without running the textblob package's __init__
-    first: that imports NLTK, some 28 MiB resident in the worker, for tokenizers and taggers never called.
-
-    The package is registered unexecuted; the first name anything else asks of it (``from textblob import
-    TextBlob``) runs its __init__ into the same module, so the library works as usual from then on.
-    """
-    if "textblob" not in sys.modules:
-        spec = importlib.util.find_spec("textblob")
-        if spec is None or spec.loader is None:
-            raise ModuleNotFoundError("No module named 'textblob'", name="textblob")
-        package = importlib.util.module_from_spec(spec)
-
-        def run_init(name: str) -> Any:
-            with _TEXTBLOB_INIT:
-                if "__getattr__" in vars(package):
-                    del package.__getattr__
-                    spec.loader.exec_module(package)
-            return getattr(package, name)
-
-        package.__getattr__ = run_init  # type: ignore[attr-defined]
-        sys.modules["textblob"] = package
-    return importlib.import_module("textblob.en")
-
-
 @cache
 def _pattern_sentiment(stock: bool = False) -> Callable[[str], Any]:
     """TextBlob's PatternAnalyzer scorer, loaded once.
@@ -96,7 +64,10 @@ def _pattern_sentiment(stock: bool = False) -> Callable[[str], Any]:
     `word in lexicon` through a Python-level loader check, a fifth of its time. Same class, same data,
     same scores (tests/unit/sentiment compares them).
     """
-    en = _textblob_en()
+    from shared.imports import submodule_without_package_init
+
+    # Not the textblob package's __init__: it imports NLTK (some 28 MiB), which this scorer never calls.
+    en = submodule_without_package_init("textblob", "en")
     Sentiment, sentiment = en.Sentiment, en.sentiment
 
     sentiment("warm up")  # loads the lexicon now rather than inside the first request
