@@ -7,9 +7,11 @@ import getpass
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -220,11 +222,32 @@ def _import_delighted(settings: Settings, files: list[Path], skip_bad_rows: bool
     return 1 if failed else 0
 
 
+def _migrate_in_a_child(wiring: ServiceWiring[Any], settings: Settings) -> None:
+    """Migrate in a forked child process: Alembic and its templates, some 10 MiB, would otherwise stay
+    resident in a long-running process that needs them once. Forked before this process connects to
+    anything, so the child shares no connection with it."""
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            wiring.migrate(wiring.bootstrap(settings))
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"closeloop clock: migrating {wiring.name} failed")
+
+
 def _run_clock(settings: Settings, service: str) -> int:
     wiring = _wiring(service)
-    runtime = wiring.bootstrap(settings)
     # The clock may start before the web process has migrated; both may migrate, one waits for the other.
-    wiring.migrate(runtime)
+    _migrate_in_a_child(wiring, settings)
+    runtime = wiring.bootstrap(settings)
     # On PostgreSQL the outbox's trigger (and the service's queue tables') wakes this clock when another
     # process commits events.
     wakeup = (

@@ -9,18 +9,20 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dramatiq
 from flask import Flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RoutingException
 
-from shared.broker import create_broker
 from shared.scheduling import COMMITTED_EVENTS, PeriodicJob, run_clock
 from shared.settings import Settings
 
 from .services import SERVICES
+
+if TYPE_CHECKING:
+    # Imported where the embedded system starts: the gateway uses this module's PathRouter only.
+    import dramatiq
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class System:
 
     def start(self, worker_threads: int = 4) -> None:
         """Start a dramatiq worker and the clock (outbox relays, due deliveries) in this process."""
+        import dramatiq
+
         self._worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
         self._worker.start()
         # Every service commits in this process, so the in-process wake-up hears every new event.
@@ -66,6 +70,8 @@ class System:
 
 
 def build_system(settings: Settings) -> System:
+    from shared.broker import create_broker
+
     broker = create_broker(settings.broker_url)
     runtimes: dict[str, Any] = {}
     apps: dict[str, Flask] = {}

@@ -7,7 +7,6 @@ import logging
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from twilio.twiml.messaging_response import MessagingResponse
 
 from shared.clock import utcnow
 from shared.http import OPEN_TO_ALL, problem
@@ -94,6 +93,8 @@ def twilio_inbound_sms():
         return problem(400, "Bad request", "Some fields are invalid.", errors)
     kind = service.receive_sms(_runtime(), sid, sender, request.form.get("Body", ""))
     # Twilio answers STOP and START itself (Advanced Opt-Out); HELP with our text unless SMS_HELP_TEXT=none.
+    from twilio.twiml.messaging_response import MessagingResponse  # with the first inbound SMS
+
     reply = MessagingResponse()
     help_text = service.help_reply(_runtime()) if kind is SmsReplyKind.HELP else None
     if help_text:

@@ -73,7 +73,12 @@ class SendGridEmailTransport:
 
     def build_payload(self, email: OutgoingEmail) -> dict[str, Any]:
         """The JSON body of the Mail Send call for `email`, as the SDK's `Mail` helper builds it."""
-        from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
+        from shared.imports import submodule_without_package_init
+
+        # Not the sendgrid package's __init__: it loads cryptography (some 8 MiB) for webhook signatures.
+        helpers = submodule_without_package_init("sendgrid", "helpers.mail")
+        Mail, From, To = helpers.Mail, helpers.From, helpers.To
+        CustomArg, Category, Header = helpers.CustomArg, helpers.Category, helpers.Header
 
         mail = Mail(
             from_email=From(self.from_email, self.from_name),
@@ -95,11 +100,13 @@ class SendGridEmailTransport:
     def send_email(self, email: OutgoingEmail) -> SendReceipt:
         """Send `email` with one API call; SendGrid's `X-Message-Id` is the provider message id."""
         import requests
-        from sendgrid.helpers.mail.exceptions import SendGridException
 
+        from shared.imports import submodule_without_package_init
+
+        helpers = submodule_without_package_init("sendgrid", "helpers.mail")
         try:
             payload = self.build_payload(email)
-        except SendGridException as exc:
+        except helpers.SendGridException as exc:
             # The helper refuses e.g. a body that looks like it contains a SendGrid API key.
             raise PermanentDeliveryError(f"SendGrid payload refused: {type(exc).__name__}") from exc
         try:

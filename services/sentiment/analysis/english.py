@@ -64,7 +64,11 @@ def _pattern_sentiment(stock: bool = False) -> Callable[[str], Any]:
     `word in lexicon` through a Python-level loader check, a fifth of its time. Same class, same data,
     same scores (tests/unit/sentiment compares them).
     """
-    from textblob.en import Sentiment, sentiment
+    from shared.imports import submodule_without_package_init
+
+    # Not the textblob package's __init__: it imports NLTK (some 28 MiB), which this scorer never calls.
+    en = submodule_without_package_init("textblob", "en")
+    Sentiment, sentiment = en.Sentiment, en.sentiment
 
     sentiment("warm up")  # loads the lexicon now rather than inside the first request
     if stock:
