@@ -29,6 +29,8 @@ _EDGE = object()  # a word boundary (\b) inside a pattern: zero-width, closes a 
 _MAX_SKELETONS = 5000  # patterns that expand to more are always run
 _SMALL_CLASS = 4  # character classes of up to this many literal characters are expanded
 _PREFIX = 3  # word starts are looked up by their first three letters; shorter ones gate nothing
+_LONG_TEXT = 600  # characters from which the one alternation is run instead
+_MANY_CANDIDATES = 8
 
 
 class CueMatcher:
@@ -40,6 +42,19 @@ class CueMatcher:
         match must end a word (a final \\b)."""
         end = r"\b" if word_end else ""
         self._patterns = [(kind, re.compile(r"\b(?:" + pattern + ")" + end)) for kind, pattern in patterns]
+        # The one alternation itself, for texts where the prefilter would save nothing (long, or with
+        # many candidates): the loop below costs a little per match and candidate, it a little per word.
+        runs: list[tuple[str, list[str]]] = []  # neighbouring patterns of one kind share a group
+        for kind, pattern in patterns:
+            if runs and runs[-1][0] == kind:
+                runs[-1][1].append(pattern)
+            else:
+                runs.append((kind, [pattern]))
+        self._kinds = {f"k{index}": kind for index, (kind, _) in enumerate(runs)}
+        self._alternation = re.compile(
+            r"\b(?:" + "|".join(f"(?P<k{index}>" + "|".join(run) + ")" for index, (_, run) in enumerate(runs))
+            + ")" + end
+        )
         self._by_word: dict[str, list[int]] = {}
         self._by_prefix: dict[str, list[tuple[str, int]]] = {}
         self._by_literal: list[tuple[str, int]] = []
@@ -72,9 +87,13 @@ class CueMatcher:
 
     def find(self, text: str) -> list[tuple[int, str]]:
         """(start, kind) of each match, as the one alternation's finditer gives them."""
+        if len(text) > _LONG_TEXT:
+            return self._find_all(text)
         candidates = self.candidates(text)
         if not candidates:
             return []
+        if len(candidates) > _MANY_CANDIDATES:
+            return self._find_all(text)
         found: list[tuple[int, str]] = []
         # Each candidate's next match from the current position; a pattern with none left is dropped.
         upcoming: dict[int, re.Match[str]] = {}
@@ -96,6 +115,10 @@ class CueMatcher:
                     else:
                         upcoming[index] = again
         return found
+
+    def _find_all(self, text: str) -> list[tuple[int, str]]:
+        matches = self._alternation.finditer(text)
+        return [(match.start(), self._kinds[match.lastgroup or ""]) for match in matches]
 
 
 Gate = tuple[frozenset[str], frozenset[str], frozenset[str]]
