@@ -10,11 +10,14 @@ JSON file (`SENTIMENT_TOPICS_FILE`: {"topic": {"en": ["cue", ...], "tr": [...]},
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from services.sentiment.analysis.cue_matcher import CueMatcher
+from services.sentiment.analysis.stopwords import ENGLISH_STOPWORDS, TURKISH_STOPWORDS
 from services.sentiment.analysis.turkish import fold_turkish
+
+STOPWORDS = {"en": ENGLISH_STOPWORDS, "tr": TURKISH_STOPWORDS}
 
 TopicCues = Mapping[str, Mapping[str, Sequence[str]]]
 
@@ -135,16 +138,16 @@ class TopicTagger:
 
     def __init__(self, topics: TopicCues = DEFAULT_TOPICS) -> None:
         self.names = tuple(topics)
-        # One alternation per language, a named group per topic: one pass over a comment finds them all.
-        alternatives: dict[str, list[str]] = {}
+        # Per language, the cues of all topics as one alternation (cue_matcher.py: word-gated, one pass).
+        cues_of: dict[str, list[tuple[str, str]]] = {}
         for index, cues in enumerate(topics.values()):
             for language, words in cues.items():
-                if words:
-                    folded = [fold_turkish(word) if language == "tr" else word for word in words]
-                    alternatives.setdefault(language, []).append(f"(?P<t{index}>" + "|".join(folded) + ")")
-        self._patterns = {
-            language: re.compile(r"\b(?:" + "|".join(groups) + ")")
-            for language, groups in alternatives.items()
+                for word in words:
+                    folded = fold_turkish(word) if language == "tr" else word
+                    cues_of.setdefault(language, []).append((str(index), folded))
+        self._matchers = {
+            language: CueMatcher(cues, STOPWORDS.get(language, ()), word_end=False)
+            for language, cues in cues_of.items()
         }
 
     @classmethod
@@ -159,9 +162,9 @@ class TopicTagger:
         return cls(topics)
 
     def tag(self, text: str, language: str) -> list[str]:
-        pattern = self._patterns.get(language)
-        if pattern is None:
+        matcher = self._matchers.get(language)
+        if matcher is None:
             return []
         normalized = fold_turkish(text) if language == "tr" else text.lower().replace("’", "'")
-        found = {int(cue.lastgroup[1:]) for cue in pattern.finditer(normalized) if cue.lastgroup}
+        found = {int(kind) for _, kind in matcher.find(normalized)}
         return [self.names[index] for index in sorted(found)]
