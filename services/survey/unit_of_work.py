@@ -627,6 +627,22 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
 
+    def _open_repositories(self, session: Session) -> None:
+        self.customers = SqlCustomers(session)
+        self.crm_events = SqlCrmEvents(session)
+        self.invitations = SqlInvitations(session)
+        self.score_clicks = SqlScoreClicks(session)
+        self.responses = SqlResponses(session)
+        self.follow_ups = SqlFollowUpSurveys(session)
+        self.trigger_rules = SqlTriggerRules(session)
+        self.opt_outs = SqlChannelOptOuts(session)
+        self.sources = SqlEventSources(session)
+        self.answer_messages = SqlAnswerMessages(session)
+        self.templates = SqlMessageTemplates(session)
+        self.brand = SqlBrands(session)
+        self.sentiments = SqlResponseSentiments(session)
+        self.delighted = SqlDelightedRecords(session)
+
     def receive_crm_event(self, values: dict[str, Any]) -> tuple[str, bool]:
         engine = self.database.engine
         if engine.dialect.driver != "psycopg":
@@ -713,19 +729,3 @@ def _recently_received(database: Database) -> RecentlyReceived:
     if recent is None:
         recent = _RECENT.setdefault(database, RecentlyReceived())
     return recent
-
-    def _open_repositories(self, session: Session) -> None:
-        self.customers = SqlCustomers(session)
-        self.crm_events = SqlCrmEvents(session)
-        self.invitations = SqlInvitations(session)
-        self.score_clicks = SqlScoreClicks(session)
-        self.responses = SqlResponses(session)
-        self.follow_ups = SqlFollowUpSurveys(session)
-        self.trigger_rules = SqlTriggerRules(session)
-        self.opt_outs = SqlChannelOptOuts(session)
-        self.sources = SqlEventSources(session)
-        self.answer_messages = SqlAnswerMessages(session)
-        self.templates = SqlMessageTemplates(session)
-        self.brand = SqlBrands(session)
-        self.sentiments = SqlResponseSentiments(session)
-        self.delighted = SqlDelightedRecords(session)
