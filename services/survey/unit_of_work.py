@@ -8,7 +8,6 @@ in-memory fake of the unit tests.
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -419,9 +418,19 @@ INTAKE_COLUMNS = (
 _JSON_COLUMNS = frozenset(key for key in INTAKE_COLUMNS if isinstance(_CRM_EVENTS.c[key].type, JSON))
 
 
-@functools.cache
+_RECEIVE_SQL: dict[tuple[str, str], str] = {}
+
+
 def _receive_sql(dialect: Dialect) -> str:
-    """``_RECEIVE_OR_FIND`` for the intake's columns, as the driver takes it (named parameters)."""
+    """``_RECEIVE_OR_FIND`` for the intake's columns, as the driver takes it (named parameters); compiled
+    once per driver, not per engine (tests make many)."""
+    key = (dialect.driver, dialect.paramstyle)
+    if key not in _RECEIVE_SQL:
+        _RECEIVE_SQL[key] = _compile_receive_sql(dialect)
+    return _RECEIVE_SQL[key]
+
+
+def _compile_receive_sql(dialect: Dialect) -> str:
     values = {key: bindparam(key, type_=_CRM_EVENTS.c[key].type) for key in INTAKE_COLUMNS}
     inserted = (
         postgresql_insert(_CRM_EVENTS)
@@ -694,7 +703,8 @@ class RecentlyReceived:
     the id of an event that is gone, where otherwise it would be stored anew.
     """
 
-    def __init__(self, size: int = 10_000, max_age: float = 120.0) -> None:
+    # About 400 bytes an event: 4096 of them are under 2 MiB a process.
+    def __init__(self, size: int = 4096, max_age: float = 120.0) -> None:
         self.size = size
         self.max_age = max_age
         # Insertion order is expiry order (one max_age for all): the oldest entry is always the first.
