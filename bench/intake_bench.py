@@ -4,7 +4,8 @@
 
 Four gunicorn servers, each with the same number of sync workers, on PostgreSQL:
 - survey's ``POST /v1/events`` with signed events for new customers, then the same events again
-  (duplicates);
+  (duplicates, as a CRM's retries: each worker answers those it stored itself, or saw within two minutes,
+  from its memory of recent events, the others with one round trip);
 - (a) a bare Flask endpoint that parses the JSON and answers 202: the framework's limit;
 - (b) a bare Flask endpoint that also stores the event with one ``INSERT ... ON CONFLICT`` and a commit:
   the limit of an intake that keeps what it accepts.

@@ -8,7 +8,6 @@ in-memory fake of the unit tests.
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -347,7 +346,7 @@ class SqlCrmEvents:
 
     def receive(self, crm_event: CrmEvent) -> tuple[str, bool]:
         # One statement: the unique key de-duplicates, so a repeat (even a concurrent one) inserts nothing.
-        values = {column.key: getattr(crm_event, column.key) for column in _CRM_EVENTS.columns}
+        values = {key: getattr(crm_event, key) for key in INTAKE_COLUMNS}
         if self.session.get_bind().dialect.name == "postgresql":
             # The intake's transaction is this one statement: run on its own (autocommit), it is durable
             # when PostgreSQL answers, one round trip instead of BEGIN, INSERT and COMMIT. It answers the
@@ -378,12 +377,26 @@ class SqlCrmEvents:
         self.session.flush()
 
 
+# The intake's columns (the others start null or at their defaults): what ``receive_crm_event`` is given.
+INTAKE_COLUMNS = (
+    "id",
+    "source",
+    "external_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "status",
+    "customer_fields",
+    "properties",
+    "request_id",
+)
 # Built once, with a parameter per column: each execution only binds the event's values.
 _CRM_EVENTS = CrmEvent.__table__
 _STORED_ID = select(_CRM_EVENTS.c.id).where(
     _CRM_EVENTS.c.source == bindparam("source"), _CRM_EVENTS.c.external_id == bindparam("external_id")
 )
-_EVENT_VALUES = {column.key: bindparam(column.key, type_=column.type) for column in _CRM_EVENTS.columns}
+_EVENT_VALUES = {key: bindparam(key, type_=_CRM_EVENTS.c[key].type) for key in INTAKE_COLUMNS}
+_JSON_COLUMNS = frozenset(key for key in INTAKE_COLUMNS if isinstance(_CRM_EVENTS.c[key].type, JSON))
 _RECEIVE_SQLITE = (
     sqlite_insert(_CRM_EVENTS)
     .values(_EVENT_VALUES)
@@ -403,37 +416,16 @@ _RECEIVE_OR_FIND = union_all(
     select(_INSERTED.c.id, true().label("stored")),
     _STORED_ID.add_columns(false().label("stored")),
 )
-# The intake's columns (the others start null or at their defaults): what ``receive_crm_event`` is given.
-INTAKE_COLUMNS = (
-    "id",
-    "source",
-    "external_id",
-    "type",
-    "occurred_at",
-    "received_at",
-    "status",
-    "customer_fields",
-    "properties",
-    "request_id",
-)
-_JSON_COLUMNS = frozenset(key for key in INTAKE_COLUMNS if isinstance(_CRM_EVENTS.c[key].type, JSON))
+_RECEIVE_SQL: dict[tuple[str, str], str] = {}
 
 
-@functools.cache
 def _receive_sql(dialect: Dialect) -> str:
-    """``_RECEIVE_OR_FIND`` for the intake's columns, as the driver takes it (named parameters)."""
-    values = {key: bindparam(key, type_=_CRM_EVENTS.c[key].type) for key in INTAKE_COLUMNS}
-    inserted = (
-        postgresql_insert(_CRM_EVENTS)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(_CRM_EVENTS.c.id)
-        .cte("inserted")
-    )
-    statement = union_all(
-        select(inserted.c.id, true().label("stored")), _STORED_ID.add_columns(false().label("stored"))
-    )
-    return str(statement.compile(dialect=dialect))
+    """``_RECEIVE_OR_FIND`` as the driver takes it (named parameters), for a connection outside SQLAlchemy;
+    compiled once per driver, not per engine (tests make many)."""
+    key = (dialect.driver, dialect.paramstyle)
+    if key not in _RECEIVE_SQL:
+        _RECEIVE_SQL[key] = str(_RECEIVE_OR_FIND.compile(dialect=dialect))
+    return _RECEIVE_SQL[key]
 
 
 def _json_text(value: Any) -> str | None:
@@ -652,6 +644,22 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
 
+    def _open_repositories(self, session: Session) -> None:
+        self.customers = SqlCustomers(session)
+        self.crm_events = SqlCrmEvents(session)
+        self.invitations = SqlInvitations(session)
+        self.score_clicks = SqlScoreClicks(session)
+        self.responses = SqlResponses(session)
+        self.follow_ups = SqlFollowUpSurveys(session)
+        self.trigger_rules = SqlTriggerRules(session)
+        self.opt_outs = SqlChannelOptOuts(session)
+        self.sources = SqlEventSources(session)
+        self.answer_messages = SqlAnswerMessages(session)
+        self.templates = SqlMessageTemplates(session)
+        self.brand = SqlBrands(session)
+        self.sentiments = SqlResponseSentiments(session)
+        self.delighted = SqlDelightedRecords(session)
+
     def receive_crm_event(self, values: dict[str, Any]) -> tuple[str, bool]:
         engine = self.database.engine
         if engine.dialect.driver != "psycopg":
@@ -703,7 +711,8 @@ class RecentlyReceived:
     the id of an event that is gone, where otherwise it would be stored anew.
     """
 
-    def __init__(self, size: int = 10_000, max_age: float = 120.0) -> None:
+    # About 400 bytes an event: 4096 of them are under 2 MiB a process.
+    def __init__(self, size: int = 4096, max_age: float = 120.0) -> None:
         self.size = size
         self.max_age = max_age
         # Insertion order is expiry order (one max_age for all): the oldest entry is always the first.
@@ -738,19 +747,3 @@ def _recently_received(database: Database) -> RecentlyReceived:
     if recent is None:
         recent = _RECENT.setdefault(database, RecentlyReceived())
     return recent
-
-    def _open_repositories(self, session: Session) -> None:
-        self.customers = SqlCustomers(session)
-        self.crm_events = SqlCrmEvents(session)
-        self.invitations = SqlInvitations(session)
-        self.score_clicks = SqlScoreClicks(session)
-        self.responses = SqlResponses(session)
-        self.follow_ups = SqlFollowUpSurveys(session)
-        self.trigger_rules = SqlTriggerRules(session)
-        self.opt_outs = SqlChannelOptOuts(session)
-        self.sources = SqlEventSources(session)
-        self.answer_messages = SqlAnswerMessages(session)
-        self.templates = SqlMessageTemplates(session)
-        self.brand = SqlBrands(session)
-        self.sentiments = SqlResponseSentiments(session)
-        self.delighted = SqlDelightedRecords(session)

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.edge import HostileInput, strict_json_loads, unstorable_text
 
 
 def _refusal(body: str, depth: int = 16) -> HostileInput:
-    with pytest.raises(HostileInput) as refused:
-        strict_json_loads(body, depth)
-    return refused.value
+    """The refusal of ``body``, the same whether it comes as text or as the bytes a request carries (bytes
+    may skip the walk over the parsed value when nothing in them could be refused: it must not skip one)."""
+    refusals = []
+    for given in (body, body.encode()):
+        with pytest.raises(HostileInput) as refused:
+            strict_json_loads(given, depth)
+        refusals.append(refused.value)
+    text, raw = refusals
+    assert (raw.detail, raw.errors, raw.status) == (text.detail, text.errors, text.status)
+    return raw
 
 
-def test_plain_json_is_loaded_as_json_loads_would():
-    assert strict_json_loads('{"a": [1, 2.5, "Ayşe", null, true], "b": {"c": -3}}', 16) == {
-        "a": [1, 2.5, "Ayşe", None, True],
-        "b": {"c": -3},
-    }
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a": [1, 2.5, "Ayşe", null, true], "b": {"c": -3}}',
+        '{"a": "\\\\u0000 is written, not a NUL", "b": "\\\\"}',
+        "[" + ", ".join(["{}"] * 40) + "]",  # more containers than the depth limit, none deeper than it
+    ],
+)
+def test_plain_json_is_loaded_as_json_loads_would(body):
+    assert strict_json_loads(body, 16) == strict_json_loads(body.encode(), 16) == json.loads(body)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +77,7 @@ def test_nesting_past_the_limit_is_refused_at_its_path(depth):
 
 def test_nesting_at_the_limit_is_accepted():
     assert strict_json_loads("[" * 16 + "]" * 16, 16) == [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]
+    assert strict_json_loads(b"[" * 16 + b"]" * 16, 16) == [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]
 
 
 @pytest.mark.parametrize("body", ["{", "[1,]", "", "\ufeff{}"])

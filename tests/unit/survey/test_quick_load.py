@@ -63,6 +63,7 @@ def test_the_schemas_have_only_the_hooks_the_quick_load_calls():
             assert isinstance(field, fields.Nested) == (schema is SCHEMA and name == "customer"), name
     # The quick load is for CrmEventSchema's customer; a vendor's event (no contact needed) is not taken.
     assert type(SCHEMA.load_fields["customer"].schema) is CrmCustomerSchema
+    assert SCHEMA.load_fields["customer"].unknown is None  # the nested schema's own INCLUDE applies
     assert load_crm_event_quickly(VendorEventSchema(), good_event()) is not None  # same fields: also right
 
 
