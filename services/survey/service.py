@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +83,13 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
     return EventReceipt(event_id, duplicate=not stored)
 
 
+# On PostgreSQL this many deciders run at once, each on its own share of the customers: a decision waits
+# mostly for the database's answers, and those waits overlap (one clock decides several times faster).
+DECIDERS = 4
+_deciders: ThreadPoolExecutor | None = None
+_deciders_lock = threading.Lock()
+
+
 def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
     """Clock job: decide the events the intake stored, first received first; returns how many were decided.
 
@@ -88,11 +97,30 @@ def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
     see each other's invitation). Should the batch fail (a customer created by another decider meanwhile, a
     deadlock between deciders, an event that cannot be decided), each event is decided alone; one that still
     fails stays received, is logged, and is tried again at the next run.
+
+    On PostgreSQL ``DECIDERS`` batches are decided at once, each of the events of its own customers (a
+    customer's events stay in one batch, in order), ``limit`` in all.
     """
+    if runtime.database is None or not runtime.database.is_postgresql:
+        return _decide_batch(runtime, limit)
+    deciders = max(1, min(DECIDERS, limit))
+    shares = [(number, deciders) for number in range(deciders)]
+    return sum(_decider_pool().map(lambda share: _decide_batch(runtime, limit // deciders, share), shares))
+
+
+def _decider_pool() -> ThreadPoolExecutor:
+    global _deciders
+    with _deciders_lock:
+        if _deciders is None:
+            _deciders = ThreadPoolExecutor(DECIDERS, thread_name_prefix="decider")
+        return _deciders
+
+
+def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | None = None) -> int:
     claimed: list[str] = []
     try:
         with runtime.unit_of_work() as uow:
-            received = uow.crm_events.claim_received(limit)
+            received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
             for crm_event in received:
                 with request_id_scope(crm_event.request_id):
