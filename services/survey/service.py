@@ -155,22 +155,23 @@ def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
 
 def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, now: datetime) -> None:
     """Upsert the event's customer, decide whether to survey, and request the invitation."""
-    customer = _upsert_customer(uow, crm_event.customer_fields or {}, now)
+    customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now)
     rule = trigger_rule(uow, crm_event.type)
+    # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
     decision = domain.decide_survey(
         crm_event.type,
         crm_event.occurred_at,
         now,
-        uow.invitations.last_invited_at(customer.id),
+        None if new else uow.invitations.last_invited_at(customer.id),
         rule=rule,
-        last_answered_at=uow.responses.last_answered_at(customer.id),
+        last_answered_at=None if new else uow.responses.last_answered_at(customer.id),
         properties=crm_event.properties,
         # The CRM's ids, not ours: a retried event samples the same way.
         customer_key=customer.external_id,
         event_key=crm_event.external_id,
         reach=_reachability(uow, customer),
     )
-    if rule is not None and decision.outcome != domain.Decision.SKIPPED:
+    if rule is not None and decision.outcome != domain.Decision.SKIPPED and not new:
         decision = _settle_with_pending(uow, rule, decision, customer.id, now)
     crm_event.customer_id = customer.id
     # Kept in the customer's row from now on.
@@ -457,7 +458,8 @@ def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:
     )
 
 
-def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> Customer:
+def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> tuple[Customer, bool]:
+    """The event's customer, updated with what the CRM sent, and whether it was created now."""
     # Locked until commit, so two events for one customer cannot both pass the quarantine check.
     customer = uow.customers.get_for_update(fields["external_id"])
     known = customer is not None
@@ -484,7 +486,7 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
     customer.updated_at = now
     if not known:
         uow.customers.add(customer)
-    return customer
+    return customer, not known
 
 
 # --- CRM event sources: from the settings (CLOSELOOP_SOURCES) and from staff (PUT /v1/sources/{name}) ------
