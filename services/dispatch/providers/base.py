@@ -152,7 +152,6 @@ class SmsTransport(Protocol):
         ...
 
 
-
 class WhatsAppTransport(Protocol):
     """Sends one WhatsApp template message through one provider call."""
 
