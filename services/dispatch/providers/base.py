@@ -152,6 +152,7 @@ class SmsTransport(Protocol):
         ...
 
 
+
 class WhatsAppTransport(Protocol):
     """Sends one WhatsApp template message through one provider call."""
 

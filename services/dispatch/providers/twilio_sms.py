@@ -168,7 +168,7 @@ class TwilioSmsTransport:
 
 
 def whatsapp_address(number: str) -> str:
-    """ "whatsapp:+14155550123", as Twilio addresses WhatsApp users and senders."""
+    """"whatsapp:+14155550123", as Twilio addresses WhatsApp users and senders."""
     return number if number.startswith(WHATSAPP_PREFIX) else WHATSAPP_PREFIX + number
 
 
