@@ -65,7 +65,8 @@ def main() -> None:
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"loop-counts-{uuid.uuid4().hex[:8]}"
     counts_dir = scratch / "counts"
     counts_dir.mkdir(parents=True)
-    os.environ["PYTHONPATH"] = str(bench.BENCH / "loop_counts_hooks")
+    hooks = str(bench.BENCH / "loop_counts_hooks")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [hooks, os.environ.get("PYTHONPATH")]))
     os.environ["LOOP_COUNTS_DIR"] = str(counts_dir)
     loop = bench.Loop(scratch)
     try:
