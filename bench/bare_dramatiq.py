@@ -1,6 +1,6 @@
 """The baseline of loop_services_bench.py: a bare dramatiq actor doing nothing but note its message's arrival.
 
-    dramatiq bare_dramatiq --processes 1 --threads 8   (from bench/, BARE_BROKER_URL set)
+    dramatiq bare_dramatiq --processes 1 --threads 4   (from bench/, BARE_BROKER_URL set)
 
 Each message carries the time it was sent; the actor pushes (arrival - sent) to a Redis list, so the
 bench reads the rate and the latency of one broker hop with the same processes and threads as the loop's
