@@ -3,7 +3,8 @@
     dramatiq bare_dramatiq --processes 1 --threads 4   (from bench/, BARE_BROKER_URL set)
 
 Each message carries the time it was sent; the actor pushes (arrival - sent) to a Redis list, so the
-bench reads the rate and the latency of one broker hop with the same processes and threads as the loop.
+bench reads the rate and the latency of one broker hop with the same processes and threads as the loop's
+dispatch worker (read from infra/Procfile).
 """
 
 from __future__ import annotations

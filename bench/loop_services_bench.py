@@ -7,8 +7,9 @@ PostgreSQL database and a Redis database of the bench's own, with the provider s
 - peak: ``--events`` signed events posted as fast as 8 threads can; sends per second from the first post
   to the last send the simulator recorded;
 - latency: events posted at half that rate for ``--seconds``; event-to-send p50 and p99;
-- baseline: a bare dramatiq worker with the same processes and threads (bench/bare_dramatiq.py) on the
-  same Redis: its rate for as many no-op messages, and its p50/p99 hop latency at half its peak rate.
+- baseline: a bare dramatiq worker with the same processes and threads as infra/Procfile's dispatch-worker
+  (bench/bare_dramatiq.py) on the same Redis: its rate for as many no-op messages, and its p50/p99 hop
+  latency at half its peak rate.
 The loop crosses the broker once per survey (invitation.requested), so the ratio compares like with like.
 """
 
@@ -227,13 +228,26 @@ def measure_loop(events: int, seconds: int, scratch: Path) -> dict[str, float]:
     return {"rate": peak, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
 
 
+def worker_options(process: str) -> list[str]:
+    """``--processes N --threads M`` as infra/Procfile runs ``process``."""
+    line = next(
+        line
+        for line in (ROOT / "infra" / "Procfile").read_text().splitlines()
+        if line.startswith(f"{process}:")
+    )
+    words = line.split()
+    return [
+        word for option in ("--processes", "--threads") for word in (option, words[words.index(option) + 1])
+    ]
+
+
 def measure_bare_dramatiq(events: int, seconds: int, scratch: Path) -> dict[str, float]:
     client = redis.Redis.from_url(BROKER_URL)
     client.flushdb()
     env = {"BARE_BROKER_URL": BROKER_URL, "PYTHONPATH": str(BENCH)}
-    # The same processes and threads as infra/Procfile's survey-worker and dispatch-worker.
+    # The same processes and threads as infra/Procfile's dispatch-worker, which consumes the loop's hop.
     worker = start(
-        [str(BIN / "dramatiq"), "bare_dramatiq", "--processes", "1", "--threads", "4"],
+        [str(BIN / "dramatiq"), "bare_dramatiq", *worker_options("dispatch-worker")],
         env,
         scratch / "bare.log",
         cwd=BENCH,

@@ -54,11 +54,12 @@ def claim_held_statement(
 ) -> Update:
     """The UPDATE ``claim_held`` runs: built once, executed with the parameters ``key`` (the row's primary
     key), ``now`` and one per column of ``also`` (more columns set in the same statement)."""
-    status, due_at = _column(model, schedule.status_field), _column(model, schedule.due_field)
-    attempts, changed_at = _column(model, schedule.attempts_field), _column(model, schedule.changed_field)
+    # The table's columns, not the model's attributes: a plain UPDATE, run on the session's connection.
+    table = inspect(model).local_table
+    status, due_at = table.c[schedule.status_field], table.c[schedule.due_field]
+    attempts, changed_at = table.c[schedule.attempts_field], table.c[schedule.changed_field]
     [key] = inspect(model).primary_key
     now = bindparam("now", type_=due_at.type)
-    table = inspect(model).local_table
     return (
         update(table)
         .where(key == bindparam("key"), status.in_(schedule.waiting_states), due_at <= now, *where)
@@ -89,7 +90,7 @@ def claim_held(
     """
     [key] = inspect(type(row)).primary_key
     values = {"key": getattr(row, key.key), "now": now, **also, **parameters}
-    if session.execute(statement, values).rowcount != 1:
+    if session.connection().execute(statement, values).rowcount != 1:
         return False
     schedule.mark_claimed(row, now)
     for field, value in also.items():

@@ -135,7 +135,7 @@ def first_consumption_unless(
     values = {"event_id": event_id, "consumer": consumer, "consumed_at": utcnow()}
     if marks:
         values["marks"] = list(marks)
-    first, marked = session.execute(_consumption_statement(consumed, bool(marks)), values).one()
+    first, marked = session.connection().execute(_consumption_statement(consumed, bool(marks)), values).one()
     return bool(first), bool(marked)
 
 

@@ -112,7 +112,9 @@ class DispatchUnitOfWork(UnitOfWork):
 
 
 _DELIVERIES = Delivery.__table__
-# Built once, executed with each delivery's values (a statement built per call costs more than its run).
+_OPT_OUTS = OptOut.__table__
+# Built once, executed with each delivery's values on the session's connection (a statement built per call,
+# or run through the ORM's session, costs more than its run).
 _INSERT_NEW = {
     dialect: insert(_DELIVERIES)
     .on_conflict_do_nothing(index_elements=["source_id", "kind"])
@@ -124,7 +126,8 @@ _START_CALL = claim_held_statement(
     DELIVERY_RETRIES,
     [
         ~exists().where(
-            OptOut.channel == bindparam("opted_out_channel"), OptOut.address == bindparam("opted_out_address")
+            _OPT_OUTS.c.channel == bindparam("opted_out_channel"),
+            _OPT_OUTS.c.address == bindparam("opted_out_address"),
         )
     ],
     also=["call_started_at"],
@@ -152,7 +155,7 @@ class SqlDeliveries:
         # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
         values = {key: value for key, value in _column_values(delivery).items() if value is not None}
         statement = _INSERT_NEW[self.session.get_bind().dialect.name]
-        return self.session.execute(statement, values).first() is not None
+        return self.session.connection().execute(statement, values).first() is not None
 
     def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
         channel, address = opted_out
@@ -171,7 +174,7 @@ class SqlDeliveries:
         change(delivery)
         changed = {key: value for key, value in _column_values(delivery).items() if before[key] != value}
         keys = {"claimed_id": delivery.id, "claimed_call_started_at": before["call_started_at"]}
-        return self.session.execute(_SAVE_CLAIMED, {**changed, **keys}).rowcount == 1
+        return self.session.connection().execute(_SAVE_CLAIMED, {**changed, **keys}).rowcount == 1
 
     def get(self, delivery_id: str) -> Delivery | None:
         return self.session.get(Delivery, delivery_id)

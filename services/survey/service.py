@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +79,13 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
     return EventReceipt(event_id, duplicate=not stored)
 
 
+# On PostgreSQL this many deciders run at once, each on its own share of the customers: a decision waits
+# mostly for the database's answers, and those waits overlap (one clock decides several times faster).
+DECIDERS = 4
+_deciders: ThreadPoolExecutor | None = None
+_deciders_lock = threading.Lock()
+
+
 def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
     """Clock job: decide the events the intake stored, first received first; returns how many were decided.
 
@@ -84,11 +93,30 @@ def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
     see each other's invitation). Should the batch fail (a customer created by another decider meanwhile, a
     deadlock between deciders, an event that cannot be decided), each event is decided alone; one that still
     fails stays received, is logged, and is tried again at the next run.
+
+    On PostgreSQL ``DECIDERS`` batches are decided at once, each of the events of its own customers (a
+    customer's events stay in one batch, in order), ``limit`` in all.
     """
+    if runtime.database is None or not runtime.database.is_postgresql:
+        return _decide_batch(runtime, limit)
+    deciders = max(1, min(DECIDERS, limit))
+    shares = [(number, deciders) for number in range(deciders)]
+    return sum(_decider_pool().map(lambda share: _decide_batch(runtime, limit // deciders, share), shares))
+
+
+def _decider_pool() -> ThreadPoolExecutor:
+    global _deciders
+    with _deciders_lock:
+        if _deciders is None:
+            _deciders = ThreadPoolExecutor(DECIDERS, thread_name_prefix="decider")
+        return _deciders
+
+
+def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | None = None) -> int:
     claimed: list[str] = []
     try:
         with runtime.unit_of_work() as uow:
-            received = uow.crm_events.claim_received(limit)
+            received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
             for crm_event in received:
                 with request_id_scope(crm_event.request_id):
@@ -123,22 +151,23 @@ def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
 
 def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, now: datetime) -> None:
     """Upsert the event's customer, decide whether to survey, and request the invitation."""
-    customer = _upsert_customer(uow, crm_event.customer_fields or {}, now)
+    customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now)
     rule = trigger_rule(uow, crm_event.type)
+    # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
     decision = domain.decide_survey(
         crm_event.type,
         crm_event.occurred_at,
         now,
-        uow.invitations.last_invited_at(customer.id),
+        None if new else uow.invitations.last_invited_at(customer.id),
         rule=rule,
-        last_answered_at=uow.responses.last_answered_at(customer.id),
+        last_answered_at=None if new else uow.responses.last_answered_at(customer.id),
         properties=crm_event.properties,
         # The CRM's ids, not ours: a retried event samples the same way.
         customer_key=customer.external_id,
         event_key=crm_event.external_id,
         reach=_reachability(uow, customer),
     )
-    if rule is not None and decision.outcome != domain.Decision.SKIPPED:
+    if rule is not None and decision.outcome != domain.Decision.SKIPPED and not new:
         decision = _settle_with_pending(uow, rule, decision, customer.id, now)
     crm_event.customer_id = customer.id
     # Kept in the customer's row from now on.
@@ -425,7 +454,8 @@ def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:
     )
 
 
-def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> Customer:
+def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> tuple[Customer, bool]:
+    """The event's customer, updated with what the CRM sent, and whether it was created now."""
     # Locked until commit, so two events for one customer cannot both pass the quarantine check.
     customer = uow.customers.get_for_update(fields["external_id"])
     known = customer is not None
@@ -452,7 +482,7 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
     customer.updated_at = now
     if not known:
         uow.customers.add(customer)
-    return customer
+    return customer, not known
 
 
 # --- CRM event sources: from the settings (CLOSELOOP_SOURCES) and from staff (PUT /v1/sources/{name}) ------

@@ -15,7 +15,7 @@ import weakref
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, and_, bindparam, false, func, or_, select, true, union_all
+from sqlalchemy import JSON, BigInteger, and_, bindparam, cast, false, func, or_, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -97,9 +97,12 @@ class CrmEvents(Protocol):
         True when it is this one."""
         ...
 
-    def claim_received(self, limit: int, event_id: str | None = None) -> list[CrmEvent]:
+    def claim_received(
+        self, limit: int, event_id: str | None = None, share: tuple[int, int] | None = None
+    ) -> list[CrmEvent]:
         """Up to ``limit`` events waiting for their decision (or only ``event_id``), first received first,
-        locked until the transaction ends; those another decider holds are skipped."""
+        locked until the transaction ends; those another decider holds are skipped. ``share`` ``(i, n)``:
+        only the events of customers in the i-th of n shares (by their external id; PostgreSQL)."""
         ...
 
     def add(self, crm_event: CrmEvent) -> None: ...
@@ -362,10 +365,16 @@ class SqlCrmEvents:
         # A duplicate (or, on PostgreSQL, one a concurrent request committed while this statement waited).
         return self.session.execute(_STORED_ID, values).scalar_one(), False
 
-    def claim_received(self, limit: int, event_id: str | None = None) -> list[CrmEvent]:
+    def claim_received(
+        self, limit: int, event_id: str | None = None, share: tuple[int, int] | None = None
+    ) -> list[CrmEvent]:
         query = select(CrmEvent).where(CrmEvent.status == EVENT_RECEIVED)
         if event_id is not None:
             query = query.where(CrmEvent.id == event_id)
+        if share is not None:
+            number, shares = share
+            customer = func.coalesce(CrmEvent.customer_fields["external_id"].as_string(), "")
+            query = query.where(func.abs(cast(func.hashtext(customer), BigInteger)) % shares == number)
         query = query.order_by(CrmEvent.received_at).limit(limit)
         # Deciders in several clocks each take other events instead of waiting for one another.
         if self.session.get_bind().dialect.name == "postgresql":

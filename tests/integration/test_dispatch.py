@@ -81,6 +81,42 @@ def test_email_invitation_is_sent_once_with_eleven_score_links(dispatch):
     assert "http://survey.test/s/token-inv-1?score=10" in message.text
 
 
+def test_an_opt_out_committed_before_the_first_attempt_stops_it(dispatch, monkeypatch):
+    attempt_new = service._attempt_new
+
+    def opted_out_meanwhile(runtime, delivery):
+        with runtime.database.transaction() as session:
+            session.add(
+                OptOut(channel="email", address="ada@example.com", source="test", created_at=utcnow())
+            )
+        attempt_new(runtime, delivery)
+
+    monkeypatch.setattr(service, "_attempt_new", opted_out_meanwhile)
+    service.schedule_invitation(dispatch, invitation_requested())
+
+    [delivery] = deliveries(dispatch)
+    assert delivery.status == "suppressed" and delivery.attempts == 0 and delivery.call_started_at is None
+    with dispatch.database.transaction() as session:
+        assert session.scalars(select(SandboxMessage)).all() == []
+
+
+def test_a_report_that_came_before_the_providers_answer_is_kept(dispatch, monkeypatch):
+    # The outcome is stored without reading the delivery again only while it is still as it was claimed.
+    send = service._send
+
+    def delivered_meanwhile(runtime, delivery):
+        receipt = send(runtime, delivery)
+        with runtime.database.transaction() as session:
+            session.get(Delivery, delivery.id).status = "delivered"
+        return receipt
+
+    monkeypatch.setattr(service, "_send", delivered_meanwhile)
+    service.schedule_invitation(dispatch, invitation_requested())
+
+    [delivery] = deliveries(dispatch)
+    assert delivery.status == "delivered" and delivery.provider_message_id is not None
+
+
 def test_unsigned_inbound_sms_is_refused(dispatch, dispatch_client):
     form = {"MessageSid": "SM1", "From": "+15555550100", "Body": "9"}
     response = dispatch_client.post("/webhooks/twilio/sms", data=form, headers={"X-Twilio-Signature": "bad"})

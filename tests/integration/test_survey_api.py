@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from services.survey import service
 from services.survey.app import create_app as survey_app
 from services.survey.models import CrmEvent, Customer, Invitation, outbox
+from services.survey.schemas import CrmEventSchema
 from shared.clock import utcnow
 from shared.events import parse_event
 from shared.signing import signed_headers
@@ -227,3 +228,18 @@ def test_concurrent_events_for_a_known_customer_invite_once(survey, survey_clien
     assert _decide_concurrently(survey) == 6
     assert _decisions(survey_client, responses) == ["invited"] + ["skipped"] * 5
     assert _count(survey, Invitation) == 1
+
+
+def test_deciders_running_at_once_share_every_customer_and_keep_one_customers_events_in_order(survey):
+    # Ten customers, one of them with three events: every event is in one decider's share, and the repeat
+    # customer's events are decided one after the other (the later ones see the first one's invitation).
+    events = [crm_event(event_id=f"evt-{n}", external_id=f"cust-{n}") for n in range(10)]
+    events += [crm_event(event_id=f"evt-again-{n}", external_id="cust-3") for n in range(2)]
+    for event in events:
+        service.accept_crm_event(survey, CrmEventSchema().load(event))
+    assert service.decide_received_events(survey, limit=100) == len(events)
+    assert service.decide_received_events(survey) == 0
+    with survey.database.transaction() as session:
+        rows = session.scalars(select(CrmEvent).order_by(CrmEvent.received_at)).all()
+        repeat = [row.decision for row in rows if row.external_id in ("evt-3", "evt-again-0", "evt-again-1")]
+    assert repeat[0] == "invited" and "invited" not in repeat[1:]

@@ -204,6 +204,33 @@ def test_opt_out_of_an_email_address_holds_whatever_its_case(runtime, uow, email
     assert only_delivery(uow).channel == "sms" and email.messages == []
 
 
+def test_an_opt_out_between_scheduling_and_the_first_attempt_stops_the_send(runtime, uow, email, monkeypatch):
+    # The first attempt claims the delivery in one step that also looks for an opt-out committed meanwhile.
+    attempt_new = service._attempt_new
+
+    def opted_out_meanwhile(runtime, delivery):
+        opt_out(uow, "email", "ada@example.com")
+        attempt_new(runtime, delivery)
+
+    monkeypatch.setattr(service, "_attempt_new", opted_out_meanwhile)
+    service.schedule_invitation(runtime, invitation_requested())
+
+    delivery = only_delivery(uow)
+    assert email.messages == [] and delivery.status == DeliveryState.SUPPRESSED
+    assert delivery.attempts == 0 and delivery.call_started_at is None
+
+
+def test_the_first_attempt_marks_its_call_before_the_provider_is_called(runtime, uow, email):
+    seen = []
+    email.while_sending = lambda message: seen.append(
+        (only_delivery(uow).status, only_delivery(uow).attempts, only_delivery(uow).call_started_at)
+    )
+    service.schedule_invitation(runtime, invitation_requested())
+
+    assert seen == [(DeliveryState.SENDING, 1, START)]
+    assert only_delivery(uow).status == DeliveryState.SENT
+
+
 def test_customer_opted_out_everywhere_is_suppressed_and_sent_nothing(runtime, uow, email, sms):
     opt_out(uow, "email", "ada@example.com")
     opt_out(uow, "sms", PHONE)

@@ -98,11 +98,12 @@ class FakeCrmEvents:
         self.rows[crm_event.id] = crm_event
         return crm_event.id, True
 
-    def claim_received(self, limit: int, event_id: str | None = None) -> list[CrmEvent]:
+    def claim_received(
+        self, limit: int, event_id: str | None = None, share: tuple[int, int] | None = None
+    ) -> list[CrmEvent]:
+        # ``share`` splits the events among deciders running at once; the fake has one decider.
         received = [
-            row
-            for row in self.rows.values()
-            if row.status == EVENT_RECEIVED and event_id in (None, row.id)
+            row for row in self.rows.values() if row.status == EVENT_RECEIVED and event_id in (None, row.id)
         ]
         # A stable sort: events received at the same instant stay in the order they came.
         return sorted(received, key=lambda row: row.received_at)[:limit]
@@ -348,7 +349,6 @@ class FakeSurveyUnitOfWork(InMemoryUnitOfWork, SurveyUnitOfWork):
             self.brand,
             self.sentiments,
         ]
-
 
     # CRM events are rows the decider changes in place: a failed block gives them their columns back, as a
     # rollback would, so a decision that did not commit leaves its event received.
