@@ -51,13 +51,21 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
     """
     with runtime.unit_of_work() as uow:
         session = uow.session  # erasure deletes by key across every table: SQL, no repository per table
-        customer = session.get(Customer, customer_id)
+        # Rows locked before anything is deleted: a consumer adding a row that points at one of them (a
+        # response's sentiment arriving now) waits for the erasure, then fails its foreign key and, retried,
+        # meets the erasure mark. Without the locks its insert could land between our deletes and make the
+        # last of them fail. (SQLite's writers are serialised already; FOR UPDATE is left out there.)
+        customer = session.get(Customer, customer_id, with_for_update=True)
         if customer is None:
             raise NotFoundError("No such customer.")
         invitation_ids = list(
-            session.scalars(select(Invitation.id).where(Invitation.customer_id == customer_id))
+            session.scalars(
+                select(Invitation.id).where(Invitation.customer_id == customer_id).with_for_update()
+            )
         )
-        response_ids = list(session.scalars(select(Response.id).where(Response.customer_id == customer_id)))
+        response_ids = list(
+            session.scalars(select(Response.id).where(Response.customer_id == customer_id).with_for_update())
+        )
         addresses = _addresses(customer)
         emails = [customer.email.lower()] if customer.email else []
         counts = {

@@ -277,3 +277,59 @@ def test_export_customer_on_the_command_line_gathers_every_service(survey, monke
     assert set(export["dispatch"]) == {"deliveries", "opt_outs", "inbound_sms"}
     assert main(["erase-customer", "crm-export"]) == 0
     assert main(["erase-customer", "crm-export"]) == 2
+
+
+def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasure(survey, api):
+    """Seen once in the Node client's test: survey's response.scored consumer inserted a sentiment between the
+    erasure's deletes, and the erasure failed its foreign key (500). The erasure now locks the rows first."""
+    import threading
+    import time
+
+    from services.survey import privacy
+
+    person = api.post("/delighted/v1/people", json={"email": "race@example.com", "send": False}).get_json()
+    assert (
+        api.post("/delighted/v1/survey_responses", json={"person": person["id"], "score": 3}).status_code
+        == 200
+    )
+    with survey.database.transaction() as session:
+        response_id = session.execute(
+            text("SELECT id FROM survey_responses WHERE customer_id = :c"), {"c": person["id"]}
+        ).scalar_one()
+    consumer = survey.database.engine.connect()  # the consumer's transaction, not yet committed
+    consumer.execute(
+        text(
+            "INSERT INTO survey_response_sentiments (response_id, revision, label, scored_at) "
+            "VALUES (:r, 1, 'negative', now())"
+        ),
+        {"r": response_id},
+    )
+    failures: list[BaseException] = []
+
+    def erase() -> None:
+        try:
+            privacy.erase_customer(survey, person["id"])
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            failures.append(error)
+
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    with survey.database.engine.connect() as watcher:  # the erasure waits on the consumer's row lock
+        for _ in range(200):
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+    assert waiting, "the erasure never waited for the consumer's transaction"
+    consumer.commit()
+    consumer.close()
+    eraser.join(timeout=30)
+    assert failures == []
+    with survey.database.transaction() as session:
+        left = session.execute(text("SELECT count(*) FROM survey_response_sentiments")).scalar_one()
+    assert left == 0
