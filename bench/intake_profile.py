@@ -5,9 +5,10 @@
 Calls the WSGI apps in this process, as gunicorn's worker would, with the same signed events intake_bench.py
 posts: survey's ``POST /v1/events`` (new events, then the same ones again), and the bare Flask endpoints of
 baseline_apps.py; also survey's ``GET /healthz`` beside a bare Flask ``GET /healthz`` answering the same JSON
-(what every route of every app pays before its view: the shared edge, guard, operations hooks). Prints, per request: CPU time (the thread's, the best of 3 passes: others' load inflates it,
-never deflates it) beside the bare endpoints', the SQL statements SQLAlchemy executes and the messages sent to
-PostgreSQL (round trips).
+(what every route of every app pays around its view: the shared edge, guard, operations hooks).
+Prints per request: CPU time (the thread's, the best of 3 passes: others' load inflates it, never deflates it)
+beside the bare endpoints', the SQL statements SQLAlchemy executes and the messages sent to PostgreSQL (round
+trips).
 ``--profile`` prints cProfile's top functions for one kind of request.
 """
 
