@@ -158,8 +158,10 @@ def install_problem_handlers(app: Flask) -> None:
 
 # A Location that Werkzeug's ``iri_to_uri`` would give back unchanged: an absolute path, or an http(s) URL
 # with a lower-case host and a short port, made only of characters it never quotes; no query, no fragment.
-_PLAIN_LOCATION = re.compile(r"(?:https?://[a-z0-9.-]+(?::[1-9][0-9]{0,3})?)?/[A-Za-z0-9_.~!$&'()*+,/:;=@%-]*")
-_LOCATION = "Location"
+_PLAIN_LOCATION = re.compile(
+    r"(?:https?://[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*(?::[1-9][0-9]{0,4})?)?"
+    r"/(?!/)[A-Za-z0-9_.~!$&'()*+,/:;=@%-]*"
+)
 # How many functions an app remembers as not being coroutines: its hooks and views; a function made anew for
 # each request (``after_this_request``) is checked each time instead of filling this up.
 _SYNC_CHECKS_KEPT = 1024
@@ -170,23 +172,21 @@ class LeanResponse(Response):
     its way out (about 15 us for the intake's receipt, which links its event)."""
 
     def get_wsgi_headers(self, environ: Any) -> Any:
-        headers = self.headers
-        location = headers.get(_LOCATION)
-        if (
-            location is None
-            or self.autocorrect_location_header
-            or not location.isascii()
-            or not _PLAIN_LOCATION.fullmatch(location)
-        ):
+        entries = self.headers._list  # Werkzeug's own list of (name, value), in order
+        at = [index for index, (name, _) in enumerate(entries) if name.lower() == "location"]
+        if len(at) != 1 or self.autocorrect_location_header:
             return super().get_wsgi_headers(environ)
-        # Werkzeug reads the Location to re-encode it; without one it copies the rest as before.
-        index = next(i for i, (key, _) in enumerate(headers) if key.lower() == "location")
-        del headers[_LOCATION]
+        index = at[0]
+        location = entries[index][1]
+        if not (isinstance(location, str) and location.isascii() and _PLAIN_LOCATION.fullmatch(location)):
+            return super().get_wsgi_headers(environ)
+        # Werkzeug copies the headers and re-encodes a Location: without one, it copies the rest as before.
+        entry = entries.pop(index)
         try:
             answered = super().get_wsgi_headers(environ)
         finally:
-            headers._list.insert(index, (_LOCATION, location))  # where it was, as Werkzeug would leave it
-        answered._list.insert(index, (_LOCATION, location))
+            entries.insert(index, entry)
+        answered._list.insert(index, entry)
         return answered
 
 

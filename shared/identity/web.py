@@ -83,8 +83,9 @@ class _AccessControl:
 
 class _LeanSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, less the work it repeats on each request: the serializer is built once
-    per secret key (Flask builds it on every request, and again to save), a request without a Cookie header
-    gets an empty session without parsing any, and an empty, untouched session is not saved (only Vary)."""
+    per secret key (Flask builds it on every request, and again to save), a request without the session
+    cookie gets an empty session without parsing any, and an empty, untouched session is not saved (only
+    Vary)."""
 
     def __init__(self) -> None:
         self._serializers: dict[tuple[Any, ...], Any] = {}
@@ -99,7 +100,9 @@ class _LeanSessionInterface(SecureCookieSessionInterface):
         return serializer
 
     def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
-        if app.secret_key and "HTTP_COOKIE" not in request.environ:
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app))
+        ):
             return self.session_class()  # what Flask opens when the session cookie is missing
         return super().open_session(app, request)
 
