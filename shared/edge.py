@@ -231,8 +231,13 @@ def _check_parameters(req: Request) -> None:
         if isinstance(value, str) and "\x00" in value:
             # Nothing is stored under a name with a NUL in it: not found, as for any unknown token.
             raise HostileInput(f"{name}: {NUL_MESSAGE}", {name: [NUL_MESSAGE]}, 404)
-    sources: list[tuple[str, Any]] = list(req.args.items(multi=True))
-    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    environ = req.environ
+    # Without a query string or a content type there are no parameters: nothing is parsed to find none.
+    sources: list[tuple[str, Any]] = list(req.args.items(multi=True)) if environ.get("QUERY_STRING") else []
+    if environ.get("CONTENT_TYPE") and req.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
         sources += list(req.form.items(multi=True))
     for name, value in sources:
         if "\x00" in name:

@@ -51,8 +51,9 @@ _REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 
 def _begin_request() -> None:
     request_id = accepted_request_id(request.environ.get(_REQUEST_ID_ENVIRON))
-    g.request_id = request_id
-    g.request_id_token = set_request_id(request_id)
+    globals_ = g._get_current_object()  # type: ignore[attr-defined]  # once, not through the proxy each time
+    globals_.request_id = request_id
+    globals_.request_id_token = set_request_id(request_id)
 
 
 # Counters' children by label values, bound once: prometheus_client looks them up under a lock each time.

@@ -70,23 +70,25 @@ _SIGNED_ENDPOINTS = {
 @blp.before_request
 def _check_signature():
     """Each source signs with its own secret in its own scheme; nothing is parsed before it is verified."""
-    source_format = _SIGNED_ENDPOINTS.get(request.endpoint or "")
+    req = request._get_current_object()  # once, not through the proxy each time
+    endpoint = req.endpoint
+    source_format = _SIGNED_ENDPOINTS.get(endpoint or "")
     if source_format is None:
         return None
-    if request.endpoint == "events.CrmEvents":
+    if endpoint == "events.CrmEvents":
         secret = _runtime().settings.webhook_secret
     else:
-        source = service.find_source(_runtime(), (request.view_args or {}).get("source", ""))
+        source = service.find_source(_runtime(), (req.view_args or {}).get("source", ""))
         if source is None or source.format != source_format:
             return problem(404, "Not Found", f"No {source_format} source of that name.")
         secret = source.secret
     try:
         if source_format == SourceFormat.STANDARD:
-            verify(secret, request.headers, request.get_data())
+            verify(secret, req.headers, req.get_data())
         elif source_format == SourceFormat.SHOPIFY:
-            sources.verify_shopify(secret, request.headers, request.get_data())
+            sources.verify_shopify(secret, req.headers, req.get_data())
         else:
-            sources.verify_zendesk(secret, request.headers, request.get_data(), utcnow())
+            sources.verify_zendesk(secret, req.headers, req.get_data(), utcnow())
     except WebhookVerificationError as error:
         log.info("refused CRM event: %s", error)
         return problem(401, "Unauthorized", str(error))
