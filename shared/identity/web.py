@@ -114,7 +114,7 @@ class _LeanSessionInterface(SecureCookieSessionInterface):
             if "Vary" in response.headers:
                 response.vary.add("Cookie")
             else:
-                response.headers["Vary"] = "Cookie"
+                response.headers.add("Vary", "Cookie")
 
 
 @dataclass(frozen=True)
