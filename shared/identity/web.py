@@ -111,7 +111,7 @@ class _LeanSessionInterface(SecureCookieSessionInterface):
             super().save_session(app, session, response)  # sets, refreshes or deletes the cookie
         elif session.accessed:
             # All Flask does for a session that stayed empty: the answer depended on the (missing) cookie.
-            if "Vary" in response.headers:
+            if response.headers.getlist("Vary"):  # not `in`: a missing header costs Werkzeug an exception
                 response.vary.add("Cookie")
             else:
                 response.headers.add("Vary", "Cookie")
