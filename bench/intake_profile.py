@@ -4,9 +4,11 @@
 
 Calls the WSGI apps in this process, as gunicorn's worker would, with the same signed events intake_bench.py
 posts: survey's ``POST /v1/events`` (new events, then the same ones again), and the bare Flask endpoints of
-baseline_apps.py. Prints, per request: CPU time (the thread's, the best of 3 passes: others' load inflates it,
-never deflates it) beside the bare endpoints', the SQL statements SQLAlchemy executes and the messages sent to
-PostgreSQL (round trips).
+baseline_apps.py; also survey's ``GET /healthz`` beside a bare Flask ``GET /healthz`` answering the same JSON
+(what every route of every app pays around its view: the shared edge, guard, operations hooks).
+Prints per request: CPU time (the thread's, the best of 3 passes: others' load inflates it, never deflates it)
+beside the bare endpoints', the SQL statements SQLAlchemy executes and the messages sent to PostgreSQL (round
+trips).
 ``--profile`` prints cProfile's top functions for one kind of request.
 """
 
@@ -61,6 +63,40 @@ def environ(path: str, event: dict[str, Any]) -> dict[str, Any]:
         "wsgi.run_once": False,
         "wsgi.version": (1, 0),
     }
+
+
+def get_environ(path: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+
+def bare_health_app() -> Any:
+    """A bare Flask ``GET /healthz`` answering what survey's does: the framework's limit for that route."""
+    from flask import Flask, jsonify  # noqa: PLC0415
+
+    app = Flask("bare_health")
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"status": "up", "service": "survey"})
+
+    return app
 
 
 def call(app: Callable[..., Any], environ_: dict[str, Any]) -> str:
@@ -149,6 +185,7 @@ def main() -> None:
         survey = wiring.create_app(runtime)
         del service_app
         baseline = baseline_apps.create_app()
+        bare_health = bare_health_app()
 
         events = [crm_event(n) for n in range(args.requests * 4)]
         chunks = [events[i * args.requests : (i + 1) * args.requests] for i in range(4)]
@@ -157,6 +194,8 @@ def main() -> None:
             call(survey, environ("/v1/events", crm_event(n)))
             call(baseline, environ("/json", crm_event(n)))
             call(baseline, environ("/durable", crm_event(n)))
+            call(survey, get_environ("/healthz"))
+            call(bare_health, get_environ("/healthz"))
 
         if args.profile:
             chunk = [environ("/v1/events", event) for event in chunks[0]]
@@ -172,7 +211,14 @@ def main() -> None:
             stats.sort_stats("tottime").print_stats(40)
             return
 
-        figures: dict[str, list[float]] = {"json": [], "durable": [], "new": [], "duplicate": []}
+        figures: dict[str, list[float]] = {
+            "json": [],
+            "durable": [],
+            "new": [],
+            "duplicate": [],
+            "bare_health": [],
+            "health": [],
+        }
         for chunk in chunks[:3]:
             bare = [environ("/json", event) for event in chunk]
             figures["json"].append(cpu_per_request(baseline, bare, "202"))
@@ -181,6 +227,9 @@ def main() -> None:
             survey_events = [environ("/v1/events", event) for event in chunk]
             figures["new"].append(cpu_per_request(survey, survey_events, "202"))
             figures["duplicate"].append(cpu_per_request(survey, fresh(survey_events), "200"))
+            probes = [get_environ("/healthz") for _ in chunk]
+            figures["bare_health"].append(cpu_per_request(bare_health, probes, "200"))
+            figures["health"].append(cpu_per_request(survey, probes, "200"))
 
         counted = {}
         for kind, expected in (("new", "202"), ("duplicate", "200")):
@@ -206,6 +255,8 @@ def main() -> None:
             ("durable", "(b) bare Flask + INSERT ... ON CONFLICT and commit"),
             ("new", "survey POST /v1/events, new"),
             ("duplicate", "survey POST /v1/events, duplicate"),
+            ("bare_health", "bare Flask GET /healthz"),
+            ("health", "survey GET /healthz"),
         ):
             extra = ""
             if name in ("new", "duplicate"):
@@ -213,6 +264,8 @@ def main() -> None:
                     f"  {median[name] - median['json']:6.0f} us beyond (a); "
                     f"{counted[name][0]:.1f} statements, {counted[name][1]:.1f} round trips"
                 )
+            if name == "health":
+                extra = f"  {median[name] - median['bare_health']:6.0f} us beyond bare Flask"
             print(f"{label:52} {median[name]:7.0f} us{extra}")
         messages = counted["new"][2]
         print("messages to PostgreSQL for one new event:", " ".join(messages[: len(messages) // 20]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,31 @@ def _int(text: str) -> int | _Refused:
     return value if -_INT64 <= value < _INT64 else _Refused("Too large a number.")
 
 
+class _StrictDecoder(threading.local):
+    """A JSON decoder per thread that notes whether it met a value to refuse: json.loads given these hooks
+    would build a decoder (and its scanner) for every body."""
+
+    def __init__(self) -> None:
+        self.refused = False
+        self.decode = json.JSONDecoder(
+            parse_constant=self._noted(_constant),
+            parse_float=self._noted(_float),
+            parse_int=self._noted(_int),
+        ).decode
+
+    def _noted(self, parse: Any) -> Any:
+        def parse_and_note(token: str) -> Any:
+            value = parse(token)
+            if isinstance(value, _Refused):
+                self.refused = True
+            return value
+
+        return parse_and_note
+
+
+_DECODER = _StrictDecoder()
+
+
 def strict_json_loads(body: bytes | str, max_depth: int) -> Any:
     """``body`` as JSON, refusing what cannot be stored or nests deeper than ``max_depth``.
 
@@ -77,28 +103,19 @@ def strict_json_loads(body: bytes | str, max_depth: int) -> Any:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
     except UnicodeDecodeError as error:
         raise HostileInput("Invalid JSON body.") from error
-    refused = False
-
-    def noted(parse: Any) -> Any:
-        def parse_and_note(token: str) -> Any:
-            nonlocal refused
-            value = parse(token)
-            refused = refused or isinstance(value, _Refused)
-            return value
-
-        return parse_and_note
-
+    decoder = _DECODER
+    decoder.refused = False
     try:
-        value = json.loads(
-            text, parse_constant=noted(_constant), parse_float=noted(_float), parse_int=noted(_int)
-        )
+        if text.startswith("\ufeff"):
+            raise ValueError("Unexpected UTF-8 BOM")  # as json.loads refuses it
+        value = decoder.decode(text)
     except RecursionError:
         path = _too_deep_path(text, max_depth)
         raise HostileInput(*_at(path, f"Nested deeper than {max_depth} levels.")) from None
     except ValueError as error:
         raise HostileInput("Invalid JSON body.") from error
     if (
-        not refused
+        not decoder.refused
         and isinstance(body, bytes)
         and "\\u" not in text
         and text.count("{") + text.count("[") <= max_depth
@@ -231,8 +248,13 @@ def _check_parameters(req: Request) -> None:
         if isinstance(value, str) and "\x00" in value:
             # Nothing is stored under a name with a NUL in it: not found, as for any unknown token.
             raise HostileInput(f"{name}: {NUL_MESSAGE}", {name: [NUL_MESSAGE]}, 404)
-    sources: list[tuple[str, Any]] = list(req.args.items(multi=True))
-    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    environ = req.environ
+    # Without a query string or a content type there are no parameters: nothing is parsed to find none.
+    sources: list[tuple[str, Any]] = list(req.args.items(multi=True)) if environ.get("QUERY_STRING") else []
+    if environ.get("CONTENT_TYPE") and req.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
         sources += list(req.form.items(multi=True))
     for name, value in sources:
         if "\x00" in name:

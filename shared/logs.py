@@ -12,7 +12,7 @@ import contextvars
 import json
 import logging
 import re
-import uuid
+import secrets
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +41,7 @@ def accepted_request_id(value: str | None) -> str:
     """The caller's id when it is a plain token, else a new one."""
     if value and _REQUEST_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 32 hex digits, as uuid4().hex, without building a UUID
 
 
 def set_request_id(value: str | None) -> contextvars.Token[str | None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
@@ -47,22 +46,38 @@ def install_operations(app: Flask, service: str, runtime: Any) -> None:
         metrics.register_gauges(service, "outbox", metrics.outbox_gauges(outbox))
 
 
+_REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+
+
 def _begin_request() -> None:
-    g.request_started = time.perf_counter()
-    g.request_id = accepted_request_id(request.headers.get(REQUEST_ID_HEADER))
-    g.request_id_token = set_request_id(g.request_id)
+    request_id = accepted_request_id(request.environ.get(_REQUEST_ID_ENVIRON))
+    globals_ = g._get_current_object()  # type: ignore[attr-defined]  # once, not through the proxy each time
+    globals_.request_id = request_id
+    globals_.request_id_token = set_request_id(request_id)
+
+
+# Counters' children by label values, bound once: prometheus_client looks them up under a lock each time.
+_REQUESTS_COUNTED: dict[tuple[str, str, int], Any] = {}
+_CRM_EVENTS_COUNTED: dict[int, Any] = {}
 
 
 def _count_response(response: Response) -> Response:
+    req = request._get_current_object()  # type: ignore[attr-defined]  # once, not through the proxy each time
     request_id = g.get("request_id")
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
-    service, _ = current_app.extensions[OPERATIONS]
-    metrics.HTTP_REQUESTS.labels(service, request.endpoint or "unmatched", str(response.status_code)).inc()
-    if request.method == "POST" and request.path == CRM_EVENTS_PATH:
-        status = response.status_code
-        outcome = {202: "accepted", 200: "duplicate"}.get(status, "refused" if status < 500 else "error")
-        metrics.CRM_EVENTS.labels(outcome).inc()
+    status = response.status_code
+    key = (current_app.extensions[OPERATIONS][0], req.endpoint or "unmatched", status)
+    counter = _REQUESTS_COUNTED.get(key)
+    if counter is None:
+        counter = _REQUESTS_COUNTED[key] = metrics.HTTP_REQUESTS.labels(key[0], key[1], str(status))
+    counter.inc()
+    if req.method == "POST" and req.path == CRM_EVENTS_PATH:
+        counter = _CRM_EVENTS_COUNTED.get(status)
+        if counter is None:
+            outcome = {202: "accepted", 200: "duplicate"}.get(status, "refused" if status < 500 else "error")
+            counter = _CRM_EVENTS_COUNTED[status] = metrics.CRM_EVENTS.labels(outcome)
+        counter.inc()
     return response
 
 

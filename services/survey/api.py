@@ -70,23 +70,25 @@ _SIGNED_ENDPOINTS = {
 @blp.before_request
 def _check_signature():
     """Each source signs with its own secret in its own scheme; nothing is parsed before it is verified."""
-    source_format = _SIGNED_ENDPOINTS.get(request.endpoint or "")
+    req = request._get_current_object()  # once, not through the proxy each time
+    endpoint = req.endpoint
+    source_format = _SIGNED_ENDPOINTS.get(endpoint or "")
     if source_format is None:
         return None
-    if request.endpoint == "events.CrmEvents":
+    if endpoint == "events.CrmEvents":
         secret = _runtime().settings.webhook_secret
     else:
-        source = service.find_source(_runtime(), (request.view_args or {}).get("source", ""))
+        source = service.find_source(_runtime(), (req.view_args or {}).get("source", ""))
         if source is None or source.format != source_format:
             return problem(404, "Not Found", f"No {source_format} source of that name.")
         secret = source.secret
     try:
         if source_format == SourceFormat.STANDARD:
-            verify(secret, request.headers, request.get_data())
+            verify(secret, req.headers, req.get_data())
         elif source_format == SourceFormat.SHOPIFY:
-            sources.verify_shopify(secret, request.headers, request.get_data())
+            sources.verify_shopify(secret, req.headers, req.get_data())
         else:
-            sources.verify_zendesk(secret, request.headers, request.get_data(), utcnow())
+            sources.verify_zendesk(secret, req.headers, req.get_data(), utcnow())
     except WebhookVerificationError as error:
         log.info("refused CRM event: %s", error)
         return problem(401, "Unauthorized", str(error))
@@ -101,11 +103,30 @@ _DUPLICATE = "This event id was accepted before (status duplicate): nothing new 
 _LOCATION = {"Location": {"description": "The event: GET it for its decision.", "schema": {"type": "string"}}}
 
 
+# Where an app keeps its events' URL up to the id, by the request's script root: url_for's own answer for
+# an id it does not quote, built once (about 10 us a request).
+_EVENT_URL_PREFIXES = "closeloop.survey.event_url_prefixes"
+_PLAIN_EVENT_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _event_url(event_id: str) -> str:
+    """The event's URL (GET it for its decision), as ``url_for("events.EventDecision")`` builds it."""
+    script_root = request.script_root
+    prefixes: dict[str, str] = current_app.extensions.setdefault(_EVENT_URL_PREFIXES, {})
+    prefix = prefixes.get(script_root)
+    plain = _PLAIN_EVENT_ID.fullmatch(event_id) is not None
+    if prefix is not None and plain:
+        return prefix + event_id
+    base = _runtime().settings.public_url_for("survey")
+    location = base + url_for("events.EventDecision", event_id=event_id)
+    if plain and location.endswith("/" + event_id):
+        prefixes[script_root] = location[: -len(event_id)]
+    return location
+
+
 def _receipt(receipt: service.EventReceipt):
     """The intake's answer (EventReceiptSchema, version 2): 202, or 200 for a duplicate; links the event."""
-    location = _runtime().settings.public_url_for("survey") + url_for(
-        "events.EventDecision", event_id=receipt.event_id
-    )
+    location = _event_url(receipt.event_id)
     body = {
         "version": RECEIPT_VERSION,
         "status": "duplicate" if receipt.duplicate else "accepted",
@@ -145,7 +166,7 @@ def _lean_intake(source: str) -> Response | None:
     # What flask-smorest's response wrapper makes of it: EventReceiptSchema dumps these fields as they are.
     response = current_app.json.response(content)
     response.status_code = status
-    response.headers.extend(headers)
+    response.headers.add("Location", headers["Location"])  # a new response: the only Location
     return response
 
 

@@ -13,7 +13,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
@@ -32,6 +32,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from wtforms import EmailField, PasswordField, SelectField, StringField
@@ -69,10 +70,51 @@ View = TypeVar("View")
 ViewFunction = TypeVar("ViewFunction", bound=Callable[..., Any])
 
 
+# What the guard does for an endpoint, decided on its first request (routes are fixed by then).
+_UNGUARDED, _OPEN_TO_ALL, _GUARDED = "unguarded", "open to all", "guarded"
+
+
 @dataclass(frozen=True)
 class _AccessControl:
     store: IdentityStore
     csrf: CSRFProtect
+    access: dict[str, str] = field(default_factory=dict)
+
+
+class _LeanSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, less the work it repeats on each request: the serializer is built once
+    per secret key (Flask builds it on every request, and again to save), a request without the session
+    cookie gets an empty session without parsing any, and an empty, untouched session is not saved (only
+    Vary)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], Any] = {}
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        if not app.secret_key:
+            return None
+        key = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app))
+        ):
+            return self.session_class()  # what Flask opens when the session cookie is missing
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if session or session.modified:
+            super().save_session(app, session, response)  # sets, refreshes or deletes the cookie
+        elif session.accessed:
+            # All Flask does for a session that stayed empty: the answer depended on the (missing) cookie.
+            if response.headers.getlist("Vary"):  # not `in`: a missing header costs Werkzeug an exception
+                response.vary.add("Cookie")
+            else:
+                response.headers.add("Vary", "Cookie")
 
 
 @dataclass(frozen=True)
@@ -130,7 +172,14 @@ def install_access_control(app: Flask, store: IdentityStore, settings: Settings)
     )
     if settings.uses_development_secret_key and app.config["SESSION_COOKIE_SECURE"]:
         log.warning("the development secret key signs sessions on %s: set CLOSELOOP_SECRET_KEY", app.name)
-    app.extensions[_ACCESS_CONTROL] = _AccessControl(store, CSRFProtect(app))
+    app.session_interface = _LeanSessionInterface()
+    hooks = app.before_request_funcs.setdefault(None, [])
+    before = list(hooks)
+    csrf = CSRFProtect(app)
+    # CSRFProtect's own hook returns at once when WTF_CSRF_CHECK_DEFAULT is off (the guard checks, above):
+    # it is not run on every request for nothing.
+    hooks[:] = [*before, *(hook for hook in hooks[len(before) :] if hook.__name__ != "csrf_protect")]
+    app.extensions[_ACCESS_CONTROL] = _AccessControl(store, csrf)
     # The guard's refusal pages are rendered in every app, not only in the one serving the identity pages.
     app.register_blueprint(Blueprint("identity_templates", __name__, template_folder="templates"))
     # First of the app's hooks, so no hook registered before this call answers a stranger.
@@ -161,33 +210,43 @@ def same_origin_path(target: str | None, default: str) -> str:
 
 
 def _guard() -> Response | None:
-    endpoint = request.endpoint
+    req = request._get_current_object()  # type: ignore[attr-defined]  # once, not through the proxy each time
+    endpoint = req.endpoint
     if endpoint is None:
         return None  # no such route: Flask answers 404 or 405
-    if endpoint.rpartition(".")[2] == "static" or (request.blueprint or "").endswith("api-docs"):
-        return None  # static files and the OpenAPI documents are open to all
     control: _AccessControl = current_app.extensions[_ACCESS_CONTROL]
-    open_to_all = is_public(current_app.view_functions[endpoint])
+    access = control.access.get(endpoint)
+    if access is None:
+        access = control.access[endpoint] = _access_to(endpoint, req.blueprint)
+    if access is _UNGUARDED:
+        return None
+    open_to_all = access is _OPEN_TO_ALL
 
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, credentials = req.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "bearer":
-        g.principal = control.store.verify_api_key(credentials.strip())
-        if g.principal is None and not open_to_all:
+        g.principal = principal = control.store.verify_api_key(credentials.strip())
+        if principal is None and not open_to_all:
             return _unauthenticated(invalid_key=True)
         # No CSRF check: a browser never adds this header on its own, so a forged request cannot carry it.
         return None
 
-    g.principal = _session_principal(control.store)
+    g.principal = principal = _session_principal(control.store)
     if open_to_all:
         return None
-    if g.principal is None:
+    if principal is None:
         return _unauthenticated()
-    if request.method not in _SAFE_METHODS:
+    if req.method not in _SAFE_METHODS:
         try:
             control.csrf.protect()
         except CSRFError as refusal:
             return _csrf_refused(refusal)
     return None
+
+
+def _access_to(endpoint: str, blueprint: str | None) -> str:
+    if endpoint.rpartition(".")[2] == "static" or (blueprint or "").endswith("api-docs"):
+        return _UNGUARDED  # static files and the OpenAPI documents are open to all
+    return _OPEN_TO_ALL if is_public(current_app.view_functions[endpoint]) else _GUARDED
 
 
 def _session_principal(store: IdentityStore) -> Principal | None:

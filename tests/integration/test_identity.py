@@ -323,6 +323,37 @@ def test_signing_in_on_the_page_leads_back_with_an_http_only_lax_cookie(web_stor
     assert client.get("/v1/me").get_json() == {"kind": "user", "name": "Zoë Agent", "role": "agent"}
 
 
+def test_an_open_route_without_a_cookie_neither_reads_nor_sets_a_session(web_store, monkeypatch):
+    app = _staff_app(web_store)
+    client = app.test_client()
+
+    def no_serializer(_app):
+        raise AssertionError("a request without a cookie decoded or encoded a session")
+
+    monkeypatch.setattr(app.session_interface, "get_signing_serializer", no_serializer)
+    for response in (client.get("/answer/tok-1"), client.get("/v1/me"), client.post("/v1/notes")):
+        assert response.status_code in (200, 401)
+        assert "Set-Cookie" not in response.headers
+        # As Flask says of any session the guard looked at: the answer depended on the (missing) cookie.
+        assert "Cookie" in response.headers["Vary"]
+    client.set_cookie("someone_elses", "1")
+    answer = client.get("/answer/tok-1")
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+
+
+def test_a_staff_session_is_refreshed_on_each_request_and_a_forged_one_opens_nothing(web_store):
+    client = _staff_app(web_store).test_client()
+    _sign_in(client, "agent@example.com")
+    for path in ("/queue", "/answer/tok-1"):
+        refreshed = client.get(path)
+        assert refreshed.status_code == 200
+        cookie = refreshed.headers["Set-Cookie"]  # SESSION_REFRESH_EACH_REQUEST: a new expiry each time
+        assert cookie.startswith("closeloop_session=") and "Expires=" in cookie
+    stranger = _staff_app(web_store).test_client()
+    stranger.set_cookie("closeloop_session", client.get_cookie("closeloop_session").value[:-2] + "xx")
+    assert stranger.get("/v1/me").status_code == 401
+
+
 def test_the_cookie_is_secure_when_served_over_https(web_store):
     app = Flask(__name__)
     settings = make_settings("sqlite://", public_base_url="https://cx.example", secret_key=SECRET_KEY)

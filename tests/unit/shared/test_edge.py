@@ -91,3 +91,12 @@ def test_unstorable_text_says_why():
     assert unstorable_text("fine") is None
     assert unstorable_text("a\x00b") == "Contains a NUL character."
     assert unstorable_text("\udfff") == "Contains a lone surrogate."
+
+
+def test_a_body_starting_with_a_byte_order_mark_is_refused_as_json_loads_refuses_it():
+    with pytest.raises(HostileInput, match="Invalid JSON body"):
+        strict_json_loads(b"\xef\xbb\xbf{}", 32)
+    # The decoder kept between bodies forgets what it refused in the last one.
+    with pytest.raises(HostileInput):
+        strict_json_loads(b'{"a": NaN}', 32)
+    assert strict_json_loads(b'{"a": 1.5}', 32) == {"a": 1.5}

@@ -55,3 +55,42 @@ def test_nested_field_errors_point_back_at_the_errors_mapping():
     for part in nested.removeprefix("#/").split("/"):
         target = target[part]
     assert target == errors
+
+
+def test_a_location_is_answered_as_werkzeug_encodes_it_and_in_its_place():
+    app = Flask(__name__)
+    create_api(app, "demo")
+
+    @app.get("/moved/<path:target>")
+    def moved(target):
+        return "", 303, {"X-Before": "1", "Location": target, "X-After": "2"}
+
+    client = app.test_client()
+    plain = client.get("/moved/https://cx.example:8443/v1/events/evt-1")
+    assert plain.headers["Location"] == "https://cx.example:8443/v1/events/evt-1"
+    assert [name for name, _ in plain.headers][:3] == ["X-Before", "Location", "X-After"]
+    # Anything Werkzeug would change is still changed by it: non-ASCII, spaces, an upper-case host.
+    assert client.get("/moved/https://cx.example/é s").headers["Location"] == "https://cx.example/%C3%A9%20s"
+    assert client.get("/moved/https://CX.example/a").headers["Location"] == "https://cx.example/a"
+
+
+def test_a_hook_made_for_one_request_runs_on_that_request_only():
+    from flask import after_this_request
+
+    app = Flask(__name__)
+    create_api(app, "demo")
+    seen = []
+
+    @app.get("/once/<n>")
+    def once(n):
+        @after_this_request
+        def note(response):
+            seen.append(n)
+            response.headers["X-Note"] = n
+            return response
+
+        return "ok"
+
+    client = app.test_client()
+    assert [client.get(f"/once/{n}").headers["X-Note"] for n in "abc"] == ["a", "b", "c"]
+    assert seen == ["a", "b", "c"]
