@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from http import HTTPStatus
-from types import FunctionType, MethodType
 from typing import Any
 
 from apispec import BasePlugin
-from flask import Flask, Response, request
+from flask import Flask, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
@@ -118,7 +115,6 @@ def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
         "staffSession", {"type": "apiKey", "in": "cookie", "name": "closeloop_session"}
     )
     install_problem_handlers(app)
-    install_lean_requests(app)
     # The app's runtime, set by its create_app before this call: its settings hold the limits.
     runtime = app.extensions.get(f"closeloop.{service}")
     settings = getattr(runtime, "settings", None)
@@ -152,59 +148,3 @@ def install_problem_handlers(app: Flask) -> None:
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
-
-
-# Lean requests (issue 19): work Flask and Werkzeug repeat on every request of every route, done once.
-
-# A Location that Werkzeug's ``iri_to_uri`` would give back unchanged: an absolute path, or an http(s) URL
-# with a lower-case host and a short port, made only of characters it never quotes; no query, no fragment.
-_PLAIN_LOCATION = re.compile(
-    r"(?:https?://[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*(?::[1-9][0-9]{0,4})?)?"
-    r"/(?!/)[A-Za-z0-9_.~!$&'()*+,/:;=@%-]*"
-)
-# How many functions an app remembers as not being coroutines: its hooks and views; a function made anew for
-# each request (``after_this_request``) is checked each time instead of filling this up.
-_SYNC_CHECKS_KEPT = 1024
-
-
-class LeanResponse(Response):
-    """Flask's response, but a Location Werkzeug would not change is not run through ``iri_to_uri`` again on
-    its way out (about 15 us for the intake's receipt, which links its event)."""
-
-    def get_wsgi_headers(self, environ: Any) -> Any:
-        entries = self.headers._list  # Werkzeug's own list of (name, value), in order
-        at = [index for index, (name, _) in enumerate(entries) if name.lower() == "location"]
-        if len(at) != 1 or self.autocorrect_location_header:
-            return super().get_wsgi_headers(environ)
-        index = at[0]
-        location = entries[index][1]
-        if not (isinstance(location, str) and location.isascii() and _PLAIN_LOCATION.fullmatch(location)):
-            return super().get_wsgi_headers(environ)
-        # Werkzeug copies the headers and re-encodes a Location: without one, it copies the rest as before.
-        entry = entries.pop(index)
-        try:
-            answered = super().get_wsgi_headers(environ)
-        finally:
-            entries.insert(index, entry)
-        answered._list.insert(index, entry)
-        return answered
-
-
-def install_lean_requests(app: Flask) -> None:
-    """Answer with ``LeanResponse`` and check each hook and view for a coroutine once, not on every call."""
-    app.response_class = LeanResponse
-    checks_coroutine = app.ensure_sync
-    synchronous: set[Callable[..., Any]] = set()
-
-    def ensure_sync(func: Callable[..., Any]) -> Callable[..., Any]:
-        # A bound method is made anew for each call (a MethodView's dispatch_request): its function is kept.
-        kind = type(func)
-        key = func.__func__ if kind is MethodType else func  # type: ignore[attr-defined]
-        if key in synchronous:
-            return func
-        answered = checks_coroutine(func)
-        if answered is func and type(key) is FunctionType and len(synchronous) < _SYNC_CHECKS_KEPT:
-            synchronous.add(key)
-        return answered
-
-    app.ensure_sync = ensure_sync  # type: ignore[method-assign]
