@@ -567,7 +567,8 @@ def _record_sent(
         # Not after an answer, nor after a failure the provider reported before answering our call.
         if domain.reached_customer(delivery.status) and delivery.status != DeliveryState.ANSWERED:
             _schedule_reminder(runtime, uow, delivery, now)
-    log.info("delivery %s sent by %s", delivery_id, receipt.provider)
+    # One line per message is noise at INFO (the delivery's row holds the outcome); failures stay above it.
+    log.debug("delivery %s sent by %s", delivery_id, receipt.provider)
 
 
 def _mark_sent(delivery: Delivery, receipt: SendReceipt, now: datetime) -> None:
