@@ -43,7 +43,10 @@ from .unit_of_work import DispatchUnitOfWork
 
 log = logging.getLogger(__name__)
 
-_emails = Environment(loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape())
+# Compiled on first use and kept: templates change with a release, so no file is looked at again per email.
+_emails = Environment(
+    loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape(), auto_reload=False
+)
 
 
 @consumes("invitation.requested")
