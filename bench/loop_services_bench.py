@@ -10,7 +10,7 @@ PostgreSQL database and a Redis database of the bench's own, with the provider s
 - latency: events posted at half that rate for ``--seconds``; event-to-send p50 and p99;
 - baseline: a bare dramatiq worker with the same processes and threads as infra/Procfile's dispatch-worker
   (bench/bare_dramatiq.py) on the same Redis: its rate for as many no-op messages, and its p50/p99 hop
-  latency at half its peak rate.
+  latency at half its peak rate; run before and after the loop, the faster of the two runs counts.
 The loop crosses the broker once per survey (invitation.requested), so the ratio compares like with like.
 
 What is the harness and what is the system, on both sides alike. The harness: the bench's own process (it
@@ -401,8 +401,12 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"loop-bench-{uuid.uuid4().hex[:8]}"
     scratch.mkdir()
-    bare = measure_bare_dramatiq(args.events, args.seconds, scratch)
+    # Bare dramatiq's rate is one sender's round trips to Redis: on a loaded machine it swings 2-3x between
+    # runs. Measured before and after the loop, the better run is the baseline (the ratio errs low).
+    bares = [measure_bare_dramatiq(args.events, args.seconds, scratch)]
     loop = measure_loop(args.events, args.seconds, scratch)
+    bares.append(measure_bare_dramatiq(args.events, args.seconds, scratch))
+    bare = max(bares, key=lambda run: run["rate"])
     load = os.getloadavg()
     print(
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; Redis broker; "
@@ -411,7 +415,9 @@ def main() -> None:
     print(f"{'run':58} {'per s':>8} {'p50 ms':>7} {'p99 ms':>7}  ratio")
     print(
         f"{'bare dramatiq, one hop, no-op actor':58} {bare['rate']:8.0f} {bare['p50'] * 1000:7.0f} "
-        f"{bare['p99'] * 1000:7.0f}"
+        f"{bare['p99'] * 1000:7.0f}  (runs before and after the loop: "
+        + ", ".join(f"{run['rate']:.0f}/s" for run in bares)
+        + ")"
     )
     print(
         f"{'services mode: event posted -> provider call (sends)':58} {loop['rate']:8.1f} "
