@@ -16,7 +16,8 @@ The loop crosses the broker once per survey (invitation.requested), so the ratio
 What is the harness and what is the system, on both sides alike. The harness: the bench's own process (it
 posts the events, or sends the bare messages, and polls for the outcome; events are signed before the clock
 starts and posted over plain ``http.client`` connections, each post's time still taken as it leaves) and the
-provider simulator (served quietly: it records every message, it does not log a line per request). The
+provider simulator (served by one gunicorn process with threads, connections kept alive as SendGrid keeps
+them, no line logged per request; it records every message as before). The
 system: the loop's six processes and their PostgreSQL backends, or the bare dramatiq worker. Redis is shared
 with other users of the machine, so neither side counts it. During each peak run the CPU time of every
 process (``/proc``) is taken, and printed per send (per message for the baseline), the two parts apart.
@@ -207,14 +208,23 @@ class Loop:
                 ]
             )
         )
+        # The simulator in one gunicorn process (it keeps what it records in memory), its threads keeping
+        # connections alive as SendGrid does: its own server (werkzeug's) closes each one, and a connection
+        # per send charged the dispatch worker a connect and the simulator a thread per call.
         self.simulator = start(
             [
-                str(BIN / "python"),
-                "-m",
-                "closeloop.provider_simulator",
-                "--quiet",
-                "--port",
-                str(ports["simulator"]),
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{ports['simulator']}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--keep-alive",
+                "60",
+                "closeloop.provider_simulator:create_simulator_app()",
             ],
             {},
             scratch / "simulator.log",
