@@ -234,10 +234,9 @@ class SqlOptOuts:
         self.session = session
 
     def has(self, channel: str, address: str) -> bool:
-        # Asked before every send: the statement built once, run on the session's connection. An opt-out added
-        # in this transaction is written first, as the session's autoflush would.
-        if self.session.new:
-            self.session.flush()
+        # Asked before every send: the statement built once, run on the session's connection. What this
+        # transaction changed is written first, as the session's autoflush would (nothing to do: no cost).
+        self.session.flush()
         parameters = {"channel": channel, "address": address}
         return self.session.connection().execute(_OPTED_OUT, parameters).first() is not None
 
