@@ -6,6 +6,13 @@ Starts the loop as bench/loop_services_bench.py does (BENCH_REDIS, BENCH_POSTGRE
 through bench/loop_counts_hooks; posts ``--events`` events at once and prints, per process kind, what each
 event cost between the first post and the last send: counts that the machine's load does not change, and
 CPU milliseconds (which it does, a little), with PostgreSQL's backends and the bench's own client beside.
+Runs one after the other on a shared machine differ by some 10-20% in CPU: compare runs alternated in order.
+
+    LOOP_PROFILE="clock survey" .venv/bin/python bench/loop_counts.py   (or "dispatch.worker", ...)
+
+also profiles the processes whose command line holds that text (cProfile on each thread's CPU clock, see
+loop_counts_hooks): $scratch/counts/<pid>.prof, read with ``python -m pstats``. Profiling inflates pure-Python
+call chains several times over (a Jinja render looks 10x its cost): time a suspect alone before cutting it.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ import loop_services_bench as bench
 import psycopg
 
 KINDS = (
-    ("honcho", "honcho"),
     ("services.survey.wsgi", "survey-web"),
     ("services.dispatch.wsgi", "dispatch-web"),
     ("services.survey.worker", "survey-worker"),
@@ -32,6 +38,8 @@ KINDS = (
     ("clock dispatch", "dispatch-clock"),
     ("provider_simulator", "simulator"),
 )
+# What the bench itself runs, apart from the system measured (as bench/loop_services_bench.py splits them).
+HARNESS = ("simulator",)
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -91,9 +99,12 @@ def main() -> None:
                 kinds[kind][key] += value - earlier.get(key, 0)
     load = os.getloadavg()
     print(f"{events} events, {rate:.1f} sends/s; load average {load[0]:.2f} {load[1]:.2f}; logs in {scratch}")
-    total = 0.0
+    system = harness = 0.0
     for kind, counts in sorted(kinds.items()):
-        total += counts["cpu"]
+        if kind in HARNESS:
+            harness += counts["cpu"]
+        else:
+            system += counts["cpu"]
         print(
             f"{kind:16} CPU {counts['cpu'] / events * 1000:5.2f} ms, "
             f"{counts['sql'] / events:5.2f} statements, {counts['commit'] / events:4.2f} commits per event"
@@ -104,8 +115,10 @@ def main() -> None:
     client = after["client"] - before["client"]
     print(
         f"PostgreSQL backends CPU {postgres / events * 1000:.2f} ms, "
-        f"bench client {client / events * 1000:.2f} ms; "
-        f"all {(total + postgres + client) / events * 1000:.2f} ms per event"
+        f"bench client {client / events * 1000:.2f} ms; per event: "
+        f"system {(system + postgres) / events * 1000:.2f} ms (the loop's processes and PostgreSQL), "
+        f"harness {(harness + client) / events * 1000:.2f} ms (simulator and bench client), "
+        f"all {(system + postgres + harness + client) / events * 1000:.2f} ms"
     )
 
 

@@ -5,7 +5,8 @@ End-to-end tests run dispatch workers in subprocesses, where `responses` mocks d
 point `SendGridEmailTransport(api_base_url=...)` and `TwilioSmsTransport(api_base_url=...)` here
 instead. Every accepted message is recorded and can be read back:
 
-    GET    /_simulator/messages   recorded messages, oldest first (filters: ?provider=, ?to=)
+    GET    /_simulator/messages   recorded messages, oldest first (filters: ?provider=, ?to=; ?after=N
+                                  skips the first N recorded, for a poller that has read them)
     DELETE /_simulator/messages   forget them
 
 With `status_callback_delay` set, a Twilio message with a StatusCallback gets a signed
@@ -113,10 +114,11 @@ class SimulatorState:
         with self.lock:
             self.messages.append(message)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self, after: int = 0) -> list[dict[str, Any]]:
         with self.lock:
             return [
-                dict(message, status_callbacks=list(message["status_callbacks"])) for message in self.messages
+                dict(message, status_callbacks=list(message["status_callbacks"]))
+                for message in self.messages[after:]
             ]
 
     def clear(self) -> None:
@@ -431,8 +433,9 @@ def _send_status_callback(
 
 @bp.get("/_simulator/messages")
 def list_messages() -> Any:
-    """Recorded messages, oldest first, as a JSON list; `?provider=` and `?to=` filter it."""
-    messages = _state().snapshot()
+    """Recorded messages, oldest first, as a JSON list; `?provider=` and `?to=` filter it, `?after=N` skips
+    the first N recorded."""
+    messages = _state().snapshot(max(0, request.args.get("after", 0, type=int)))
     for name in ("provider", "to"):
         wanted = request.args.get(name)
         if wanted:
@@ -520,8 +523,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="seconds before a signed 'delivered' status callback; omitted: no callbacks",
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="log warnings only, not a line per request (benchmarks)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    level = logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
+    # werkzeug sets its own logger to INFO unless it has a level.
+    logging.getLogger("werkzeug").setLevel(level)
     app = create_simulator_app(args.twilio_auth_token, args.status_callback_delay)
     server = make_server(args.host, args.port, app, threaded=True)
     # One parseable line, flushed, so a launcher using --port 0 learns the address.

@@ -3,6 +3,11 @@
 With LOOP_COUNTS_DIR set, a process counts its SQL statements (by verb and table), commits, dramatiq messages
 sent and processed (by actor) and HTTP requests made, and writes them with its CPU time to
 $LOOP_COUNTS_DIR/<pid>.json every 0.2 s. Hooks are installed as their modules finish loading.
+
+With LOOP_PROFILE set as well, a process whose command line contains it also runs every thread under cProfile,
+timed by the thread's CPU clock, and writes the threads' profiles merged to $LOOP_COUNTS_DIR/<pid>.prof every
+2 s (``python -m pstats`` reads it). Profiling slows the process a few times: its CPU figure is then not one
+to compare.
 """
 
 from __future__ import annotations
@@ -109,8 +114,57 @@ class _AfterLoading(importlib.abc.MetaPathFinder):
         return spec
 
 
+_PROFILE = os.environ.get("LOOP_PROFILE")
+_profilers: list[Any] = []
+
+
+def _profile_this_thread(*args: Any) -> None:
+    import cProfile
+
+    sys.setprofile(None)
+    profiler = cProfile.Profile(time.thread_time)
+    _profilers.append(profiler)
+    profiler.enable()
+
+
+def _write_profiles() -> None:
+    import marshal
+    import pstats
+
+    class _Snapshot:
+        def __init__(self, profiler: Any) -> None:
+            profiler.snapshot_stats()  # reads the entries under the GIL; the profiler keeps running
+            self.stats = profiler.stats
+
+        def create_stats(self) -> None:
+            pass
+
+    merged = None
+    for profiler in list(_profilers):
+        snapshot = _Snapshot(profiler)
+        if not snapshot.stats:
+            continue
+        if merged is None:
+            merged = pstats.Stats(snapshot)
+        else:
+            merged.add(snapshot)
+    if merged is not None:
+        path = os.path.join(_DIR or ".", f"{os.getpid()}.prof")
+        with open(path + ".tmp", "wb") as handle:
+            marshal.dump(merged.stats, handle)
+        os.replace(path + ".tmp", path)
+
+
 def _write_forever() -> None:
+    sys.setprofile(None)  # the counting itself is not profiled
+    ticks = 0
     while True:
+        ticks += 1
+        if _profiling() and ticks % 10 == 0:
+            try:
+                _write_profiles()
+            except Exception as error:  # the counts go on
+                print(f"loop_counts: profile not written: {error!r}", file=sys.stderr)
         times = os.times()
         with _lock:
             data: dict[str, Any] = dict(_counts)
@@ -120,6 +174,10 @@ def _write_forever() -> None:
             json.dump(data, handle)
         os.replace(path + ".tmp", path)
         time.sleep(0.2)
+
+
+def _profiling() -> bool:
+    return bool(_PROFILE) and _PROFILE in " ".join(sys.argv)
 
 
 def _start_writing() -> None:
@@ -136,5 +194,8 @@ def _after_fork() -> None:
 
 if _DIR:
     sys.meta_path.insert(0, _AfterLoading())
+    if _profiling():
+        threading.setprofile(_profile_this_thread)
+        _profile_this_thread()
     _start_writing()
     os.register_at_fork(after_in_child=_after_fork)

@@ -43,7 +43,10 @@ from .unit_of_work import DispatchUnitOfWork
 
 log = logging.getLogger(__name__)
 
-_emails = Environment(loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape())
+# Compiled on first use and kept: templates change with a release, so no file is looked at again per email.
+_emails = Environment(
+    loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape(), auto_reload=False
+)
 
 
 @consumes("invitation.requested")
@@ -567,7 +570,8 @@ def _record_sent(
         # Not after an answer, nor after a failure the provider reported before answering our call.
         if domain.reached_customer(delivery.status) and delivery.status != DeliveryState.ANSWERED:
             _schedule_reminder(runtime, uow, delivery, now)
-    log.info("delivery %s sent by %s", delivery_id, receipt.provider)
+    # One line per message is noise at INFO (the delivery's row holds the outcome); failures stay above it.
+    log.debug("delivery %s sent by %s", delivery_id, receipt.provider)
 
 
 def _mark_sent(delivery: Delivery, receipt: SendReceipt, now: datetime) -> None:

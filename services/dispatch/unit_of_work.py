@@ -132,6 +132,9 @@ _START_CALL = claim_held_statement(
     ],
     also=["call_started_at"],
 )
+_OPTED_OUT = select(_OPT_OUTS.c.id).where(
+    _OPT_OUTS.c.channel == bindparam("channel"), _OPT_OUTS.c.address == bindparam("address")
+)
 _SAVE_CLAIMED = update(_DELIVERIES).where(
     _DELIVERIES.c.id == bindparam("claimed_id"),
     _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
@@ -231,8 +234,11 @@ class SqlOptOuts:
         self.session = session
 
     def has(self, channel: str, address: str) -> bool:
-        query = select(OptOut.id).where(OptOut.channel == channel, OptOut.address == address)
-        return self.session.scalars(query).first() is not None
+        # Asked before every send: the statement built once, run on the session's connection. What this
+        # transaction changed is written first, as the session's autoflush would (nothing to do: no cost).
+        self.session.flush()
+        parameters = {"channel": channel, "address": address}
+        return self.session.connection().execute(_OPTED_OUT, parameters).first() is not None
 
     def add(self, opt_out: OptOut) -> None:
         self.session.add(opt_out)

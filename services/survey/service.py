@@ -219,7 +219,10 @@ def _invite_for_event(
     now: datetime,
 ) -> None:
     properties = {**customer.properties, **crm_event.properties}
-    invitation = _request_invitation(
+    # Noted on the event before the invitation is added: the flush that inserts it updates the event's row
+    # once, with its decision and the invitation together (the column is no foreign key).
+    crm_event.invitation_id = str(uuid.uuid4())
+    _request_invitation(
         runtime,
         uow,
         customer,
@@ -228,8 +231,8 @@ def _invite_for_event(
         now,
         crm_event_id=crm_event.id,
         expires_at=domain.invitation_expires_at(rule, now, runtime.settings.survey_invitation_expiry_days),
+        invitation_id=crm_event.invitation_id,
     )
-    crm_event.invitation_id = invitation.id
 
 
 def invite_due_surveys(runtime: SurveyRuntime, now: datetime | None = None, limit: int = 50) -> int:
@@ -725,11 +728,12 @@ def _request_invitation(
     crm_event_id: str | None = None,
     follows_up_response_id: str | None = None,
     expires_at: datetime | None = None,
+    invitation_id: str | None = None,
 ) -> Invitation:
     stored = _stored_templates(uow)
     locale = wording.survey_language(customer.locale, {language for _, language in stored})
     invitation = Invitation(
-        id=str(uuid.uuid4()),
+        id=invitation_id or str(uuid.uuid4()),
         token=secrets.token_urlsafe(24),
         customer_id=customer.id,
         crm_event_id=crm_event_id,

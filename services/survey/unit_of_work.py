@@ -8,6 +8,7 @@ in-memory fake of the unit tests.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -283,6 +284,23 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+@functools.lru_cache(maxsize=8)
+def _opted_out_statement(addresses: int) -> Any:
+    table = ChannelOptOut.__table__
+    return select(table.c.channel).where(
+        table.c.opted_out.is_(True),
+        or_(
+            *(
+                and_(
+                    table.c.channel == bindparam(f"channel_{number}"),
+                    table.c.address == bindparam(f"address_{number}"),
+                )
+                for number in range(addresses)
+            )
+        ),
+    )
+
+
 class SqlChannelOptOuts:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -293,16 +311,14 @@ class SqlChannelOptOuts:
     def opted_out(self, addresses: dict[str, str]) -> set[str]:
         if not addresses:
             return set()
-        query = select(ChannelOptOut.channel).where(
-            ChannelOptOut.opted_out.is_(True),
-            or_(
-                *(
-                    and_(ChannelOptOut.channel == channel, ChannelOptOut.address == address)
-                    for channel, address in addresses.items()
-                )
-            ),
-        )
-        return set(self.session.scalars(query))
+        # Asked for every event decided: a statement built once per number of addresses, run on the session's
+        # connection, what this transaction changed written first (as autoflush would).
+        self.session.flush()
+        parameters: dict[str, str] = {}
+        for number, (channel, address) in enumerate(addresses.items()):
+            parameters[f"channel_{number}"], parameters[f"address_{number}"] = channel, address
+        statement = _opted_out_statement(len(addresses))
+        return set(self.session.connection().execute(statement, parameters).scalars())
 
     def add(self, opt_out: ChannelOptOut) -> None:
         self.session.add(opt_out)

@@ -346,3 +346,15 @@ def test_mail_dropped_for_another_reason_is_not_an_opt_out(dispatch, sendgrid_cl
     post_sendgrid_events(sendgrid_client, sendgrid_key, [dropped])
 
     assert deliveries(dispatch)[0].status == "dropped" and opt_outs(dispatch) == set()
+
+
+def test_an_opt_out_added_in_a_transaction_is_seen_by_the_same_transaction(dispatch):
+    with dispatch.unit_of_work() as uow:
+        assert not uow.opt_outs.has("email", "ada@example.com")
+        opt_out = OptOut(channel="email", address="ada@example.com", source="test", created_at=utcnow())
+        uow.opt_outs.add(opt_out)
+        # Not yet flushed: the look-up writes it first, so a second opt-out of the address is not added.
+        assert uow.opt_outs.has("email", "ada@example.com")
+    with dispatch.unit_of_work() as uow:
+        assert uow.opt_outs.has("email", "ada@example.com")
+        assert not uow.opt_outs.has("sms", "ada@example.com")

@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass(frozen=True)
@@ -235,3 +238,24 @@ def redact_contact_details(text: str) -> str:
     """
     text = _EMAIL_ADDRESS.sub(lambda match: mask_email(match.group()), text)
     return _PHONE_NUMBER.sub(lambda match: mask_phone(match.group()), text)
+
+
+def provider_session(url: str) -> requests.Session:
+    """A `requests` session for calls to `url`'s provider, the environment read once, here.
+
+    By default `requests` reads the proxy variables (and walks the whole environment to find them), the CA
+    bundle variables and ~/.netrc again on every call: a few hundred microseconds of a send's CPU. The
+    session takes what they say for `url` now instead (a proxy, NO_PROXY, REQUESTS_CA_BUNDLE) and leaves
+    .netrc out: its credentials would replace the provider's Authorization header.
+    """
+    import os
+
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    return session

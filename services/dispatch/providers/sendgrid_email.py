@@ -62,9 +62,9 @@ class SendGridEmailTransport:
     @property
     def session(self) -> requests.Session:
         if self._session is None:
-            import requests
+            from .base import provider_session
 
-            self._session = requests.Session()
+            self._session = provider_session(self.mail_send_url)
         return self._session
 
     def __repr__(self) -> str:
@@ -125,7 +125,7 @@ class SendGridEmailTransport:
 
         if response.status_code in (200, 202):
             message_id = response.headers.get("X-Message-Id")
-            logger.info(
+            logger.debug(
                 "SendGrid accepted delivery %s for %s as %s",
                 email.reference,
                 mask_email(email.to_email),

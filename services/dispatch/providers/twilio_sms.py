@@ -174,7 +174,7 @@ class TwilioSmsTransport:
             if request_may_have_arrived(exc):
                 raise OutcomeUnknownError(f"Twilio did not answer: {type(exc).__name__}") from exc
             raise TransientDeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
-        logger.info("Twilio accepted delivery %s for %s as %s", reference, mask_phone(to), message.sid)
+        logger.debug("Twilio accepted delivery %s for %s as %s", reference, mask_phone(to), message.sid)
         return SendReceipt(provider=PROVIDER, provider_message_id=message.sid)
 
     def find_sent(self, sent: OutgoingSms | OutgoingWhatsApp, since: datetime) -> SendReceipt | None:

@@ -258,6 +258,23 @@ def test_sendgrid_body_containing_an_api_key_is_refused_before_any_call(sendgrid
         assert not mock.calls
 
 
+def test_sendgrid_session_takes_the_proxy_from_the_environment_once_and_never_a_netrc_login(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    (tmp_path / ".netrc").write_text("machine api.sendgrid.com login someone password elsewhere\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    session = SendGridEmailTransport(api_key="SG.test", from_email="surveys@example.com").session
+
+    assert session.proxies["https"] == "http://proxy.example.test:3128"
+    # Read once: the calls do not look at the environment (nor ~/.netrc, whose login would replace the key).
+    assert session.trust_env is False
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert session.proxies["https"] == "http://proxy.example.test:3128"
+
+
 def test_sendgrid_repr_hides_the_api_key(sendgrid) -> None:
     assert "SG.test-key" not in repr(sendgrid)
 

@@ -147,6 +147,19 @@ def test_simulator_messages_filter_by_provider_and_clear(simulator) -> None:
     assert recorded(simulator) == []
 
 
+def test_simulator_messages_after_skip_the_ones_a_poller_has_read(simulator) -> None:
+    sendgrid = SendGridEmailTransport("SG.sim", "surveys@acme.test", api_base_url=simulator.base_url)
+    sendgrid.send_email(an_email())
+    twilio_transport(simulator).send_sms(an_sms())
+    sendgrid.send_email(an_email())
+
+    assert [message["provider"] for message in recorded(simulator, after="1")] == ["twilio", "sendgrid"]
+    assert [message["provider"] for message in recorded(simulator, after="1", provider="sendgrid")] == [
+        "sendgrid"
+    ]
+    assert recorded(simulator, after="3") == []
+
+
 @pytest.fixture
 def status_receiver() -> Iterator[tuple[str, list[dict], threading.Event]]:
     """A stand-in for our /webhooks/twilio/status endpoint that keeps what it was sent."""
