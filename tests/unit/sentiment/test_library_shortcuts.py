@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from pathlib import Path
+
 import pytest
 
+from services.sentiment.analysis import analyze, analyze_batch
 from services.sentiment.analysis.english import _pattern_sentiment, _vader
+
+# What the light tier said before its speed-ups (main at 2d9f80d, before issue 20's), for 563 texts: the
+# first 300 of bench/sentiment_bench.py's throughput texts (VADER's held-out tweets and movie snippets,
+# no hint), every third NPS development comment (bench/data/nps_comments.csv, with its survey's
+# language) and every fourth of bench/data/turkish_comments.tsv (hint "tr"). Exact floats.
+RECORDED = Path(__file__).parent / "data" / "light_tier_outputs.json"
+
+
+@cache
+def _recorded() -> list[dict]:
+    return json.loads(RECORDED.read_text(encoding="utf-8"))
 
 COMMENTS = [
     "The support agent was not helpful at all",
@@ -28,3 +44,34 @@ def test_loaded_textblob_lexicon_scores_like_the_library() -> None:
     for comment in COMMENTS:
         assert tuple(fast(comment)) == tuple(stock(comment))
         assert fast(comment).assessments == stock(comment).assessments
+
+
+TOKENIZER_CASES = [
+    *COMMENTS,
+    "a\n\nb",
+    "x\r\ny",
+    "U.S. is ok. Mr. Smith... fine!!",
+    "(!) wow :) : ) ;-) o.O >.> <3 ♥",
+    "\"quoted\" 'single' it's, e.g. etc. a.b.c.",
+    "“fancy” ‘q’ don’t 'd 'm n't",
+    "end.\n\n\nstart ... ' (yes) [no] {maybe}?!",
+]
+
+
+def test_fast_textblob_tokenizer_splits_like_the_library() -> None:
+    from textblob.en import parser
+
+    fast = _pattern_sentiment().tokenizer
+    for text in [*TOKENIZER_CASES, *(case["text"] for case in _recorded())]:
+        assert fast(text) == parser.find_tokens(text)
+
+
+def test_light_tier_outputs_are_what_they_were_before_the_speed_ups() -> None:
+    for case in _recorded():
+        assert vars(analyze(case["text"], language=case["hint"])) == case["expected"], case["text"]
+
+
+def test_light_tier_batch_outputs_are_what_they_were_before_the_speed_ups() -> None:
+    unhinted = [case for case in _recorded() if case["hint"] is None]
+    results = analyze_batch([case["text"] for case in unhinted])
+    assert [vars(result) for result in results] == [case["expected"] for case in unhinted]
