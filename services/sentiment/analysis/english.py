@@ -189,7 +189,20 @@ def _fast_find_tokens(text_module: Any, stock: Callable[[str], list[str]]) -> Ca
 
 @cache
 def _vader_class() -> type:
-    from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer, SentiText
+    from vaderSentiment.vaderSentiment import (
+        BOOSTER_DICT,
+        N_SCALAR,
+        NEGATE,
+        SPECIAL_CASES,
+        SentimentIntensityAnalyzer,
+        SentiText,
+    )
+
+    negations = frozenset(NEGATE)
+
+    def negated(word: str) -> bool:
+        # vaderSentiment.negated([word]) for a lower-cased word: it tests each of NEGATE in turn.
+        return word in negations or "n't" in word
 
     class AsciiFastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
         """VADER with the same scores, minus its per-character emoji scan for ASCII text.
@@ -222,6 +235,68 @@ def _vader_class() -> type:
                 sentiments = self.sentiment_valence(valence, sentitext, item, i, sentiments)
             sentiments = self._but_check(words_and_emoticons, sentiments)
             return self.score_valence(sentiments, text)
+
+        # The library's _negation_check and _special_idioms_check lower-case the whole comment each time
+        # they look at a word or three of it (a lexicon word's three predecessors: up to four times a
+        # word). Below they are the library's bodies (3.3.2) on one lower-cased copy per comment.
+        _lowered_for: tuple[list[str], list[str]] = ([], [])
+
+        def _lower(self, words: list[str]) -> list[str]:
+            # One tuple read: another thread's comment is never taken for this one (its list differs).
+            done = self._lowered_for
+            if done[0] is words:
+                return done[1]
+            lowered = [str(w).lower() for w in words]
+            self._lowered_for = (words, lowered)
+            return lowered
+
+        def _negation_check(self, valence: float, words: list[str], start_i: int, i: int) -> float:
+            lower = self._lower(words)
+            if start_i == 0 and negated(lower[i - (start_i + 1)]):
+                valence = valence * N_SCALAR
+            if start_i == 1:
+                if lower[i - 2] == "never" and (lower[i - 1] == "so" or lower[i - 1] == "this"):
+                    valence = valence * 1.25
+                elif lower[i - 2] == "without" and lower[i - 1] == "doubt":
+                    valence = valence
+                elif negated(lower[i - (start_i + 1)]):
+                    valence = valence * N_SCALAR
+            if start_i == 2:
+                if (
+                    lower[i - 3] == "never"
+                    and (lower[i - 2] == "so" or lower[i - 2] == "this")
+                    or (lower[i - 1] == "so" or lower[i - 1] == "this")
+                ):
+                    valence = valence * 1.25
+                elif lower[i - 3] == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
+                    valence = valence
+                elif negated(lower[i - (start_i + 1)]):
+                    valence = valence * N_SCALAR
+            return valence
+
+        def _special_idioms_check(self, valence: float, words: list[str], i: int) -> float:
+            lower = self._lower(words)
+            onezero = f"{lower[i - 1]} {lower[i]}"
+            twoonezero = f"{lower[i - 2]} {lower[i - 1]} {lower[i]}"
+            twoone = f"{lower[i - 2]} {lower[i - 1]}"
+            threetwoone = f"{lower[i - 3]} {lower[i - 2]} {lower[i - 1]}"
+            threetwo = f"{lower[i - 3]} {lower[i - 2]}"
+            for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
+                if seq in SPECIAL_CASES:
+                    valence = SPECIAL_CASES[seq]
+                    break
+            if len(lower) - 1 > i:
+                zeroone = f"{lower[i]} {lower[i + 1]}"
+                if zeroone in SPECIAL_CASES:
+                    valence = SPECIAL_CASES[zeroone]
+            if len(lower) - 1 > i + 1:
+                zeroonetwo = f"{lower[i]} {lower[i + 1]} {lower[i + 2]}"
+                if zeroonetwo in SPECIAL_CASES:
+                    valence = SPECIAL_CASES[zeroonetwo]
+            for n_gram in (threetwoone, threetwo, twoone):
+                if n_gram in BOOSTER_DICT:
+                    valence = valence + BOOSTER_DICT[n_gram]
+            return valence
 
     return AsciiFastVader
 

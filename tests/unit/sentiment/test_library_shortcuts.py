@@ -39,6 +39,29 @@ def test_fast_vader_scores_like_the_library(customer_service: bool) -> None:
     assert [fast.polarity_scores(c) for c in COMMENTS] == [stock.polarity_scores(c) for c in COMMENTS]
 
 
+@pytest.mark.parametrize("customer_service", [False, True])
+def test_fast_vader_scores_recorded_texts_like_the_library(customer_service: bool) -> None:
+    fast, stock = _vader(customer_service), _vader(customer_service, stock=True)
+    for text in [case["text"] for case in _recorded()] + NEGATIONS_AND_IDIOMS:
+        assert fast.polarity_scores(text) == stock.polarity_scores(text), text
+
+
+# What the fast VADER's own negation and idiom checks read: negations up to three words before a
+# lexicon word, "never so", "without doubt", idioms, boosters, near the start and end of a comment.
+NEGATIONS_AND_IDIOMS = [
+    "not good", "Not GOOD at all", "isn't bad", "never so happy", "never this good", "without doubt great",
+    "without any doubt great", "the bomb", "kind of good", "sort of bad", "cut the mustard", "nope, nice",
+    "I can't say it was not good", "wasnt nice", "hand to mouth", "back handed compliment", "bad ass",
+    "yeah right good", "good, but never so bad", "no good", "no, not really good", "at least ok",
+    "it mayn't be good", "it mayn't really be good", "it mayn't be very very good", "my food was the bomb",
+    "my food was the shit", "the food was to die for", "my day was kind of good",
+    "the staff was sort of rude",
+    "they are bad ass people", "the delivery was a kiss of death", "we were never so very happy",
+    "it was a bad ass day", "i waited at the bus stop alone", "we felt a beating heart",
+    "it is so bad ass here",
+]
+
+
 def test_loaded_textblob_lexicon_scores_like_the_library() -> None:
     fast, stock = _pattern_sentiment(), _pattern_sentiment(stock=True)
     for comment in COMMENTS:
