@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import io
 import json
 import os
 import pstats
@@ -28,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event as sqlalchemy_event
+from werkzeug.test import EnvironBuilder
 
 from shared.signing import generate_secret, signed_headers
 
@@ -35,55 +35,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 from intake_bench import create_database, crm_event, drop_database  # noqa: E402
 
 SECRET = generate_secret()
+BASE_URL = "http://127.0.0.1:8000"
 
 
-def environ(path: str, event: dict[str, Any]) -> dict[str, Any]:
+def environ(path: str, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The WSGI environ gunicorn would hand the app: a signed POST of ``event``, or a GET without one."""
+    if event is None:
+        return EnvironBuilder(path=path, base_url=BASE_URL).get_environ()
     body = json.dumps(event, separators=(",", ":")).encode()
-    headers = signed_headers(SECRET, body)
-    return {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_HOST": "127.0.0.1:8000",
-        "HTTP_WEBHOOK_ID": headers["webhook-id"],
-        "HTTP_WEBHOOK_TIMESTAMP": headers["webhook-timestamp"],
-        "HTTP_WEBHOOK_SIGNATURE": headers["webhook-signature"],
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
-
-
-def get_environ(path: str) -> dict[str, Any]:
-    return {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
+    return EnvironBuilder(
+        path=path,
+        base_url=BASE_URL,
+        method="POST",
+        data=body,
+        content_type="application/json",
+        headers=signed_headers(SECRET, body),
+    ).get_environ()
 
 
 def bare_health_app() -> Any:
@@ -194,8 +161,8 @@ def main() -> None:
             call(survey, environ("/v1/events", crm_event(n)))
             call(baseline, environ("/json", crm_event(n)))
             call(baseline, environ("/durable", crm_event(n)))
-            call(survey, get_environ("/healthz"))
-            call(bare_health, get_environ("/healthz"))
+            call(survey, environ("/healthz"))
+            call(bare_health, environ("/healthz"))
 
         if args.profile:
             chunk = [environ("/v1/events", event) for event in chunks[0]]
@@ -227,7 +194,7 @@ def main() -> None:
             survey_events = [environ("/v1/events", event) for event in chunk]
             figures["new"].append(cpu_per_request(survey, survey_events, "202"))
             figures["duplicate"].append(cpu_per_request(survey, fresh(survey_events), "200"))
-            probes = [get_environ("/healthz") for _ in chunk]
+            probes = [environ("/healthz") for _ in chunk]
             figures["bare_health"].append(cpu_per_request(bare_health, probes, "200"))
             figures["health"].append(cpu_per_request(survey, probes, "200"))
 

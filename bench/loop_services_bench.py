@@ -88,21 +88,25 @@ def start(command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) 
 
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
         try:
+            os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        except ProcessLookupError:
+            pass  # its group ended between the poll and the kill
 
 
-def wait_until(check, timeout: float, what: str) -> None:
+def wait_until(check, timeout: float, what: str):
+    """``check()``'s first true answer, asked every 50 ms; a refused connection counts as not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if check():
-                return
-        except requests.RequestException:
+            answer = check()
+            if answer:
+                return answer
+        except (requests.RequestException, OSError):
             pass
         time.sleep(0.05)
     raise SystemExit(f"timed out waiting for {what}")
