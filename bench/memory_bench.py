@@ -15,7 +15,9 @@ and a private redis-server, with the provider simulator as SendGrid and Twilio. 
 A service's web and worker processes also hold SQLAlchemy's ORM, which neither bare Flask nor bare dramatiq
 does (about 18 MiB: more than a third of bare Flask). So two more baselines show how much of each ratio is
 that: the same bare Flask app and bare dramatiq worker with an ORM model read through a Session on the same
-database (ORM_MODEL below); their ratios are printed beside the ones the target is judged on.
+database (ORM_MODEL below); their ratios are printed beside the ones the target is judged on. And a floor:
+the same app and worker reading the same table through SQLAlchemy Core on psycopg, no ORM (CORE_MODEL
+below), which no process of ours that reads PostgreSQL with the declared stack can go under.
 
 VmRSS is read twice: at idle (every process started and migrated, then ``--quiet`` seconds of nothing),
 and warm (after one event went round the loop: invited by email, answered with a comment, its sentiment
@@ -98,14 +100,28 @@ def read(event_id):
         found = session.get(Event, event_id)
         return found.id if found else None
 """
-BARE_ORM_APP = (
-    ORM_MODEL
-    + """
+
+# The floor under any process of ours that reads PostgreSQL: SQLAlchemy Core on psycopg, no ORM (a query
+# through an engine). A service's processes cannot hold less than this and still use the declared stack.
+CORE_MODEL = """
+import os
+
+from sqlalchemy import create_engine, text
+
+engine = create_engine(os.environ["BARE_DATABASE_URL"], pool_pre_ping=True)
+
+
+def read(event_id):
+    with engine.connect() as connection:
+        query = text("SELECT id FROM baseline_events WHERE id = :id")
+        return connection.execute(query, {"id": event_id}).scalar()
+"""
+BARE_DB_APP = """
 from flask import Flask
 
 
 def create_app():
-    app = Flask("bare-orm")
+    app = Flask("bare-db")
 
     @app.get("/event/<event_id>")
     def event(event_id):
@@ -113,21 +129,19 @@ def create_app():
 
     return app
 """
-)
-BARE_ORM_WORKER = (
-    ORM_MODEL
-    + """
+BARE_DB_WORKER = """
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 dramatiq.set_broker(RedisBroker(url=os.environ["BARE_BROKER_URL"]))
 
 
-@dramatiq.actor(queue_name="bare_orm", max_retries=0)
+@dramatiq.actor(queue_name=os.environ["BARE_QUEUE"], max_retries=0)
 def touch(event_id):
     read(event_id)
 """
-)
+# Each database layer's bare Flask app and bare dramatiq worker: (name in file and role names, its model).
+DB_LAYERS = (("orm", ORM_MODEL), ("core", CORE_MODEL))
 
 
 # --- processes, read from /proc -------------------------------------------------------------------------
@@ -173,8 +187,9 @@ def _role(cmdline: str) -> str | None:
     if "BARE_DATABASE_URL" in cmdline:
         return "bare-clock"
     if "gunicorn" in cmdline:
-        if "bare_orm_app" in cmdline:
-            return "bare-flask-orm"
+        layer = re.search(r"bare_(\w+)_app:", cmdline)
+        if layer:
+            return f"bare-flask-{layer.group(1)}"
         if "closeloop.gateway" in cmdline:
             return "gateway"
         if "baseline_apps" in cmdline:
@@ -182,8 +197,9 @@ def _role(cmdline: str) -> str | None:
         match = re.search(r"services\.(\w+)\.wsgi", cmdline)
         return f"{match.group(1)}-web" if match else None
     if "dramatiq" in cmdline:
-        if "bare_orm_worker" in cmdline:
-            return "bare-dramatiq-orm"
+        layer = re.search(r"bare_(\w+)_worker", cmdline)
+        if layer:
+            return f"bare-dramatiq-{layer.group(1)}"
         if "bare_dramatiq" in cmdline:
             threads = re.search(r"--threads (\d+)", cmdline)
             return f"bare-dramatiq-{threads.group(1)}" if threads else None
@@ -241,7 +257,8 @@ class Run:
             + f"/{self.database}"
         )
         self.ports = {
-            name: free_port() for name in ("gateway", "simulator", "bare", "bare-orm", *SERVICE_NAMES)
+            name: free_port()
+            for name in ("gateway", "simulator", "bare", "bare-orm", "bare-core", *SERVICE_NAMES)
         }
         self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
 
@@ -322,35 +339,40 @@ class Run:
                     cwd=BENCH,
                 )
             )
-        (self.scratch / "bare_orm_app.py").write_text(BARE_ORM_APP)
-        (self.scratch / "bare_orm_worker.py").write_text(BARE_ORM_WORKER)
-        orm_env = {"BARE_DATABASE_URL": self.database_url, "BARE_BROKER_URL": self.broker_url}
-        self.processes.append(
-            start(
-                [
-                    str(BIN / "gunicorn"),
-                    "--bind",
-                    f"127.0.0.1:{self.ports['bare-orm']}",
-                    "--workers",
-                    "2",
-                    "--access-logfile",
-                    "-",
-                    "--pythonpath",
-                    str(self.scratch),
-                    "bare_orm_app:create_app()",
-                ],
-                orm_env,
-                bare_log,
+        for layer, model in DB_LAYERS:
+            (self.scratch / f"bare_{layer}_app.py").write_text(model + BARE_DB_APP)
+            (self.scratch / f"bare_{layer}_worker.py").write_text(model + BARE_DB_WORKER)
+            layer_env = {
+                "BARE_DATABASE_URL": self.database_url,
+                "BARE_BROKER_URL": self.broker_url,
+                "BARE_QUEUE": f"bare_{layer}",
+            }
+            self.processes.append(
+                start(
+                    [
+                        str(BIN / "gunicorn"),
+                        "--bind",
+                        f"127.0.0.1:{self.ports[f'bare-{layer}']}",
+                        "--workers",
+                        "2",
+                        "--access-logfile",
+                        "-",
+                        "--pythonpath",
+                        str(self.scratch),
+                        f"bare_{layer}_app:create_app()",
+                    ],
+                    layer_env,
+                    bare_log,
+                )
             )
-        )
-        self.processes.append(
-            start(
-                [str(BIN / "dramatiq"), "bare_orm_worker", "--processes", "1", "--threads", "4"],
-                {**orm_env, "PYTHONPATH": str(self.scratch)},
-                bare_log,
-                cwd=self.scratch,
+            self.processes.append(
+                start(
+                    [str(BIN / "dramatiq"), f"bare_{layer}_worker", "--processes", "1", "--threads", "4"],
+                    {**layer_env, "PYTHONPATH": str(self.scratch)},
+                    bare_log,
+                    cwd=self.scratch,
+                )
             )
-        )
         self.processes.append(
             start(
                 [python, "-c", BARE_CLOCK],
@@ -371,7 +393,7 @@ class Run:
                     120,
                     f"{name}'s app on {web}",
                 )
-        for bare in ("bare", "bare-orm"):
+        for bare in ("bare", "bare-orm", "bare-core"):
             wait_until(
                 lambda bare=bare: requests.get(f"{self.urls[bare]}/", timeout=2).status_code == 404, 60, bare
             )
@@ -441,15 +463,19 @@ class Run:
                 requests.get(f"{self.urls['gateway']}/openapi/{name}.json", timeout=5)
             requests.get(f"{self.urls['followup']}/v1/tasks", headers=staff, timeout=5)
             requests.post(f"{self.urls['bare']}/json", json={"id": "warm"}, timeout=5)
-            requests.get(f"{self.urls['bare-orm']}/event/warm", timeout=5)
+            for layer, _ in DB_LAYERS:
+                requests.get(f"{self.urls[f'bare-{layer}']}/event/warm", timeout=5)
         from dramatiq import Message
         from dramatiq.brokers.redis import RedisBroker
 
         broker = RedisBroker(url=self.broker_url)
         for _ in range(4):
-            broker.enqueue(
-                Message(queue_name="bare_orm", actor_name="touch", args=("warm",), kwargs={}, options={})
-            )
+            for layer, _ in DB_LAYERS:
+                broker.enqueue(
+                    Message(
+                        queue_name=f"bare_{layer}", actor_name="touch", args=("warm",), kwargs={}, options={}
+                    )
+                )
 
     def close(self) -> None:
         import psycopg
@@ -485,6 +511,8 @@ BASELINES = [
     ("bare-clock", "bare clock: SQLAlchemy+psycopg, LISTEN, RedisBroker"),
     ("bare-flask-orm", "bare Flask + SQLAlchemy ORM, gunicorn 2 sync workers"),
     ("bare-dramatiq-orm", "bare dramatiq + SQLAlchemy ORM, 1 process x 4 threads"),
+    ("bare-flask-core", "bare Flask + SQLAlchemy Core, gunicorn 2 sync workers"),
+    ("bare-dramatiq-core", "bare dramatiq + SQLAlchemy Core, 1 process x 4 threads"),
 ]
 
 
@@ -552,6 +580,14 @@ def main() -> None:
         f"beside the bare framework with SQLAlchemy's ORM, above {TARGET}x: "
         f"{', '.join(over_orm) if over_orm else 'none'}"
     )
+    # The floor: what reading PostgreSQL through SQLAlchemy Core on psycopg costs before any code of ours.
+    for kind, bare in (("flask", "bare-flask"), ("dramatiq", "bare-dramatiq-4")):
+        core, base = warm.get(f"bare-{kind}-core"), warm.get(bare)
+        if core and base:
+            print(
+                f"floor: bare {kind} + SQLAlchemy Core on psycopg is already {core / base:.2f}x bare {kind} "
+                f"({core:.1f} vs {base:.1f} MiB warm)"
+            )
 
 
 if __name__ == "__main__":
