@@ -177,6 +177,7 @@ def test_integer_graph_runs_every_stored_int8_product_on_integers(minilm) -> Non
     assert kinds.count("MatMulIntegerToFloat") == 36  # q, k, v, output, two feed-forward; six layers
     assert kinds.count("QuantizeLinear") == 24  # q, k and v quantize the same activation once
     assert module._dequantized_products(graph) == []  # no int8 weight turned back into float32
+    assert kinds.count("BiasGelu") == 6 and "Erf" not in kinds  # one fused GELU a layer
     with pytest.raises(ValueError, match="no activation range"):
         module.integer_graph(model, {})
 
