@@ -4,8 +4,8 @@
 
 The ONNX graph takes input_ids, attention_mask and token_type_ids and returns the token embeddings
 (last_hidden_state); the sentence embedding is their mean over the real tokens, L2-normalised, as the
-model's sentence-transformers modules (1_Pooling, Normalize) do. Within ~0.99 cosine of the float32
-model: the int8 weights are the only difference.
+model's sentence-transformers modules (1_Pooling, Normalize) do. The graph as exported is within ~0.99
+cosine of the float32 model (its int8 weights are the only difference); see below for the one we run.
 
 data/minilm_tokenizer.json is the tokenizer.json of sentence-transformers/all-MiniLM-L6-v2 (the
 bert-base-uncased vocabulary), Apache-2.0, as shipped with the model; see data/NOTICE.
