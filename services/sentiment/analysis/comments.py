@@ -144,6 +144,14 @@ class CommentReader:
     def label(self, polarity: float) -> str:
         return label_for(polarity, self.thresholds)
 
+    def cue_counts(self, text: str) -> tuple[int, int, int, int]:
+        """The comment's praise, complaint and suggestion cues and contrast words, counted: what the
+        rules above read, given to the model tier's head as features (the score does not use this)."""
+        normalized = self._normalize(text.replace("’", "'"))
+        kinds = [kind for _, kind in self._cues.cues.find(normalized)]
+        contrasts = len(self._cues.contrast.findall(normalized))
+        return kinds.count("praise"), kinds.count("complaint"), kinds.count("suggestion"), contrasts
+
     def _clause(self, text: str, cues: list[tuple[int, str | None]]) -> tuple[float, float]:
         polarity, subjectivity = self._analyzer.score(text)
         kinds = [kind for _, kind in cues]

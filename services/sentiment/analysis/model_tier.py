@@ -1,8 +1,8 @@
 """The model tier (`SENTIMENT_ANALYZER=model`): English comments read by a head fitted on sentence
-embeddings of all-MiniLM-L6-v2 (`minilm.py`) and the light tier's polarity.
+embeddings of all-MiniLM-L6-v2 (`minilm.py`), the light tier's polarity and which of its cues fired.
 
-The head is a small network (one hidden layer of 64 ReLU units) over [embedding, 3 x light polarity, 1],
-a 3-class softmax, fitted by
+The head is a small network (one hidden layer of 64 ReLU units) over [embedding, 3 x light polarity,
+cues fired (praise, complaint, suggestion, contrast), 1], a 3-class softmax, fitted by
 bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the fitting halves of the
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
 P(positive) - P(negative); its label thresholds were fitted with it. Answers that are only a score or an
@@ -24,6 +24,11 @@ from services.sentiment.analysis.scoring import label_for
 
 HEAD_PATH = Path(__file__).resolve().parent / "data" / "model_head.npz"
 LIGHT_POLARITY_SCALE = 3.0  # the light polarity's weight against 384 unit-vector components
+# Whether the light tier's cues fired (praise by double negation, a complaint without sentiment words:
+# an unmet expectation or sarcasm's complaint, a suggestion, a contrast word before a verdict), each 0 or
+# this: what the embedding of a short comment barely tells apart, and what the light rules were written for.
+CUE_SCALE = 1.0
+CUE_FEATURES = 4  # praise, complaint, suggestion, contrast: CommentReader.cue_counts
 
 
 class Encoder(Protocol):
@@ -32,10 +37,17 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def head_features(embeddings: np.ndarray, light_polarities: Sequence[float]) -> np.ndarray:
-    """The head's inputs: shared with the fitting script, so what is fitted is what runs."""
+def head_features(
+    embeddings: np.ndarray,
+    light_polarities: Sequence[float],
+    cue_counts: Sequence[tuple[int, int, int, int]] | None = None,
+) -> np.ndarray:
+    """The head's inputs, [embedding, light polarity, cues fired, 1]: shared with the fitting script, so
+    what is fitted is what runs. `cue_counts` are CommentReader.cue_counts (none fired when None)."""
     light = np.asarray(light_polarities, dtype=np.float64)[:, None] * LIGHT_POLARITY_SCALE
-    return np.hstack([embeddings.astype(np.float64), light, np.ones((len(light), 1))])
+    cues = np.zeros((len(light), CUE_FEATURES)) if cue_counts is None else np.asarray(cue_counts, float)
+    fired = (cues.reshape(len(light), CUE_FEATURES) > 0) * CUE_SCALE
+    return np.hstack([embeddings.astype(np.float64), light, fired, np.ones((len(light), 1))])
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,8 @@ class ModelReader:
         modelled = [i for i, text in enumerate(texts) if short_answer_polarity(text) is None]
         if modelled:
             embeddings = self._encoder.encode([texts[i] for i in modelled])
-            features = head_features(embeddings, [light[i][0] for i in modelled])
+            cues = [self._light.cue_counts(texts[i]) for i in modelled]
+            features = head_features(embeddings, [light[i][0] for i in modelled], cues)
             for i, polarity in zip(modelled, self._head.polarities(features), strict=True):
                 scores[i] = (float(polarity), light[i][1])
         return scores
