@@ -202,7 +202,7 @@ def main() -> None:
     create_table(baseline_dsn)
     survey_env = {
         "DATABASE_URL": survey_url,
-        "BROKER_URL": "redis://127.0.0.1:6379/14",
+        "BROKER_URL": os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14"),
         "CLOSELOOP_WEBHOOK_SECRET": SECRET,
         "CLOSELOOP_SECRET_KEY": "bench-secret-key",
     }
