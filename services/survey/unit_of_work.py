@@ -930,6 +930,9 @@ def _open_shared_table(name: str, size: int) -> tuple[mmap.mmap, int, str] | Non
                     continue
                 if os.fstat(descriptor).st_size < size:
                     os.ftruncate(descriptor, size)  # zeros: empty slots
+                # Its pages taken now: a full memory file system refuses the table here (this process's own
+                # is used then), where a write to a page it could not supply would kill the process.
+                os.posix_fallocate(descriptor, 0, size)
                 table = mmap.mmap(descriptor, size)
             except BaseException:
                 os.close(descriptor)

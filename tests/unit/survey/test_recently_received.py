@@ -139,3 +139,13 @@ def test_processes_of_one_server_share_it_and_the_last_one_removes_it():
     assert not os.path.exists(path)
     other.close()
     assert RecentlyReceived(size=256, shared_name=name).get("default", "evt-child") is None  # anew
+
+
+def test_without_a_place_to_share_it_a_process_keeps_its_own(monkeypatch, tmp_path):
+    missing = str(tmp_path / "missing")
+    monkeypatch.setattr(unit_of_work, "_SHARED_DIRECTORY", missing)
+    monkeypatch.setattr(unit_of_work.tempfile, "gettempdir", lambda: missing)
+    recent = RecentlyReceived(size=64, shared_name="unreachable")
+    assert recent.path is None
+    recent.put("default", "evt-1", "id-1", BODY)
+    assert recent.get_same_body("default", "evt-1", BODY) == "id-1"
