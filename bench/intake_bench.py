@@ -3,14 +3,16 @@
     .venv/bin/python bench/intake_bench.py [--seconds 6] [--rounds 3] [--workers 2]
 
 Four gunicorn servers, each with the same number of sync workers, on PostgreSQL:
-- survey's ``POST /v1/events`` with signed events for new customers, then the same events again
-  (duplicates, as a CRM's retries: each worker answers those it stored itself, or saw within two minutes,
-  from its memory of recent events, the others with one round trip);
+- survey's ``POST /v1/events`` with signed events for new customers, then the same events again, the same
+  bodies signed anew (duplicates, as a CRM's retries: the server's workers answer those stored or seen within
+  two minutes from the memory of recent events they share, without validating the very bytes stored again;
+  the others with one round trip);
 - (a) a bare Flask endpoint that parses the JSON and answers 202: the framework's limit;
 - (b) a bare Flask endpoint that also stores the event with one ``INSERT ... ON CONFLICT`` and a commit:
   the limit of an intake that keeps what it accepts.
 wrk (Debian's package) posts pre-signed events over 16 connections; each figure is the median of
 ``--rounds`` interleaved runs. Also printed: each server's worker memory (resident set) at idle.
+``BENCH_REDIS`` names survey's broker (default ``redis://127.0.0.1:6379/14``).
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ def main() -> None:
     create_table(baseline_dsn)
     survey_env = {
         "DATABASE_URL": survey_url,
-        "BROKER_URL": "redis://127.0.0.1:6379/14",
+        "BROKER_URL": os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14"),
         "CLOSELOOP_WEBHOOK_SECRET": SECRET,
         "CLOSELOOP_SECRET_KEY": "bench-secret-key",
     }

@@ -6,10 +6,11 @@ from http import HTTPStatus
 from typing import Any
 
 from apispec import BasePlugin
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from shared.edge import install_edge
@@ -120,7 +121,41 @@ def create_api(app: Flask, service: str, version: str = "1.0.0") -> Api:
     settings = getattr(runtime, "settings", None)
     install_edge(app, settings.limits if settings is not None else Limits())
     install_operations(app, service, runtime)
+    if app.response_class is Response:
+        app.response_class = AnswerResponse
     return api
+
+
+class AnswerResponse(Response):
+    """Flask's response, which a view may tell that its ``Location`` header is a URI already
+    (``uri_location``): Werkzeug then has nothing to change in its headers, and they are sent as they are
+    instead of converting that URL from an IRI again (about 15 us, a tenth of the intake's duplicate answer).
+    Any other response, or one whose headers Werkzeug would change, is Werkzeug's as before.
+    """
+
+    # The Location value the view built as a URI (``werkzeug.urls.iri_to_uri`` gives it back unchanged).
+    uri_location: str | None = None
+
+    def get_wsgi_headers(self, environ: Any) -> Headers:
+        if (
+            self.uri_location is None
+            or self.autocorrect_location_header
+            or self.status_code not in (200, 201, 202)  # no status whose headers Werkzeug trims
+        ):
+            return super().get_wsgi_headers(environ)
+        location = length = None
+        for key, value in self.headers:
+            lowered = key.lower()
+            if lowered == "location":
+                location = value
+            elif lowered == "content-length":
+                length = value
+            elif lowered == "content-location":
+                return super().get_wsgi_headers(environ)
+        if location != self.uri_location or length is None:
+            return super().get_wsgi_headers(environ)
+        # What Werkzeug answers here: a copy, its Location set to iri_to_uri(location), which is location.
+        return Headers(self.headers)
 
 
 # ``@blp.doc(**OPEN_TO_ALL)`` on an operation the guard leaves open (it checks a signature of its own).

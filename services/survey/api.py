@@ -10,10 +10,11 @@ from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
+from werkzeug.urls import iri_to_uri
 
 from shared.clock import utcnow
 from shared.edge import parsed_json_body
-from shared.http import OPEN_TO_ALL, DomainError, problem
+from shared.http import OPEN_TO_ALL, AnswerResponse, DomainError, problem
 from shared.identity.web import public, requires
 from shared.principal import Role
 from shared.settings import DEFAULT_SOURCE, SOURCE_NAME
@@ -45,6 +46,7 @@ from .schemas import (
 )
 from .source_schemas import ShopifyOrderSchema, SourcePutSchema, SourceSchema, ZendeskEventSchema
 from .sources import SourceFormat
+from .unit_of_work import body_digest
 from .wording import LANGUAGE_PATTERN
 
 log = logging.getLogger(__name__)
@@ -109,24 +111,32 @@ _EVENT_URL_PREFIXES = "closeloop.survey.event_url_prefixes"
 _PLAIN_EVENT_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _event_url(event_id: str) -> str:
-    """The event's URL (GET it for its decision), as ``url_for("events.EventDecision")`` builds it."""
+def _event_url(event_id: str) -> tuple[str, bool]:
+    """The event's URL (GET it for its decision), as ``url_for("events.EventDecision")`` builds it, and
+    whether it is a URI already (``iri_to_uri`` gives it back unchanged: a plain id after a URI prefix)."""
     script_root = request.script_root
     prefixes: dict[str, str] = current_app.extensions.setdefault(_EVENT_URL_PREFIXES, {})
     prefix = prefixes.get(script_root)
     plain = _PLAIN_EVENT_ID.fullmatch(event_id) is not None
     if prefix is not None and plain:
-        return prefix + event_id
+        return prefix + event_id, True
     base = _runtime().settings.public_url_for("survey")
     location = base + url_for("events.EventDecision", event_id=event_id)
-    if plain and location.endswith("/" + event_id):
+    if plain and location.endswith("/" + event_id) and iri_to_uri(location) == location:
         prefixes[script_root] = location[: -len(event_id)]
-    return location
+        return location, True
+    return location, False
 
 
 def _receipt(receipt: service.EventReceipt):
     """The intake's answer (EventReceiptSchema, version 2): 202, or 200 for a duplicate; links the event."""
-    location = _event_url(receipt.event_id)
+    body, status, location, _ = _receipt_parts(receipt)
+    return body, status, {"Location": location}
+
+
+def _receipt_parts(receipt: service.EventReceipt) -> tuple[dict, int, str, bool]:
+    """The answer's body, status, Location, and whether that Location is a URI already."""
+    location, is_uri = _event_url(receipt.event_id)
     body = {
         "version": RECEIPT_VERSION,
         "status": "duplicate" if receipt.duplicate else "accepted",
@@ -134,7 +144,7 @@ def _receipt(receipt: service.EventReceipt):
         "duplicate": receipt.duplicate,
         "links": {"event": location},
     }
-    return body, 200 if receipt.duplicate else 202, {"Location": location}
+    return body, 200 if receipt.duplicate else 202, location, is_uri
 
 
 class _SignedIntake(MethodView):
@@ -156,17 +166,28 @@ def _lean_intake(source: str) -> Response | None:
     body = parsed_json_body()
     if not isinstance(body, dict):
         return None
-    event = load_crm_event_quickly(_CRM_EVENT, body)
-    if event is None:
-        try:
-            event = _CRM_EVENT.load(body)  # as webargs does (JSON: the schema's own unknown=INCLUDE)
-        except ValidationError:
-            return None
-    content, status, headers = _receipt(service.accept_crm_event(_runtime(), event, source))
+    # A CRM's retry of an event stored a moment ago, with the very bytes validated then: the same answer.
+    digest = body_digest(request.get_data(cache=True))
+    external_id = body.get("id")
+    receipt = None
+    if type(external_id) is str:
+        receipt = service.repeated_crm_event(_runtime(), source, external_id, digest)
+    if receipt is None:
+        event = load_crm_event_quickly(_CRM_EVENT, body)
+        if event is None:
+            digest = None  # a custom type: whether it is valid depends on trigger rules, not on the bytes
+            try:
+                event = _CRM_EVENT.load(body)  # as webargs does (JSON: the schema's own unknown=INCLUDE)
+            except ValidationError:
+                return None
+        receipt = service.accept_crm_event(_runtime(), event, source, digest)
+    content, status, location, is_uri = _receipt_parts(receipt)
     # What flask-smorest's response wrapper makes of it: EventReceiptSchema dumps these fields as they are.
     response = current_app.json.response(content)
     response.status_code = status
-    response.headers.add("Location", headers["Location"])  # a new response: the only Location
+    response.headers.add("Location", location)  # a new response: the only Location
+    if is_uri and isinstance(response, AnswerResponse):
+        response.uri_location = location  # sent as it is: Werkzeug would not change it
     return response
 
 

@@ -55,9 +55,11 @@ class EventReceipt:
     duplicate: bool
 
 
-def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str = "default") -> EventReceipt:
+def accept_crm_event(
+    runtime: SurveyRuntime, event: dict[str, Any], source: str = "default", body_digest: bytes | None = None
+) -> EventReceipt:
     """Store a validated CRM event for its decision, in one statement; a repeat of an event id from the same
-    source stores nothing and says so.
+    source stores nothing and says so. ``body_digest``: see ``repeated_crm_event``.
 
     The decision (customer, trigger rule, invitation) follows in ``decide_received_events``: the clock runs it
     at once, woken by this commit (in this process) or by the events table's NOTIFY (PostgreSQL).
@@ -75,8 +77,18 @@ def accept_crm_event(runtime: SurveyRuntime, event: dict[str, Any], source: str 
         "properties": event.get("properties") or {},
         "request_id": current_request_id(),
     }
-    event_id, stored = runtime.unit_of_work().receive_crm_event(values)
+    event_id, stored = runtime.unit_of_work().receive_crm_event(values, body_digest)
     return EventReceipt(event_id, duplicate=not stored)
+
+
+def repeated_crm_event(
+    runtime: SurveyRuntime, source: str, external_id: str, body_digest: bytes
+) -> EventReceipt | None:
+    """The receipt of a CRM's retry whose body has the very bytes (``body_digest``) of an event stored a
+    moment ago, without validating them again (issue 19): they were valid then, and validation of an event
+    of a known type depends on its bytes alone; None when the retry must be taken as any event is."""
+    event_id = runtime.unit_of_work().repeated_crm_event(source, external_id, body_digest)
+    return EventReceipt(event_id, duplicate=True) if event_id is not None else None
 
 
 # On PostgreSQL this many deciders run at once, each on its own share of the customers: a decision waits

@@ -8,15 +8,36 @@ in-memory fake of the unit tests.
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import json
+import logging
+import math
+import mmap
+import os
+import struct
+import tempfile
 import threading
 import time
 import weakref
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, and_, bindparam, cast, false, func, or_, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -45,6 +66,8 @@ from .models import (
     ScoreClick,
     TriggerRuleRow,
 )
+
+log = logging.getLogger(__name__)
 
 
 class Customers(Protocol):
@@ -219,15 +242,24 @@ class SurveyUnitOfWork(UnitOfWork):
     # The Delighted-compatible API's queries (services/survey/delighted); SQL only, not in the unit fakes.
     delighted: SqlDelightedRecords
 
-    def receive_crm_event(self, values: dict[str, Any]) -> tuple[str, bool]:
+    def receive_crm_event(self, values: dict[str, Any], body_digest: bytes | None = None) -> tuple[str, bool]:
         """The intake's whole transaction, called outside ``with``: store a new CRM event (its column values)
         unless its (source, external id) is stored already, as ``crm_events.receive`` does, and wake the
-        clock when stored. The stored event's id, and True when it is this one."""
+        clock when stored. The stored event's id, and True when it is this one.
+
+        ``body_digest`` (``body_digest()`` of the request body the event was validated from, if that
+        validation depends on the bytes alone) lets a memory of recent events answer ``repeated_crm_event``.
+        """
         with self:
             event_id, stored = self.crm_events.receive(CrmEvent(**values))
             if stored:
                 self.wake_clock()
         return event_id, stored
+
+    def repeated_crm_event(self, source: str, external_id: str, body_digest: bytes) -> str | None:
+        """The stored event's id when this process knows that a body with ``body_digest`` was received for
+        (source, external id) and stored a moment ago (nothing else asked); None when it does not know."""
+        return None
 
 
 # --- On the database -----------------------------------------------------------------------------------
@@ -685,7 +717,7 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.sentiments = SqlResponseSentiments(session)
         self.delighted = SqlDelightedRecords(session)
 
-    def receive_crm_event(self, values: dict[str, Any]) -> tuple[str, bool]:
+    def receive_crm_event(self, values: dict[str, Any], body_digest: bytes | None = None) -> tuple[str, bool]:
         engine = self.database.engine
         if engine.dialect.driver != "psycopg":
             return super().receive_crm_event(values)
@@ -694,7 +726,7 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         recent = _recently_received(self.database)
         known = recent.get(values["source"], values["external_id"])
         if known is not None:
-            return known, False  # a repeat of an event this process stored or saw a moment ago
+            return known, False  # a repeat of an event this server stored or saw a moment ago
         sql = _receive_sql(engine.dialect)
         parameters = {
             key: _json_text(value) if key in _JSON_COLUMNS else value for key, value in values.items()
@@ -720,55 +752,260 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
             # statement's snapshot predates that row): the session's path reads it afresh.
             return super().receive_crm_event(values)
         event_id, stored = row
-        recent.put(values["source"], values["external_id"], event_id)  # committed: PostgreSQL has answered
+        # Committed: PostgreSQL has answered.
+        recent.put(values["source"], values["external_id"], event_id, body_digest)
         if stored:
             COMMITTED_EVENTS.set()  # wake_clock, for a transaction that had no unit of work around it
         return event_id, stored
 
+    def repeated_crm_event(self, source: str, external_id: str, body_digest: bytes) -> str | None:
+        if self.database.engine.dialect.driver != "psycopg":
+            return None  # the memory is the lean statement's (SQLite: embedded mode and tests)
+        return _recently_received(self.database).get_same_body(source, external_id, body_digest)
+
 
 class RecentlyReceived:
-    """The CRM events this process stored, or found stored, in the last ``max_age`` seconds (at most ``size``
-    of them): (source, external id) -> the stored event's id. A CRM's retry of one of them is answered as a
-    duplicate without asking the database (issue 19).
+    """The CRM events stored, or found stored, in the last ``max_age`` seconds (at most ``size`` of them):
+    (source, external id) -> the stored event's id, and a digest of the body it came with. A CRM's retry of
+    one of them is answered as a duplicate without asking the database; a retry with the very bytes of that
+    body, without validating them again (issue 19).
 
     Filled only once the row is committed. An event erased meanwhile (its customer's erasure deletes it)
     stays known here until it ages out: a repeat of it within ``max_age`` is answered as a duplicate, with
     the id of an event that is gone, where otherwise it would be stored anew.
+
+    A fixed table of ``size`` slots of 96 bytes (32,768 of them: 3 MiB) in a shared memory mapping: given a
+    ``shared_name``, every process of the machine opening that name shares it (the workers of one gunicorn
+    server on one database, see ``_recently_received``), so a retry is known whichever worker stored the
+    event; without one, it is this process's own. A slot holds 128-bit BLAKE2b digests of the key and of the
+    body, the expiry (``time.monotonic``, one clock for the whole machine), the event id, and a 64-bit
+    digest of all of these: writers take no lock, and a slot two writers wrote at once, or read while being
+    written, fails that check and is not an answer. A key is found in the ``WAYS`` slots of its bucket; a
+    new one takes the bucket's empty, expired or oldest slot.
+    A false answer needs two (source, id) pairs with one 128-bit digest (about 1e-34 for a new event among
+    32,768 remembered), or a torn slot passing a 64-bit check (5e-20 a torn read).
     """
 
-    # About 400 bytes an event: 4096 of them are under 2 MiB a process.
-    def __init__(self, size: int = 4096, max_age: float = 120.0) -> None:
-        self.size = size
+    WAYS = 4
+    SLOT = struct.Struct("<16s16sdB47s8s")  # key, body (zeros: none known), expires, id length, id, check
+
+    def __init__(self, size: int = 32_768, max_age: float = 120.0, shared_name: str | None = None) -> None:
+        self.buckets = max(1, -(-size // self.WAYS))
+        self.size = self.buckets * self.WAYS
         self.max_age = max_age
-        # Insertion order is expiry order (one max_age for all): the oldest entry is always the first.
-        self._entries: dict[tuple[str, str], tuple[str, float]] = {}
-        self._lock = threading.Lock()
+        self._bucket_bytes = self.WAYS * self.SLOT.size
+        self.path: str | None = None  # the shared table's file, if shared
+        opened = None
+        if shared_name is not None:
+            opened = _open_shared_table(f"{shared_name}-{self.size}", self.buckets * self._bucket_bytes)
+        if opened is not None:
+            table, descriptor, self.path = opened
+            self._finalize = weakref.finalize(self, _release_shared_table, table, descriptor, self.path)
+        else:
+            table = mmap.mmap(-1, self.buckets * self._bucket_bytes)  # anonymous: zeros, this process's
+            self._finalize = weakref.finalize(self, table.close)
+        self._table = table
 
     def get(self, source: str, external_id: str) -> str | None:
-        entry = self._entries.get((source, external_id))
-        if entry is None or entry[1] <= time.monotonic():
-            return None
-        return entry[0]
+        """The stored event's id, if this event was stored or found stored within ``max_age``."""
+        found = self._find(_key_digest(source, external_id))
+        return found[3] if found is not None else None
 
-    def put(self, source: str, external_id: str, event_id: str) -> None:
+    def get_same_body(self, source: str, external_id: str, body_digest: bytes) -> str | None:
+        """The stored event's id, if it was remembered with a body of this digest (``body_digest``)."""
+        found = self._find(_key_digest(source, external_id))
+        if found is None or found[1] != body_digest or body_digest == _NO_BODY:
+            return None
+        return found[3]
+
+    def put(self, source: str, external_id: str, event_id: str, body_digest: bytes | None = None) -> None:
+        """Remember a committed event (and the digest of the body that was validated, if any)."""
+        encoded = event_id.encode("utf-8", "surrogatepass")
+        if len(encoded) > 47:
+            return  # not an id this table holds (ours are 36 characters): asked the database again
+        key = _key_digest(source, external_id)
+        body = body_digest if body_digest is not None and len(body_digest) == 16 else _NO_BODY
+        expires = time.monotonic() + self.max_age
+        slot = self.SLOT.pack(key, body, expires, len(encoded), encoded, b"")
+        slot = slot[:-8] + _check(slot[:-8])
+        start = self._bucket_start(key)
+        bucket = self._table[start : start + self._bucket_bytes]
+        chosen, chosen_expiry = 0, math.inf
+        for way in range(self.WAYS):
+            offset = way * self.SLOT.size
+            if bucket[offset : offset + 16] == key:
+                chosen = way
+                break
+            entry = self._valid(bucket, offset)
+            expiry = entry[2] if entry is not None else -math.inf  # an empty or torn slot goes first
+            if expiry < chosen_expiry:
+                chosen, chosen_expiry = way, expiry
+        offset = start + chosen * self.SLOT.size
+        self._table[offset : offset + self.SLOT.size] = slot
+
+    def __len__(self) -> int:
+        """How many events are remembered (a full scan: for tests and benches)."""
         now = time.monotonic()
-        with self._lock:
-            entries = self._entries
-            entries.pop((source, external_id), None)
-            entries[(source, external_id)] = (event_id, now + self.max_age)
-            while entries:
-                oldest = next(iter(entries))
-                if len(entries) <= self.size and entries[oldest][1] > now:
-                    break
-                del entries[oldest]
+        table, step = self._table, self.SLOT.size
+        return sum(
+            1
+            for offset in range(0, len(table), step)
+            if (entry := self._valid(table, offset)) is not None and entry[2] > now
+        )
+
+    def close(self) -> None:
+        """Unmap the table (a shared one's file is removed by its last user)."""
+        self._finalize()
+
+    def _bucket_start(self, key: bytes) -> int:
+        return int.from_bytes(key[:8], "little") % self.buckets * self._bucket_bytes
+
+    def _find(self, key: bytes) -> tuple[bytes, bytes, float, str] | None:
+        start = self._bucket_start(key)
+        bucket = self._table[start : start + self._bucket_bytes]
+        for offset in range(0, self._bucket_bytes, self.SLOT.size):
+            if bucket[offset : offset + 16] == key:
+                entry = self._valid(bucket, offset)
+                if entry is None or entry[0] != key or entry[2] <= time.monotonic():
+                    return None
+                return entry
+        return None
+
+    def _valid(self, buffer: Any, offset: int) -> tuple[bytes, bytes, float, str] | None:
+        """The slot at ``offset`` if it passes its check: key, body digest, expiry, event id."""
+        key, body, expires, length, encoded, check = self.SLOT.unpack_from(buffer, offset)
+        if check != _check(buffer[offset : offset + self.SLOT.size - 8]) or length > 47:
+            return None
+        return key, body, expires, encoded[:length].decode("utf-8", "surrogatepass")
+
+
+_NO_BODY = bytes(16)
+
+
+def body_digest(body: bytes) -> bytes:
+    """What ``RecentlyReceived`` keeps of an event's body: its 128-bit BLAKE2b digest."""
+    return hashlib.blake2b(body, digest_size=16).digest()
+
+
+def _key_digest(source: str, external_id: str) -> bytes:
+    encoded_source = source.encode("utf-8", "surrogatepass")
+    # The source's length first: no two (source, id) pairs give the same bytes.
+    return hashlib.blake2b(
+        len(encoded_source).to_bytes(4, "little")
+        + encoded_source
+        + external_id.encode("utf-8", "surrogatepass"),
+        digest_size=16,
+    ).digest()
+
+
+def _check(slot: bytes) -> bytes:
+    return hashlib.blake2b(slot, digest_size=8).digest()
+
+
+# Shared tables are files in a memory file system, one per server and database (``_recently_received``).
+_SHARED_DIRECTORY = "/dev/shm"
+_SHARED_PREFIX = "closeloop-survey-recent-"
+
+
+def _open_shared_table(name: str, size: int) -> tuple[mmap.mmap, int, str] | None:
+    """The shared table ``name`` of ``size`` bytes, mapped, and where it lives; None if it cannot be had.
+
+    Each user holds a shared lock on the file while it maps it; the last one to let go removes it
+    (``_release_shared_table``), and files no one holds (their users were killed) are removed here.
+    """
+    directory = _SHARED_DIRECTORY if os.access(_SHARED_DIRECTORY, os.W_OK) else tempfile.gettempdir()
+    path = os.path.join(directory, _SHARED_PREFIX + name)
+    try:
+        _remove_abandoned_tables(directory)
+        for _attempt in range(5):
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_SH)
+                try:
+                    current = os.stat(path).st_ino
+                except FileNotFoundError:
+                    current = None
+                if current != os.fstat(descriptor).st_ino:  # removed by its last user meanwhile: anew
+                    os.close(descriptor)
+                    continue
+                if os.fstat(descriptor).st_size < size:
+                    os.ftruncate(descriptor, size)  # zeros: empty slots
+                # Its pages taken now: a full memory file system refuses the table here (this process's own
+                # is used then), where a write to a page it could not supply would kill the process.
+                os.posix_fallocate(descriptor, 0, size)
+                table = mmap.mmap(descriptor, size)
+            except BaseException:
+                os.close(descriptor)
+                raise
+            return table, descriptor, path
+    except OSError as error:
+        log.warning("the intake's memory of recent events is this process's own: %s", error)
+    return None
+
+
+def _release_shared_table(table: mmap.mmap, descriptor: int, path: str) -> None:
+    table.close()
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # granted only to its last user
+        if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
+            os.unlink(path)
+    except OSError:
+        pass  # another process still uses it (or it is gone already)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_abandoned_tables(directory: str) -> None:
+    for name in os.listdir(directory):
+        if not name.startswith(_SHARED_PREFIX):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            descriptor = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
+                os.unlink(path)
+        except OSError:
+            pass  # in use
+        finally:
+            os.close(descriptor)
+
+
+# The database, as it is now: a database dropped and created again under the same name has another oid, a
+# restarted server another start time. Events remembered of one are never answers about the other.
+_INCARNATION = text(
+    "SELECT oid, pg_postmaster_start_time() FROM pg_database WHERE datname = current_database()"
+)
+
+
+def _server_table_name(database: Database) -> str | None:
+    """The shared table's name for this process's server and database: the workers of one gunicorn server
+    (one parent process) share it; processes of other servers, or on another database, do not."""
+    engine = database.engine
+    try:
+        with engine.connect() as connection:
+            oid, started = connection.execute(_INCARNATION).one()
+    except Exception as error:  # the intake's own statement will say what is wrong
+        log.warning("the intake's memory of recent events is this process's own: %s", error)
+        return None
+    url = engine.url
+    identity = "\0".join(str(part) for part in (url.host, url.port, url.database, oid, started, os.getuid()))
+    return f"{os.getppid()}-{hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()}"
 
 
 # One per database (not per process): tests, and embedded mode's services, each have their own.
 _RECENT: weakref.WeakKeyDictionary[Database, RecentlyReceived] = weakref.WeakKeyDictionary()
+_RECENT_LOCK = threading.Lock()
 
 
 def _recently_received(database: Database) -> RecentlyReceived:
     recent = _RECENT.get(database)
     if recent is None:
-        recent = _RECENT.setdefault(database, RecentlyReceived())
+        with _RECENT_LOCK:
+            recent = _RECENT.get(database)
+            if recent is None:
+                recent = _RECENT[database] = RecentlyReceived(shared_name=_server_table_name(database))
     return recent

@@ -4,19 +4,22 @@ metrics, and its memory of recent events never answers for an event that was not
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 
 import pytest
 from sqlalchemy import func, select
+from standardwebhooks import Webhook
 
 from services.survey import api, unit_of_work
 from services.survey.app import create_app as survey_app
 from services.survey.models import CrmEvent
+from services.survey.schemas import EVENT_TYPE_CHECK
 from services.survey.unit_of_work import SqlSurveyUnitOfWork
 from shared import metrics
 from shared.clock import utcnow
 from shared.settings import Settings
-from tests.conftest import crm_event, make_settings, migrated_service, signed_request
+from tests.conftest import TEST_SECRET, crm_event, make_settings, migrated_service, signed_request
 
 
 def _post(client, event, path="/v1/events", **headers):
@@ -103,7 +106,7 @@ def test_a_repeat_of_an_event_another_process_stored_is_a_duplicate(survey, post
     # Another process (its own memory of recent events) on the same database: the database answers.
     with migrated_service("survey", make_settings(postgres_url)) as other:
         client = survey_app(other).test_client()
-        for _ in range(2):  # asked the database, then remembered
+        for _ in range(2):  # asked the database or the server's memory, then remembered
             repeat = _post(client, crm_event("elsewhere"))
             assert repeat.status_code == 200
             assert repeat.get_json()["event_id"] == first.get_json()["event_id"]
@@ -138,3 +141,95 @@ def test_an_event_whose_insert_failed_is_not_remembered(survey, monkeypatch):
         assert row.properties == {"name": "Ayşe"} and row.customer_fields["email"] == "ana@example.com"
     # The connection that failed went back to the pool usable: the pool's next user is served.
     assert SqlSurveyUnitOfWork(survey.database).receive_crm_event(_values("failed")) == (event_id, False)
+
+
+def _post_bytes(client, body: bytes, path="/v1/events", secret=TEST_SECRET):
+    """A signed post of these very bytes, signed anew (as a CRM's retry is)."""
+    message_id, timestamp = f"msg_{uuid.uuid4().hex}", utcnow()
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, timestamp, body.decode()),
+    }
+    return client.post(path, data=body, headers=headers)
+
+
+class _Validations:
+    """Counts the intake's validations of an event (the quick load and the schema's own)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.count = 0
+        quick, full = api.load_crm_event_quickly, api._CRM_EVENT.load
+
+        def counted_quick(*args, **kwargs):
+            self.count += 1
+            return quick(*args, **kwargs)
+
+        def counted_full(*args, **kwargs):
+            self.count += 1
+            return full(*args, **kwargs)
+
+        monkeypatch.setattr(api, "load_crm_event_quickly", counted_quick)
+        monkeypatch.setattr(api._CRM_EVENT, "load", counted_full)
+
+
+def test_a_retry_with_the_very_bytes_stored_is_a_duplicate_without_validating_again(survey, monkeypatch):
+    client = survey_app(survey).test_client()
+    body = json.dumps(crm_event("same-bytes")).encode()
+    first = _post_bytes(client, body)
+    validations = _Validations(monkeypatch)
+
+    retries = [_post_bytes(client, body) for _ in range(2)]
+
+    assert first.status_code == 202
+    assert [retry.status_code for retry in retries] == [200, 200]
+    assert validations.count == 0
+    assert {retry.get_json()["event_id"] for retry in retries} == {first.get_json()["event_id"]}
+    assert _answer(retries[0])[1:] == _answer(_post(client, crm_event("same-bytes")))[1:]  # validated: same
+    assert validations.count > 0
+    assert _stored(survey) == 1
+
+
+def test_a_retry_with_other_bytes_is_validated_and_refused_when_invalid(survey):
+    client = survey_app(survey).test_client()
+    event = crm_event("other-bytes")
+    assert _post_bytes(client, json.dumps(event).encode()).status_code == 202
+    event["customer"]["email"] = "not an address"
+    event["customer"]["phone"] = None
+    refused = _post_bytes(client, json.dumps(event).encode())
+    assert refused.status_code == 422 and "customer" in refused.get_json()["errors"]
+    # The signature still counts: the very bytes with a wrong signature are refused.
+    body = json.dumps(crm_event("signed")).encode()
+    assert _post_bytes(client, body).status_code == 202
+    wrong = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    assert _post_bytes(client, body, secret=wrong).status_code == 401
+
+
+def test_a_new_event_is_never_answered_as_a_duplicate(survey, postgres_url):
+    client = survey_app(survey).test_client()
+    events = [crm_event(f"new-{number}") for number in range(40)]
+    bodies = [json.dumps(event).encode() for event in events]
+    assert {_post_bytes(client, body).status_code for body in bodies} == {202}
+    # The same ids from another source, and the same body with another id, are new events.
+    secret = "whsec_" + base64.b64encode(b"the-erp-source-secret-32-bytes!!").decode()
+    sources = Settings.from_env({"CLOSELOOP_SOURCES": "erp:standard", "CLOSELOOP_SOURCE_ERP_SECRET": secret})
+    with migrated_service("survey", make_settings(postgres_url, sources=sources.sources)) as erp:
+        erp_client = survey_app(erp).test_client()
+        answer = _post_bytes(erp_client, bodies[0], path="/v1/sources/erp/events", secret=secret)
+        assert answer.status_code == 202
+    renamed = bodies[1].replace(b"new-1", b"new-1-renamed")
+    assert _post_bytes(client, renamed).status_code == 202
+
+
+def test_a_custom_type_is_validated_again_on_every_retry(survey, monkeypatch):
+    event = crm_event("custom")
+    event["type"] = "order.delivered"
+    app = survey_app(survey)
+    app.extensions[EVENT_TYPE_CHECK] = lambda value: True  # as if a trigger rule were stored for it
+    client = app.test_client()
+    body = json.dumps(event).encode()
+    assert _post_bytes(client, body).status_code == 202
+    validations = _Validations(monkeypatch)
+    assert _post_bytes(client, body).status_code == 200
+    assert validations.count == 2  # the quick load declines a custom type, the schema validates it

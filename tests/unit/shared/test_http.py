@@ -1,9 +1,11 @@
-from flask import Flask
+from flask import Flask, Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from werkzeug.test import EnvironBuilder
+from werkzeug.urls import iri_to_uri
 
-from shared.http import PROBLEM_MIMETYPE, ProblemSchema, create_api, problem
+from shared.http import PROBLEM_MIMETYPE, AnswerResponse, ProblemSchema, create_api, problem
 
 
 class _ItemSchema(Schema):
@@ -94,3 +96,36 @@ def test_a_hook_made_for_one_request_runs_on_that_request_only():
     client = app.test_client()
     assert [client.get(f"/once/{n}").headers["X-Note"] for n in "abc"] == ["a", "b", "c"]
     assert seen == ["a", "b", "c"]
+
+
+def _werkzeug_headers(response, environ) -> list:
+    return list(Response.get_wsgi_headers(response, environ).items())
+
+
+def test_an_answer_with_a_uri_location_sends_the_headers_werkzeug_would():
+    app = _app()
+    assert app.response_class is AnswerResponse
+    environ = EnvironBuilder(path="/v1/events", base_url="http://testserver").get_environ()
+    cases = []
+    for status, location in [
+        (202, "http://testserver/v1/events/0f8c4e2e-1111-2222-3333-444455556666"),
+        (200, "https://surveys.example.com/base/v1/events/evt_1.a-b"),
+        (204, "http://testserver/v1/events/x"),  # Werkzeug trims a 204's headers: its own answer
+        (202, "http://bücher.example/v1/events/ä"),  # an IRI: no view says it is a URI
+    ]:
+        with app.test_request_context():
+            response = app.json.response({"status": "accepted", "links": {"event": location}})
+        response.status_code = status
+        response.headers.add("Location", location)
+        response.headers["X-Request-Id"] = "req-1"
+        if iri_to_uri(location) == location:  # as the intake's view checks it
+            response.uri_location = location
+        cases.append((response, _werkzeug_headers(response, environ)))
+    for response, werkzeug in cases:
+        assert list(response.get_wsgi_headers(environ).items()) == werkzeug
+    assert dict(cases[3][1])["Location"] == "http://xn--bcher-kva.example/v1/events/%C3%A4"
+    # A Location changed after the view said it was a URI is Werkzeug's to convert.
+    response = cases[0][0]
+    response.headers["Location"] = "/v1/events/ä"
+    assert list(response.get_wsgi_headers(environ).items()) == _werkzeug_headers(response, environ)
+    assert response.get_wsgi_headers(environ)["Location"] == "/v1/events/%C3%A4"
