@@ -118,9 +118,13 @@ def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | N
         with runtime.unit_of_work() as uow:
             received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
+            # The batch's customers looked up and locked at once, not one statement per event.
+            customers = uow.customers.lock_all(
+                {external_id for crm_event in received if (external_id := _external_id(crm_event))}
+            )
             for crm_event in received:
                 with request_id_scope(crm_event.request_id):
-                    _decide(runtime, uow, crm_event, utcnow())
+                    _decide(runtime, uow, crm_event, utcnow(), customers)
         return len(claimed)
     except Exception:
         if not claimed:
@@ -149,9 +153,23 @@ def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
     return False
 
 
-def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, now: datetime) -> None:
-    """Upsert the event's customer, decide whether to survey, and request the invitation."""
-    customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now)
+def _external_id(crm_event: CrmEvent) -> str | None:
+    external_id = (crm_event.customer_fields or {}).get("external_id")
+    return external_id if isinstance(external_id, str) else None
+
+
+def _decide(
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    crm_event: CrmEvent,
+    now: datetime,
+    customers: dict[str, Customer] | None = None,
+) -> None:
+    """Upsert the event's customer, decide whether to survey, and request the invitation.
+
+    ``customers``: the batch's customers as ``lock_all`` found them, by external id (one created meanwhile is
+    added); None: the customer is looked up and locked here."""
+    customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now, customers)
     rule = trigger_rule(uow, crm_event.type)
     # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
     decision = domain.decide_survey(
@@ -457,10 +475,15 @@ def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:
     )
 
 
-def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> tuple[Customer, bool]:
-    """The event's customer, updated with what the CRM sent, and whether it was created now."""
+def _upsert_customer(
+    uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime, locked: dict[str, Customer] | None = None
+) -> tuple[Customer, bool]:
+    """The event's customer, updated with what the CRM sent, and whether it was created now.
+
+    ``locked``: the customers locked in this transaction, by external id; one created here is added."""
     # Locked until commit, so two events for one customer cannot both pass the quarantine check.
-    customer = uow.customers.get_for_update(fields["external_id"])
+    external_id = fields["external_id"]
+    customer = uow.customers.get_for_update(external_id) if locked is None else locked.get(external_id)
     known = customer is not None
     if customer is None:
         customer = Customer(
@@ -485,6 +508,8 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
     customer.updated_at = now
     if not known:
         uow.customers.add(customer)
+        if locked is not None:
+            locked[external_id] = customer
     return customer, not known
 
 

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 import weakref
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -52,6 +53,11 @@ class Customers(Protocol):
 
     def get_for_update(self, external_id: str) -> Customer | None:
         """The customer a CRM knows as ``external_id``, locked until the transaction ends."""
+        ...
+
+    def lock_all(self, external_ids: Collection[str]) -> dict[str, Customer]:
+        """The customers of ``external_ids`` that exist, by external id, each locked until the transaction
+        ends (in one statement, in a fixed order); ``get_for_update`` of many at once."""
         ...
 
     def by_external_id(self, external_id: str) -> Customer | None: ...
@@ -246,6 +252,18 @@ class SqlCustomers:
         return self.session.scalars(
             select(Customer).where(Customer.external_id == external_id).with_for_update()
         ).first()
+
+    def lock_all(self, external_ids: Collection[str]) -> dict[str, Customer]:
+        if not external_ids:
+            return {}
+        # Locked in id order, as every decider locks them: two lockers of overlapping sets cannot deadlock.
+        query = (
+            select(Customer)
+            .where(Customer.external_id.in_(sorted(set(external_ids))))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+        return {customer.external_id: customer for customer in self.session.scalars(query)}
 
     def by_external_id(self, external_id: str) -> Customer | None:
         return self.session.scalars(select(Customer).where(Customer.external_id == external_id)).first()

@@ -6,6 +6,7 @@ rollback would; changes it made to rows that were already there stay, so tests c
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from services.survey import models
@@ -42,6 +43,9 @@ class FakeCustomers:
 
     def get_for_update(self, external_id: str) -> Customer | None:
         return next((row for row in self.rows.values() if row.external_id == external_id), None)
+
+    def lock_all(self, external_ids: Collection[str]) -> dict[str, Customer]:
+        return {row.external_id: row for row in self.rows.values() if row.external_id in external_ids}
 
     def by_external_id(self, external_id: str) -> Customer | None:
         return self.get_for_update(external_id)
