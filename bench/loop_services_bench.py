@@ -207,6 +207,9 @@ class Loop:
                     f"CLOSELOOP_WEBHOOK_SECRET={SECRET}",
                     "CLOSELOOP_SECRET_KEY=bench-secret-key",
                     "CLOSELOOP_TRANSPORT=providers",
+                    # Every hour of the day alike: in the default sending window an evening run's emails
+                    # waited for the morning (the bench measures the loop, not its quiet hours).
+                    "QUIET_HOURS=off",
                     "SENDGRID_API_KEY=SG.bench",
                     f"SENDGRID_API_BASE_URL={self.simulator_url}",
                     f"TWILIO_ACCOUNT_SID=AC{'5' * 32}",
