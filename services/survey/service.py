@@ -118,13 +118,10 @@ def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | N
         with runtime.unit_of_work() as uow:
             received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
-            # The batch's customers looked up and locked at once, not one statement per event.
-            customers = uow.customers.lock_all(
-                {external_id for crm_event in received if (external_id := _external_id(crm_event))}
-            )
+            batch = _BatchLookups.of(uow, received)
             for crm_event in received:
                 with request_id_scope(crm_event.request_id):
-                    _decide(runtime, uow, crm_event, utcnow(), customers)
+                    _decide(runtime, uow, crm_event, utcnow(), batch)
         return len(claimed)
     except Exception:
         if not claimed:
@@ -153,9 +150,39 @@ def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
     return False
 
 
-def _external_id(crm_event: CrmEvent) -> str | None:
-    external_id = (crm_event.customer_fields or {}).get("external_id")
-    return external_id if isinstance(external_id, str) else None
+# The channels an email address or a phone number may be opted out on (WhatsApp: its number).
+_EMAIL_CHANNELS = (Channel.EMAIL.value,)
+_PHONE_CHANNELS = (Channel.SMS.value, Channel.WHATSAPP.value)
+
+
+@dataclass
+class _BatchLookups:
+    """What a batch of decisions looks up once instead of once per event: its customers, locked, by external
+    id (one its events create is added); and of every address they may have once their events are applied
+    (``(channel, address)``, as opt-outs are kept), those opted out. A decision changes no opt-out."""
+
+    customers: dict[str, Customer]
+    addresses: set[tuple[str, str]]
+    opted_out: set[tuple[str, str]]
+
+    @classmethod
+    def of(cls, uow: SurveyUnitOfWork, received: list[CrmEvent]) -> _BatchLookups:
+        fields = [crm_event.customer_fields or {} for crm_event in received]
+        external_ids = {value for f in fields if isinstance(value := f.get("external_id"), str)}
+        customers = uow.customers.lock_all(external_ids)
+        emails, phones = set(), set()
+        for f in fields:
+            known = customers.get(f.get("external_id") or "")
+            emails |= {f.get("email"), known.email if known else None}
+            phones |= {f.get("phone"), known.phone if known else None}
+        addresses = {
+            (channel, normal_address(channel, address))
+            for channels, values in ((_EMAIL_CHANNELS, emails), (_PHONE_CHANNELS, phones))
+            for address in values
+            if isinstance(address, str)
+            for channel in channels
+        }
+        return cls(customers, addresses, uow.opt_outs.opted_out_among(addresses))
 
 
 def _decide(
@@ -163,12 +190,12 @@ def _decide(
     uow: SurveyUnitOfWork,
     crm_event: CrmEvent,
     now: datetime,
-    customers: dict[str, Customer] | None = None,
+    batch: _BatchLookups | None = None,
 ) -> None:
     """Upsert the event's customer, decide whether to survey, and request the invitation.
 
-    ``customers``: the batch's customers as ``lock_all`` found them, by external id (one created meanwhile is
-    added); None: the customer is looked up and locked here."""
+    ``batch``: what the event's batch looked up at once; None: looked up here."""
+    customers = batch.customers if batch is not None else None
     customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now, customers)
     rule = trigger_rule(uow, crm_event.type)
     # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
@@ -183,7 +210,7 @@ def _decide(
         # The CRM's ids, not ours: a retried event samples the same way.
         customer_key=customer.external_id,
         event_key=crm_event.external_id,
-        reach=_reachability(uow, customer),
+        reach=_reachability(uow, customer, batch),
     )
     if rule is not None and decision.outcome != domain.Decision.SKIPPED and not new:
         decision = _settle_with_pending(uow, rule, decision, customer.id, now)
@@ -605,8 +632,16 @@ def _addresses(customer: Customer) -> dict[str, str]:
     }
 
 
-def _reachability(uow: SurveyUnitOfWork, customer: Customer) -> domain.Reachability:
-    opted_out = uow.opt_outs.opted_out(_addresses(customer))
+def _reachability(
+    uow: SurveyUnitOfWork, customer: Customer, batch: _BatchLookups | None = None
+) -> domain.Reachability:
+    addresses = _addresses(customer)
+    if batch is not None and batch.addresses.issuperset(addresses.items()):
+        opted_out = {
+            channel for channel, address in addresses.items() if (channel, address) in batch.opted_out
+        }
+    else:
+        opted_out = uow.opt_outs.opted_out(addresses)
     return domain.reachability(
         customer.email, customer.phone, opted_out, customer.consent, customer.preferred_channel
     )

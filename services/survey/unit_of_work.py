@@ -17,7 +17,20 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, and_, bindparam, cast, false, func, or_, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -77,6 +90,10 @@ class ChannelOptOuts(Protocol):
 
     def opted_out(self, addresses: dict[str, str]) -> set[str]:
         """Of ``{channel: address}``, the channels whose address is opted out."""
+        ...
+
+    def opted_out_among(self, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of ``(channel, address)`` pairs, those opted out: ``opted_out`` of many customers at once."""
         ...
 
     def add(self, opt_out: ChannelOptOut) -> None: ...
@@ -337,6 +354,16 @@ class SqlChannelOptOuts:
             parameters[f"channel_{number}"], parameters[f"address_{number}"] = channel, address
         statement = _opted_out_statement(len(addresses))
         return set(self.session.connection().execute(statement, parameters).scalars())
+
+    def opted_out_among(self, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not pairs:
+            return set()
+        self.session.flush()  # what this transaction changed first, as ``opted_out``
+        table = ChannelOptOut.__table__
+        query = select(table.c.channel, table.c.address).where(
+            table.c.opted_out.is_(True), tuple_(table.c.channel, table.c.address).in_(sorted(pairs))
+        )
+        return {(channel, address) for channel, address in self.session.connection().execute(query)}
 
     def add(self, opt_out: ChannelOptOut) -> None:
         self.session.add(opt_out)

@@ -204,6 +204,9 @@ class FakeChannelOptOuts:
             if (row := self.rows.get((channel, address))) is not None and row.opted_out
         }
 
+    def opted_out_among(self, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {pair for pair in pairs if (row := self.rows.get(pair)) is not None and row.opted_out}
+
     def add(self, opt_out: ChannelOptOut) -> None:
         self.rows[(opt_out.channel, opt_out.address)] = opt_out
 
