@@ -277,6 +277,9 @@ def _invite_for_event(
         crm_event_id=crm_event.id,
         expires_at=domain.invitation_expires_at(rule, now, runtime.settings.survey_invitation_expiry_days),
         invitation_id=crm_event.invitation_id,
+        # Nothing refers to it by a foreign key (the event's invitation_id is none): inserted with the next
+        # flush, one flush fewer per decision.
+        flush=False,
     )
 
 
@@ -789,6 +792,7 @@ def _request_invitation(
     follows_up_response_id: str | None = None,
     expires_at: datetime | None = None,
     invitation_id: str | None = None,
+    flush: bool = True,
 ) -> Invitation:
     stored = _stored_templates(uow)
     locale = wording.survey_language(customer.locale, {language for _, language in stored})
@@ -805,7 +809,7 @@ def _request_invitation(
         expires_at=expires_at
         or domain.invitation_expires_at(None, now, runtime.settings.survey_invitation_expiry_days),
     )
-    uow.invitations.add(invitation)
+    uow.invitations.add(invitation, flush=flush)
     template = _wording(runtime, uow, invitation, customer, stored)
     labels = domain.survey_labels(locale, customer.name)
     uow.emit(

@@ -143,7 +143,12 @@ class Invitations(Protocol):
         """Per follow-up invitation: the score of the response it follows up, and of its own (None)."""
         ...
 
-    def add(self, invitation: Invitation) -> None: ...
+    def add(self, invitation: Invitation, flush: bool = True) -> None:
+        """``flush=False``: written with the transaction's next flush, as a batch's decisions do (one flush
+        for an event's invitation and the next one's customer, or all at commit); for a caller that adds no
+        row referring to it meanwhile (a flush orders classes by name, not by foreign key, where no
+        relationship() says otherwise)."""
+        ...
 
 
 class ScoreClicks(Protocol):
@@ -528,9 +533,10 @@ class SqlInvitations:
         )
         return [(row[0], row[1]) for row in self.session.execute(query)]
 
-    def add(self, invitation: Invitation) -> None:
+    def add(self, invitation: Invitation, flush: bool = True) -> None:
         self.session.add(invitation)
-        self.session.flush()
+        if flush:
+            self.session.flush()
 
 
 class SqlScoreClicks:

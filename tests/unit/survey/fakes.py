@@ -145,7 +145,7 @@ class FakeInvitations:
             scores.append((earlier.score, later.score if later else None))
         return scores
 
-    def add(self, invitation: Invitation) -> None:
+    def add(self, invitation: Invitation, flush: bool = True) -> None:
         self.rows[invitation.id] = invitation
 
 
