@@ -2,8 +2,8 @@
 
     dramatiq bare_dramatiq --processes 1 --threads 4   (from bench/, BARE_BROKER_URL set)
 
-Each message carries the time it was sent; the actor pushes (arrival - sent) to a Redis list, so the
-bench reads the rate and the latency of one broker hop with the same processes and threads as the loop's
+Each message carries the time it was sent; the actor pushes "(arrival - sent) arrival" to a Redis list, so
+the bench reads the rate and the latency of one broker hop with the same processes and threads as the loop's
 dispatch worker (read from infra/Procfile).
 """
 
@@ -25,4 +25,5 @@ _results = redis.Redis.from_url(BROKER_URL)
 
 @dramatiq.actor(queue_name="bare", max_retries=0)
 def hop(sent_at: float) -> None:
-    _results.rpush(RESULTS_KEY, f"{time.time() - sent_at:.6f}")
+    arrived = time.time()
+    _results.rpush(RESULTS_KEY, f"{arrived - sent_at:.6f} {arrived:.6f}")

@@ -89,9 +89,13 @@ def consumed_events_table(metadata: MetaData, service: str) -> Table:
 
 
 def record_event(session: Session, outbox: Table, envelope: dict[str, Any]) -> None:
-    """Queue an event for each of its consumers, inside the caller's transaction."""
+    """Queue an event for each of its consumers, inside the caller's transaction.
+
+    On the session's connection, not through the session: no autoflush first. The rows refer to nothing, and
+    what the transaction changed meanwhile is written with its next flush (one flush for a decision's
+    invitation and the next decision's customer, not one each)."""
     now = utcnow()
-    session.execute(
+    session.connection().execute(
         insert(outbox),
         [
             {

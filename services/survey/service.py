@@ -130,9 +130,10 @@ def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | N
         with runtime.unit_of_work() as uow:
             received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
+            batch = _BatchLookups.of(uow, received)
             for crm_event in received:
                 with request_id_scope(crm_event.request_id):
-                    _decide(runtime, uow, crm_event, utcnow())
+                    _decide(runtime, uow, crm_event, utcnow(), batch)
         return len(claimed)
     except Exception:
         if not claimed:
@@ -161,9 +162,53 @@ def _decide_alone(runtime: SurveyRuntime, crm_event_id: str) -> bool:
     return False
 
 
-def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, now: datetime) -> None:
-    """Upsert the event's customer, decide whether to survey, and request the invitation."""
-    customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now)
+# The channels an email address or a phone number may be opted out on (WhatsApp: its number).
+_EMAIL_CHANNELS = (Channel.EMAIL.value,)
+_PHONE_CHANNELS = (Channel.SMS.value, Channel.WHATSAPP.value)
+
+
+@dataclass
+class _BatchLookups:
+    """What a batch of decisions looks up once instead of once per event: its customers, locked, by external
+    id (one its events create is added); and of every address they may have once their events are applied
+    (``(channel, address)``, as opt-outs are kept), those opted out. A decision changes no opt-out."""
+
+    customers: dict[str, Customer]
+    addresses: set[tuple[str, str]]
+    opted_out: set[tuple[str, str]]
+
+    @classmethod
+    def of(cls, uow: SurveyUnitOfWork, received: list[CrmEvent]) -> _BatchLookups:
+        fields = [crm_event.customer_fields or {} for crm_event in received]
+        external_ids = {value for f in fields if isinstance(value := f.get("external_id"), str)}
+        customers = uow.customers.lock_all(external_ids)
+        emails, phones = set(), set()
+        for f in fields:
+            known = customers.get(f.get("external_id") or "")
+            emails |= {f.get("email"), known.email if known else None}
+            phones |= {f.get("phone"), known.phone if known else None}
+        addresses = {
+            (channel, normal_address(channel, address))
+            for channels, values in ((_EMAIL_CHANNELS, emails), (_PHONE_CHANNELS, phones))
+            for address in values
+            if isinstance(address, str)
+            for channel in channels
+        }
+        return cls(customers, addresses, uow.opt_outs.opted_out_among(addresses))
+
+
+def _decide(
+    runtime: SurveyRuntime,
+    uow: SurveyUnitOfWork,
+    crm_event: CrmEvent,
+    now: datetime,
+    batch: _BatchLookups | None = None,
+) -> None:
+    """Upsert the event's customer, decide whether to survey, and request the invitation.
+
+    ``batch``: what the event's batch looked up at once; None: looked up here."""
+    customers = batch.customers if batch is not None else None
+    customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now, customers)
     rule = trigger_rule(uow, crm_event.type)
     # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
     decision = domain.decide_survey(
@@ -177,7 +222,7 @@ def _decide(runtime: SurveyRuntime, uow: SurveyUnitOfWork, crm_event: CrmEvent, 
         # The CRM's ids, not ours: a retried event samples the same way.
         customer_key=customer.external_id,
         event_key=crm_event.external_id,
-        reach=_reachability(uow, customer),
+        reach=_reachability(uow, customer, batch),
     )
     if rule is not None and decision.outcome != domain.Decision.SKIPPED and not new:
         decision = _settle_with_pending(uow, rule, decision, customer.id, now)
@@ -244,6 +289,9 @@ def _invite_for_event(
         crm_event_id=crm_event.id,
         expires_at=domain.invitation_expires_at(rule, now, runtime.settings.survey_invitation_expiry_days),
         invitation_id=crm_event.invitation_id,
+        # Nothing refers to it by a foreign key (the event's invitation_id is none): inserted with the next
+        # flush, one flush fewer per decision.
+        flush=False,
     )
 
 
@@ -469,10 +517,15 @@ def _report_referral(uow: SurveyUnitOfWork, crm_event: CrmEvent) -> None:
     )
 
 
-def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime) -> tuple[Customer, bool]:
-    """The event's customer, updated with what the CRM sent, and whether it was created now."""
+def _upsert_customer(
+    uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetime, locked: dict[str, Customer] | None = None
+) -> tuple[Customer, bool]:
+    """The event's customer, updated with what the CRM sent, and whether it was created now.
+
+    ``locked``: the customers locked in this transaction, by external id; one created here is added."""
     # Locked until commit, so two events for one customer cannot both pass the quarantine check.
-    customer = uow.customers.get_for_update(fields["external_id"])
+    external_id = fields["external_id"]
+    customer = uow.customers.get_for_update(external_id) if locked is None else locked.get(external_id)
     known = customer is not None
     if customer is None:
         customer = Customer(
@@ -497,6 +550,8 @@ def _upsert_customer(uow: SurveyUnitOfWork, fields: dict[str, Any], now: datetim
     customer.updated_at = now
     if not known:
         uow.customers.add(customer)
+        if locked is not None:
+            locked[external_id] = customer
     return customer, not known
 
 
@@ -592,8 +647,16 @@ def _addresses(customer: Customer) -> dict[str, str]:
     }
 
 
-def _reachability(uow: SurveyUnitOfWork, customer: Customer) -> domain.Reachability:
-    opted_out = uow.opt_outs.opted_out(_addresses(customer))
+def _reachability(
+    uow: SurveyUnitOfWork, customer: Customer, batch: _BatchLookups | None = None
+) -> domain.Reachability:
+    addresses = _addresses(customer)
+    if batch is not None and batch.addresses.issuperset(addresses.items()):
+        opted_out = {
+            channel for channel, address in addresses.items() if (channel, address) in batch.opted_out
+        }
+    else:
+        opted_out = uow.opt_outs.opted_out(addresses)
     return domain.reachability(
         customer.email, customer.phone, opted_out, customer.consent, customer.preferred_channel
     )
@@ -741,6 +804,7 @@ def _request_invitation(
     follows_up_response_id: str | None = None,
     expires_at: datetime | None = None,
     invitation_id: str | None = None,
+    flush: bool = True,
 ) -> Invitation:
     stored = _stored_templates(uow)
     locale = wording.survey_language(customer.locale, {language for _, language in stored})
@@ -757,7 +821,7 @@ def _request_invitation(
         expires_at=expires_at
         or domain.invitation_expires_at(None, now, runtime.settings.survey_invitation_expiry_days),
     )
-    uow.invitations.add(invitation)
+    uow.invitations.add(invitation, flush=flush)
     template = _wording(runtime, uow, invitation, customer, stored)
     labels = domain.survey_labels(locale, customer.name)
     uow.emit(

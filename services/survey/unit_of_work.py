@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -77,6 +79,11 @@ class Customers(Protocol):
         """The customer a CRM knows as ``external_id``, locked until the transaction ends."""
         ...
 
+    def lock_all(self, external_ids: Collection[str]) -> dict[str, Customer]:
+        """The customers of ``external_ids`` that exist, by external id, each locked until the transaction
+        ends (in one statement, in a fixed order); ``get_for_update`` of many at once."""
+        ...
+
     def by_external_id(self, external_id: str) -> Customer | None: ...
 
     def search(
@@ -94,6 +101,10 @@ class ChannelOptOuts(Protocol):
 
     def opted_out(self, addresses: dict[str, str]) -> set[str]:
         """Of ``{channel: address}``, the channels whose address is opted out."""
+        ...
+
+    def opted_out_among(self, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of ``(channel, address)`` pairs, those opted out: ``opted_out`` of many customers at once."""
         ...
 
     def add(self, opt_out: ChannelOptOut) -> None: ...
@@ -143,7 +154,12 @@ class Invitations(Protocol):
         """Per follow-up invitation: the score of the response it follows up, and of its own (None)."""
         ...
 
-    def add(self, invitation: Invitation) -> None: ...
+    def add(self, invitation: Invitation, flush: bool = True) -> None:
+        """``flush=False``: written with the transaction's next flush, as a batch's decisions do (one flush
+        for an event's invitation and the next one's customer, or all at commit); for a caller that adds no
+        row referring to it meanwhile (a flush orders classes by name, not by foreign key, where no
+        relationship() says otherwise)."""
+        ...
 
 
 class ScoreClicks(Protocol):
@@ -279,6 +295,18 @@ class SqlCustomers:
             select(Customer).where(Customer.external_id == external_id).with_for_update()
         ).first()
 
+    def lock_all(self, external_ids: Collection[str]) -> dict[str, Customer]:
+        if not external_ids:
+            return {}
+        # Locked in id order, as every decider locks them: two lockers of overlapping sets cannot deadlock.
+        query = (
+            select(Customer)
+            .where(Customer.external_id.in_(sorted(set(external_ids))))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+        return {customer.external_id: customer for customer in self.session.scalars(query)}
+
     def by_external_id(self, external_id: str) -> Customer | None:
         return self.session.scalars(select(Customer).where(Customer.external_id == external_id)).first()
 
@@ -351,6 +379,16 @@ class SqlChannelOptOuts:
             parameters[f"channel_{number}"], parameters[f"address_{number}"] = channel, address
         statement = _opted_out_statement(len(addresses))
         return set(self.session.connection().execute(statement, parameters).scalars())
+
+    def opted_out_among(self, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not pairs:
+            return set()
+        self.session.flush()  # what this transaction changed first, as ``opted_out``
+        table = ChannelOptOut.__table__
+        query = select(table.c.channel, table.c.address).where(
+            table.c.opted_out.is_(True), tuple_(table.c.channel, table.c.address).in_(sorted(pairs))
+        )
+        return {(channel, address) for channel, address in self.session.connection().execute(query)}
 
     def add(self, opt_out: ChannelOptOut) -> None:
         self.session.add(opt_out)
@@ -515,9 +553,10 @@ class SqlInvitations:
         )
         return [(row[0], row[1]) for row in self.session.execute(query)]
 
-    def add(self, invitation: Invitation) -> None:
+    def add(self, invitation: Invitation, flush: bool = True) -> None:
         self.session.add(invitation)
-        self.session.flush()
+        if flush:
+            self.session.flush()
 
 
 class SqlScoreClicks:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from services.survey import service
 from services.survey.app import create_app as survey_app
-from services.survey.models import CrmEvent, Customer, Invitation, outbox
+from services.survey.models import ChannelOptOut, CrmEvent, Customer, Invitation, outbox
 from services.survey.schemas import CrmEventSchema
 from shared.clock import utcnow
 from shared.events import parse_event
@@ -243,3 +243,34 @@ def test_deciders_running_at_once_share_every_customer_and_keep_one_customers_ev
         rows = session.scalars(select(CrmEvent).order_by(CrmEvent.received_at)).all()
         repeat = [row.decision for row in rows if row.external_id in ("evt-3", "evt-again-0", "evt-again-1")]
     assert repeat[0] == "invited" and "invited" not in repeat[1:]
+
+
+def test_a_batch_of_decisions_sees_the_opt_outs_of_every_address_its_customers_have(survey):
+    # Opt-outs are looked up once per batch, for the addresses the events bring and those stored before.
+    now = utcnow()
+    with survey.database.transaction() as session:
+        for channel, address in (("email", "opted@example.com"), ("sms", "+15005550100")):
+            session.add(
+                ChannelOptOut(channel=channel, address=address, opted_out=True, reason="test", changed_at=now)
+            )
+    known = crm_event("evt-known-0", external_id="cust-known", email="fine@example.com")
+    known["occurred_at"] = (now - timedelta(days=30)).isoformat()  # too old to survey: only stores them
+    service.accept_crm_event(survey, CrmEventSchema().load(known))
+    assert service.decide_received_events(survey) == 1
+    events = [
+        crm_event("evt-case", external_id="cust-case", email="Opted@Example.COM"),
+        crm_event("evt-fine", external_id="cust-fine", email="other@example.com"),
+        # Brings an opted-out phone only: the email stored before still reaches them.
+        crm_event("evt-known", external_id="cust-known", email=None, phone="+15005550100"),
+        crm_event("evt-sms", external_id="cust-sms", email="opted@example.com", phone="+15005550100"),
+    ]
+    for event in events:
+        service.accept_crm_event(survey, CrmEventSchema().load(event))
+    assert service.decide_received_events(survey, limit=100) == len(events)
+    with survey.database.transaction() as session:
+        rows = session.scalars(select(CrmEvent)).all()
+        decided = {row.external_id: (row.decision, row.reason_code) for row in rows}
+    assert decided["evt-case"] == ("skipped", "opted_out")
+    assert decided["evt-fine"][0] == "invited"
+    assert decided["evt-known"][0] == "invited"
+    assert decided["evt-sms"] == ("skipped", "opted_out")

@@ -6,6 +6,7 @@ rollback would; changes it made to rows that were already there stay, so tests c
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from services.survey import models
@@ -42,6 +43,9 @@ class FakeCustomers:
 
     def get_for_update(self, external_id: str) -> Customer | None:
         return next((row for row in self.rows.values() if row.external_id == external_id), None)
+
+    def lock_all(self, external_ids: Collection[str]) -> dict[str, Customer]:
+        return {row.external_id: row for row in self.rows.values() if row.external_id in external_ids}
 
     def by_external_id(self, external_id: str) -> Customer | None:
         return self.get_for_update(external_id)
@@ -141,7 +145,7 @@ class FakeInvitations:
             scores.append((earlier.score, later.score if later else None))
         return scores
 
-    def add(self, invitation: Invitation) -> None:
+    def add(self, invitation: Invitation, flush: bool = True) -> None:
         self.rows[invitation.id] = invitation
 
 
@@ -199,6 +203,9 @@ class FakeChannelOptOuts:
             for channel, address in addresses.items()
             if (row := self.rows.get((channel, address))) is not None and row.opted_out
         }
+
+    def opted_out_among(self, pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {pair for pair in pairs if (row := self.rows.get(pair)) is not None and row.opted_out}
 
     def add(self, opt_out: ChannelOptOut) -> None:
         self.rows[(opt_out.channel, opt_out.address)] = opt_out
