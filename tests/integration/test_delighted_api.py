@@ -315,17 +315,18 @@ def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasu
     eraser = threading.Thread(target=erase)
     eraser.start()
     with survey.database.engine.connect() as watcher:  # the erasure waits on the consumer's row lock
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # generous: a loaded CI machine starts the thread late
+        while True:
             waiting = watcher.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity"
                     " WHERE wait_event_type = 'Lock' AND datname = current_database()"
                 )
             ).scalar_one()
-            if waiting:
+            if waiting or not eraser.is_alive() or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-    assert waiting, "the erasure never waited for the consumer's transaction"
+    assert waiting, f"the erasure never waited for the consumer's transaction (its errors: {failures})"
     consumer.commit()
     consumer.close()
     eraser.join(timeout=30)
