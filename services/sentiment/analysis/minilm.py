@@ -147,6 +147,12 @@ def integer_graph(model: bytes, ranges: Ranges) -> bytes:
         if len(kept) == len(nodes):
             break
         nodes = kept
+    # And the weights only they read (onnxruntime would warn of each one left unused at every load).
+    read_before = {name for node in graph.node for name in node.input}
+    read_now = {name for node in nodes for name in node.input}
+    unread = [tensor for tensor in graph.initializer if tensor.name in read_before - read_now]
+    for tensor in unread:
+        graph.initializer.remove(tensor)
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(constants)
