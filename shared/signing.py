@@ -8,7 +8,7 @@ sent while a secret is being rotated; one match is enough.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -28,6 +28,8 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+# Decoded once per secret, not per request (issue 19); a malformed one raises each time (not cached).
+@functools.lru_cache(maxsize=64)
 def _key(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError("webhook secrets start with whsec_")
@@ -36,7 +38,7 @@ def _key(secret: str) -> bytes:
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    digest = hmac.digest(_key(secret), signed, "sha256")  # one-shot: no HMAC object per request
     return "v1," + base64.b64encode(digest).decode()
 
 

@@ -16,6 +16,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -523,6 +524,17 @@ def _receive_sql(dialect: Dialect) -> str:
     return _RECEIVE_SQL[key]
 
 
+@functools.lru_cache(maxsize=8)
+def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """``sql`` (named ``%(name)s`` parameters) as bytes with positional ``%s`` ones, and the names in their
+    order: psycopg then neither encodes the text nor reorders a mapping at each execution (issue 19)."""
+    names = tuple(_NAMED_PARAMETER.findall(sql))
+    return _NAMED_PARAMETER.sub("%s", sql).encode(), names
+
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
 def _json_text(value: Any) -> str | None:
     # What SQLAlchemy's JSON type binds (json.dumps); the statement casts the text to json.
     return None if value is None else json.dumps(value)
@@ -763,13 +775,14 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         # The intake's hot path (issue 19): one statement on a pooled connection in autocommit, without a
         # session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL answers.
         recent = _recently_received(self.database)
-        known = recent.get(values["source"], values["external_id"])
+        key = _key_digest(values["source"], values["external_id"])  # once, for the lookup and the put
+        known = recent.get_by_key(key)
         if known is not None:
             return known, False  # a repeat of an event this server stored or saw a moment ago
-        sql = _receive_sql(engine.dialect)
-        parameters = {
-            key: _json_text(value) if key in _JSON_COLUMNS else value for key, value in values.items()
-        }
+        sql, names = _positional(_receive_sql(engine.dialect))
+        parameters = tuple(
+            _json_text(values[name]) if name in _JSON_COLUMNS else values[name] for name in names
+        )
         pooled = engine.raw_connection()
         connection = pooled.dbapi_connection
         try:
@@ -792,7 +805,7 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
             return super().receive_crm_event(values)
         event_id, stored = row
         # Committed: PostgreSQL has answered.
-        recent.put(values["source"], values["external_id"], event_id, body_digest)
+        recent.put_by_key(key, event_id, body_digest)
         if stored:
             COMMITTED_EVENTS.set()  # wake_clock, for a transaction that had no unit of work around it
         return event_id, stored
@@ -847,7 +860,12 @@ class RecentlyReceived:
 
     def get(self, source: str, external_id: str) -> str | None:
         """The stored event's id, if this event was stored or found stored within ``max_age``."""
-        found = self._find(_key_digest(source, external_id))
+        return self.get_by_key(_key_digest(source, external_id))
+
+    def get_by_key(self, key: bytes) -> str | None:
+        """``get`` for the key digest of (source, external id), ``_key_digest``: computed once by a caller
+        that also puts."""
+        found = self._find(key)
         return found[3] if found is not None else None
 
     def get_same_body(self, source: str, external_id: str, body_digest: bytes) -> str | None:
@@ -859,10 +877,13 @@ class RecentlyReceived:
 
     def put(self, source: str, external_id: str, event_id: str, body_digest: bytes | None = None) -> None:
         """Remember a committed event (and the digest of the body that was validated, if any)."""
+        self.put_by_key(_key_digest(source, external_id), event_id, body_digest)
+
+    def put_by_key(self, key: bytes, event_id: str, body_digest: bytes | None = None) -> None:
+        """``put`` for the key digest of (source, external id), ``_key_digest``."""
         encoded = event_id.encode("utf-8", "surrogatepass")
         if len(encoded) > 47:
             return  # not an id this table holds (ours are 36 characters): asked the database again
-        key = _key_digest(source, external_id)
         body = body_digest if body_digest is not None and len(body_digest) == 16 else _NO_BODY
         expires = time.monotonic() + self.max_age
         slot = self.SLOT.pack(key, body, expires, len(encoded), encoded, b"")
