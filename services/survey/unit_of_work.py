@@ -890,16 +890,25 @@ class RecentlyReceived:
         slot = slot[:-8] + _check(slot[:-8])
         start = self._bucket_start(key)
         bucket = self._table[start : start + self._bucket_bytes]
-        chosen, chosen_expiry = 0, math.inf
+        size = self.SLOT.size
+        # The key's own slot if it has one; else the first empty or torn slot, else the oldest. The keys are
+        # compared before any slot is checked, and an empty slot (all zeros) is taken without checking it.
         for way in range(self.WAYS):
-            offset = way * self.SLOT.size
-            if bucket[offset : offset + 16] == key:
+            if bucket[way * size : way * size + 16] == key:
                 chosen = way
                 break
-            entry = self._valid(bucket, offset)
-            expiry = entry[2] if entry is not None else -math.inf  # an empty or torn slot goes first
-            if expiry < chosen_expiry:
-                chosen, chosen_expiry = way, expiry
+        else:
+            chosen, chosen_expiry = 0, math.inf
+            for way in range(self.WAYS):
+                offset = way * size
+                if bucket[offset : offset + size] == _EMPTY_SLOT:
+                    expiry = -math.inf  # all zeros fails its check: as a torn slot, taken first
+                else:
+                    expiry = self._expiry(bucket, offset)
+                if expiry < chosen_expiry:
+                    chosen, chosen_expiry = way, expiry
+                    if expiry == -math.inf:
+                        break  # nothing goes before it
         offset = start + chosen * self.SLOT.size
         self._table[offset : offset + self.SLOT.size] = slot
 
@@ -931,6 +940,15 @@ class RecentlyReceived:
                 return entry
         return None
 
+    def _expiry(self, buffer: Any, offset: int) -> float:
+        """The expiry of the slot at ``offset``, -inf if it fails its check (``_valid`` without the id)."""
+        size = self.SLOT.size
+        if buffer[offset + size - 8 : offset + size] != _check(buffer[offset : offset + size - 8]):
+            return -math.inf
+        if buffer[offset + 40] > 47:  # the id's length
+            return -math.inf
+        return _EXPIRES.unpack_from(buffer, offset + 32)[0]
+
     def _valid(self, buffer: Any, offset: int) -> tuple[bytes, bytes, float, str] | None:
         """The slot at ``offset`` if it passes its check: key, body digest, expiry, event id."""
         key, body, expires, length, encoded, check = self.SLOT.unpack_from(buffer, offset)
@@ -940,6 +958,8 @@ class RecentlyReceived:
 
 
 _NO_BODY = bytes(16)
+_EMPTY_SLOT = bytes(RecentlyReceived.SLOT.size)
+_EXPIRES = struct.Struct("<d")  # a slot's expiry, after its two 16-byte digests
 
 
 def body_digest(body: bytes) -> bytes:

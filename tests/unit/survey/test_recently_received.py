@@ -149,3 +149,19 @@ def test_without_a_place_to_share_it_a_process_keeps_its_own(monkeypatch, tmp_pa
     assert recent.path is None
     recent.put("default", "evt-1", "id-1", BODY)
     assert recent.get_same_body("default", "evt-1", BODY) == "id-1"
+
+
+def test_a_torn_slot_of_a_full_bucket_is_taken_before_the_oldest(clock):
+    recent = RecentlyReceived(size=RecentlyReceived.WAYS)  # one bucket
+    for number in range(RecentlyReceived.WAYS):
+        clock.now += 1.0
+        recent.put("default", f"evt-{number}", f"id-{number}")
+    table = recent._table
+    # The newest event's slot, torn: the next event takes it, and the oldest stays.
+    torn = next(o for o in range(0, len(table), 96) if recent._valid(table, o)[3] == "id-3")
+    table[torn + 41 : torn + 45] = b"id-9"
+    recent.put("default", "evt-new", "id-new")
+    assert recent.get("default", "evt-new") == "id-new" and recent.get("default", "evt-0") == "id-0"
+    # A key already in the bucket keeps its own slot, whatever is torn or older.
+    recent.put("default", "evt-1", "id-1")
+    assert [recent.get("default", f"evt-{number}") for number in range(3)] == ["id-0", "id-1", "id-2"]
