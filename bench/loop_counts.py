@@ -40,19 +40,10 @@ KINDS = (
 )
 # What the bench itself runs, apart from the system measured (as bench/loop_services_bench.py splits them).
 HARNESS = ("simulator",)
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def kind_of(argv: str) -> str | None:
     return next((kind for key, kind in KINDS if key in argv), None)
-
-
-def process_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def snapshot(counts_dir: Path, database: str) -> dict:
@@ -62,7 +53,7 @@ def snapshot(counts_dir: Path, database: str) -> dict:
             processes[path.stem] = json.loads(path.read_text())
     with psycopg.connect(bench.ADMIN_DSN, autocommit=True) as connection:
         backends = connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
-        postgres = {pid: process_cpu(pid) for (pid,) in backends.fetchall()}
+        postgres = {pid: bench.pid_cpu(pid) for (pid,) in backends.fetchall()}
     return {"processes": processes, "postgres": postgres, "client": sum(os.times()[:2])}
 
 
