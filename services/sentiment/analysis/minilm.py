@@ -15,7 +15,8 @@ exported the graph turns them back into float32 (Cast, Mul) before every MatMul,
 them into float32 weights and multiplies in float: ~66% of the time. `integer_graph` rewrites each such
 MatMul into QuantizeLinear (the activations to uint8) and MatMulIntegerToFloat (the stored int8 weights
 as they are, their column scales applied after the integer product), and each GELU into one BiasGelu:
-about twice the texts per second on one thread.
+about twice the texts per second on one thread. `_lean_attention` then drops what the exporter put around
+each attention that changes no value (see there): ~15% more.
 The activations are quantized with a fixed range per product (data/minilm_activation_ranges.json,
 measured by `calibrate` on the fitting halves by bench/fit_model_head.py), not one computed per batch as
 onnxruntime's dynamic quantization does: with a range per batch a text's embedding moved with its batch
@@ -29,6 +30,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from functools import cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,10 @@ import numpy as np
 # The model's max_seq_length: NPS comments are far shorter, and texts are batched by length, so a rare
 # long one costs only itself; cutting shorter would drop the verdict a long comment ends on.
 MAX_TOKENS = 256
-BATCH_SIZE = 16  # with integer products, 8-16 texts a batch beat 32 and 64 (texts/s, one thread)
+BATCH_SIZE = 32  # texts a run at most: per token, 16-32 texts of 10-24 tokens beat 64 (one thread)
+# A run of the graph costs about as much as 10 more tokens in it (~0.7 ms on one thread, measured on runs
+# of 1-32 texts): a batch takes a longer text while padding the batch to it costs fewer tokens than that.
+RUN_OVERHEAD_TOKENS = 10
 TOKENIZER_PATH = Path(__file__).resolve().parent / "data" / "minilm_tokenizer.json"
 ACTIVATION_RANGES_PATH = Path(__file__).resolve().parent / "data" / "minilm_activation_ranges.json"
 Ranges = Mapping[str, tuple[float, float]]  # a MatMul's activation input -> (lowest, highest) value
@@ -90,10 +95,11 @@ def _dequantized_products(graph: Any) -> list[tuple[Any, str, str]]:
     return found
 
 
-def integer_graph(model: bytes, ranges: Ranges) -> bytes:
+def integer_graph(model: bytes, ranges: Ranges, lean_attention: bool = True) -> bytes:
     """The model with each dequantized MatMul run on integers: QuantizeLinear of its activations with
     the fixed range `ranges` gives, then MatMulIntegerToFloat on the stored int8 weights (same weights,
-    their column scales applied to the int32 product). Needs the `onnx` package (the `model` extra)."""
+    their column scales applied to the int32 product); and `_lean_attention` unless told otherwise (the
+    benchmark's baseline). Needs the `onnx` package (the `model` extra)."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -140,6 +146,8 @@ def integer_graph(model: bytes, ranges: Ranges) -> bytes:
             )
         )
     nodes = _fused_gelu(nodes, {tensor.name for tensor in graph.initializer})
+    if lean_attention:
+        nodes = _lean_attention(nodes)
     # The Casts and Muls that dequantized the weights now feed nothing: drop them.
     while True:
         used = {name for node in nodes for name in node.input} | {output.name for output in graph.output}
@@ -198,6 +206,49 @@ def _fused_gelu(nodes: list[Any], initializers: set[str]) -> list[Any]:
         )
         removed |= {id(biased), id(divide), id(erf), id(plus_one), id(halve)}
     return [replaced.get(id(node), node) for node in nodes if id(node) not in removed]
+
+
+def _lean_attention(nodes: list[Any]) -> list[Any]:
+    """Each attention without the exporter's steps that change no value, so every embedding stays the
+    same to the last bit (bench/minilm_speed.py prints the largest difference; 0 on 15,000 texts):
+    - Where(IsNaN(p), 0, p) after each Softmax: a row is NaN only if every key is masked, and the [CLS]
+      key never is (the mask adds -3.4e38, not -inf, to the others). ~10% of a run's time;
+    - the keys' Transpose, Reshape, Transpose, Reshape (with the Shape, Slice and Concat that size them)
+      is one Transpose to [batch, head, width, token]: the same tensor, moved once."""
+    from onnx import helper
+
+    producer = {output: node for node in nodes for output in node.output}
+
+    def made_by(name: str, op_type: str, perm: list[int] | None = None) -> Any:
+        node = producer.get(name)
+        if node is None or node.op_type != op_type:
+            return None
+        if perm is not None and [list(a.ints) for a in node.attribute if a.name == "perm"] != [perm]:
+            return None
+        return node
+
+    renamed: dict[str, str] = {}  # a NaN guard's output -> the Softmax output it passed on
+    replaced: dict[int, Any] = {}  # id of the keys' last Reshape -> the one Transpose
+    for node in nodes:
+        if node.op_type == "Where":
+            is_nan = made_by(node.input[0], "IsNaN")
+            if is_nan is not None and is_nan.input[0] == node.input[2] and made_by(node.input[2], "Softmax"):
+                renamed[node.output[0]] = node.input[2]
+        elif node.op_type == "Reshape":
+            swapped = made_by(node.input[0], "Transpose", [0, 2, 1])
+            flattened = swapped and made_by(swapped.input[0], "Reshape")
+            per_head = flattened and made_by(flattened.input[0], "Transpose", [0, 2, 1, 3])
+            if per_head:
+                keys = per_head.input[0]
+                replaced[id(node)] = helper.make_node(
+                    "Transpose", [keys], list(node.output), perm=[0, 2, 3, 1], name=f"{keys}_transposed"
+                )
+    kept = [replaced.get(id(node), node) for node in nodes if node.output[0] not in renamed]
+    for node in kept:
+        for index, name in enumerate(node.input):
+            if name in renamed:
+                node.input[index] = renamed[name]
+    return kept  # the IsNaN and the keys' old steps now feed nothing: integer_graph drops them
 
 
 def _with_activation_outputs(model: bytes) -> tuple[bytes, list[str]]:
@@ -261,13 +312,32 @@ def _session(graph: bytes, threads: int) -> Any:
 
 def _feeds(batch: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The model's inputs for a batch, padded to its longest text; and the attention mask."""
-    length = max(map(len, batch))
-    ids = np.zeros((len(batch), length), dtype=np.int64)
-    mask = np.zeros((len(batch), length), dtype=np.int64)
-    for row, token_ids in enumerate(batch):
-        ids[row, : len(token_ids)] = token_ids
-        mask[row, : len(token_ids)] = 1
+    lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+    real = np.arange(lengths.max()) < lengths[:, None]
+    ids = np.zeros(real.shape, dtype=np.int64)
+    # A boolean mask assigns row by row, so the texts' ids fill each row's first places in order.
+    ids[real] = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=int(lengths.sum()))
+    mask = real.astype(np.int64)
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}, mask
+
+
+def _batches(
+    lengths: Sequence[int], batch_size: int, run_overhead_tokens: int = RUN_OVERHEAD_TOKENS
+) -> list[list[int]]:
+    """The texts' indices grouped into runs of the graph, shortest texts first: a run ends at
+    `batch_size` texts, or before a longer text when padding the run so far to it would cost more tokens
+    than a run of its own (`run_overhead_tokens`). Many texts thus run in batches of one length,
+    unpadded; a few in a handful of runs."""
+    runs: list[list[int]] = []
+    run: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if run and (
+            len(run) == batch_size or (lengths[index] - lengths[run[-1]]) * len(run) > run_overhead_tokens
+        ):
+            runs.append(run)
+            run = []
+        run.append(index)
+    return [*runs, run] if run else runs
 
 
 class MiniLMEncoder:
@@ -282,14 +352,15 @@ class MiniLMEncoder:
         threads: int = 1,
         ranges: Ranges | None = None,
         integer: bool = True,
+        lean_attention: bool = True,
     ) -> None:
         """`integer`: the integer products with `ranges` (the bundled ones when None); False runs the
-        float graph as exported (what `calibrate` measures)."""
+        float graph as exported (what `calibrate` measures). `lean_attention`: see integer_graph."""
         from tokenizers import Tokenizer
 
         graph = (model or model_path()).read_bytes()
         if integer:
-            graph = integer_graph(graph, load_ranges() if ranges is None else ranges)
+            graph = integer_graph(graph, load_ranges() if ranges is None else ranges, lean_attention)
         self._session = _session(graph, threads)
         del graph
         self._inputs = {given.name for given in self._session.get_inputs()}
@@ -300,17 +371,22 @@ class MiniLMEncoder:
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The model's token ids of each text, [CLS] and [SEP] included."""
-        return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
+        # The fast batch skips the character offsets we never read: the same ids.
+        return [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts))]
 
-    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """Unit-length sentence embeddings, one row per text, in order. Texts are sorted by token count
-        into batches (and put back in order after), so a short text is not padded to a long one."""
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = BATCH_SIZE,
+        run_overhead_tokens: int = RUN_OVERHEAD_TOKENS,
+    ) -> np.ndarray:
+        """Unit-length sentence embeddings, one row per text, in order. Texts are grouped by token count
+        into batches (`_batches`; put back in order after), so a short text is not padded to a long one;
+        a text's embedding does not depend on its batch."""
         token_ids = self.token_ids(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
         out = np.zeros((len(texts), self.hidden), dtype=np.float32)
-        for begin in range(0, len(order), batch_size):
-            chunk = order[begin : begin + batch_size]
-            out[chunk] = self._forward([token_ids[i] for i in chunk])
+        for run in _batches([len(ids) for ids in token_ids], batch_size, run_overhead_tokens):
+            out[run] = self._forward([token_ids[i] for i in run])
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:

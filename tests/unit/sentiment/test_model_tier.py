@@ -178,8 +178,49 @@ def test_integer_graph_runs_every_stored_int8_product_on_integers(minilm) -> Non
     assert kinds.count("QuantizeLinear") == 24  # q, k and v quantize the same activation once
     assert module._dequantized_products(graph) == []  # no int8 weight turned back into float32
     assert kinds.count("BiasGelu") == 6 and "Erf" not in kinds  # one fused GELU a layer
+    assert "IsNaN" not in kinds and kinds.count("Softmax") == 6  # no NaN guard after the Softmaxes
+    assert kinds.count("Transpose") == 24  # q, k, v and the heads' output once each; six layers
     with pytest.raises(ValueError, match="no activation range"):
         module.integer_graph(model, {})
+
+
+def test_lean_attention_changes_no_embedding(minilm) -> None:
+    from services.sentiment.analysis.minilm import MiniLMEncoder
+
+    texts = ["The courier never came", "ok", "Great service! " * 5, "Ürün hâlâ gelmedi 🙂", "x " * 300]
+    as_exported = MiniLMEncoder(lean_attention=False).encode(texts)
+    assert np.array_equal(minilm.encode(texts), as_exported)
+
+
+def test_texts_of_mixed_lengths_come_back_in_their_order(minilm) -> None:
+    from services.sentiment.analysis.minilm import BATCH_SIZE
+
+    # Batches group texts by token count, shortest first: each row must still be its own text's.
+    rng = np.random.default_rng(7)
+    words = ["late", "great", "refund", "never", "came", "thanks", "support", "app", "crashes", "again"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 40))) for _ in range(70)]
+    texts += ["ok", "ok", "word " * 300, ""]
+    order = rng.permutation(len(texts))
+    texts = [texts[i] for i in order]
+    alone = np.vstack([minilm.encode([text]) for text in texts])
+    for batch_size in (4, BATCH_SIZE):
+        together = minilm.encode(texts, batch_size=batch_size)
+        assert np.abs(together - alone).max() < 1e-6
+
+
+def test_batches_group_texts_by_length_and_pad_only_where_a_run_costs_more() -> None:
+    from services.sentiment.analysis.minilm import RUN_OVERHEAD_TOKENS, _batches
+
+    lengths = [12, 5, 12, 40, 5, 13, 12, 6, *[20] * 9]
+    runs = _batches(lengths, batch_size=4)
+    assert sorted(i for run in runs for i in run) == list(range(len(lengths)))  # each text once
+    assert all(len(run) <= 4 for run in runs)
+    assert [lengths[i] for run in runs for i in run] == sorted(lengths)  # shortest first
+    assert [[lengths[i] for i in run] for run in runs][:3] == [[5, 5, 6], [12, 12, 12, 13], [20, 20, 20, 20]]
+    # Padding one text to a much longer one costs more than a run of its own.
+    assert _batches([3, 3 + RUN_OVERHEAD_TOKENS + 1], batch_size=4) == [[0], [1]]
+    assert _batches([3, 3 + RUN_OVERHEAD_TOKENS], batch_size=4) == [[0, 1]]
+    assert _batches([], batch_size=4) == []
 
 
 def test_integer_products_stay_close_to_the_float_model(minilm) -> None:
