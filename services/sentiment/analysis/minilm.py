@@ -15,8 +15,9 @@ exported the graph turns them back into float32 (Cast, Mul) before every MatMul,
 them into float32 weights and multiplies in float: ~66% of the time. `integer_graph` rewrites each such
 MatMul into QuantizeLinear (the activations to uint8) and MatMulIntegerToFloat (the stored int8 weights
 as they are, their column scales applied after the integer product), and each GELU into one BiasGelu:
-about twice the texts per second on one thread. `_lean_attention` then drops what the exporter put around
-each attention that changes no value (see there): ~15% more.
+about twice the texts per second on one thread. `_lean_attention` then drops the exporter's steps around
+each attention that change no value, and `_batches` pads a batch only where that is cheaper than a run of
+its own: 6-9% more texts per CPU-second, the same embeddings to the last bit (bench/minilm_speed.py).
 The activations are quantized with a fixed range per product (data/minilm_activation_ranges.json,
 measured by `calibrate` on the fitting halves by bench/fit_model_head.py), not one computed per batch as
 onnxruntime's dynamic quantization does: with a range per batch a text's embedding moved with its batch
@@ -210,11 +211,17 @@ def _fused_gelu(nodes: list[Any], initializers: set[str]) -> list[Any]:
 
 def _lean_attention(nodes: list[Any]) -> list[Any]:
     """Each attention without the exporter's steps that change no value, so every embedding stays the
-    same to the last bit (bench/minilm_speed.py prints the largest difference; 0 on 15,000 texts):
+    same to the last bit (bench/minilm_speed.py prints the largest difference; 0 on 15,000 texts), for
+    ~4% of the encoder's time:
     - Where(IsNaN(p), 0, p) after each Softmax: a row is NaN only if every key is masked, and the [CLS]
-      key never is (the mask adds -3.4e38, not -inf, to the others). ~10% of a run's time;
+      key never is (the mask adds -3.4e38, not -inf, to the others);
     - the keys' Transpose, Reshape, Transpose, Reshape (with the Shape, Slice and Concat that size them)
-      is one Transpose to [batch, head, width, token]: the same tensor, moved once."""
+      is one Transpose to [batch, head, width, token]: the same tensor, moved once.
+    Left as they are: what would change a value by a rounding. The integer products quantize their
+    inputs, so one rounding's difference can move a value across a quantization step and an embedding by
+    up to 0.03: onnxruntime's SkipLayerNormalization (a third of a run, a scalar loop) unfused into Add and
+    LayerNormalization ran 1.3x the texts per CPU-second but moved 9% of the texts' embeddings that much;
+    the products' bias added inside MatMulIntegerToFloat moved 6%. The head is fitted on these values."""
     from onnx import helper
 
     producer = {output: node for node in nodes for output in node.output}
