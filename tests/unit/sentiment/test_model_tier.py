@@ -220,6 +220,8 @@ def test_batches_group_texts_by_length_and_pad_only_where_a_run_costs_more() -> 
     # Padding one text to a much longer one costs more than a run of its own.
     assert _batches([3, 3 + RUN_OVERHEAD_TOKENS + 1], batch_size=4) == [[0], [1]]
     assert _batches([3, 3 + RUN_OVERHEAD_TOKENS], batch_size=4) == [[0, 1]]
+    # Long texts run a few at a time (a run's tokens stay within the budget), a very long one alone.
+    assert _batches([100] * 5 + [300], batch_size=32, batch_tokens=384) == [[0, 1, 2], [3, 4], [5]]
     assert _batches([], batch_size=4) == []
 
 
