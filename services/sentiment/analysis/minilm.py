@@ -17,7 +17,8 @@ MatMul into QuantizeLinear (the activations to uint8) and MatMulIntegerToFloat (
 as they are, their column scales applied after the integer product), and each GELU into one BiasGelu:
 about twice the texts per second on one thread. `_lean_attention` then drops the exporter's steps around
 each attention that change no value, and `_batches` pads a batch only where that is cheaper than a run of
-its own: 6-9% more texts per CPU-second, the same embeddings to the last bit (bench/minilm_speed.py).
+its own or would make it too long: 6-9% more texts per CPU-second on comments and snippets of 10-24
+tokens, 1.25x on ~160, the same embeddings to the last bit (bench/minilm_speed.py).
 The activations are quantized with a fixed range per product (data/minilm_activation_ranges.json,
 measured by `calibrate` on the fitting halves by bench/fit_model_head.py), not one computed per batch as
 onnxruntime's dynamic quantization does: with a range per batch a text's embedding moved with its batch
