@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from shared.clock import as_utc
+
+log = logging.getLogger(__name__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -97,6 +102,7 @@ class Database:
         self.url = url
         self.engine = engine or create_database_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.kept_connections = KeptConnections(self.engine)
 
     @property
     def is_postgresql(self) -> bool:
@@ -120,4 +126,79 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        self.kept_connections.close()
         self.engine.dispose()
+
+
+class KeptConnections:
+    """One driver connection per thread, taken out of the engine's pool and kept open in autocommit, for a
+    hot path whose whole transaction is one statement (the CRM intake, issue 19): no pool checkout and
+    check-in, no autocommit switch, no new cursor per request. psycopg only (``autocommit``, ``broken``).
+
+    A connection found lost (the server restarted, a proxy dropped it) is replaced and the statement run once
+    more on a new one, so the statement must be safe to run twice: it may have been committed before the
+    answer was lost. The pool's idle connections are closed then too, as SQLAlchemy does on a disconnect.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._kept: dict[int, tuple[Any, Any]] = {}  # thread id -> (connection, cursor)
+        self._pid = os.getpid()
+        # A parent process's connections, inherited through fork: never closed here (closing one would end
+        # the parent's session), never used.
+        self._inherited: list[dict[int, tuple[Any, Any]]] = []
+
+    def fetchone(self, sql: bytes | str, parameters: Sequence[Any]) -> Any:
+        """The first row ``sql`` answers with ``parameters``, run and committed on this thread's own
+        connection."""
+        thread = threading.get_ident()
+        kept = self._kept.get(thread) if self._pid == os.getpid() else None
+        if kept is None:
+            kept = self._open(thread)
+        try:
+            return _fetchone(kept[1], sql, parameters)
+        except self._engine.dialect.loaded_dbapi.Error as error:
+            if not self._lost(kept[0], error):
+                raise  # the statement failed, not the connection: in autocommit it is ready for the next
+            log.warning("a kept database connection was lost (%s): the statement runs on a new one", error)
+            self._discard(thread)
+            self._engine.pool.dispose()  # its idle connections are likely lost too
+        return _fetchone(self._open(thread)[1], sql, parameters)
+
+    def connection(self) -> Any:
+        """This thread's connection (opened now if it has none): to trace it, or to end it in a test."""
+        thread = threading.get_ident()
+        kept = self._kept.get(thread) if self._pid == os.getpid() else None
+        return (kept or self._open(thread))[0]
+
+    def _lost(self, connection: Any, error: Exception) -> bool:
+        dialect = self._engine.dialect
+        return bool(connection.closed or connection.broken or dialect.is_disconnect(error, connection, None))
+
+    def _open(self, thread: int) -> tuple[Any, Any]:
+        if self._pid != os.getpid():
+            self._inherited.append(self._kept)
+            self._kept, self._pid = {}, os.getpid()
+        pooled = self._engine.raw_connection()  # connected as the engine connects (its events, its arguments)
+        pooled.detach()  # ours from now on: the pool neither resets nor hands it out
+        connection = pooled.dbapi_connection
+        connection.autocommit = True
+        kept = self._kept[thread] = (connection, connection.cursor())
+        return kept
+
+    def _discard(self, thread: int) -> None:
+        connection, _ = self._kept.pop(thread)
+        with suppress(Exception):
+            connection.close()
+
+    def close(self) -> None:
+        """Close this process's kept connections (the database is disposed of)."""
+        if self._pid != os.getpid():
+            return
+        for thread in list(self._kept):
+            self._discard(thread)
+
+
+def _fetchone(cursor: Any, sql: bytes | str, parameters: Sequence[Any]) -> Any:
+    cursor.execute(sql, parameters)
+    return cursor.fetchone()

@@ -772,8 +772,9 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         engine = self.database.engine
         if engine.dialect.driver != "psycopg":
             return super().receive_crm_event(values)
-        # The intake's hot path (issue 19): one statement on a pooled connection in autocommit, without a
-        # session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL answers.
+        # The intake's hot path (issue 19): one statement on this thread's kept connection in autocommit,
+        # without a session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL
+        # answers. Run again on a new connection should the kept one be lost: it inserts nothing twice.
         recent = _recently_received(self.database)
         key = _key_digest(values["source"], values["external_id"])  # once, for the lookup and the put
         known = recent.get_by_key(key)
@@ -783,27 +784,14 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         parameters = tuple(
             _json_text(values[name]) if name in _JSON_COLUMNS else values[name] for name in names
         )
-        pooled = engine.raw_connection()
-        connection = pooled.dbapi_connection
-        try:
-            connection.autocommit = True  # a client-side setting while idle: no round trip
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, parameters)
-                    row = cursor.fetchone()
-            finally:
-                connection.autocommit = False
-        except engine.dialect.loaded_dbapi.Error as error:
-            if engine.dialect.is_disconnect(error, connection, None):
-                pooled.invalidate(error)  # as SQLAlchemy would: this connection is not handed out again
-            raise
-        finally:
-            pooled.close()
+        row = self.database.kept_connections.fetchone(sql, parameters)
         if row is None:
             # Only when a concurrent request's insert committed while this statement waited for it (the
             # statement's snapshot predates that row): the session's path reads it afresh.
             return super().receive_crm_event(values)
         event_id, stored = row
+        # Our own row when a first run committed but its answer was lost (the run again found it stored).
+        stored = stored or event_id == values["id"]
         # Committed: PostgreSQL has answered.
         recent.put_by_key(key, event_id, body_digest)
         if stored:
