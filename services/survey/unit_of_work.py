@@ -525,19 +525,32 @@ def _receive_sql(dialect: Dialect) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
-    """``sql`` (named ``%(name)s`` parameters) as bytes with positional ``%s`` ones, and the names in their
-    order: psycopg then neither encodes the text nor reorders a mapping at each execution (issue 19)."""
-    names = tuple(_NAMED_PARAMETER.findall(sql))
-    return _NAMED_PARAMETER.sub("%s", sql).encode(), names
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` (named ``%(name)s`` parameters) with libpq's numbered ones (``$1``; a name used twice is one
+    parameter), and the names in their order: how a kept connection runs it (issue 19)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    numbered = _NAMED_PARAMETER.sub(number, sql)
+    return numbered, tuple(names)
 
 
 _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
-def _json_text(value: Any) -> str | None:
-    # What SQLAlchemy's JSON type binds (json.dumps); the statement casts the text to json.
-    return None if value is None else json.dumps(value)
+def _parameter_text(name: str, value: Any) -> str | None:
+    """An intake column's value as PostgreSQL reads it in text (the statement casts each to its type)."""
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return json.dumps(value)  # what SQLAlchemy's JSON type binds
+    if isinstance(value, datetime):
+        return value.isoformat()  # aware, in UTC: its offset is written
+    return value
 
 
 class SqlInvitations:
@@ -780,18 +793,16 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         known = recent.get_by_key(key)
         if known is not None:
             return known, False  # a repeat of an event this server stored or saw a moment ago
-        sql, names = _positional(_receive_sql(engine.dialect))
-        parameters = tuple(
-            _json_text(values[name]) if name in _JSON_COLUMNS else values[name] for name in names
-        )
+        sql, names = _numbered(_receive_sql(engine.dialect))
+        parameters = [_parameter_text(name, values[name]) for name in names]
         row = self.database.kept_connections.fetchone(sql, parameters)
         if row is None:
             # Only when a concurrent request's insert committed while this statement waited for it (the
             # statement's snapshot predates that row): the session's path reads it afresh.
             return super().receive_crm_event(values)
-        event_id, stored = row
-        # Our own row when a first run committed but its answer was lost (the run again found it stored).
-        stored = stored or event_id == values["id"]
+        event_id, stored_text = row
+        # Our own row also when a first run committed but its answer was lost (the run again found it stored).
+        stored = stored_text == "t" or event_id == values["id"]
         # Committed: PostgreSQL has answered.
         recent.put_by_key(key, event_id, body_digest)
         if stored:

@@ -144,6 +144,18 @@ def test_an_event_whose_insert_failed_is_not_remembered(survey, monkeypatch):
     assert SqlSurveyUnitOfWork(survey.database).receive_crm_event(_values("failed")) == (event_id, False)
 
 
+def test_the_lean_statement_stores_every_column_as_given(survey):
+    values = {**_values("as-given"), "request_id": "crm-request-2"}
+    values["customer_fields"]["name"] = "Ayşe \\ \"quoted\" 😀"
+
+    event_id, stored = SqlSurveyUnitOfWork(survey.database).receive_crm_event(values)
+
+    assert (event_id, stored) == (values["id"], True)
+    with survey.database.transaction() as session:
+        row = session.get(CrmEvent, event_id)
+        assert {key: getattr(row, key) for key in unit_of_work.INTAKE_COLUMNS} == values
+
+
 def test_an_event_is_stored_when_the_kept_connection_was_lost_meanwhile(survey):
     client = survey_app(survey).test_client()
     assert _post(client, crm_event("before")).status_code == 202
@@ -162,17 +174,17 @@ def test_an_event_whose_answer_was_lost_after_its_commit_is_answered_as_accepted
     # The first run commits, then its answer never comes; the run on a new connection finds the row stored:
     # it is this event's own row (its id), so the answer is "accepted", not "duplicate".
     runs = []
-    real = db._fetchone
+    real = db._KeptConnection.fetchone
 
-    def commit_then_lose_the_answer(cursor, sql, parameters):
-        runs.append(cursor.connection)
+    def commit_then_lose_the_answer(kept, sql, parameters):
+        runs.append(kept)
         if len(runs) == 1:
-            real(cursor, sql, parameters)
-            cursor.connection.close()
+            real(kept, sql, parameters)
+            kept.connection.close()
             raise psycopg.OperationalError("server closed the connection unexpectedly")
-        return real(cursor, sql, parameters)
+        return real(kept, sql, parameters)
 
-    monkeypatch.setattr(db, "_fetchone", commit_then_lose_the_answer)
+    monkeypatch.setattr(db._KeptConnection, "fetchone", commit_then_lose_the_answer)
     values = _values("answer-lost")
 
     event_id, stored = SqlSurveyUnitOfWork(survey.database).receive_crm_event(values)
