@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from shared.clock import as_utc
+from shared.scheduling import PostgresWaker
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Database:
         self.engine = engine or create_database_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.kept_connections = KeptConnections(self.engine)
+        self._wakers: dict[str, PostgresWaker] = {}
 
     @property
     def is_postgresql(self) -> bool:
@@ -127,7 +129,17 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
+    def waker(self, channel: str) -> PostgresWaker:
+        """What wakes the clocks listening on ``channel`` after a commit here (PostgreSQL); closed with the
+        database."""
+        waker = self._wakers.get(channel)
+        if waker is None:
+            waker = self._wakers.setdefault(channel, PostgresWaker(self.dsn, channel))
+        return waker
+
     def dispose(self) -> None:
+        for waker in self._wakers.values():
+            waker.close()
         self.kept_connections.close()
         self.engine.dispose()
 

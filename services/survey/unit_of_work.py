@@ -782,6 +782,14 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.delighted = SqlDelightedRecords(session)
 
     def receive_crm_event(self, values: dict[str, Any], body_digest: bytes | None = None) -> tuple[str, bool]:
+        event_id, stored = self._receive_crm_event(values, body_digest)
+        if stored and self.database.is_postgresql:
+            # The clocks of other processes, after the commit (the events table's trigger no longer
+            # notifies inside the intake's transaction: see PostgresWaker).
+            self.database.waker(models.EVENTS_RECEIVED_CHANNEL).wake()
+        return event_id, stored
+
+    def _receive_crm_event(self, values: dict[str, Any], body_digest: bytes | None) -> tuple[str, bool]:
         engine = self.database.engine
         if engine.dialect.driver != "psycopg":
             return super().receive_crm_event(values)
