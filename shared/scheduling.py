@@ -96,7 +96,8 @@ class PostgresWakeup:
 class PostgresWaker:
     """Wakes the clocks listening on ``channel`` (``PostgresWakeup``) after commits that did not NOTIFY
     themselves: ``wake()`` only sets a flag, and a thread of this process sends the notifications on a
-    connection of its own, one after another, so a burst of commits costs one or two.
+    connection of its own, at most one every ``interval`` seconds: the first commit after a quiet while is
+    heard at once, a busy process's commits cost a notification every ``interval`` (not a round trip each).
 
     Why not a trigger's NOTIFY in the committing transaction (issue 19): PostgreSQL queues every transaction
     that notifies behind one lock of the whole server, held until its commit is on disk, so the intake's
@@ -105,9 +106,10 @@ class PostgresWaker:
     lost with its process (or while the database is away) is made up by the clock's poll.
     """
 
-    def __init__(self, dsn: str, channel: str) -> None:
+    def __init__(self, dsn: str, channel: str, interval: float = 0.01) -> None:
         self._dsn = dsn
         self._channel = channel
+        self._interval = interval
         self._pending = threading.Event()
         self._started_in = 0  # the process whose thread sends (gunicorn forks its workers)
         self._start_lock = threading.Lock()
@@ -142,6 +144,7 @@ class PostgresWaker:
                     connection = psycopg.connect(self._dsn, autocommit=True)
                     connection.execute("SET synchronous_commit = off")
                 connection.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                time.sleep(self._interval)  # the commits meanwhile share the next notification
             except psycopg.Error as error:
                 log.warning(
                     "waking the clocks on %s failed (%s); their poll finds the work", self._channel, error
