@@ -102,8 +102,8 @@ class PostgresWaker:
     Why not a trigger's NOTIFY in the committing transaction (issue 19): PostgreSQL queues every transaction
     that notifies behind one lock of the whole server, held until its commit is on disk, so the intake's
     commits could not share a disk flush with each other (nor with other services' notifying commits). A
-    wake-up is not a record: it is sent without waiting for the disk (``synchronous_commit`` off), and one
-    lost with its process (or while the database is away) is made up by the clock's poll.
+    wake-up is not a record: it is sent without waiting for the disk (``synchronous_commit`` off), tried again
+    every second while it fails, and one lost with its process is made up by the clock's poll.
     """
 
     def __init__(self, dsn: str, channel: str, interval: float = 0.01) -> None:
@@ -133,7 +133,7 @@ class PostgresWaker:
     def _send(self) -> None:
         import psycopg  # noqa: PLC0415 (only services mode on PostgreSQL wakes another process)
 
-        pending, connection = self._pending, None
+        pending, connection, failing = self._pending, None, False
         while True:
             pending.wait()
             if self._closed:
@@ -144,15 +144,17 @@ class PostgresWaker:
                     connection = psycopg.connect(self._dsn, autocommit=True)
                     connection.execute("SET synchronous_commit = off")
                 connection.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                failing = False
                 time.sleep(self._interval)  # the commits meanwhile share the next notification
             except psycopg.Error as error:
-                log.warning(
-                    "waking the clocks on %s failed (%s); their poll finds the work", self._channel, error
-                )
+                if not failing:  # once, not every second while the database is away
+                    log.warning("waking the clocks on %s failed (%s); trying again", self._channel, error)
+                failing = True
                 if connection is not None:
                     connection.close()
                 connection = None
-                time.sleep(1.0)  # the database is away: no loop of failures meanwhile
+                time.sleep(1.0)
+                pending.set()  # the commits it was for are still to be heard of
         if connection is not None:
             connection.close()
 

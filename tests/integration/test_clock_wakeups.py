@@ -121,7 +121,7 @@ def test_the_waker_notifies_again_after_its_connection_was_lost(postgres_url):
                     ),
                     {"waker": "SELECT pg_notify%"},
                 )
-            accept_event(runtime, "lost")  # its notification fails: the clock's poll finds this one
+            accept_event(runtime, "lost")  # its notification fails, and is sent again on a new connection
             accept_event(runtime, "after")
             assert wakeup.wait(10.0)
         finally:
