@@ -8,7 +8,9 @@ baseline_apps.py; also survey's ``GET /healthz`` beside a bare Flask ``GET /heal
 (what every route of every app pays around its view: the shared edge, guard, operations hooks).
 Prints per request: CPU time (the thread's, the best of 3 passes: others' load inflates it, never deflates it)
 beside the bare endpoints', the SQL statements SQLAlchemy executes and the messages sent to PostgreSQL (round
-trips).
+trips) on the pool's connection and the intake's kept one; not counted: the NOTIFY that wakes the decider,
+sent by a thread of the process at most every 10 ms (shared.scheduling.PostgresWaker), whose CPU the thread
+time leaves out too.
 ``--profile`` prints cProfile's top functions for one kind of request.
 """
 
