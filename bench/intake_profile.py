@@ -8,7 +8,9 @@ baseline_apps.py; also survey's ``GET /healthz`` beside a bare Flask ``GET /heal
 (what every route of every app pays around its view: the shared edge, guard, operations hooks).
 Prints per request: CPU time (the thread's, the best of 3 passes: others' load inflates it, never deflates it)
 beside the bare endpoints', the SQL statements SQLAlchemy executes and the messages sent to PostgreSQL (round
-trips).
+trips) on the pool's connection and the intake's kept one; not counted: the NOTIFY that wakes the decider,
+sent by a thread of the process at most every 10 ms (shared.scheduling.PostgresWaker), whose CPU the thread
+time leaves out too.
 ``--profile`` prints cProfile's top functions for one kind of request.
 """
 
@@ -93,11 +95,12 @@ def fresh(environs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class RoundTrips:
     """Counts the statements SQLAlchemy executes and the query messages psycopg sends (libpq's trace)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, database: Any) -> None:
         self.statements = 0
         self.trace_path = f"/tmp/intake-profile-{uuid.uuid4().hex}.trace"
-        sqlalchemy_event.listen(engine, "before_cursor_execute", self._count)
-        self._engine = engine
+        self._engine = database.engine
+        self._kept = getattr(database, "kept_connections", None)
+        sqlalchemy_event.listen(self._engine, "before_cursor_execute", self._count)
 
     def _count(self, *_args: Any) -> None:
         self.statements += 1
@@ -105,14 +108,17 @@ class RoundTrips:
     def __enter__(self) -> RoundTrips:
         self.statements = 0
         self._file = open(self.trace_path, "w")  # noqa: SIM115
-        self._pool = self._engine.pool
         with self._engine.connect() as connection:  # the pool's one connection, traced from now on
-            connection.connection.dbapi_connection.pgconn.trace(self._file.fileno())
-            self._pgconn = connection.connection.dbapi_connection.pgconn
+            self._pgconns = [connection.connection.dbapi_connection.pgconn]
+        if self._kept is not None:  # and this thread's connection kept out of the pool for the intake
+            self._pgconns.append(self._kept.connection().pgconn)
+        for pgconn in self._pgconns:
+            pgconn.trace(self._file.fileno())
         return self
 
     def __exit__(self, *_exc: Any) -> None:
-        self._pgconn.untrace()
+        for pgconn in self._pgconns:
+            pgconn.untrace()
         self._file.close()
         with open(self.trace_path) as file:
             lines = [line for line in file if "\tF\t" in line]
@@ -204,7 +210,7 @@ def main() -> None:
             if kind == "duplicate":
                 for event in events_:
                     call(survey, environ("/v1/events", event))
-            with RoundTrips(runtime.database.engine) as trips:
+            with RoundTrips(runtime.database) as trips:
                 for event in events_:
                     status = call(survey, environ("/v1/events", event))
                     assert status.startswith(expected), status

@@ -6,14 +6,15 @@ rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and is safe to run twice.
 A clock is also woken when new outbox rows are committed, so the relay publishes them at once instead of
 at its next poll: in one process by ``COMMITTED_EVENTS`` (set by the unit of work after a commit that
 emitted events), across processes by PostgreSQL's ``NOTIFY`` (``PostgresWakeup``, from a trigger on each
-outbox table). A service's queue table wakes its clock the same way (survey's received CRM events: the
-intake's commit in-process, a trigger's NOTIFY on ``ServiceWiring.wake_channels`` across processes). The poll
-remains, less often, for redeliveries and anything a wake-up missed.
+outbox table). A service's queue table wakes its clock on ``ServiceWiring.wake_channels`` (survey's received
+CRM events: the intake's commit in-process, and across processes a NOTIFY the intake's process sends after
+its commits, ``PostgresWaker``). The poll remains, less often, for redeliveries and anything a wake-up missed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -90,6 +91,79 @@ class PostgresWakeup:
                 self._connection.close()
             finally:
                 self._connection = None
+
+
+class PostgresWaker:
+    """Wakes the clocks listening on ``channel`` (``PostgresWakeup``) after commits that did not NOTIFY
+    themselves: ``wake()`` only sets a flag, and a thread of this process sends the notifications on a
+    connection of its own, at most one every ``interval`` seconds: the first commit after a quiet while is
+    heard at once, a busy process's commits cost a notification every ``interval`` (not a round trip each).
+
+    Why not a trigger's NOTIFY in the committing transaction (issue 19): PostgreSQL queues every transaction
+    that notifies behind one lock of the whole server, held until its commit is on disk, so the intake's
+    commits could not share a disk flush with each other (nor with other services' notifying commits). A
+    wake-up is not a record: it is sent without waiting for the disk (``synchronous_commit`` off), tried again
+    every second while it fails, and one lost with its process is made up by the clock's poll.
+    """
+
+    def __init__(self, dsn: str, channel: str, interval: float = 0.01) -> None:
+        self._dsn = dsn
+        self._channel = channel
+        self._interval = interval
+        self._pending = threading.Event()
+        self._started_in = 0  # the process whose thread sends (gunicorn forks its workers)
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def wake(self) -> None:
+        if self._started_in != os.getpid():
+            self._start()
+        self._pending.set()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._started_in == os.getpid() or self._closed:
+                return
+            self._pending = threading.Event()  # not a parent's, whose thread did not come through fork
+            self._thread = threading.Thread(target=self._send, name=f"waker-{self._channel}", daemon=True)
+            self._started_in = os.getpid()
+            self._thread.start()
+
+    def _send(self) -> None:
+        import psycopg  # noqa: PLC0415 (only services mode on PostgreSQL wakes another process)
+
+        pending, connection, failing = self._pending, None, False
+        while True:
+            pending.wait()
+            if self._closed:
+                break
+            pending.clear()  # before sending: a commit from now on is followed by another notification
+            try:
+                if connection is None:
+                    connection = psycopg.connect(self._dsn, autocommit=True)
+                    connection.execute("SET synchronous_commit = off")
+                connection.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                failing = False
+                time.sleep(self._interval)  # the commits meanwhile share the next notification
+            except psycopg.Error as error:
+                if not failing:  # once, not every second while the database is away
+                    log.warning("waking the clocks on %s failed (%s); trying again", self._channel, error)
+                failing = True
+                if connection is not None:
+                    connection.close()
+                connection = None
+                time.sleep(1.0)
+                pending.set()  # the commits it was for are still to be heard of
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        """Stop this process's sending thread (the database is disposed of)."""
+        self._closed = True
+        self._pending.set()
+        if self._thread is not None and self._started_in == os.getpid():
+            self._thread.join(timeout=5)
 
 
 def run_due_jobs(jobs: Sequence[PeriodicJob], monotonic: Callable[[], float] = time.monotonic) -> int:

@@ -32,8 +32,8 @@ def bootstrap(settings: Settings, database: Database | None = None) -> SurveyRun
 
 def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
     return [
-        # CRM events the intake stored: decided at once when the clock is woken (the events table's NOTIFY,
-        # or the intake's commit in this process), and by this poll should a wake-up be missed.
+        # CRM events the intake stored: decided at once when the clock is woken (the NOTIFY the intake's
+        # process sends after its commits, or the commit in this process), and by this poll if one is missed.
         PeriodicJob(
             "survey.crm_events", 1.0, lambda: service.decide_received_events(runtime), on_wakeup=True
         ),

@@ -18,7 +18,7 @@ VERSION_TABLE = "survey_alembic_version"
 # A CRM event's status: stored by the intake and waiting for its decision, or decided.
 EVENT_RECEIVED = "received"
 EVENT_DECIDED = "decided"
-# What the CRM events table's trigger NOTIFYs on PostgreSQL when an event is received: wakes the decider.
+# What the intake's process NOTIFYs on PostgreSQL after it stored events (PostgresWaker): wakes the decider.
 EVENTS_RECEIVED_CHANNEL = "survey_crm_events_received"
 
 

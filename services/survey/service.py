@@ -62,7 +62,7 @@ def accept_crm_event(
     source stores nothing and says so. ``body_digest``: see ``repeated_crm_event``.
 
     The decision (customer, trigger rule, invitation) follows in ``decide_received_events``: the clock runs it
-    at once, woken by this commit (in this process) or by the events table's NOTIFY (PostgreSQL).
+    at once, woken by this commit (in this process) or by the NOTIFY this process sends after it (PostgreSQL).
     """
     # The new row's columns (INTAKE_COLUMNS), not an ORM object: the intake's hot path skips the session.
     values = {

@@ -525,19 +525,32 @@ def _receive_sql(dialect: Dialect) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
-    """``sql`` (named ``%(name)s`` parameters) as bytes with positional ``%s`` ones, and the names in their
-    order: psycopg then neither encodes the text nor reorders a mapping at each execution (issue 19)."""
-    names = tuple(_NAMED_PARAMETER.findall(sql))
-    return _NAMED_PARAMETER.sub("%s", sql).encode(), names
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` (named ``%(name)s`` parameters) with libpq's numbered ones (``$1``; a name used twice is one
+    parameter), and the names in their order: how a kept connection runs it (issue 19)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    numbered = _NAMED_PARAMETER.sub(number, sql)
+    return numbered, tuple(names)
 
 
 _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
-def _json_text(value: Any) -> str | None:
-    # What SQLAlchemy's JSON type binds (json.dumps); the statement casts the text to json.
-    return None if value is None else json.dumps(value)
+def _parameter_text(name: str, value: Any) -> str | None:
+    """An intake column's value as PostgreSQL reads it in text (the statement casts each to its type)."""
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return json.dumps(value)  # what SQLAlchemy's JSON type binds
+    if isinstance(value, datetime):
+        return value.isoformat()  # aware, in UTC: its offset is written
+    return value
 
 
 class SqlInvitations:
@@ -769,41 +782,35 @@ class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
         self.delighted = SqlDelightedRecords(session)
 
     def receive_crm_event(self, values: dict[str, Any], body_digest: bytes | None = None) -> tuple[str, bool]:
+        event_id, stored = self._receive_crm_event(values, body_digest)
+        if stored and self.database.is_postgresql:
+            # The clocks of other processes, after the commit (the events table's trigger no longer
+            # notifies inside the intake's transaction: see PostgresWaker).
+            self.database.waker(models.EVENTS_RECEIVED_CHANNEL).wake()
+        return event_id, stored
+
+    def _receive_crm_event(self, values: dict[str, Any], body_digest: bytes | None) -> tuple[str, bool]:
         engine = self.database.engine
         if engine.dialect.driver != "psycopg":
             return super().receive_crm_event(values)
-        # The intake's hot path (issue 19): one statement on a pooled connection in autocommit, without a
-        # session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL answers.
+        # The intake's hot path (issue 19): one statement on this thread's kept connection in autocommit,
+        # without a session or the ORM, which cost more CPU than the statement itself. Durable when PostgreSQL
+        # answers. Run again on a new connection should the kept one be lost: it inserts nothing twice.
         recent = _recently_received(self.database)
         key = _key_digest(values["source"], values["external_id"])  # once, for the lookup and the put
         known = recent.get_by_key(key)
         if known is not None:
             return known, False  # a repeat of an event this server stored or saw a moment ago
-        sql, names = _positional(_receive_sql(engine.dialect))
-        parameters = tuple(
-            _json_text(values[name]) if name in _JSON_COLUMNS else values[name] for name in names
-        )
-        pooled = engine.raw_connection()
-        connection = pooled.dbapi_connection
-        try:
-            connection.autocommit = True  # a client-side setting while idle: no round trip
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, parameters)
-                    row = cursor.fetchone()
-            finally:
-                connection.autocommit = False
-        except engine.dialect.loaded_dbapi.Error as error:
-            if engine.dialect.is_disconnect(error, connection, None):
-                pooled.invalidate(error)  # as SQLAlchemy would: this connection is not handed out again
-            raise
-        finally:
-            pooled.close()
+        sql, names = _numbered(_receive_sql(engine.dialect))
+        parameters = [_parameter_text(name, values[name]) for name in names]
+        row = self.database.kept_connections.fetchone(sql, parameters)
         if row is None:
             # Only when a concurrent request's insert committed while this statement waited for it (the
             # statement's snapshot predates that row): the session's path reads it afresh.
             return super().receive_crm_event(values)
-        event_id, stored = row
+        event_id, stored_text = row
+        # Our own row also when a first run committed but its answer was lost (the run again found it stored).
+        stored = stored_text == "t" or event_id == values["id"]
         # Committed: PostgreSQL has answered.
         recent.put_by_key(key, event_id, body_digest)
         if stored:

@@ -4,6 +4,7 @@ through the outbox table's trigger and PostgreSQL's LISTEN/NOTIFY."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from closeloop.services import SERVICES
 from services.survey import service
@@ -82,3 +83,48 @@ def test_a_received_crm_event_wakes_the_clock_in_its_process(database, request):
 
         accept_event(runtime, "order-1")
         assert not COMMITTED_EVENTS.wait(0)
+
+
+def test_the_intakes_transaction_does_not_notify_its_process_does_after_the_commit(postgres_url):
+    # A NOTIFY inside the intake's transaction would queue its commit behind every notifying commit of the
+    # server (a lock held until each is on disk): the intake's process notifies after its commits instead.
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        with runtime.database.engine.connect() as connection:
+            triggers = connection.exec_driver_sql(
+                "SELECT tgname FROM pg_trigger "
+                "WHERE tgrelid = 'survey_crm_events'::regclass AND NOT tgisinternal"
+            ).scalars()
+            assert list(triggers) == []
+        wakeup = PostgresWakeup(runtime.database.dsn, SERVICES["survey"].wake_channels)
+        try:
+            assert wakeup.wait(0.1)
+            for number in range(20):  # a burst: each event is followed by a notification, some shared
+                accept_event(runtime, f"burst-{number}")
+            assert wakeup.wait(5.0)
+        finally:
+            wakeup.close()
+
+
+def test_the_waker_notifies_again_after_its_connection_was_lost(postgres_url):
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        channel = SERVICES["survey"].wake_channels[0]
+        wakeup = PostgresWakeup(runtime.database.dsn, [channel])
+        try:
+            assert wakeup.wait(0.1)
+            accept_event(runtime, "first")
+            assert wakeup.wait(5.0)
+            with runtime.database.engine.connect() as connection:  # as a server restart would end it
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE :waker AND pid <> pg_backend_pid()"
+                    ),
+                    {"waker": "SELECT pg_notify%"},
+                )
+            accept_event(runtime, "lost")  # its notification fails, and is sent again on a new connection
+            accept_event(runtime, "after")
+            assert wakeup.wait(10.0)
+        finally:
+            wakeup.close()
+        thread = runtime.database.waker(channel)._thread
+    assert thread is not None and not thread.is_alive()  # stopped with the database

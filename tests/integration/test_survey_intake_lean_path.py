@@ -7,8 +7,9 @@ import base64
 import json
 import uuid
 
+import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from standardwebhooks import Webhook
 
 from services.survey import api, unit_of_work
@@ -16,7 +17,7 @@ from services.survey.app import create_app as survey_app
 from services.survey.models import CrmEvent
 from services.survey.schemas import EVENT_TYPE_CHECK
 from services.survey.unit_of_work import SqlSurveyUnitOfWork
-from shared import metrics
+from shared import db, metrics
 from shared.clock import utcnow
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, crm_event, make_settings, migrated_service, signed_request
@@ -139,8 +140,66 @@ def test_an_event_whose_insert_failed_is_not_remembered(survey, monkeypatch):
     with survey.database.transaction() as session:
         row = session.get(CrmEvent, event_id)
         assert row.properties == {"name": "Ayşe"} and row.customer_fields["email"] == "ana@example.com"
-    # The connection that failed went back to the pool usable: the pool's next user is served.
+    # The kept connection the statement failed on stays usable (autocommit): the next event is served on it.
     assert SqlSurveyUnitOfWork(survey.database).receive_crm_event(_values("failed")) == (event_id, False)
+
+
+def test_the_lean_statement_stores_every_column_as_given(survey):
+    values = {**_values("as-given"), "request_id": "crm-request-2"}
+    values["customer_fields"]["name"] = "Ayşe \\ \"quoted\" 😀"
+
+    event_id, stored = SqlSurveyUnitOfWork(survey.database).receive_crm_event(values)
+
+    assert (event_id, stored) == (values["id"], True)
+    with survey.database.transaction() as session:
+        row = session.get(CrmEvent, event_id)
+        assert {key: getattr(row, key) for key in unit_of_work.INTAKE_COLUMNS} == values
+
+
+def test_an_event_is_stored_when_the_kept_connection_was_lost_meanwhile(survey):
+    client = survey_app(survey).test_client()
+    assert _post(client, crm_event("before")).status_code == 202
+    kept = survey.database.kept_connections.connection()
+    with survey.database.engine.connect() as connection:  # as a server restart or a proxy would end it
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid})
+
+    after = _post(client, crm_event("after"))
+
+    assert after.status_code == 202 and after.get_json()["status"] == "accepted"
+    assert survey.database.kept_connections.connection() is not kept
+    assert _stored(survey) == 2
+
+
+def test_an_event_whose_answer_was_lost_after_its_commit_is_answered_as_accepted(survey, monkeypatch):
+    # The first run commits, then its answer never comes; the run on a new connection finds the row stored:
+    # it is this event's own row (its id), so the answer is "accepted", not "duplicate".
+    runs = []
+    real = db._KeptConnection.fetchone
+
+    def commit_then_lose_the_answer(kept, sql, parameters):
+        runs.append(kept)
+        if len(runs) == 1:
+            real(kept, sql, parameters)
+            kept.connection.close()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(kept, sql, parameters)
+
+    monkeypatch.setattr(db._KeptConnection, "fetchone", commit_then_lose_the_answer)
+    values = _values("answer-lost")
+
+    event_id, stored = SqlSurveyUnitOfWork(survey.database).receive_crm_event(values)
+
+    assert (event_id, stored) == (values["id"], True)
+    assert len(runs) == 2 and runs[0] is not runs[1]
+    assert _stored(survey) == 1
+
+
+def test_disposing_of_the_database_closes_its_kept_connections(postgres_url):
+    with migrated_service("survey", make_settings(postgres_url)) as runtime:
+        assert _post(survey_app(runtime).test_client(), crm_event("kept")).status_code == 202
+        kept = runtime.database.kept_connections.connection()
+        assert not kept.closed
+    assert kept.closed
 
 
 def _post_bytes(client, body: bytes, path="/v1/events", secret=TEST_SECRET):
