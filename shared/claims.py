@@ -12,12 +12,11 @@ counted at claim time, so a row that keeps killing its worker still stops at ``m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Update, bindparam, inspect, select, update
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from shared.retries import RetrySchedule
@@ -44,58 +43,6 @@ def claim_due(
     for row in rows:
         schedule.mark_claimed(row, now)
     return rows
-
-
-def claim_held_statement(
-    model: type[Any],
-    schedule: RetrySchedule,
-    where: Iterable[ColumnElement[bool]] = (),
-    also: Iterable[str] = (),
-) -> Update:
-    """The UPDATE ``claim_held`` runs: built once, executed with the parameters ``key`` (the row's primary
-    key), ``now`` and one per column of ``also`` (more columns set in the same statement)."""
-    # The table's columns, not the model's attributes: a plain UPDATE, run on the session's connection.
-    table = inspect(model).local_table
-    status, due_at = table.c[schedule.status_field], table.c[schedule.due_field]
-    attempts, changed_at = table.c[schedule.attempts_field], table.c[schedule.changed_field]
-    [key] = inspect(model).primary_key
-    now = bindparam("now", type_=due_at.type)
-    return (
-        update(table)
-        .where(key == bindparam("key"), status.in_(schedule.waiting_states), due_at <= now, *where)
-        .values(
-            {
-                status.key: schedule.in_flight,
-                attempts.key: attempts + 1,
-                changed_at.key: now,
-                **{column: bindparam(column, type_=table.c[column].type) for column in also},
-            }
-        )
-    )
-
-
-def claim_held(
-    session: Session,
-    statement: Update,
-    schedule: RetrySchedule,
-    row: Any,
-    now: datetime,
-    also: Mapping[str, Any] = MappingProxyType({}),
-    parameters: Mapping[str, Any] = MappingProxyType({}),
-) -> bool:
-    """Claim ``row``, an object held from an earlier transaction, without reading it: ``statement`` (from
-    ``claim_held_statement``, with its own ``parameters``) claims it when it is still waiting and due,
-    setting the columns ``also`` too. The object is then marked claimed as ``RetrySchedule.mark_claimed``
-    does (its attempts counted from its value as held). False: not claimed, nothing changed.
-    """
-    [key] = inspect(type(row)).primary_key
-    values = {"key": getattr(row, key.key), "now": now, **also, **parameters}
-    if session.connection().execute(statement, values).rowcount != 1:
-        return False
-    schedule.mark_claimed(row, now)
-    for field, value in also.items():
-        setattr(row, field, value)
-    return True
 
 
 def recover_stalled(session: Session, model: type[Row], schedule: RetrySchedule, now: datetime) -> list[Row]:

@@ -172,17 +172,40 @@ def _schedule(
     """One delivery of ``kind`` for ``source_id``, on the customer's channel, sent once committed.
 
     Never to an address that opted out: with no channel left the delivery is kept as suppressed, with why.
+    A delivery due at once is claimed for its first attempt in this same transaction, its call marked as
+    started, so the call follows the commit without a transaction of its own (as ``attempt_delivery`` would
+    claim and mark it). The opt-out of its address is looked for once more after the claim: an opt-out
+    committed since the channel was chosen, before this transaction's last statement, still stops it.
     """
     delivery = _new_delivery(runtime, uow, kind, source_id, contact, locale, invitation_id)
     delivery.touchpoint, delivery.expires_at = touchpoint, expires_at
     if delivery.status in domain.WAITING_STATES:
         delivery.content = render(delivery)
+    send_now = delivery.status == DeliveryState.SCHEDULED
+    if send_now:
+        DELIVERY_RETRIES.mark_claimed(delivery, delivery.created_at)
+        # Committed with the claim, before the call: a worker that dies before this commit has sent nothing.
+        delivery.call_started_at = delivery.created_at
     if not uow.deliveries.add_new(delivery):
         # Asked again under another event id (a producer's retry): the first request is the one sent.
         log.info("%s %s already has its delivery", kind, source_id)
         return
-    if delivery.status == DeliveryState.SCHEDULED:
-        uow.after_commit(lambda: _attempt_new(runtime, delivery))
+    if not send_now:
+        return
+    if _is_opted_out(uow, delivery.channel, delivery.address):
+        uow.deliveries.save_claimed(delivery, partial(_unclaim_opted_out, now=delivery.created_at))
+        log.info("delivery %s: %s (%s)", delivery.id, delivery.status, delivery.failure_reason)
+        return
+    uow.after_commit(lambda: _attempt(runtime, delivery, call_started=True))
+
+
+def _unclaim_opted_out(delivery: Delivery, now: datetime) -> None:
+    """Suppressed, never attempted: as ``_still_to_send`` leaves a claimed delivery whose address opted
+    out."""
+    DELIVERY_RETRIES.finish(delivery, DeliveryState.SUPPRESSED, now)
+    delivery.failure_reason = domain.OPTED_OUT_WHILE_WAITING
+    delivery.attempts -= 1
+    delivery.call_started_at = None
 
 
 def _new_delivery(
@@ -347,22 +370,6 @@ def attempt_delivery(runtime: DispatchRuntime, delivery_id: str, now: datetime |
     return True
 
 
-def _attempt_new(runtime: DispatchRuntime, delivery: Delivery) -> None:
-    """The first attempt of a delivery just scheduled to go at once, as ``attempt_delivery`` makes it, in
-    fewer steps: the claim and the mark that its call may leave are one statement, which also looks for an
-    opt-out committed since (the rest was checked a moment ago, when it was scheduled). A reminder, or a
-    delivery no longer waiting, goes the usual way."""
-    if delivery.kind != DeliveryKind.REMINDER:
-        now = utcnow()
-        with runtime.unit_of_work() as uow:
-            address = (delivery.channel, normal_address(delivery.channel, delivery.address))
-            started = uow.deliveries.start_call(delivery, now, address)
-        if started:
-            _attempt(runtime, delivery, call_started=True)
-            return
-    attempt_delivery(runtime, delivery.id)
-
-
 def send_due_deliveries(runtime: DispatchRuntime, limit: int = 50) -> int:
     """Scheduler job: attempt every delivery whose time has come (retries, quiet hours ended, reminders).
 
@@ -437,7 +444,7 @@ def _attempt(runtime: DispatchRuntime, delivery: Delivery, call_started: bool = 
     """The provider call for a claimed delivery, outside any transaction; its outcome in a new one.
 
     Checked again first, as it may have waited hours: the customer's window, an opt-out, an answer or the
-    survey's expiry (``call_started``: ``_attempt_new`` did that, and marked the call). After an unknown
+    survey's expiry (``call_started``: ``_schedule`` did that, and marked the call). After an unknown
     outcome the provider is asked for the message before any new send.
     """
     started = utcnow()
@@ -557,7 +564,7 @@ def _look_up(runtime: DispatchRuntime, delivery: Delivery) -> SendReceipt | None
 def _record_sent(
     runtime: DispatchRuntime, delivery_id: str, receipt: SendReceipt, claimed: Delivery | None = None
 ) -> None:
-    """``claimed``: the delivery as ``_attempt_new`` claimed it, stored without reading it again unless a
+    """``claimed``: the delivery as ``_schedule`` claimed it, stored without reading it again unless a
     provider report moved it meanwhile."""
     now = utcnow()
     with runtime.unit_of_work() as uow:

@@ -11,12 +11,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shared.claims import claim_due, claim_held, claim_held_statement, stalled
+from shared.claims import claim_due, stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -31,18 +31,13 @@ class Deliveries(Protocol):
     def add_new(self, delivery: Delivery) -> bool:
         """Add ``delivery`` unless its source already has a delivery of its kind: then False, nothing added.
 
-        The delivery object is not tracked: change it later through ``start_call`` and ``save_claimed``."""
-        ...
-
-    def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
-        """Claim ``delivery`` (held from an earlier unit of work) for an attempt and mark its provider call as
-        started, in one step: when it is waiting, due, and ``opted_out`` (a channel and a normalized
-        address) has not opted out. False: nothing changed."""
+        The delivery object is not tracked: change it later through ``save_claimed``."""
         ...
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
-        """Apply ``change`` to ``delivery``, claimed by ``start_call``, and store it, unless the stored row
-        moved on since its call started (a provider report came first): then False, nothing stored."""
+        """Apply ``change`` to ``delivery``, added claimed (in flight, its call marked as started) by
+        ``add_new``, and store it, unless the stored row moved on since its call started (a provider report
+        came first): then False, nothing stored."""
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
@@ -121,17 +116,6 @@ _INSERT_NEW = {
     .returning(_DELIVERIES.c.id)
     for dialect, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
 }
-_START_CALL = claim_held_statement(
-    Delivery,
-    DELIVERY_RETRIES,
-    [
-        ~exists().where(
-            _OPT_OUTS.c.channel == bindparam("opted_out_channel"),
-            _OPT_OUTS.c.address == bindparam("opted_out_address"),
-        )
-    ],
-    also=["call_started_at"],
-)
 _OPTED_OUT = select(_OPT_OUTS.c.id).where(
     _OPT_OUTS.c.channel == bindparam("channel"), _OPT_OUTS.c.address == bindparam("address")
 )
@@ -159,18 +143,6 @@ class SqlDeliveries:
         values = {key: value for key, value in _column_values(delivery).items() if value is not None}
         statement = _INSERT_NEW[self.session.get_bind().dialect.name]
         return self.session.connection().execute(statement, values).first() is not None
-
-    def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
-        channel, address = opted_out
-        return claim_held(
-            self.session,
-            _START_CALL,
-            DELIVERY_RETRIES,
-            delivery,
-            now,
-            also={"call_started_at": now},
-            parameters={"opted_out_channel": channel, "opted_out_address": address},
-        )
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         before = _column_values(delivery)

@@ -17,6 +17,7 @@ from services.dispatch import service
 from services.dispatch.app import create_app
 from services.dispatch.models import Delivery, OptOut, SandboxMessage, outbox
 from services.dispatch.providers import PermanentDeliveryError, SendReceipt, TransientDeliveryError
+from services.dispatch.unit_of_work import SqlDeliveries
 from shared.clock import utcnow
 from shared.events import new_event
 from tests.conftest import staff_client
@@ -82,16 +83,18 @@ def test_email_invitation_is_sent_once_with_eleven_score_links(dispatch):
 
 
 def test_an_opt_out_committed_before_the_first_attempt_stops_it(dispatch, monkeypatch):
-    attempt_new = service._attempt_new
+    # Committed by another transaction after the scheduling one chose the channel, before it claimed the first
+    # attempt: the claim's own look for an opt-out sees it.
+    add_new = SqlDeliveries.add_new
 
-    def opted_out_meanwhile(runtime, delivery):
-        with runtime.database.transaction() as session:
+    def opted_out_meanwhile(deliveries, delivery):
+        with dispatch.database.transaction() as session:
             session.add(
                 OptOut(channel="email", address="ada@example.com", source="test", created_at=utcnow())
             )
-        attempt_new(runtime, delivery)
+        return add_new(deliveries, delivery)
 
-    monkeypatch.setattr(service, "_attempt_new", opted_out_meanwhile)
+    monkeypatch.setattr(SqlDeliveries, "add_new", opted_out_meanwhile)
     service.schedule_invitation(dispatch, invitation_requested())
 
     [delivery] = deliveries(dispatch)

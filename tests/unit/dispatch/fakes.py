@@ -24,9 +24,8 @@ from tests.fakes import FakeIdentityStore
 
 
 class FakeDeliveries:
-    def __init__(self, opt_outs: FakeOptOuts) -> None:
+    def __init__(self) -> None:
         self.rows: dict[str, Delivery] = {}
-        self.opt_outs = opt_outs
 
     def add(self, delivery: Delivery) -> None:
         if delivery.source_id is not None and any(
@@ -41,14 +40,6 @@ class FakeDeliveries:
         ):
             return False
         self.rows[delivery.id] = delivery
-        return True
-
-    def start_call(self, delivery: Delivery, now: datetime, opted_out: tuple[str, str]) -> bool:
-        row = self.rows.get(delivery.id)
-        if row is None or not DELIVERY_RETRIES.is_due(row, now) or self.opt_outs.has(*opted_out):
-            return False
-        DELIVERY_RETRIES.mark_claimed(row, now)
-        row.call_started_at = now
         return True
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
@@ -150,7 +141,7 @@ class FakeDispatchUnitOfWork(InMemoryUnitOfWork, DispatchUnitOfWork):
     def __init__(self) -> None:
         super().__init__(models.SERVICE)
         self.opt_outs = FakeOptOuts()
-        self.deliveries = FakeDeliveries(self.opt_outs)
+        self.deliveries = FakeDeliveries()
         self.inbound_sms = FakeInboundMessages()
         self.provider_events = FakeProviderReports()
         self.repositories = [self.deliveries, self.opt_outs, self.inbound_sms, self.provider_events]

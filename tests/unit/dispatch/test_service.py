@@ -204,15 +204,18 @@ def test_opt_out_of_an_email_address_holds_whatever_its_case(runtime, uow, email
     assert only_delivery(uow).channel == "sms" and email.messages == []
 
 
-def test_an_opt_out_between_scheduling_and_the_first_attempt_stops_the_send(runtime, uow, email, monkeypatch):
-    # The first attempt claims the delivery in one step that also looks for an opt-out committed meanwhile.
-    attempt_new = service._attempt_new
+def test_an_opt_out_committed_after_the_channel_was_chosen_stops_the_first_attempt(
+    runtime, uow, email, monkeypatch
+):
+    # The first attempt is claimed in the transaction that schedules it, which looks for an opt-out of the
+    # address once more after the claim: one committed since the channel was chosen stops the send.
+    add_new = uow.deliveries.add_new
 
-    def opted_out_meanwhile(runtime, delivery):
+    def opted_out_meanwhile(delivery):
         opt_out(uow, "email", "ada@example.com")
-        attempt_new(runtime, delivery)
+        return add_new(delivery)
 
-    monkeypatch.setattr(service, "_attempt_new", opted_out_meanwhile)
+    monkeypatch.setattr(uow.deliveries, "add_new", opted_out_meanwhile)
     service.schedule_invitation(runtime, invitation_requested())
 
     delivery = only_delivery(uow)
