@@ -89,7 +89,12 @@ def consumed_events_table(metadata: MetaData, service: str) -> Table:
 
 
 def record_event(session: Session, outbox: Table, envelope: dict[str, Any]) -> None:
-    """Queue an event for each of its consumers, inside the caller's transaction.
+    """Queue an event for each of its consumers, inside the caller's transaction."""
+    record_events(session, outbox, [envelope])
+
+
+def record_events(session: Session, outbox: Table, envelopes: Sequence[dict[str, Any]]) -> None:
+    """Queue events for each of their consumers, inside the caller's transaction, in one statement.
 
     On the session's connection, not through the session: no autoflush first. The rows refer to nothing, and
     what the transaction changed meanwhile is written with its next flush (one flush for a decision's
@@ -107,6 +112,7 @@ def record_event(session: Session, outbox: Table, envelope: dict[str, Any]) -> N
                 "publish_attempts": 0,
                 "next_publish_at": now,
             }
+            for envelope in envelopes
             for consumer in EVENTS[envelope["type"]].consumers
         ],
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from shared.db import Database
 from shared.events import EVENTS, new_event
 from shared.logs import current_request_id
-from shared.outbox import first_consumption, first_consumption_unless, record_event
+from shared.outbox import first_consumption, first_consumption_unless, record_event, record_events
 from shared.scheduling import COMMITTED_EVENTS
 
 
@@ -83,6 +83,11 @@ class UnitOfWork:
         self._store_event(envelope)
         return envelope
 
+    def emit_at_commit(self) -> None:
+        """Store the events emitted from now on together when the transaction commits, instead of one by one
+        (the survey clock's batch of decisions: one outbox INSERT for the batch, issue 19). Only for a
+        transaction that reads no outbox row after emitting: until the commit they are not in the table."""
+
     def after_commit(self, action: Callable[[], Any]) -> None:
         """Run ``action`` once this transaction has committed (a provider call: never inside one)."""
         self._after_commit.append(action)
@@ -140,6 +145,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _begin(self) -> None:
         self._wakes_clock = False
+        self._emitted_at_commit: list[dict[str, Any]] | None = None  # None: stored as they are emitted
         self.session: Session = self.database.session()
         self.session.begin()
         self._open_repositories(self.session)
@@ -147,7 +153,13 @@ class SqlUnitOfWork(UnitOfWork):
     def _open_repositories(self, session: Session) -> None:
         """Subclasses create their repositories on ``session`` here."""
 
+    def emit_at_commit(self) -> None:
+        if self._emitted_at_commit is None:
+            self._emitted_at_commit = []
+
     def _commit(self) -> None:
+        if self._emitted_at_commit:
+            record_events(self.session, self.outbox, self._emitted_at_commit)
         self.session.commit()
 
     def _rollback(self) -> None:
@@ -161,7 +173,10 @@ class SqlUnitOfWork(UnitOfWork):
         return Conflict(str(error.orig)) if isinstance(error, IntegrityError) else None
 
     def _store_event(self, envelope: dict[str, Any]) -> None:
-        record_event(self.session, self.outbox, envelope)
+        if self._emitted_at_commit is not None:
+            self._emitted_at_commit.append(envelope)
+        else:
+            record_event(self.session, self.outbox, envelope)
         if not self._wakes_clock:
             # A clock in this process relays the new rows at once (other processes hear PostgreSQL's NOTIFY).
             self._wakes_clock = True

@@ -128,6 +128,8 @@ def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | N
     claimed: list[str] = []
     try:
         with runtime.unit_of_work() as uow:
+            # A decision reads no outbox row: the batch's invitations are queued with one INSERT.
+            uow.emit_at_commit()
             received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
             batch = _BatchLookups.of(uow, received)

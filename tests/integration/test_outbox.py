@@ -14,6 +14,7 @@ from shared.clock import utcnow
 from shared.db import Database
 from shared.events import new_event
 from shared.outbox import Outbox, OutboxPolicy, consumed_events_table, outbox_table, record_event
+from shared.unit_of_work import SqlUnitOfWork
 from tests.conftest import crm_event, make_settings, signed_request, wait_for
 
 
@@ -172,3 +173,27 @@ def test_a_batch_is_marked_published_together_and_acknowledged_in_one_go(outbox)
 
     waiting = [row.event_id for row in rows(outbox) if row.next_publish_at is not None]
     assert waiting == [second["id"]]
+
+
+def test_events_emitted_at_commit_are_all_queued_when_it_commits_and_none_when_it_rolls_back(outbox):
+    uow = SqlUnitOfWork("survey", outbox.database, outbox.table, outbox.consumed)
+    with uow:
+        uow.emit_at_commit()
+        emitted = [uow.emit("invitation.requested", _invitation()) for _ in range(3)]
+    assert sorted((row.event_id, row.consumer, row.payload["id"]) for row in rows(outbox)) == sorted(
+        (envelope["id"], "dispatch", envelope["id"]) for envelope in emitted
+    )
+
+    with pytest.raises(RuntimeError), uow:
+        uow.emit_at_commit()
+        uow.emit("invitation.requested", _invitation())
+        raise RuntimeError("the batch failed")
+    assert len(rows(outbox)) == 3
+
+
+def test_events_are_stored_as_they_are_emitted_unless_asked_otherwise(outbox):
+    # What a transaction that reads the outbox after emitting (an erasure) relies on.
+    uow = SqlUnitOfWork("survey", outbox.database, outbox.table, outbox.consumed)
+    with uow:
+        envelope = uow.emit("invitation.requested", _invitation())
+        assert uow.session.execute(select(outbox.table.c.event_id)).scalars().all() == [envelope["id"]]
