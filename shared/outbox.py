@@ -89,33 +89,33 @@ def consumed_events_table(metadata: MetaData, service: str) -> Table:
 
 
 def record_event(session: Session, outbox: Table, envelope: dict[str, Any]) -> None:
-    """Queue an event for each of its consumers, inside the caller's transaction."""
-    record_events(session, outbox, [envelope])
-
-
-def record_events(session: Session, outbox: Table, envelopes: Sequence[dict[str, Any]]) -> None:
-    """Queue events for each of their consumers, inside the caller's transaction, in one statement.
+    """Queue an event for each of its consumers, inside the caller's transaction.
 
     On the session's connection, not through the session: no autoflush first. The rows refer to nothing, and
     what the transaction changed meanwhile is written with its next flush (one flush for a decision's
     invitation and the next decision's customer, not one each)."""
-    now = utcnow()
-    session.connection().execute(
-        insert(outbox),
-        [
-            {
-                "event_id": envelope["id"],
-                "consumer": consumer,
-                "event_type": envelope["type"],
-                "payload": envelope,
-                "created_at": now,
-                "publish_attempts": 0,
-                "next_publish_at": now,
-            }
-            for envelope in envelopes
-            for consumer in EVENTS[envelope["type"]].consumers
-        ],
-    )
+    insert_outbox_rows(session, outbox, outbox_rows(envelope, utcnow()))
+
+
+def outbox_rows(envelope: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of an event emitted at ``now``: one per consumer, due at once."""
+    return [
+        {
+            "event_id": envelope["id"],
+            "consumer": consumer,
+            "event_type": envelope["type"],
+            "payload": envelope,
+            "created_at": now,
+            "publish_attempts": 0,
+            "next_publish_at": now,
+        }
+        for consumer in EVENTS[envelope["type"]].consumers
+    ]
+
+
+def insert_outbox_rows(session: Session, outbox: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``outbox_rows`` of any number of events in one statement, as ``record_event`` writes them."""
+    session.connection().execute(insert(outbox), rows)
 
 
 def first_consumption(session: Session, consumed: Table, event_id: str, consumer: str) -> bool:

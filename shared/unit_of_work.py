@@ -18,10 +18,17 @@ from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.clock import utcnow
 from shared.db import Database
 from shared.events import EVENTS, new_event
 from shared.logs import current_request_id
-from shared.outbox import first_consumption, first_consumption_unless, record_event, record_events
+from shared.outbox import (
+    first_consumption,
+    first_consumption_unless,
+    insert_outbox_rows,
+    outbox_rows,
+    record_event,
+)
 from shared.scheduling import COMMITTED_EVENTS
 
 
@@ -145,7 +152,8 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _begin(self) -> None:
         self._wakes_clock = False
-        self._emitted_at_commit: list[dict[str, Any]] | None = None  # None: stored as they are emitted
+        # The outbox rows of the events emitted, as each was emitted; None: stored as they are emitted.
+        self._rows_at_commit: list[dict[str, Any]] | None = None
         self.session: Session = self.database.session()
         self.session.begin()
         self._open_repositories(self.session)
@@ -154,12 +162,12 @@ class SqlUnitOfWork(UnitOfWork):
         """Subclasses create their repositories on ``session`` here."""
 
     def emit_at_commit(self) -> None:
-        if self._emitted_at_commit is None:
-            self._emitted_at_commit = []
+        if self._rows_at_commit is None:
+            self._rows_at_commit = []
 
     def _commit(self) -> None:
-        if self._emitted_at_commit:
-            record_events(self.session, self.outbox, self._emitted_at_commit)
+        if self._rows_at_commit:
+            insert_outbox_rows(self.session, self.outbox, self._rows_at_commit)
         self.session.commit()
 
     def _rollback(self) -> None:
@@ -173,8 +181,9 @@ class SqlUnitOfWork(UnitOfWork):
         return Conflict(str(error.orig)) if isinstance(error, IntegrityError) else None
 
     def _store_event(self, envelope: dict[str, Any]) -> None:
-        if self._emitted_at_commit is not None:
-            self._emitted_at_commit.append(envelope)
+        if self._rows_at_commit is not None:
+            # Created and due when emitted, as record_event would have written them then.
+            self._rows_at_commit += outbox_rows(envelope, utcnow())
         else:
             record_event(self.session, self.outbox, envelope)
         if not self._wakes_clock:
