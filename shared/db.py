@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import pq
 from sqlalchemy import JSON, DateTime, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, ProgrammingError
@@ -22,7 +18,8 @@ from sqlalchemy.types import TypeDecorator
 from shared.clock import as_utc
 from shared.scheduling import PostgresWaker
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from shared.kept_connections import KeptConnections
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -105,7 +102,8 @@ class Database:
         self.url = url
         self.engine = engine or create_database_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.kept_connections = KeptConnections(self.engine)
+        self._kept_connections: KeptConnections | None = None
+        self._kept_lock = threading.Lock()
         self._wakers: dict[str, PostgresWaker] = {}
 
     @property
@@ -129,6 +127,21 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
+    @property
+    def kept_connections(self) -> KeptConnections:
+        """Connections kept per thread for a one-statement hot path (the CRM intake on PostgreSQL), made on
+        first use: psycopg is imported only by a process that runs one (~60 ms and 9 MiB at start-up in
+        every other, embedded mode on SQLite included)."""
+        kept = self._kept_connections
+        if kept is None:
+            with self._kept_lock:
+                if self._kept_connections is None:
+                    from shared.kept_connections import KeptConnections  # noqa: PLC0415 (see above)
+
+                    self._kept_connections = KeptConnections(self.engine)
+                kept = self._kept_connections
+        return kept
+
     def waker(self, channel: str) -> PostgresWaker:
         """What wakes the clocks listening on ``channel`` after a commit here (PostgreSQL); closed with the
         database."""
@@ -140,106 +153,6 @@ class Database:
     def dispose(self) -> None:
         for waker in self._wakers.values():
             waker.close()
-        self.kept_connections.close()
+        if self._kept_connections is not None:
+            self._kept_connections.close()
         self.engine.dispose()
-
-
-class KeptConnections:
-    """One psycopg connection per thread, taken out of the engine's pool and kept open in autocommit, for a
-    hot path whose whole transaction is one statement (the CRM intake, issue 19): no pool checkout and
-    check-in, no autocommit switch, no cursor. Its statements are prepared once per connection and run
-    through libpq itself (parameters and answers as text), without psycopg's Python layer around them, which
-    cost more CPU than the statement's round trip.
-
-    A connection found lost (the server restarted, a proxy dropped it) is replaced and the statement run once
-    more on a new one, so the statement must be safe to run twice: it may have been committed before the
-    answer was lost. The pool's idle connections are closed then too, as SQLAlchemy does on a disconnect.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._kept: dict[int, _KeptConnection] = {}  # by thread id
-        self._pid = os.getpid()
-        # A parent process's connections, inherited through fork: never closed here (closing one would end
-        # the parent's session), never used.
-        self._inherited: list[dict[int, _KeptConnection]] = []
-
-    def fetchone(self, sql: str, parameters: Sequence[str | None]) -> tuple[str | None, ...] | None:
-        """The first row ``sql`` (parameters ``$1``, ``$2``...) answers, as text, run with ``parameters``
-        (text, or None for null) and committed on this thread's own connection; None when it has no row."""
-        thread = threading.get_ident()
-        kept = self._kept.get(thread) if self._pid == os.getpid() else None
-        if kept is None:
-            kept = self._open(thread)
-        try:
-            return kept.fetchone(sql, parameters)
-        except psycopg.Error as error:
-            if kept.pgconn.status == pq.ConnStatus.OK:
-                raise  # the statement failed, not the connection: in autocommit it is ready for the next
-            log.warning("a kept database connection was lost (%s): the statement runs on a new one", error)
-            self._discard(thread)
-            self._engine.pool.dispose()  # its idle connections are likely lost too
-        return self._open(thread).fetchone(sql, parameters)
-
-    def connection(self) -> psycopg.Connection[Any]:
-        """This thread's connection (opened now if it has none): to trace it, or to end it in a test."""
-        thread = threading.get_ident()
-        kept = self._kept.get(thread) if self._pid == os.getpid() else None
-        return (kept or self._open(thread)).connection
-
-    def _open(self, thread: int) -> _KeptConnection:
-        if self._pid != os.getpid():
-            self._inherited.append(self._kept)
-            self._kept, self._pid = {}, os.getpid()
-        pooled = self._engine.raw_connection()  # connected as the engine connects (its events, its arguments)
-        pooled.detach()  # ours from now on: the pool neither resets nor hands it out
-        kept = self._kept[thread] = _KeptConnection(pooled.dbapi_connection)
-        return kept
-
-    def _discard(self, thread: int) -> None:
-        kept = self._kept.pop(thread)
-        with suppress(Exception):
-            kept.connection.close()
-
-    def close(self) -> None:
-        """Close this process's kept connections (the database is disposed of)."""
-        if self._pid != os.getpid():
-            return
-        for thread in list(self._kept):
-            self._discard(thread)
-
-
-class _KeptConnection:
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        connection.autocommit = True  # each statement its own transaction: no BEGIN, no COMMIT
-        self.connection = connection
-        self.pgconn = connection.pgconn
-        self.encoding = connection.info.encoding
-        self._prepared: dict[str, bytes] = {}  # statement -> its name on this connection
-
-    def fetchone(self, sql: str, parameters: Sequence[str | None]) -> tuple[str | None, ...] | None:
-        name = self._prepared.get(sql) or self._prepare(sql)
-        encoding = self.encoding
-        values = []
-        for value in parameters:
-            if value is not None and "\x00" in value:
-                # libpq takes text parameters up to a NUL; psycopg refuses them too.
-                raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-            values.append(None if value is None else value.encode(encoding))
-        result = self.pgconn.exec_prepared(name, values)
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            raise psycopg.errors.error_from_result(result, encoding)
-        if result.ntuples == 0:
-            return None
-        return tuple(
-            None if (cell := result.get_value(0, column)) is None else cell.decode(encoding)
-            for column in range(result.nfields)
-        )
-
-    def _prepare(self, sql: str) -> bytes:
-        name = f"kept_{len(self._prepared)}".encode()
-        result = self.pgconn.prepare(name, sql.encode(self.encoding))
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise psycopg.errors.error_from_result(result, self.encoding)
-        self._prepared[sql] = name
-        return name

@@ -17,7 +17,7 @@ from services.survey.app import create_app as survey_app
 from services.survey.models import CrmEvent
 from services.survey.schemas import EVENT_TYPE_CHECK
 from services.survey.unit_of_work import SqlSurveyUnitOfWork
-from shared import db, metrics
+from shared import kept_connections, metrics
 from shared.clock import utcnow
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, crm_event, make_settings, migrated_service, signed_request
@@ -174,7 +174,7 @@ def test_an_event_whose_answer_was_lost_after_its_commit_is_answered_as_accepted
     # The first run commits, then its answer never comes; the run on a new connection finds the row stored:
     # it is this event's own row (its id), so the answer is "accepted", not "duplicate".
     runs = []
-    real = db._KeptConnection.fetchone
+    real = kept_connections._KeptConnection.fetchone
 
     def commit_then_lose_the_answer(kept, sql, parameters):
         runs.append(kept)
@@ -184,7 +184,7 @@ def test_an_event_whose_answer_was_lost_after_its_commit_is_answered_as_accepted
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         return real(kept, sql, parameters)
 
-    monkeypatch.setattr(db._KeptConnection, "fetchone", commit_then_lose_the_answer)
+    monkeypatch.setattr(kept_connections._KeptConnection, "fetchone", commit_then_lose_the_answer)
     values = _values("answer-lost")
 
     event_id, stored = SqlSurveyUnitOfWork(survey.database).receive_crm_event(values)

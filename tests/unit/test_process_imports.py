@@ -16,7 +16,7 @@ import pytest
 
 SERVICES = ("survey", "dispatch", "sentiment", "followup")
 # Loaded on first use only, in every process: when a message is sent, a password checked, a phone number
-# read, a migration run, a comment analysed.
+# read, a migration run, a comment analysed, PostgreSQL first connected to (psycopg: never on SQLite).
 ON_FIRST_USE = {
     "requests",
     "sendgrid",
@@ -27,6 +27,7 @@ ON_FIRST_USE = {
     "textblob",
     "nltk",
     "numpy",
+    "psycopg",
 }
 WEB_STACK = {"flask", "flask_smorest", "apispec", "wtforms", "flask_wtf", "werkzeug"}
 
