@@ -75,6 +75,12 @@ def in_fitting_half(set_name: str, item_id: str) -> bool:
     return zlib.crc32(f"{set_name}:{item_id}".encode()) % 100 < FIT_SHARE_PERCENT
 
 
+def encoder_fold(source: str, item_id: str) -> int:
+    """0 or 1: which of two encoders fine-tuned without it embeds a fitting text for the head's fit
+    (bench/finetune_encoder.py --fold, bench/fit_model_head.py --fold-layers)."""
+    return zlib.crc32(f"fold:{source}:{item_id}".encode()) % 2
+
+
 def split(set_name: str, items: Iterable[RatedText]) -> tuple[list[RatedText], list[RatedText]]:
     fitting, held_out = [], []
     for item in items:

