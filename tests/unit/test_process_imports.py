@@ -30,8 +30,10 @@ ON_FIRST_USE = {
     "psycopg",
 }
 # Modules loaded on first use although their package is loaded at start: prometheus_client's exposition (and
-# its package __init__: http.server, wsgiref, urllib.request) with the first scrape of /metrics.
-ON_FIRST_USE_MODULES = {"prometheus_client.exposition"}
+# its package __init__: http.server, wsgiref, urllib.request) with the first scrape of /metrics; Flask-WTF's
+# forms and reCAPTCHA field (its package __init__; the guard's CSRF protection loads at start) with the first
+# sign-in or API keys page.
+ON_FIRST_USE_MODULES = {"prometheus_client.exposition", "flask_wtf.form", "flask_wtf.recaptcha"}
 # SQLAlchemy's SQLite dialect is for embedded mode and tests; survey's models load it at start (an index
 # with a ``sqlite_where`` has its argument checked by the dialect), the other services only on SQLite.
 SQLITE_DIALECT = "sqlalchemy.dialects.sqlite"
@@ -73,7 +75,7 @@ def test_a_worker_or_a_clock_loads_no_web_stack(service):
 def test_a_web_process_loads_no_broker_nor_sdk(service):
     # What `gunicorn services.<name>.wsgi:app` imports to build the app.
     modules = modules_after(f"import services.{service}.bootstrap, services.{service}.app")
-    assert "flask_smorest" in modules
+    assert {"flask_smorest", "flask_wtf.csrf"} <= modules
     assert "dramatiq" not in top_level(modules)
     assert loaded_on_first_use(service, modules) == set()
 
