@@ -164,3 +164,21 @@ def test_building_a_sendgrid_email_loads_the_mail_helper_alone():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == [[], "pat@example.com", "SendGridAPIClient"]
+
+
+def test_sentiment_builds_its_runtime_and_app_without_the_analysis_and_loads_it_with_the_first_comment():
+    # Light tier and the built-in topics (no SENTIMENT_TOPICS_FILE): nothing to check at start, so the web
+    # process and the worker load the analysis with the first comment they score.
+    code = (
+        "import json, sys\n"
+        "from shared.settings import Settings\n"
+        "from services.sentiment.bootstrap import SERVICE\n"
+        "runtime = SERVICE.bootstrap(Settings.from_env({'DATABASE_URL': 'sqlite://'}))\n"
+        "SERVICE.create_app(runtime)\n"
+        "before = 'services.sentiment.analysis' in sys.modules\n"
+        "from services.sentiment import service\n"
+        "hint = service.language_hint('tr-TR')\n"
+        "print(json.dumps([before, hint, 'services.sentiment.analysis' in sys.modules]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, "tr", True]
