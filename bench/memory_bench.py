@@ -17,7 +17,9 @@ does (about 18 MiB: more than a third of bare Flask). So two more baselines show
 that: the same bare Flask app and bare dramatiq worker with an ORM model read through a Session on the same
 database (ORM_MODEL below); their ratios are printed beside the ones the target is judged on. And a floor:
 the same app and worker reading the same table through SQLAlchemy Core on psycopg, no ORM (CORE_MODEL
-below), which no process of ours that reads PostgreSQL with the declared stack can go under.
+below), which no process of ours that reads PostgreSQL with the declared stack can go under; and the floor of
+a service's web process: the ORM app served through flask-smorest (BARE_SMOREST_APP below), as every service's
+API is, with none of our code.
 
 VmRSS is read twice: at idle (every process started and migrated, then ``--quiet`` seconds of nothing),
 and warm (after one event went round the loop: invited by email, answered with a comment, its sentiment
@@ -142,6 +144,40 @@ def touch(event_id):
 """
 # Each database layer's bare Flask app and bare dramatiq worker: (name in file and role names, its model).
 DB_LAYERS = (("orm", ORM_MODEL), ("core", CORE_MODEL))
+# The bare web apps, by port name: Flask alone, on each database layer, and flask-smorest on the ORM.
+BARE_WEB_APPS = ("bare", "bare-orm", "bare-core", "bare-smorest")
+# The declared web stack's floor: the ORM model served through flask-smorest, as every service's API is (a
+# Blueprint, a MethodView answering through a marshmallow schema, the OpenAPI document), no code of ours.
+BARE_SMOREST_APP = """
+from flask import Flask
+from flask.views import MethodView
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
+
+
+class EventSchema(Schema):
+    id = fields.String(allow_none=True)
+
+
+blp = Blueprint("events", __name__)
+
+
+@blp.route("/event/<event_id>")
+class EventView(MethodView):
+    @blp.response(200, EventSchema)
+    def get(self, event_id):
+        return {"id": read(event_id)}
+
+
+def create_app():
+    app = Flask("bare-smorest")
+    app.config.update(
+        API_TITLE="bare", API_VERSION="1", OPENAPI_VERSION="3.1.0", OPENAPI_URL_PREFIX="/openapi",
+        OPENAPI_JSON_PATH="bare.json",
+    )
+    Api(app).register_blueprint(blp)
+    return app
+"""
 
 
 # --- processes, read from /proc -------------------------------------------------------------------------
@@ -256,10 +292,7 @@ class Run:
             ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
             + f"/{self.database}"
         )
-        self.ports = {
-            name: free_port()
-            for name in ("gateway", "simulator", "bare", "bare-orm", "bare-core", *SERVICE_NAMES)
-        }
+        self.ports = {name: free_port() for name in ("gateway", "simulator", *BARE_WEB_APPS, *SERVICE_NAMES)}
         self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
 
     def start_all(self) -> None:
@@ -373,6 +406,25 @@ class Run:
                     cwd=self.scratch,
                 )
             )
+        (self.scratch / "bare_smorest_app.py").write_text(ORM_MODEL + BARE_SMOREST_APP)
+        self.processes.append(
+            start(
+                [
+                    str(BIN / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{self.ports['bare-smorest']}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    "-",
+                    "--pythonpath",
+                    str(self.scratch),
+                    "bare_smorest_app:create_app()",
+                ],
+                {"BARE_DATABASE_URL": self.database_url},
+                bare_log,
+            )
+        )
         self.processes.append(
             start(
                 [python, "-c", BARE_CLOCK],
@@ -393,7 +445,7 @@ class Run:
                     120,
                     f"{name}'s app on {web}",
                 )
-        for bare in ("bare", "bare-orm", "bare-core"):
+        for bare in BARE_WEB_APPS:
             wait_until(
                 lambda bare=bare: requests.get(f"{self.urls[bare]}/", timeout=2).status_code == 404, 60, bare
             )
@@ -463,8 +515,9 @@ class Run:
                 requests.get(f"{self.urls['gateway']}/openapi/{name}.json", timeout=5)
             requests.get(f"{self.urls['followup']}/v1/tasks", headers=staff, timeout=5)
             requests.post(f"{self.urls['bare']}/json", json={"id": "warm"}, timeout=5)
-            for layer, _ in DB_LAYERS:
+            for layer in (*(layer for layer, _ in DB_LAYERS), "smorest"):
                 requests.get(f"{self.urls[f'bare-{layer}']}/event/warm", timeout=5)
+            requests.get(f"{self.urls['bare-smorest']}/openapi/bare.json", timeout=5)
         from dramatiq import Message
         from dramatiq.brokers.redis import RedisBroker
 
@@ -513,6 +566,7 @@ BASELINES = [
     ("bare-dramatiq-orm", "bare dramatiq + SQLAlchemy ORM, 1 process x 4 threads"),
     ("bare-flask-core", "bare Flask + SQLAlchemy Core, gunicorn 2 sync workers"),
     ("bare-dramatiq-core", "bare dramatiq + SQLAlchemy Core, 1 process x 4 threads"),
+    ("bare-flask-smorest", "bare Flask + flask-smorest + ORM, gunicorn 2 sync workers"),
 ]
 
 
@@ -550,9 +604,9 @@ def main() -> None:
         "resident memory per process (VmRSS, MiB): idle = started, migrated, "
         f"{args.quiet:g} s quiet; warm = after one event went round the loop"
     )
-    print(f"{'baseline':52} {'idle':>6} {'warm':>6}")
+    print(f"{'baseline':58} {'idle':>6} {'warm':>6}")
     for role, label in BASELINES:
-        print(f"{label:52} {idle.get(role, 0):6.1f} {warm.get(role, 0):6.1f}")
+        print(f"{label:58} {idle.get(role, 0):6.1f} {warm.get(role, 0):6.1f}")
     print(
         f"{'process (infra/Procfile)':42} {'idle':>6} {'warm':>6} {'base':>6} {'ratio idle':>10} {'warm':>6}"
         f"  {'+ORM':>6} {'ratio warm':>10}"
@@ -580,13 +634,21 @@ def main() -> None:
         f"beside the bare framework with SQLAlchemy's ORM, above {TARGET}x: "
         f"{', '.join(over_orm) if over_orm else 'none'}"
     )
-    # The floor: what reading PostgreSQL through SQLAlchemy Core on psycopg costs before any code of ours.
-    for kind, bare in (("flask", "bare-flask"), ("dramatiq", "bare-dramatiq-4")):
-        core, base = warm.get(f"bare-{kind}-core"), warm.get(bare)
-        if core and base:
+    # The floors: what reading PostgreSQL through SQLAlchemy Core on psycopg costs before any code of ours,
+    # and what the declared stack of a service's web process (flask-smorest on the ORM) costs.
+    floors = (
+        ("flask", "bare-flask-core", "SQLAlchemy Core on psycopg"),
+        ("flask", "bare-flask-orm", "SQLAlchemy ORM on psycopg"),
+        ("flask", "bare-flask-smorest", "flask-smorest + SQLAlchemy ORM on psycopg"),
+        ("dramatiq", "bare-dramatiq-core", "SQLAlchemy Core on psycopg"),
+        ("dramatiq", "bare-dramatiq-orm", "SQLAlchemy ORM on psycopg"),
+    )
+    for kind, role, stack in floors:
+        floor, base = warm.get(role), warm.get("bare-flask" if kind == "flask" else "bare-dramatiq-4")
+        if floor and base:
             print(
-                f"floor: bare {kind} + SQLAlchemy Core on psycopg is already {core / base:.2f}x bare {kind} "
-                f"({core:.1f} vs {base:.1f} MiB warm)"
+                f"floor: bare {kind} + {stack} is already {floor / base:.2f}x bare {kind} "
+                f"({floor:.1f} vs {base:.1f} MiB warm)"
             )
 
 

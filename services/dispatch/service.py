@@ -7,10 +7,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache, partial
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, select_autoescape
+from functools import cache, lru_cache, partial
+from typing import TYPE_CHECKING, Any
 
 from shared.channels import Channel, normal_address
 from shared.clock import as_utc, utcnow
@@ -41,12 +39,26 @@ from .quiet_hours import SendingWindow, customer_zone, next_sending_time
 from .runtime import DispatchRuntime
 from .unit_of_work import DispatchUnitOfWork
 
+if TYPE_CHECKING:
+    import jinja2
+
 log = logging.getLogger(__name__)
 
-# Compiled on first use and kept: templates change with a release, so no file is looked at again per email.
-_emails = Environment(
-    loader=PackageLoader("services.dispatch", "templates"), autoescape=select_autoescape(), auto_reload=False
-)
+
+def _email_template(name: str) -> jinja2.Template:
+    """An email's template, compiled on first use and kept: templates change with a release, so no file is
+    looked at again per email."""
+    return _email_templates().get_template(name)
+
+
+@cache
+def _email_templates() -> jinja2.Environment:
+    # Imported here: Jinja (some 1.5 MiB) loads in the process that renders the first email, not in every
+    # process importing the use cases (dispatch's worker and clock).
+    import jinja2
+
+    loader = jinja2.PackageLoader("services.dispatch", "templates")
+    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(), auto_reload=False)
 
 
 @consumes("invitation.requested")
@@ -277,7 +289,7 @@ def _render_invitation(
     return {
         **kept,
         "subject": f"{reminder_words['subject']}: {subject}" if reminder_words else subject,
-        "html": _emails.get_template("dispatch/invitation_email.html").render(
+        "html": _email_template("dispatch/invitation_email.html").render(
             message=message,
             links=links,
             reminder=reminder_words,
@@ -316,7 +328,7 @@ def _render_message(
     unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
     return {
         "subject": message.subject,
-        "html": _emails.get_template("dispatch/message_email.html").render(
+        "html": _email_template("dispatch/message_email.html").render(
             message=message,
             brand=_brand(runtime),
             locale=delivery.locale,

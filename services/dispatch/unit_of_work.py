@@ -6,6 +6,7 @@ unit tests' fake keeps the same methods over dicts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -13,7 +14,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.claims import claim_due, stalled
@@ -108,14 +108,27 @@ class DispatchUnitOfWork(UnitOfWork):
 
 _DELIVERIES = Delivery.__table__
 _OPT_OUTS = OptOut.__table__
-# Built once, executed with each delivery's values on the session's connection (a statement built per call,
-# or run through the ORM's session, costs more than its run).
-_INSERT_NEW = {
-    dialect: insert(_DELIVERIES)
-    .on_conflict_do_nothing(index_elements=["source_id", "kind"])
-    .returning(_DELIVERIES.c.id)
-    for dialect, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
-}
+
+
+@functools.cache
+def _insert_new(dialect: str) -> Any:
+    """The insert of a new delivery on ``dialect``, built once, on first use: executed with each delivery's
+    values on the session's connection (a statement built per call, or run through the ORM's session, costs
+    more than its run)."""
+    if dialect == "postgresql":
+        insert: Any = postgresql_insert
+    elif dialect == "sqlite":
+        # Imported here: only embedded mode and tests run on SQLite; services mode never loads its dialect.
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise KeyError(dialect)
+    return (
+        insert(_DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["source_id", "kind"])
+        .returning(_DELIVERIES.c.id)
+    )
+
+
 _OPTED_OUT = select(_OPT_OUTS.c.id).where(
     _OPT_OUTS.c.channel == bindparam("channel"), _OPT_OUTS.c.address == bindparam("address")
 )
@@ -141,7 +154,7 @@ class SqlDeliveries:
     def add_new(self, delivery: Delivery) -> bool:
         # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
         values = {key: value for key, value in _column_values(delivery).items() if value is not None}
-        statement = _INSERT_NEW[self.session.get_bind().dialect.name]
+        statement = _insert_new(self.session.get_bind().dialect.name)
         return self.session.connection().execute(statement, values).first() is not None
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:

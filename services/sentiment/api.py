@@ -6,9 +6,10 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .analysis import analyze, analyze_batch
 from .runtime import SentimentRuntime
 from .schemas import AnalysisBatchSchema, AnalysisSchema, AnalyzeBatchSchema, AnalyzeSchema
+
+# The analysis is imported in the views: it loads with the first text analysed (see .runtime).
 
 blp = Blueprint("analyze", __name__, url_prefix="/v1", description="Sentiment of open-text answers")
 
@@ -19,6 +20,8 @@ class Analyze(MethodView):
     @blp.response(200, AnalysisSchema)
     def post(self, body):
         """Polarity, subjectivity, label, language and key phrases of one text."""
+        from .analysis import analyze  # noqa: PLC0415 (on first use, see above)
+
         runtime = _runtime()
         return analyze(body["text"], language=body["language"], topics=runtime.topics, tier=runtime.tier)
 
@@ -29,6 +32,8 @@ class AnalyzeBatch(MethodView):
     @blp.response(200, AnalysisBatchSchema)
     def post(self, body):
         """The same for up to 1,000 texts, in their order."""
+        from .analysis import analyze_batch  # noqa: PLC0415 (on first use, see above)
+
         runtime = _runtime()
         texts, language = body["texts"], body["language"]
         return {"results": analyze_batch(texts, language=language, topics=runtime.topics, tier=runtime.tier)}

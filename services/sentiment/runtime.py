@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.db import Database
 from shared.identity.store import IdentityStore, identity_store
 from shared.outbox import Outbox, OutboxPolicy
-from shared.settings import Settings
+from shared.settings import SENTIMENT_ANALYZERS, Settings
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
-from .analysis import LIGHT, MODEL, TopicTagger, analyzer_for, default_topics
+
+if TYPE_CHECKING:
+    from .analysis import TopicTagger
+
+# The analysis package (its lexicons' code, cue tables and rules: some 1.7 MiB resident) loads with the first
+# comment a process analyses, not at start; unless the deployment names what must be checked at start: a
+# topics file or the model tier (below). SENTIMENT_ANALYZER's tiers are analysis.LIGHT and analysis.MODEL.
+LIGHT, MODEL = SENTIMENT_ANALYZERS
 
 
 @dataclass
@@ -30,11 +38,14 @@ class SentimentRuntime:
     tier: str = LIGHT
 
 
-def topic_tagger(settings: Settings) -> TopicTagger:
-    """The deployment's topic list; a broken file stops the service at start, not at its first comment."""
-    if settings.sentiment_topics_file:
-        return TopicTagger.from_file(settings.sentiment_topics_file)
-    return default_topics()
+def topic_tagger(settings: Settings) -> TopicTagger | None:
+    """The deployment's topic list; a broken file stops the service at start, not at its first comment.
+    None without SENTIMENT_TOPICS_FILE: the analysis takes its built-in list."""
+    if not settings.sentiment_topics_file:
+        return None
+    from .analysis import TopicTagger  # noqa: PLC0415 (on first use, see above)
+
+    return TopicTagger.from_file(settings.sentiment_topics_file)
 
 
 def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
@@ -53,5 +64,7 @@ def analyzer_tier(settings: Settings) -> str:
     """The tier SENTIMENT_ANALYZER names; the model tier is loaded now, so a missing model (the `model`
     extra not installed) stops the service at start rather than at its first comment."""
     if settings.sentiment_analyzer == MODEL:
+        from .analysis import analyzer_for  # noqa: PLC0415 (on first use, see above)
+
         analyzer_for("en", MODEL)
     return settings.sentiment_analyzer

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from flask import (
@@ -33,26 +33,24 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import InputRequired, Length
 
 from shared.clock import utcnow
+from shared.imports import submodule_without_package_init
 from shared.principal import Principal, Role, current_principal
 from shared.problems import JSON_PREFIXES, problem
 from shared.settings import Settings
 
-from .domain import (
-    MAX_EMAIL_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_PASSWORD_LENGTH,
-    IdentityError,
-    SignInThrottledError,
-    UnknownApiKeyError,
-    WrongCredentialsError,
-)
+from .domain import IdentityError, SignInThrottledError, UnknownApiKeyError, WrongCredentialsError
 from .store import IdentityStore
+
+if TYPE_CHECKING:
+    from .forms import NewApiKeyForm
+
+# Flask-WTF's CSRF protection, which every app's guard uses, without the package's __init__: that also loads
+# FlaskForm and the reCAPTCHA field (urllib.request), which only the sign-in and API keys pages need; their
+# forms (.forms) load with the first of those pages.
+submodule_without_package_init("flask_wtf", "csrf")
+from flask_wtf.csrf import CSRFError, CSRFProtect  # noqa: E402 (after the submodule above)
 
 log = logging.getLogger(__name__)
 
@@ -307,16 +305,6 @@ def _page(template: str, status: int, **context: Any) -> Response:
 pages = Blueprint("identity", __name__)
 
 
-class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Length(max=MAX_EMAIL_LENGTH)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_PASSWORD_LENGTH)])
-
-
-class NewApiKeyForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired(), Length(max=MAX_NAME_LENGTH)])
-    role = SelectField("Role", choices=[role.value for role in Role], default=Role.AGENT.value)
-
-
 def _identity_pages() -> _IdentityPages:
     return current_app.extensions[_PAGES]
 
@@ -329,6 +317,8 @@ def sign_in() -> Response:
     signed_in = current_principal()
     if request.method == "GET" and signed_in is not None and signed_in.is_user:
         return redirect(target, code=303)
+    from .forms import SignInForm  # on first use (see the imports above)
+
     # FlaskForm checks the CSRF token here although the page is public: it stops a stranger's site from
     # signing a staff member into the stranger's account.
     form = SignInForm()
@@ -361,12 +351,16 @@ def sign_out() -> Response:
 @pages.get("/api-keys")
 @requires(Role.ADMIN)
 def api_keys() -> Response:
+    from .forms import NewApiKeyForm  # on first use (see the imports above)
+
     return _api_keys_page(NewApiKeyForm(), 200)
 
 
 @pages.post("/api-keys")
 @requires(Role.ADMIN)
 def create_api_key() -> Response:
+    from .forms import NewApiKeyForm  # on first use (see the imports above)
+
     form = NewApiKeyForm()
     if not form.validate_on_submit():
         return _api_keys_page(form, 400)

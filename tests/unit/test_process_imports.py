@@ -29,7 +29,15 @@ ON_FIRST_USE = {
     "numpy",
     "psycopg",
 }
-WEB_STACK = {"flask", "flask_smorest", "apispec", "wtforms", "flask_wtf", "werkzeug"}
+# Modules loaded on first use although their package is loaded at start: prometheus_client's exposition (and
+# its package __init__: http.server, wsgiref, urllib.request) with the first scrape of /metrics; Flask-WTF's
+# forms and reCAPTCHA field (its package __init__; the guard's CSRF protection loads at start) with the first
+# sign-in or API keys page.
+ON_FIRST_USE_MODULES = {"prometheus_client.exposition", "flask_wtf.form", "flask_wtf.recaptcha"}
+# SQLAlchemy's SQLite dialect is for embedded mode and tests; survey's models load it at start (an index
+# with a ``sqlite_where`` has its argument checked by the dialect), the other services only on SQLite.
+SQLITE_DIALECT = "sqlalchemy.dialects.sqlite"
+WEB_STACK = {"flask", "flask_smorest", "apispec", "wtforms", "flask_wtf", "werkzeug", "jinja2"}
 
 
 def modules_after(statements: str) -> set[str]:
@@ -41,23 +49,35 @@ def modules_after(statements: str) -> set[str]:
 
 def imported_by(statements: str) -> set[str]:
     """The top-level packages a fresh interpreter holds after running ``statements``."""
-    return {module.split(".")[0] for module in modules_after(statements)}
+    return top_level(modules_after(statements))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {module.split(".")[0] for module in modules}
+
+
+def loaded_on_first_use(service: str, modules: set[str]) -> set[str]:
+    """What of ``modules`` a process of ``service`` should have left to its first use."""
+    first_use = ON_FIRST_USE_MODULES | ({SQLITE_DIALECT} if service != "survey" else set())
+    return (top_level(modules) & ON_FIRST_USE) | (modules & first_use)
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_worker_or_a_clock_loads_no_web_stack(service):
     # What `dramatiq services.<name>.worker` and `closeloop clock <name>` import before they run.
-    loaded = imported_by(f"import services.{service}.bootstrap, shared.broker, shared.scheduling")
-    assert "dramatiq" in loaded  # the check sees what it should
-    assert loaded & (WEB_STACK | ON_FIRST_USE) == set()
+    modules = modules_after(f"import services.{service}.bootstrap, shared.broker, shared.scheduling")
+    assert {"dramatiq", "prometheus_client.metrics"} <= modules  # the check sees what it should
+    assert top_level(modules) & WEB_STACK == set()
+    assert loaded_on_first_use(service, modules) == set()
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_web_process_loads_no_broker_nor_sdk(service):
     # What `gunicorn services.<name>.wsgi:app` imports to build the app.
-    loaded = imported_by(f"import services.{service}.bootstrap, services.{service}.app")
-    assert "flask_smorest" in loaded
-    assert loaded & ({"dramatiq"} | ON_FIRST_USE) == set()
+    modules = modules_after(f"import services.{service}.bootstrap, services.{service}.app")
+    assert {"flask_smorest", "flask_wtf.csrf"} <= modules
+    assert "dramatiq" not in top_level(modules)
+    assert loaded_on_first_use(service, modules) == set()
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -65,12 +85,48 @@ def test_a_clock_loads_its_own_service_alone(service):
     # `closeloop clock <name>` (and `closeloop migrate <name>` before a web process) import one service.
     modules = modules_after(f"from closeloop import cli\ncli._wiring({service!r})")
     assert {module.split(".")[1] for module in modules if module.startswith("services.")} == {service}
-    assert {module.split(".")[0] for module in modules} & (WEB_STACK | ON_FIRST_USE) == set()
+    assert top_level(modules) & WEB_STACK == set()
+    assert loaded_on_first_use(service, modules) == set()
 
 
 def test_the_gateway_loads_no_broker_nor_sdk():
-    loaded = imported_by("import closeloop.gateway")
-    assert loaded & ({"dramatiq"} | ON_FIRST_USE) == set()
+    modules = modules_after("import closeloop.gateway")
+    assert "dramatiq" not in top_level(modules)
+    # The gateway holds survey's app, whose models load the SQLite dialect.
+    assert loaded_on_first_use("survey", modules) == set()
+
+
+def test_the_first_scrape_loads_the_exposition_and_the_default_collectors():
+    # Counting loads prometheus_client's metric classes alone; the first scrape runs the package's __init__,
+    # which registers the process, platform and GC collectors before it collects, so /metrics shows them.
+    code = (
+        "import json, sys\n"
+        "from shared import metrics\n"
+        "metrics.SENDS.labels('sms', 'sent').inc()\n"
+        "before = 'prometheus_client.exposition' in sys.modules\n"
+        "body, content_type = metrics.exposition()\n"
+        "text = body.decode()\n"
+        "names = ('closeloop_sends_total', 'process_cpu_seconds_total', 'python_gc_objects_collected_total',"
+        " 'python_info')\n"
+        "shown = [name in text for name in names]\n"
+        "from prometheus_client import CONTENT_TYPE_LATEST\n"
+        "print(json.dumps([before, shown, content_type == CONTENT_TYPE_LATEST]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, [True, True, True, True], True]
+
+
+def test_dispatch_renders_its_first_email_with_jinja_loaded_then():
+    # Jinja loads with the first email dispatch renders, not when a worker or a clock starts (see above).
+    code = (
+        "import json, sys\n"
+        "from services.dispatch import service\n"
+        "before = 'jinja2' in sys.modules\n"
+        "template = service._email_template('dispatch/message_email.html')\n"
+        "print(json.dumps([before, template is service._email_template('dispatch/message_email.html')]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, True]
 
 
 def test_scoring_english_loads_textblob_lexicon_without_nltk():
@@ -108,3 +164,21 @@ def test_building_a_sendgrid_email_loads_the_mail_helper_alone():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == [[], "pat@example.com", "SendGridAPIClient"]
+
+
+def test_sentiment_builds_its_runtime_and_app_without_the_analysis_and_loads_it_with_the_first_comment():
+    # Light tier and the built-in topics (no SENTIMENT_TOPICS_FILE): nothing to check at start, so the web
+    # process and the worker load the analysis with the first comment they score.
+    code = (
+        "import json, sys\n"
+        "from shared.settings import Settings\n"
+        "from services.sentiment.bootstrap import SERVICE\n"
+        "runtime = SERVICE.bootstrap(Settings.from_env({'DATABASE_URL': 'sqlite://'}))\n"
+        "SERVICE.create_app(runtime)\n"
+        "before = 'services.sentiment.analysis' in sys.modules\n"
+        "from services.sentiment import service\n"
+        "hint = service.language_hint('tr-TR')\n"
+        "print(json.dumps([before, hint, 'services.sentiment.analysis' in sys.modules]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, "tr", True]

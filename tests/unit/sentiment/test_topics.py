@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from services.sentiment import analysis
 from services.sentiment.analysis import analyze
 from services.sentiment.analysis.topics import TopicTagger
-from services.sentiment.runtime import topic_tagger
+from services.sentiment.runtime import LIGHT, MODEL, topic_tagger
+from shared.settings import SENTIMENT_ANALYZERS
 from tests.conftest import make_settings
 
 
@@ -43,6 +45,19 @@ def test_topic_list_comes_from_the_configured_file(tmp_path) -> None:
     assert analyze("Nowhere to park", language="en", topics=tagger).topics == ["parking"]
     assert analyze("Otopark yoktu", language="tr", topics=tagger).topics == ["parking"]
     assert analyze("The courier was late", language="en", topics=tagger).topics == []
+
+
+def test_without_a_topic_file_the_built_in_list_is_taken_at_the_first_comment() -> None:
+    # The runtime holds None, which analyze() reads as the built-in list: nothing to load at start.
+    tagger = topic_tagger(make_settings("sqlite://"))
+
+    assert tagger is None
+    assert analyze("The courier was late", language="en", topics=tagger).topics == ["delivery"]
+
+
+def test_the_runtime_names_the_analysis_tiers_without_loading_it() -> None:
+    assert (LIGHT, MODEL) == (analysis.LIGHT, analysis.MODEL)
+    assert analysis.TIERS == SENTIMENT_ANALYZERS
 
 
 def test_malformed_topic_file_is_refused(tmp_path) -> None:
