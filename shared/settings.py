@@ -18,7 +18,8 @@ DEFAULT_SENDING_WINDOW = "08:00-21:00"
 DEFAULT_SMS_HELP_TEXT = "{brand}: customer feedback surveys. Reply STOP to stop them, START to resume."
 # FOLLOWUP_PASSIVES: what a passive's answer opens.
 PASSIVE_POLICIES = ("ignore", "task")
-# SENTIMENT_ANALYZER: lexicons and rules, or sentence embeddings with a fitted head (needs the model extra).
+# SENTIMENT_ANALYZER: lexicons and rules, or sentence embeddings with a fitted head (the default: it reads
+# English comments and human-rated texts better; see README's Sentiment).
 SENTIMENT_ANALYZERS = ("light", "model")
 
 # Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
@@ -161,7 +162,7 @@ class Settings:
     # Sentiment's topic list, a JSON file of {"topic": {"en": [cues], "tr": [cues]}}; unset: built-in.
     sentiment_topics_file: str | None = None
     # Which tier scores comments: "light" (lexicons and rules) or "model" (see README's Sentiment).
-    sentiment_analyzer: str = "light"
+    sentiment_analyzer: str = "model"
     # A review page (a Google review link): every respondent is asked, whatever the score; unset: nobody.
     followup_review_url: str | None = None
     # Referral and review requests wait this long after the first answer, so that a comment or a changed

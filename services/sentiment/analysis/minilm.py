@@ -198,7 +198,7 @@ def integer_graph(model: bytes, ranges: Ranges, lean_attention: bool = True) -> 
     """The model with each dequantized MatMul run on integers: QuantizeLinear of its activations with
     the fixed range `ranges` gives, then MatMulIntegerToFloat on the stored int8 weights (same weights,
     their column scales applied to the int32 product); and `_lean_attention` unless told otherwise (the
-    benchmark's baseline). Needs the `onnx` package (the `model` extra)."""
+    benchmark's baseline). Needs the `onnx` package."""
     import onnx
     from onnx import helper, numpy_helper
 

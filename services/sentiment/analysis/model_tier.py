@@ -1,5 +1,6 @@
-"""The model tier (`SENTIMENT_ANALYZER=model`): English comments read by a head fitted on sentence
-embeddings of all-MiniLM-L6-v2 (`minilm.py`), the light tier's polarity and which of its cues fired.
+"""The model tier (`SENTIMENT_ANALYZER=model`, the default): English comments read by a head fitted on
+sentence embeddings of all-MiniLM-L6-v2 fine-tuned for sentiment (`minilm.py`), the light tier's
+polarity and which of its cues fired.
 
 The head is a small network (one hidden layer of 64 ReLU units) over [embedding, 3 x light polarity,
 cues fired (praise, complaint, suggestion, contrast), 1], a 3-class softmax, fitted by
@@ -7,7 +8,7 @@ bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and t
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
 P(positive) - P(negative); its label thresholds were fitted with it. Answers that are only a score or an
 emoji ("9/10", "👍") and Turkish comments keep the light tier's reading: the model is English-only and has
-no sense of "9/10". Needs the `model` extra (`pip install -e '.[model]'`, see README).
+no sense of "9/10". See README's Sentiment.
 """
 
 from __future__ import annotations

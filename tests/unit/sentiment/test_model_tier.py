@@ -4,6 +4,7 @@ extra is installed, as `make test` installs it. Its accuracy is the benchmark's.
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import services.sentiment.analysis as analysis
 from services.sentiment.analysis import LIGHT, MODEL, analyze, analyze_batch
 from services.sentiment.analysis.model_tier import CUE_FEATURES, ModelHead, ModelReader, head_features
-from services.sentiment.runtime import analyzer_tier
+from services.sentiment.runtime import ModelTierMissing, analyzer_tier
 from shared.settings import Settings
 from tests.conftest import make_settings
 
@@ -108,18 +109,30 @@ def test_model_tier_batch_matches_one_by_one(monkeypatch, reader: ModelReader) -
     assert all(abs(a.polarity - b.polarity) < 1e-6 for a, b in zip(batch, one_by_one, strict=True))
 
 
-def test_light_tier_needs_no_model() -> None:
-    assert analyzer_tier(make_settings("sqlite://")) == LIGHT
+def test_light_tier_needs_no_model(monkeypatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # nothing the model runs on
+    assert analyzer_tier(make_settings("sqlite://", sentiment_analyzer=LIGHT)) == LIGHT
+
+
+def test_model_tier_without_what_it_runs_on_stops_the_service_at_start(monkeypatch) -> None:
+    found = importlib.util.find_spec
+    without_onnxruntime = lambda name: None if name == "onnxruntime" else found(name)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", without_onnxruntime)
+    with pytest.raises(ModelTierMissing, match="needs onnxruntime: reinstall .* SENTIMENT_ANALYZER=light"):
+        analyzer_tier(make_settings("sqlite://"))
+    monkeypatch.setattr(importlib.util, "find_spec", found)
+    assert analyzer_tier(make_settings("sqlite://")) == MODEL
 
 
 def test_analyzer_setting_names_a_tier() -> None:
-    assert Settings.from_env({}).sentiment_analyzer == LIGHT
+    assert Settings.from_env({}).sentiment_analyzer == MODEL  # the default: see README's Sentiment
+    assert Settings.from_env({"SENTIMENT_ANALYZER": "light"}).sentiment_analyzer == LIGHT
     assert Settings.from_env({"SENTIMENT_ANALYZER": "Model"}).sentiment_analyzer == MODEL
     with pytest.raises(ValueError, match="SENTIMENT_ANALYZER"):
         Settings.from_env({"SENTIMENT_ANALYZER": "huge"})
 
 
-# --- the real encoder: skipped only where the `model` extra is not installed ----------------------------
+# --- the real encoder (onnxruntime, the model file: project dependencies) ---------------------------------
 
 
 @pytest.fixture(scope="module")
