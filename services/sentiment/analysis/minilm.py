@@ -102,7 +102,8 @@ def _layer_initializers(graph: Any) -> dict[str, tuple[str, ...]]:
     (int8 weights, column scales) for a product's weights, (the tensor,) for a bias or a layer norm."""
     products = _dequantized_products(graph)
     if len(products) != LAYER_COUNT * len(LAYER_PRODUCTS):
-        raise ModelFileMismatch(f"{len(products)} integer products, expected {LAYER_COUNT * 6}")
+        expected = LAYER_COUNT * len(LAYER_PRODUCTS)
+        raise ModelFileMismatch(f"{len(products)} integer products, expected {expected}")
     names: dict[str, tuple[str, ...]] = {}
     for index, (_, weights, scales) in enumerate(products):
         layer, product = divmod(index, len(LAYER_PRODUCTS))
