@@ -123,7 +123,7 @@ def encode_batch(tokenizer: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, 
     return ids, mask
 
 
-def fine_tune(sources: dict[str, list[Example]]) -> BertModel:
+def fine_tune(sources: dict[str, list[Example]], epochs: int = EPOCHS) -> BertModel:
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
     tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
@@ -134,14 +134,14 @@ def fine_tune(sources: dict[str, list[Example]]) -> BertModel:
         parameter.requires_grad = False
     trainable = [p for p in trainer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=LEARNING_RATE, weight_decay=0.01)
-    steps = EPOCHS * math.ceil(sum(map(len, sources.values())) / BATCH)
+    steps = epochs * math.ceil(sum(map(len, sources.values())) / BATCH)
     warmup = int(steps * WARMUP_SHARE)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / max(warmup, 1), max(0.0, (steps - step) / (steps - warmup)))
     )
     trainer.train()
     started, step = time.monotonic(), 0
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         total = 0.0
         for batch in batches(sources, rng):
             ids, mask = encode_batch(tokenizer, [text for (text, _, _), _ in batch])
@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=(0, 1),
         help="leave this fold of the fitting texts out (for the head's fit)",
     )
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"passes over the texts ({EPOCHS})")
     parser.add_argument("--out", type=Path, default=FINETUNED_LAYERS_PATH, help="where to write the layers")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     sources = fitting_sources(without_fold=args.fold)
     print(", ".join(f"{name} {len(examples)}" for name, examples in sources.items()))
-    encoder = fine_tune(sources)
+    encoder = fine_tune(sources, args.epochs)
     left_out = "" if args.fold is None else f" --fold {args.fold}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_layers(layer_arrays(encoder), source=f"bench/finetune_encoder.py{left_out}", path=args.out)

@@ -182,3 +182,17 @@ def test_sentiment_builds_its_runtime_and_app_without_the_analysis_and_loads_it_
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == [False, "tr", True]
+
+
+def test_the_default_model_tier_is_looked_for_at_start_and_loaded_with_the_first_comment():
+    # An idle sentiment process must not hold the model (~270 MB): at start its packages are only looked for.
+    code = (
+        "import json, sys\n"
+        "from shared.settings import Settings\n"
+        "from services.sentiment.runtime import analyzer_tier\n"
+        "tier = analyzer_tier(Settings.from_env({}))\n"
+        "loaded = [name for name in ('numpy', 'onnx', 'onnxruntime', 'tokenizers') if name in sys.modules]\n"
+        "print(json.dumps([tier, loaded]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == ["model", []]
