@@ -382,18 +382,7 @@ class Run:
             }
             self.processes.append(
                 start(
-                    [
-                        str(BIN / "gunicorn"),
-                        "--bind",
-                        f"127.0.0.1:{self.ports[f'bare-{layer}']}",
-                        "--workers",
-                        "2",
-                        "--access-logfile",
-                        "-",
-                        "--pythonpath",
-                        str(self.scratch),
-                        f"bare_{layer}_app:create_app()",
-                    ],
+                    self._bare_gunicorn(f"bare-{layer}", f"bare_{layer}_app:create_app()"),
                     layer_env,
                     bare_log,
                 )
@@ -409,18 +398,7 @@ class Run:
         (self.scratch / "bare_smorest_app.py").write_text(ORM_MODEL + BARE_SMOREST_APP)
         self.processes.append(
             start(
-                [
-                    str(BIN / "gunicorn"),
-                    "--bind",
-                    f"127.0.0.1:{self.ports['bare-smorest']}",
-                    "--workers",
-                    "2",
-                    "--access-logfile",
-                    "-",
-                    "--pythonpath",
-                    str(self.scratch),
-                    "bare_smorest_app:create_app()",
-                ],
+                self._bare_gunicorn("bare-smorest", "bare_smorest_app:create_app()"),
                 {"BARE_DATABASE_URL": self.database_url},
                 bare_log,
             )
@@ -432,6 +410,12 @@ class Run:
                 bare_log,
             )
         )
+
+    def _bare_gunicorn(self, port: str, app: str) -> list[str]:
+        """gunicorn serving a bare app written to the scratch folder, as the services' web processes run."""
+        bind = f"127.0.0.1:{self.ports[port]}"
+        return [str(BIN / "gunicorn"), "--bind", bind, "--workers", "2", "--access-logfile", "-",
+                "--pythonpath", str(self.scratch), app]  # fmt: skip
 
     def wait_started(self) -> None:
         import requests
