@@ -20,7 +20,8 @@ halves are never looked at here.
 
 v4, on the fine-tuned encoder (bench/finetune_encoder.py): that encoder has seen the fitting texts, so
 their embeddings are cleaner than a new comment's, and a head fitted on them trusts the embedding too
-much (English NPS reporting-half accuracy 0.888, against 0.944 fitted as follows). The shipped head is
+much (with the 3-epoch encoder, English NPS reporting-half accuracy 0.888, against 0.944 fitted as
+follows). The shipped head is
 fitted on out-of-fold embeddings: two more encoders, each fine-tuned with one fold of the fitting texts
 left out (finetune_encoder.py --fold 0 / --fold 1, fit_sentiment.encoder_fold), each embed the fold they
 never saw (--fold-layers); the activation ranges saved are the shipped encoder's. --compare's
