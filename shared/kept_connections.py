@@ -41,9 +41,7 @@ class KeptConnections:
         """The first row ``sql`` (parameters ``$1``, ``$2``...) answers, as text, run with ``parameters``
         (text, or None for null) and committed on this thread's own connection; None when it has no row."""
         thread = threading.get_ident()
-        kept = self._kept.get(thread) if self._pid == os.getpid() else None
-        if kept is None:
-            kept = self._open(thread)
+        kept = self._own(thread) or self._open(thread)
         try:
             return kept.fetchone(sql, parameters)
         except psycopg.Error as error:
@@ -57,8 +55,11 @@ class KeptConnections:
     def connection(self) -> psycopg.Connection[Any]:
         """This thread's connection (opened now if it has none): to trace it, or to end it in a test."""
         thread = threading.get_ident()
-        kept = self._kept.get(thread) if self._pid == os.getpid() else None
-        return (kept or self._open(thread)).connection
+        return (self._own(thread) or self._open(thread)).connection
+
+    def _own(self, thread: int) -> _KeptConnection | None:
+        """This thread's connection, if it has one opened in this process (not a parent's, through fork)."""
+        return self._kept.get(thread) if self._pid == os.getpid() else None
 
     def _open(self, thread: int) -> _KeptConnection:
         if self._pid != os.getpid():

@@ -212,12 +212,17 @@ def _schedule(
 
 
 def _unclaim_opted_out(delivery: Delivery, now: datetime) -> None:
-    """Suppressed, never attempted: as ``_still_to_send`` leaves a claimed delivery whose address opted
-    out."""
-    DELIVERY_RETRIES.finish(delivery, DeliveryState.SUPPRESSED, now)
-    delivery.failure_reason = domain.OPTED_OUT_WHILE_WAITING
-    delivery.attempts -= 1
+    """Suppressed, never attempted, as ``_still_to_send`` leaves a claimed delivery whose address opted out;
+    its call was marked as started with the claim, so that mark goes too."""
+    _end_unattempted(delivery, DeliveryState.SUPPRESSED, domain.OPTED_OUT_WHILE_WAITING, now)
     delivery.call_started_at = None
+
+
+def _end_unattempted(delivery: Delivery, state: DeliveryState, reason: str, now: datetime) -> None:
+    """End a claimed delivery that was never attempted: the attempt its claim counted is taken back."""
+    DELIVERY_RETRIES.finish(delivery, state, now)
+    delivery.failure_reason = reason
+    delivery.attempts -= 1
 
 
 def _new_delivery(
@@ -486,9 +491,7 @@ def _still_to_send(runtime: DispatchRuntime, delivery_id: str) -> bool:
         ending = _reason_not_to_send(uow, delivery, now)
         if ending:
             state, reason = ending
-            DELIVERY_RETRIES.finish(delivery, state, now)
-            delivery.failure_reason = reason
-            delivery.attempts -= 1  # claimed, never attempted
+            _end_unattempted(delivery, state, reason, now)
             log.info("delivery %s: %s (%s)", delivery.id, state, reason)
             return False
         due = _due_in_window(runtime, delivery, now)
