@@ -2,11 +2,13 @@
 sentence embeddings of all-MiniLM-L6-v2 fine-tuned for sentiment (`minilm.py`), the light tier's
 polarity and which of its cues fired.
 
-The head is a small network (one hidden layer of 64 ReLU units) over [embedding, 3 x light polarity,
+The head is a small network (one hidden layer of 128 ReLU units) over [embedding, 3 x light polarity,
 cues fired (praise, complaint, suggestion, contrast), 1], a 3-class softmax, fitted by
 bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the fitting halves of the
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
-P(positive) - P(negative); its label thresholds were fitted with it. Answers that are only a score or an
+(P(positive) - P(negative)) * (1 - P(neutral)) ** neutral_damping; its label thresholds were fitted with
+it. The damping lets a comment the head reads as neutral fall inside the thresholds, while one it reads
+as torn between positive and negative keeps a verdict. Answers that are only a score or an
 emoji ("9/10", "👍") and Turkish comments keep the light tier's reading: the model is English-only and has
 no sense of "9/10". See README's Sentiment.
 """
@@ -59,6 +61,11 @@ class ModelHead:
     name: str
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights (inputs, outputs), bias (outputs,))
     thresholds: tuple[float, float]
+    # Polarity's factor (1 - P(neutral)) ** this: 0 is plain P(positive) - P(negative). A few human-rated
+    # tweets are neutral for what they say (news, questions), a few review snippets for being torn
+    # between praise and blame; one pair of thresholds on the plain difference makes the first neutral
+    # only by making many of the second neutral too.
+    neutral_damping: float = 0.0
 
     @classmethod
     def load(cls, path: Path = HEAD_PATH) -> ModelHead:
@@ -69,14 +76,20 @@ class ModelHead:
                 (saved[f"weights_{i}"].astype(np.float64), saved[f"bias_{i}"].astype(np.float64))
                 for i in range(count)
             )
-            return cls(str(saved["name"]), layers, (low, high))
+            return cls(str(saved["name"]), layers, (low, high), float(saved["neutral_damping"]))
 
     def save(self, path: Path = HEAD_PATH) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {}
         for i, (weights, bias) in enumerate(self.layers):
             arrays[f"weights_{i}"], arrays[f"bias_{i}"] = weights.astype(np.float32), bias.astype(np.float32)
-        np.savez_compressed(path, name=np.array(self.name), thresholds=np.array(self.thresholds), **arrays)
+        np.savez_compressed(
+            path,
+            name=np.array(self.name),
+            thresholds=np.array(self.thresholds),
+            neutral_damping=np.array(self.neutral_damping),
+            **arrays,
+        )
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         x = features
@@ -90,7 +103,7 @@ class ModelHead:
 
     def polarities(self, features: np.ndarray) -> np.ndarray:
         odds = self.probabilities(features)
-        return odds[:, 2] - odds[:, 0]
+        return (odds[:, 2] - odds[:, 0]) * (1.0 - odds[:, 1]) ** self.neutral_damping
 
 
 class ModelReader:

@@ -15,6 +15,7 @@ import pytest
 import services.sentiment.analysis as analysis
 from services.sentiment.analysis import LIGHT, MODEL, analyze, analyze_batch
 from services.sentiment.analysis.model_tier import CUE_FEATURES, ModelHead, ModelReader, head_features
+from services.sentiment.analysis.scoring import label_for
 from services.sentiment.runtime import ModelTierMissing, analyzer_tier
 from shared.settings import Settings
 from tests.conftest import make_settings
@@ -48,12 +49,25 @@ def test_head_saved_and_loaded_scores_the_same(tmp_path: Path, reader: ModelRead
         (rng.standard_normal((WIDTH, 5)), rng.standard_normal(5)),
         (rng.standard_normal((5, 3)), rng.standard_normal(3)),
     )
-    head = ModelHead("h", layers, (-0.1, 0.3))
+    head = ModelHead("h", layers, (-0.1, 0.3), neutral_damping=2.0)
     head.save(tmp_path / "head.npz")
     loaded = ModelHead.load(tmp_path / "head.npz")
     features = head_features(np.ones((2, HIDDEN)) / np.sqrt(HIDDEN), [0.5, -0.5])
-    assert loaded.name == "h" and loaded.thresholds == (-0.1, 0.3)
+    assert loaded.name == "h" and loaded.thresholds == (-0.1, 0.3) and loaded.neutral_damping == 2.0
     assert np.allclose(loaded.polarities(features), head.polarities(features), atol=1e-5)
+
+
+def test_neutral_damping_keeps_a_torn_comments_verdict_and_drops_a_neutral_ones() -> None:
+    # Two comments with the same P(positive) - P(negative) = 0.2: one torn between praise and blame
+    # (P(neutral) 0), one the head finds neutral (P(neutral) 0.8). Undamped they read the same.
+    torn, neutral = np.log([0.4, 1e-9, 0.6]), np.log([1e-9, 0.8, 0.2])
+    layers = ((np.vstack([torn, neutral]), np.zeros(3)),)  # features are one-hot rows
+    features = np.eye(2)
+    plain = ModelHead("plain", layers, (-0.1, 0.1)).polarities(features)
+    damped = ModelHead("damped", layers, (-0.1, 0.1), neutral_damping=2.0).polarities(features)
+    assert np.allclose(plain, [0.2, 0.2])
+    assert np.allclose(damped, [0.2, 0.2 * 0.2**2])
+    assert [label_for(value, (-0.1, 0.1)) for value in damped] == ["positive", "neutral"]
 
 
 def test_model_tier_scores_english_through_the_head(monkeypatch, reader: ModelReader) -> None:
