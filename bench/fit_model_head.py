@@ -7,17 +7,17 @@
     .venv/bin/python bench/fit_model_head.py --fold-layers var/finetune/without_fold_0.npz \
         var/finetune/without_fold_1.npz                # how the shipped head was fitted (below)
 
-English only (the model is): the fitting half of bench/data/nps_comments.csv and the fitting halves of
-the human-rated sets, each of the three sources weighing the same. First the encoder's activation ranges
+English only (the model is): the fitting half of bench/data/nps_comments.csv and the fitting halves of the
+human-rated sets, each of the three sources weighing the same. First the encoder's activation ranges
 (minilm.calibrate, data/minilm_activation_ranges.json) on those texts, then the head on their embeddings:
 a network with one hidden layer of 128 ReLU units over model_tier.head_features (embedding, light
 polarity, which light cues fired, bias), a 3-class softmax, fitted with Adam in numpy (fixed seed); then
 the label thresholds on the polarity, (P(positive) - P(negative)) * (1 - P(neutral)) ** 2, that maximise
-the sources' mean macro-F1. --compare
-chose the cue features (v3) over the v2 head without them, over keeping the light label where a cue
-fires and over weighing the NPS comments more, by 2-fold cross-validation repeated on three splits
-inside the fitting halves (v2 had been chosen over a logistic regression the same way): the reporting
-halves are never looked at here.
+the sources' mean macro-F1. --compare (in earlier runs; its candidates now are those of v5's choice) chose
+the cue features (v3) over the v2 head without them, over keeping the light label where a cue fires and
+over weighing the NPS comments more, by 2-fold cross-validation repeated on three splits inside the
+fitting halves (v2 had been chosen over a logistic regression the same way): the reporting halves are
+never looked at here.
 
 v4, on the fine-tuned encoder (bench/finetune_encoder.py): that encoder has seen the fitting texts, so
 their embeddings are cleaner than a new comment's, and a head fitted on them trusts the embedding too

@@ -61,10 +61,10 @@ class ModelHead:
     name: str
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights (inputs, outputs), bias (outputs,))
     thresholds: tuple[float, float]
-    # Polarity's factor (1 - P(neutral)) ** this: 0 is plain P(positive) - P(negative). A few human-rated
-    # tweets are neutral for what they say (news, questions), a few review snippets for being torn
-    # between praise and blame; one pair of thresholds on the plain difference makes the first neutral
-    # only by making many of the second neutral too.
+    # Polarity's factor (1 - P(neutral)) ** this: 0 is plain P(positive) - P(negative). A fifth of the
+    # human-rated tweets are neutral for what they say (news, questions), a few review snippets for being
+    # torn between praise and blame; one pair of thresholds on the plain difference makes the first
+    # neutral only by making many of the second neutral too.
     neutral_damping: float = 0.0
 
     @classmethod
