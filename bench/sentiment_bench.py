@@ -126,8 +126,8 @@ def nps_section(model_missing: str | None) -> dict[str, dict[str, tuple[float, f
         return analyzer.label(analyzer.score(c.text)[0])
 
     predictions: dict[str, dict[str, str] | None] = {
-        "light (default)": tier_labels(reporting, LIGHT),
-        "model (SENTIMENT_ANALYZER=model)": None if model_missing else tier_labels(reporting, MODEL),
+        "light (SENTIMENT_ANALYZER=light)": tier_labels(reporting, LIGHT),
+        "model (SENTIMENT_ANALYZER=model: default)": None if model_missing else tier_labels(reporting, MODEL),
         "lexicons alone (en-blend-v1 / tr-lexicon-v1)": {c.id: lexicons_alone(c) for c in reporting},
         "bare VADER compound (±0.05)": {c.id: vader.label(vader.score(c.text)[0]) for c in reporting},
     }
