@@ -198,6 +198,11 @@ class Brands(Protocol):
 class Responses(Protocol):
     def get(self, response_id: str) -> Response | None: ...
 
+    def get_held(self, response_id: str) -> Response | None:
+        """The response, its row held until the unit of work ends (an erasure holding it first is waited
+        for), taken before any row that points at it is written: erasure locks in the same order."""
+        ...
+
     def for_invitation(self, invitation_id: str) -> Response | None: ...
 
     def scores(self, touchpoint: str | None = None) -> list[int]:
@@ -602,6 +607,10 @@ class SqlResponses:
 
     def get(self, response_id: str) -> Response | None:
         return self.session.get(Response, response_id)
+
+    def get_held(self, response_id: str) -> Response | None:
+        # FOR KEY SHARE: what a foreign key's check takes, so writers of the response's own rows still pass.
+        return self.session.get(Response, response_id, with_for_update={"key_share": True})
 
     def for_invitation(self, invitation_id: str) -> Response | None:
         return self.session.scalars(select(Response).where(Response.invitation_id == invitation_id)).first()

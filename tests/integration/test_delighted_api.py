@@ -337,3 +337,74 @@ def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasu
     with survey.database.transaction() as session:
         left = session.execute(text("SELECT count(*) FROM survey_response_sentiments")).scalar_one()
     assert left == 0
+
+
+def test_a_sentiment_rescored_while_its_customer_is_erased_waits_for_the_erasure(survey, api):
+    """Seen once in the Node client's test: survey's response.scored consumer updated a response's sentiment,
+    then waited for the response (its key phrases' foreign key) that the erasure held, while the erasure
+    waited to delete that sentiment: a deadlock, and the erasure answered 500. The consumer now holds the
+    response before it writes anything, as the erasure does."""
+    import threading
+
+    from services.survey.analytics import service as analytics
+
+    person = api.post("/delighted/v1/people", json={"email": "again@example.com", "send": False}).get_json()
+    assert (
+        api.post("/delighted/v1/survey_responses", json={"person": person["id"], "score": 3}).status_code
+        == 200
+    )
+    with survey.database.transaction() as session:
+        response_id = session.execute(
+            text("SELECT id FROM survey_responses WHERE customer_id = :c"), {"c": person["id"]}
+        ).scalar_one()
+
+    def scored(revision: int) -> object:
+        sentiment = {"polarity": -0.6, "label": "negative", "language": "en", "key_phrases": ["long wait"]}
+        data = {"response_id": response_id, "invitation_id": "i", "revision": revision, "score": 3}
+        about = {
+            "locale": "en",
+            "touchpoint": "purchase",
+            "channel": "email",
+            "customer": {"customer_id": "c"},
+        }
+        return new_event(
+            "response.scored",
+            {
+                **data,
+                **about,
+                "submitted_at": utcnow().isoformat(),
+                "comment": "Long wait",
+                "sentiment": sentiment,
+            },
+        )
+
+    analytics.record_response_sentiment(survey, scored(1))
+    failures: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            analytics.record_response_sentiment(survey, scored(2))
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            failures.append(error)
+
+    erasure = survey.database.engine.connect()  # holds the response, as the erasure's first statements do
+    erasure.execute(text("SELECT id FROM survey_responses WHERE id = :r FOR UPDATE"), {"r": response_id})
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    consumer.join(timeout=1.0)  # it waits for the erasure's lock, before or after touching the sentiment
+    assert consumer.is_alive(), failures
+    # The erasure's next step, deleting the sentiment, must not wait for the consumer: it has written nothing.
+    erasure.execute(text("SET LOCAL lock_timeout = '2s'"))
+    deleted = erasure.execute(
+        text("DELETE FROM survey_response_sentiments WHERE response_id = :r"), {"r": response_id}
+    ).rowcount
+    assert deleted == 1
+    erasure.commit()
+    erasure.close()
+    consumer.join(timeout=30)
+    assert not consumer.is_alive() and failures == []
+    with survey.database.transaction() as session:
+        revision = session.execute(
+            text("SELECT revision FROM survey_response_sentiments WHERE response_id = :r"), {"r": response_id}
+        ).scalar_one()
+    assert revision == 2  # written once the lock was let go

@@ -180,7 +180,10 @@ def record_response_sentiment(runtime: SurveyRuntime, uow: SurveyUnitOfWork, eve
     order. A revision without a comment clears what an earlier comment said.
     """
     data = event.data
-    response = uow.responses.get(data["response_id"])
+    # Held before the sentiment row is touched: an erasure holds the response, then deletes its sentiment;
+    # updating the sentiment first and then waiting for the response (the key phrases' foreign key) was a
+    # deadlock with it (seen in the Node client's test).
+    response = uow.responses.get_held(data["response_id"])
     if response is None:
         log.warning("response.scored for unknown response %s", data["response_id"])
         return

@@ -157,6 +157,8 @@ class FakeResponses:
     def get(self, response_id: str) -> Response | None:
         return self.rows.get(response_id)
 
+    get_held = get  # one unit of work at a time here: nothing to wait for
+
     def for_invitation(self, invitation_id: str) -> Response | None:
         return next((row for row in self.rows.values() if row.invitation_id == invitation_id), None)
 
