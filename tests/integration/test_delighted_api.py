@@ -279,15 +279,9 @@ def test_export_customer_on_the_command_line_gathers_every_service(survey, monke
     assert main(["erase-customer", "crm-export"]) == 2
 
 
-def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasure(survey, api):
-    """Seen once in the Node client's test: survey's response.scored consumer inserted a sentiment between the
-    erasure's deletes, and the erasure failed its foreign key (500). The erasure now locks the rows first."""
-    import threading
-    import time
-
-    from services.survey import privacy
-
-    person = api.post("/delighted/v1/people", json={"email": "race@example.com", "send": False}).get_json()
+def _person_with_a_response(survey, api, email: str) -> tuple[dict, str]:
+    """A Delighted person and their response (score 3), through the API; the person and the response's id."""
+    person = api.post("/delighted/v1/people", json={"email": email, "send": False}).get_json()
     assert (
         api.post("/delighted/v1/survey_responses", json={"person": person["id"], "score": 3}).status_code
         == 200
@@ -296,6 +290,18 @@ def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasu
         response_id = session.execute(
             text("SELECT id FROM survey_responses WHERE customer_id = :c"), {"c": person["id"]}
         ).scalar_one()
+    return person, response_id
+
+
+def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasure(survey, api):
+    """Seen once in the Node client's test: survey's response.scored consumer inserted a sentiment between the
+    erasure's deletes, and the erasure failed its foreign key (500). The erasure now locks the rows first."""
+    import threading
+    import time
+
+    from services.survey import privacy
+
+    person, response_id = _person_with_a_response(survey, api, "race@example.com")
     consumer = survey.database.engine.connect()  # the consumer's transaction, not yet committed
     consumer.execute(
         text(
@@ -348,15 +354,7 @@ def test_a_sentiment_rescored_while_its_customer_is_erased_waits_for_the_erasure
 
     from services.survey.analytics import service as analytics
 
-    person = api.post("/delighted/v1/people", json={"email": "again@example.com", "send": False}).get_json()
-    assert (
-        api.post("/delighted/v1/survey_responses", json={"person": person["id"], "score": 3}).status_code
-        == 200
-    )
-    with survey.database.transaction() as session:
-        response_id = session.execute(
-            text("SELECT id FROM survey_responses WHERE customer_id = :c"), {"c": person["id"]}
-        ).scalar_one()
+    _, response_id = _person_with_a_response(survey, api, "again@example.com")
 
     def scored(revision: int) -> object:
         sentiment = {"polarity": -0.6, "label": "negative", "language": "en", "key_phrases": ["long wait"]}
