@@ -38,6 +38,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +114,10 @@ class SentimentTrainer(torch.nn.Module):
 
 
 def batches(
-    sources: dict[str, list[Example]], rng: random.Random, shares: dict[str, float] | None = None
+    sources: dict[str, list[Example]], rng: random.Random, shares: Mapping[str, float]
 ) -> list[list[tuple[Example, float]]]:
-    """One epoch: every example once, each weighed so that each source weighs its share (the same unless
-    `shares` says otherwise)."""
+    """One epoch: every example once, each weighed so that each source weighs its share (1 unless named)."""
     mean_size = sum(map(len, sources.values())) / len(sources)
-    shares = SHARES if shares is None else shares
     weighted = [
         (example, shares.get(name, 1.0) * mean_size / len(examples))
         for name, examples in sources.items()
@@ -140,7 +139,7 @@ def encode_batch(tokenizer: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, 
 
 
 def fine_tune(
-    sources: dict[str, list[Example]], epochs: int = EPOCHS, shares: dict[str, float] | None = None
+    sources: dict[str, list[Example]], epochs: int = EPOCHS, shares: Mapping[str, float] = SHARES
 ) -> BertModel:
     torch.manual_seed(SEED)
     rng = random.Random(SEED)

@@ -110,23 +110,16 @@ def out_of_fold_features(
     return features
 
 
-def _source_weights(
-    blocks: Sequence[Block], shares: Sequence[float] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _source_weights(blocks: Sequence[Block]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.vstack([features for features, _ in blocks])
     y = np.concatenate([classes for _, classes in blocks])
-    shares = shares or [1.0] * len(blocks)
-    weight = np.concatenate(
-        [np.full(len(c), share / len(c)) for (_, c), share in zip(blocks, shares, strict=True)]
-    )
-    return x, y, weight * len(weight) / weight.sum()  # each source its share, mean weight 1
+    weight = np.concatenate([np.full(len(c), 1.0 / len(c)) for _, c in blocks])
+    return x, y, weight * len(weight) / weight.sum()  # each source the same weight, mean weight 1
 
 
-def fit_network(
-    blocks: Sequence[Block], hidden: int = HIDDEN_UNITS, l2: float = L2, shares: Sequence[float] | None = None
-) -> ModelHead:
+def fit_network(blocks: Sequence[Block], hidden: int = HIDDEN_UNITS, l2: float = L2) -> ModelHead:
     """One hidden ReLU layer (none when hidden=0: a logistic regression), weighted cross-entropy."""
-    x, y, weight = _source_weights(blocks, shares)
+    x, y, weight = _source_weights(blocks)
     rng = np.random.default_rng(SEED)
     sizes = [x.shape[1], hidden, 3] if hidden else [x.shape[1], 3]
     params = []
@@ -196,10 +189,9 @@ def fitted(
     blocks: Sequence[Block],
     hidden: int = HIDDEN_UNITS,
     l2: float = L2,
-    shares: Sequence[float] | None = None,
     damping: float = NEUTRAL_DAMPING,
 ) -> ModelHead:
-    head = replace(fit_network(blocks, hidden, l2, shares), neutral_damping=damping)
+    head = replace(fit_network(blocks, hidden, l2), neutral_damping=damping)
     return replace(head, thresholds=fit_thresholds(head, blocks))
 
 
@@ -238,7 +230,7 @@ def compare(blocks: Sequence[Block], names: Sequence[str], repeats: int = 3) -> 
                 train = [(f[k != fold], c[k != fold]) for (f, c), k in zip(blocks, folds, strict=True)]
                 if select is not None:
                     train = [(select(f), c) for f, c in train]
-                head = fitted(train, hidden, L2, damping=damping)
+                head = fitted(train, hidden, L2, damping)
                 for i, ((features, classes), k) in enumerate(zip(blocks, folds, strict=True)):
                     held, gold = features[k == fold], classes[k == fold]
                     polarities = head.polarities(held if select is None else select(held))

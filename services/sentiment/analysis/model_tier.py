@@ -6,11 +6,9 @@ The head is a small network (one hidden layer of 128 ReLU units) over [embedding
 cues fired (praise, complaint, suggestion, contrast), 1], a 3-class softmax, fitted by
 bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the fitting halves of the
 human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
-(P(positive) - P(negative)) * (1 - P(neutral)) ** neutral_damping; its label thresholds were fitted with
-it. The damping lets a comment the head reads as neutral fall inside the thresholds, while one it reads
-as torn between positive and negative keeps a verdict. Answers that are only a score or an
-emoji ("9/10", "👍") and Turkish comments keep the light tier's reading: the model is English-only and has
-no sense of "9/10". See README's Sentiment.
+(P(positive) - P(negative)) * (1 - P(neutral)) ** neutral_damping (why: ModelHead); its label thresholds
+were fitted with it. Answers that are only a score or an emoji ("9/10", "👍") and Turkish comments keep
+the light tier's reading: the model is English-only and has no sense of "9/10". See README's Sentiment.
 """
 
 from __future__ import annotations
