@@ -98,11 +98,14 @@ def _address_mark(channel: str, address: str) -> str:
 
 
 def record_erasure(uow: UnitOfWork, customer_id: str, addresses: Iterable[Mapping[str, str]] = ()) -> None:
-    """Called by a ``customer.erased`` consumer: later events about this customer or their addresses
-    (``{"channel", "address"}`` items) are ignored."""
-    uow.first_consumption(_erasure_mark(customer_id), ERASURE_CONSUMER)
-    for item in addresses:
-        uow.first_consumption(_address_mark(item["channel"], item["address"]), ERASURE_CONSUMER)
+    """Called by a ``customer.erased`` consumer before it deletes anything: later events about this customer
+    or their addresses (``{"channel", "address"}`` items) are ignored, and a consumer already acting on one is
+    waited for, so that what it wrote is there to delete."""
+    marks = [(_erasure_mark(customer_id), ERASURE_CONSUMER)]
+    marks += [(_address_mark(item["channel"], item["address"]), ERASURE_CONSUMER) for item in addresses]
+    uow.hold_marks(marks, exclusive=True)
+    for mark in marks:
+        uow.first_consumption(*mark)
 
 
 def _erasure_marks(event: ReceivedEvent) -> list[tuple[str, str]]:

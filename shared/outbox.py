@@ -11,6 +11,7 @@ transaction as the effect (``first_consumption``), so a second delivery changes 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     tuple_,
     update,
 )
@@ -131,6 +133,22 @@ def first_consumption(session: Session, consumed: Table, event_id: str, consumer
         return False
     session.execute(insert(consumed).values(event_id=event_id, consumer=consumer, consumed_at=utcnow()))
     return True
+
+
+def hold_marks(session: Session, marks: Sequence[tuple[str, str]], *, exclusive: bool) -> None:
+    """PostgreSQL: take a transaction-scoped advisory lock per mark (shared, or exclusive for the transaction
+    that records the marks), waiting for any transaction holding one the other way."""
+    # Sorted keys: two transactions taking several locks take them in the same order, never crosswise.
+    keys = sorted({_lock_key(event_id, consumer) for event_id, consumer in marks})
+    if keys:
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        statement = text(f"SELECT {lock}(key) FROM unnest(CAST(:keys AS bigint[])) AS key")
+        session.execute(statement, {"keys": keys})
+
+
+def _lock_key(event_id: str, consumer: str) -> int:
+    digest = hashlib.blake2b(f"{consumer}:{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def first_consumption_unless(

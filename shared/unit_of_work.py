@@ -25,6 +25,7 @@ from shared.logs import current_request_id
 from shared.outbox import (
     first_consumption,
     first_consumption_unless,
+    hold_marks,
     insert_outbox_rows,
     outbox_rows,
     record_event,
@@ -115,11 +116,18 @@ class UnitOfWork:
 
     def consume(self, event_id: str, consumer: str, marks: Sequence[tuple[str, str]] = ()) -> Consumption:
         """``first_consumption``, then whether any of ``marks`` (``(event_id, consumer)`` records) exists."""
+        self.hold_marks(marks, exclusive=False)
         if not self.first_consumption(event_id, consumer):
             return Consumption.REPEAT
         if any(self.was_consumed(*mark) for mark in marks):
             return Consumption.MARKED
         return Consumption.FIRST
+
+    def hold_marks(self, marks: Sequence[tuple[str, str]], *, exclusive: bool) -> None:
+        """Until this transaction ends, hold ``marks`` (``(event_id, consumer)`` records): shared by
+        transactions that act unless a mark exists, exclusive by the one recording them. Each waits for the
+        other way's holders to finish, so an erasure sees what a consumer wrote, or the consumer sees the
+        erasure's mark, never neither. Only PostgreSQL needs it: SQLite's writers are serialised already."""
 
     def _begin(self) -> None:
         raise NotImplementedError
@@ -197,11 +205,17 @@ class SqlUnitOfWork(UnitOfWork):
     def consume(self, event_id: str, consumer: str, marks: Sequence[tuple[str, str]] = ()) -> Consumption:
         if not self.database.is_postgresql:
             return super().consume(event_id, consumer, marks)
+        # Its own statement: the look-up below must read what was committed while this one waited.
+        self.hold_marks(marks, exclusive=False)
         # One round trip instead of three: the consumer's record and the marks' look-up in one statement.
         first, marked = first_consumption_unless(self.session, self.consumed, event_id, consumer, marks)
         if not first:
             return Consumption.REPEAT
         return Consumption.MARKED if marked else Consumption.FIRST
+
+    def hold_marks(self, marks: Sequence[tuple[str, str]], *, exclusive: bool) -> None:
+        if self.database.is_postgresql:
+            hold_marks(self.session, marks, exclusive=exclusive)
 
     def was_consumed(self, event_id: str, consumer: str) -> bool:
         table = self.consumed

@@ -51,12 +51,19 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
     """
     with runtime.unit_of_work() as uow:
         session = uow.session  # erasure deletes by key across every table: SQL, no repository per table
-        # Rows locked before anything is deleted: a consumer adding a row that points at one of them (a
-        # response's sentiment arriving now) waits for the erasure, then fails its foreign key and, retried,
-        # meets the erasure mark. Without the locks its insert could land between our deletes and make the
-        # last of them fail. (SQLite's writers are serialised already; FOR UPDATE is left out there.)
-        customer = session.get(Customer, customer_id, with_for_update=True)
+        customer = session.get(Customer, customer_id)
         if customer is None:
+            raise NotFoundError("No such customer.")
+        # First of all: a consumer acting on an event about them (a response's sentiment arriving now) is
+        # waited for, and any later one meets the erasure mark. Taken before the row locks below, which such
+        # a consumer may be waiting for: the other order could deadlock.
+        marked_addresses = _addresses(customer)
+        record_erasure(uow, customer_id, marked_addresses)
+        # Rows locked before anything is deleted, as well: whatever else adds a row pointing at one of them
+        # waits for the erasure, then fails its foreign key. Without the locks its insert could land between
+        # our deletes and make the last of them fail. (SQLite's writers are serialised; no FOR UPDATE there.)
+        customer = session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+        if customer is None:  # erased meanwhile by another request
             raise NotFoundError("No such customer.")
         invitation_ids = list(
             session.scalars(
@@ -122,8 +129,8 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
         # unsubscribe.requested names only the address.
         for item in addresses:
             counts["outbox_events"] += forget_events_mentioning(session, outbox, item["address"])
-        # Events about them still on their way to survey (a resolved follow-up task) are ignored from now on.
-        record_erasure(uow, customer_id, addresses)
+        if addresses != marked_addresses:  # changed while the erasure waited: those are marked too
+            record_erasure(uow, customer_id, addresses)
         uow.emit(
             ERASED_EVENT,
             {

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from services.sentiment import service as sentiment_service
 from services.sentiment.app import create_app
@@ -76,8 +80,8 @@ def test_empty_text_is_refused(client):
     assert response.status_code == 422 and "text" in response.get_json()["errors"]
 
 
-def test_submitted_response_is_passed_on_scored_once(sentiment):
-    envelope = new_event(
+def _submitted(customer_id: str = "c-1") -> dict:
+    return new_event(
         "response.submitted",
         {
             "response_id": "r-1",
@@ -88,10 +92,14 @@ def test_submitted_response_is_passed_on_scored_once(sentiment):
             "locale": "en",
             "touchpoint": "purchase",
             "channel": "email",
-            "customer": {"customer_id": "c-1"},
+            "customer": {"customer_id": customer_id},
             "submitted_at": "2026-11-25T10:00:00+00:00",
         },
     )
+
+
+def test_submitted_response_is_passed_on_scored_once(sentiment):
+    envelope = _submitted()
     sentiment_service.score_response(sentiment, envelope)
     sentiment_service.score_response(sentiment, envelope)
 
@@ -102,3 +110,90 @@ def test_submitted_response_is_passed_on_scored_once(sentiment):
     assert scored["response_id"] == "r-1" and scored["score"] == 2
     assert scored["sentiment"]["label"] == "negative"
     assert scored["sentiment"]["topics"] == ["refund"]
+
+
+ERASED_ID = "cust-erased-0001"
+
+
+@pytest.fixture
+def sentiment_on_postgres(postgres_url):
+    with migrated_service("sentiment", make_settings(postgres_url)) as runtime:
+        yield runtime
+
+
+def _erased(customer_id: str) -> dict:
+    return new_event(
+        "customer.erased",
+        {"customer_id": customer_id, "invitation_ids": [], "response_ids": ["r-1"], "addresses": []},
+    )
+
+
+def _events_naming(runtime, customer_id: str) -> int:
+    with runtime.database.transaction() as session:
+        payloads = session.execute(select(outbox.c.payload)).scalars()
+        return sum(customer_id in json.dumps(payload) for payload in payloads)
+
+
+def _waits_for_a_lock(runtime, thread: threading.Thread) -> bool:
+    """True once some transaction of the test's database waits for a lock; False if ``thread`` ended first."""
+    with runtime.database.engine.connect() as watcher:
+        deadline = time.monotonic() + 60  # generous: a loaded CI machine starts the thread late
+        while thread.is_alive() and time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+            watcher.rollback()  # pg_stat_activity is read once per transaction
+            if waiting:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+def test_an_erasure_waits_for_a_comment_being_scored_and_forgets_its_event(
+    sentiment_on_postgres, monkeypatch
+):
+    """Seen in the Node client's test: a comment being scored when its customer was erased left its
+    response.scored, comment and all, in the outbox after the erasure had deleted the others."""
+    from services.sentiment import analysis, privacy
+
+    runtime = sentiment_on_postgres
+    scoring, release = threading.Event(), threading.Event()
+    real_analyze = analysis.analyze
+
+    def slow_analyze(*args, **kwargs):
+        scoring.set()
+        release.wait(timeout=60)
+        return real_analyze(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "analyze", slow_analyze)
+    scorer = threading.Thread(target=sentiment_service.score_response, args=(runtime, _submitted(ERASED_ID)))
+    scorer.start()
+    assert scoring.wait(timeout=60)
+    eraser = threading.Thread(target=privacy.erase_customer, args=(runtime, _erased(ERASED_ID)))
+    eraser.start()
+    try:
+        assert _waits_for_a_lock(runtime, eraser), "the erasure did not wait for the scoring transaction"
+    finally:
+        release.set()
+        scorer.join(timeout=60)
+        eraser.join(timeout=60)
+    assert _events_naming(runtime, ERASED_ID) == 0
+
+
+def test_a_comment_scored_while_its_customer_is_being_erased_is_dropped(sentiment_on_postgres):
+    """The other order: the erasure has begun (its mark not yet committed) when the comment arrives."""
+    from shared.consumers import record_erasure
+
+    runtime = sentiment_on_postgres
+    with runtime.unit_of_work() as erasure:
+        record_erasure(erasure, ERASED_ID)
+        scorer = threading.Thread(
+            target=sentiment_service.score_response, args=(runtime, _submitted(ERASED_ID))
+        )
+        scorer.start()
+        assert _waits_for_a_lock(runtime, scorer), "the comment was scored past an erasure under way"
+    scorer.join(timeout=60)
+    assert _events_naming(runtime, ERASED_ID) == 0
