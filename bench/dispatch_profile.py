@@ -219,6 +219,7 @@ PARTS = (
     "shared.unit_of_work:SqlUnitOfWork._commit",
     "shared.unit_of_work:SqlUnitOfWork._close",
     "shared.unit_of_work:SqlUnitOfWork.consume",
+    "shared.unit_of_work:SqlUnitOfWork.hold_marks",
     "services.dispatch.service:_new_delivery",
     "services.dispatch.service:_render_invitation",
     "services.dispatch.service:_schedule_reminder",

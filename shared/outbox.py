@@ -39,7 +39,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    text,
     tuple_,
     update,
 )
@@ -142,8 +141,9 @@ def hold_marks(session: Session, marks: Sequence[tuple[str, str]], *, exclusive:
     keys = sorted({_lock_key(event_id, consumer) for event_id, consumer in marks})
     if keys:
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        statement = text(f"SELECT {lock}(key) FROM unnest(CAST(:keys AS bigint[])) AS key")
-        session.execute(statement, {"keys": keys})
+        # Straight to the driver: this runs once per event consumed, on the loop's hot path (issue 19).
+        statement = f"SELECT {lock}(key) FROM unnest(%(keys)s::bigint[]) AS key"
+        session.connection().exec_driver_sql(statement, {"keys": keys})
 
 
 def _lock_key(event_id: str, consumer: str) -> int:
