@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -68,6 +69,28 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "the l
             return result
         time.sleep(0.05)
     raise AssertionError(f"{what} did not get there in {timeout:.0f} s")
+
+
+def waits_for_a_lock(engine: Any, thread: threading.Thread, timeout: float = 60.0) -> bool:
+    """True once a transaction on ``engine``'s PostgreSQL database waits for a lock (a row's or an
+    advisory one); False if ``thread`` ended first. The timeout is generous: a loaded CI machine starts
+    threads late."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as watcher:
+        while thread.is_alive() and time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+            # pg_stat_activity is read once per transaction and kept till its end: end it, or every later
+            # look sees the first one's answer.
+            watcher.rollback()
+            if waiting:
+                return True
+            time.sleep(0.02)
+    return False
 
 
 @pytest.fixture

@@ -17,7 +17,14 @@ from services.survey.delighted import service as delighted
 from shared.clock import utcnow
 from shared.events import new_event
 from shared.principal import Role
-from tests.conftest import crm_event, make_settings, migrated_service, signed_request, staff_client
+from tests.conftest import (
+    crm_event,
+    make_settings,
+    migrated_service,
+    signed_request,
+    staff_client,
+    waits_for_a_lock,
+)
 
 
 def _basic_client(app, runtime, role=Role.AGENT):
@@ -297,7 +304,6 @@ def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasu
     """Seen once in the Node client's test: survey's response.scored consumer inserted a sentiment between the
     erasure's deletes, and the erasure failed its foreign key (500). The erasure now locks the rows first."""
     import threading
-    import time
 
     from services.survey import privacy
 
@@ -320,22 +326,8 @@ def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasu
 
     eraser = threading.Thread(target=erase)
     eraser.start()
-    with survey.database.engine.connect() as watcher:  # the erasure waits on the consumer's row lock
-        deadline = time.monotonic() + 60  # generous: a loaded CI machine starts the thread late
-        while True:
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar_one()
-            # pg_stat_activity is read once per transaction and kept till its end: end it, or every later
-            # look sees the first one's answer (taken before the erasure had begun to wait: flaky under load).
-            watcher.rollback()
-            if waiting or not eraser.is_alive() or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-    assert waiting, f"the erasure never waited for the consumer's transaction (its errors: {failures})"
+    waited = waits_for_a_lock(survey.database.engine, eraser)  # for the consumer's row lock
+    assert waited, f"the erasure never waited for the consumer's transaction (its errors: {failures})"
     consumer.commit()
     consumer.close()
     eraser.join(timeout=30)

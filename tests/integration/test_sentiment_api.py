@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from services.sentiment import service as sentiment_service
 from services.sentiment.app import create_app
 from services.sentiment.models import outbox
 from shared.events import new_event, parse_event
-from tests.conftest import make_settings, migrated_service, staff_client
+from tests.conftest import make_settings, migrated_service, staff_client, waits_for_a_lock
 
 
 @pytest.fixture
@@ -134,24 +133,6 @@ def _events_naming(runtime, customer_id: str) -> int:
         return sum(customer_id in json.dumps(payload) for payload in payloads)
 
 
-def _waits_for_a_lock(runtime, thread: threading.Thread) -> bool:
-    """True once some transaction of the test's database waits for a lock; False if ``thread`` ended first."""
-    with runtime.database.engine.connect() as watcher:
-        deadline = time.monotonic() + 60  # generous: a loaded CI machine starts the thread late
-        while thread.is_alive() and time.monotonic() < deadline:
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar_one()
-            watcher.rollback()  # pg_stat_activity is read once per transaction
-            if waiting:
-                return True
-            time.sleep(0.02)
-    return False
-
-
 def test_an_erasure_waits_for_a_comment_being_scored_and_forgets_its_event(
     sentiment_on_postgres, monkeypatch
 ):
@@ -175,7 +156,8 @@ def test_an_erasure_waits_for_a_comment_being_scored_and_forgets_its_event(
     eraser = threading.Thread(target=privacy.erase_customer, args=(runtime, _erased(ERASED_ID)))
     eraser.start()
     try:
-        assert _waits_for_a_lock(runtime, eraser), "the erasure did not wait for the scoring transaction"
+        waited = waits_for_a_lock(runtime.database.engine, eraser)
+        assert waited, "the erasure did not wait for the scoring transaction"
     finally:
         release.set()
         scorer.join(timeout=60)
@@ -194,6 +176,7 @@ def test_a_comment_scored_while_its_customer_is_being_erased_is_dropped(sentimen
             target=sentiment_service.score_response, args=(runtime, _submitted(ERASED_ID))
         )
         scorer.start()
-        assert _waits_for_a_lock(runtime, scorer), "the comment was scored past an erasure under way"
+        waited = waits_for_a_lock(runtime.database.engine, scorer)
+        assert waited, "the comment was scored past an erasure under way"
     scorer.join(timeout=60)
     assert _events_naming(runtime, ERASED_ID) == 0
