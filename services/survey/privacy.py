@@ -15,6 +15,7 @@ from shared.outbox import forget_events_mentioning
 from shared.personal_data import row_data
 
 from .models import (
+    EVENT_RECEIVED,
     AnswerMessage,
     ChannelOptOut,
     CrmEvent,
@@ -59,6 +60,10 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
         # a consumer may be waiting for: the other order could deadlock.
         marked_addresses = _addresses(customer)
         record_erasure(uow, customer_id, marked_addresses)
+        # Their events received but not yet decided carry their fields, not their id (the decider sets it):
+        # deciding one later would make them a customer again. A decider deciding one now is waited for;
+        # its decision is theirs then, and goes with their other events below.
+        received_events = _delete(session, CrmEvent, _received_for(customer))
         # Rows locked before anything is deleted, as well: whatever else adds a row pointing at one of them
         # waits for the erasure, then fails its foreign key. Without the locks its insert could land between
         # our deletes and make the last of them fail. (SQLite's writers are serialised; no FOR UPDATE there.)
@@ -112,7 +117,9 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
             update(CrmEvent).where(CrmEvent.customer_id == customer_id).values(invitation_id=None)
         )
         counts["invitations"] = _delete(session, Invitation, Invitation.customer_id == customer_id)
-        counts["crm_events"] = _delete(session, CrmEvent, CrmEvent.customer_id == customer_id)
+        counts["crm_events"] = received_events + _delete(
+            session, CrmEvent, CrmEvent.customer_id == customer_id
+        )
         counts["delighted_suppressions"] = _delete(
             session,
             DelightedSuppression,
@@ -142,6 +149,12 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
         )
     log.info("customer %s erased in survey: %s", customer_id, counts)
     return counts
+
+
+def _received_for(customer: Customer) -> Any:
+    """Their CRM events still waiting for the decider: those name them by their fields, not by their id."""
+    named = CrmEvent.customer_fields["external_id"].as_string() == customer.external_id
+    return (CrmEvent.status == EVENT_RECEIVED) & named
 
 
 def _delete(session: Any, model: Any, condition: Any) -> int:
@@ -176,7 +189,9 @@ def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
         responses = _rows(session, Response, Response.customer_id == customer_id)
         tables = {
             "customers": [row_data(customer)],
-            "crm_events": _rows(session, CrmEvent, CrmEvent.customer_id == customer_id),
+            "crm_events": _rows(
+                session, CrmEvent, (CrmEvent.customer_id == customer_id) | _received_for(customer)
+            ),
             # The token is the secret of the answer link, not data about the person.
             "invitations": [row_data(row, exclude=("token",)) for row in invitations],
             "score_clicks": _rows(session, ScoreClick, ScoreClick.invitation_id.in_(invitation_ids)),

@@ -286,6 +286,38 @@ def test_export_customer_on_the_command_line_gathers_every_service(survey, monke
     assert main(["erase-customer", "crm-export"]) == 2
 
 
+@pytest.mark.parametrize("database", ["postgres_url", "sqlite_url"])
+def test_an_event_not_yet_decided_is_erased_with_its_customer(request, database):
+    """The decider (the survey clock) may be behind, or down, when a customer is erased: an event of theirs
+    still waiting for its decision held their fields, and decided after the erasure made them a customer again
+    (and surveyed them). Their export lists it too."""
+    from services.survey import privacy
+    from services.survey.schemas import CrmEventSchema
+    from shared.errors import NotFoundError
+
+    def accept(external_id: str) -> None:
+        event = CrmEventSchema().load(crm_event(external_id=external_id))
+        survey_service.accept_crm_event(survey, event)
+
+    with migrated_service("survey", make_settings(request.getfixturevalue(database))) as survey:
+        accept("crm-gone")
+        survey_service.decide_received_events(survey)
+        accept("crm-gone")  # waiting for the decider
+        accept("crm-other")  # someone else's, waiting too
+
+        customer_id = privacy.customer_id_for(survey, "crm-gone")
+        exported = privacy.export_customer(survey, customer_id)["tables"]["crm_events"]
+        counts = privacy.erase_customer(survey, customer_id)
+        survey_service.decide_received_events(survey)
+
+        assert len(exported) == 2  # the waiting one is theirs too
+
+        assert counts["crm_events"] == 2
+        with pytest.raises(NotFoundError):
+            privacy.customer_id_for(survey, "crm-gone")
+        assert privacy.customer_id_for(survey, "crm-other")
+
+
 def _person_with_a_response(survey, api, email: str) -> tuple[dict, str]:
     """A Delighted person and their response (score 3), through the API; the person and the response's id."""
     person = api.post("/delighted/v1/people", json={"email": email, "send": False}).get_json()
