@@ -318,6 +318,60 @@ def test_an_event_not_yet_decided_is_erased_with_its_customer(request, database)
         assert privacy.customer_id_for(survey, "crm-other")
 
 
+def test_an_erasure_waits_for_a_decision_under_way_then_erases_what_it_made(survey, monkeypatch):
+    """The decider locks the received events it takes, then their customers; the erasure waits for such an
+    event (it deletes those still received) before it locks the customer: no deadlock, and the decision,
+    made meanwhile, goes with the customer."""
+    import threading
+
+    from services.survey import privacy
+    from services.survey.schemas import CrmEventSchema
+    from services.survey.unit_of_work import SqlCrmEvents
+
+    def accept() -> None:
+        survey_service.accept_crm_event(survey, CrmEventSchema().load(crm_event(external_id="crm-race")))
+
+    accept()
+    survey_service.decide_received_events(survey)
+    accept()  # the one the decider is deciding when the erasure comes
+    customer_id = privacy.customer_id_for(survey, "crm-race")
+    claimed, release = threading.Event(), threading.Event()
+    claim_received = SqlCrmEvents.claim_received
+
+    def claim_then_pause(self, *args, **kwargs):
+        events = claim_received(self, *args, **kwargs)
+        if events:
+            claimed.set()
+            release.wait(timeout=60)
+        return events
+
+    monkeypatch.setattr(SqlCrmEvents, "claim_received", claim_then_pause)
+    failures: list[BaseException] = []
+
+    def run(action) -> None:
+        try:
+            action()
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            failures.append(error)
+
+    decider = threading.Thread(target=run, args=(lambda: survey_service.decide_received_events(survey),))
+    decider.start()
+    assert claimed.wait(timeout=60)
+    eraser = threading.Thread(target=run, args=(lambda: privacy.erase_customer(survey, customer_id),))
+    eraser.start()
+    try:
+        assert waits_for_a_lock(survey.database.engine, eraser), "the erasure did not wait for the decision"
+    finally:
+        release.set()
+        decider.join(timeout=60)
+        eraser.join(timeout=60)
+    assert failures == []
+    with survey.database.transaction() as session:
+        events = session.execute(text("SELECT count(*) FROM survey_crm_events")).scalar_one()
+        invitations = session.execute(text("SELECT count(*) FROM survey_invitations")).scalar_one()
+    assert (events, invitations) == (0, 0)
+
+
 def _person_with_a_response(survey, api, email: str) -> tuple[dict, str]:
     """A Delighted person and their response (score 3), through the API; the person and the response's id."""
     person = api.post("/delighted/v1/people", json={"email": email, "send": False}).get_json()
