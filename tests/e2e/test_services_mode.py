@@ -13,6 +13,7 @@ import subprocess
 import pytest
 import redis
 import requests
+from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from shared.db import Database
@@ -136,21 +137,44 @@ def simulated(urls, provider):
     return [message for message in messages if message["provider"] == provider]
 
 
-@pytest.fixture
-def staff(services, postgres_url):
-    """An agent's API key, made the way an admin would (the web processes have migrated by now)."""
+def _api_key(postgres_url: str, role: Role) -> dict[str, str]:
     store = IdentityStore(Database(postgres_url))
-    _, key = store.create_api_key("services-mode test", Role.AGENT, "tests")
+    _, key = store.create_api_key(f"services-mode {role.value}", role, "tests")
     store.database.dispose()
     return {"Authorization": f"Bearer {key}"}
 
 
-def test_the_loop_works_across_separate_processes(services, staff):
+@pytest.fixture
+def staff(services, postgres_url):
+    """An agent's API key, made the way an admin would (the web processes have migrated by now)."""
+    return _api_key(postgres_url, Role.AGENT)
+
+
+def _outbox_rows_naming(postgres_url: str, marker: str) -> dict[str, int]:
+    """Per service, the outbox rows whose event mentions ``marker``, but the erasure event itself (survey
+    forgets it once every consumer has acknowledged it, within a minute)."""
+    database = Database(postgres_url)
+    try:
+        with database.transaction() as session:
+            return {
+                service: session.execute(
+                    text(
+                        f"SELECT count(*) FROM {service}_outbox WHERE CAST(payload AS TEXT) LIKE :marker"
+                        " AND event_type <> 'customer.erased'"
+                    ),
+                    {"marker": f"%{marker}%"},
+                ).scalar_one()
+                for service in ("survey", "dispatch", "sentiment", "followup")
+            }
+    finally:
+        database.dispose()
+
+
+def test_the_loop_works_across_separate_processes(services, staff, postgres_url):
     urls = services
     body, headers = signed_request(crm_event("order-services-1", email="sam@example.com", name="Sam Lee"))
-    assert (
-        requests.post(f"{urls['survey']}/v1/events", data=body, headers=headers, timeout=5).status_code == 202
-    )
+    first = requests.post(f"{urls['survey']}/v1/events", data=body, headers=headers, timeout=5)
+    assert first.status_code == 202
 
     [email] = wait_for_http(lambda: simulated(urls, "sendgrid"), what="the SendGrid email")
     assert email["to"] == "sam@example.com"
@@ -203,3 +227,25 @@ def test_the_loop_works_across_separate_processes(services, staff):
     # States only move forward: answered after delivered.
     wait_for_http(lambda: delivery_status() == "answered", what="the answered delivery")
 
+    # Erasing the detractor reaches every process: survey at once, the others through customer.erased;
+    # then no outbox holds an event about them (survey's erasure event goes once every consumer has it).
+    first_invitation = requests.get(first.json()["links"]["event"], headers=staff, timeout=5).json()
+    erased = requests.post(
+        f"{urls['gateway']}/v1/customers/crm-42/erase", headers=_api_key(postgres_url, Role.ADMIN), timeout=10
+    )
+    assert erased.status_code == 202, erased.text  # survey erased; the others follow
+    customer_id = erased.json()["customer_id"]
+    wait_for_http(
+        lambda: requests.get(f"{urls['gateway']}/v1/tasks", headers=staff, timeout=5).json() == [],
+        what="followup's erasure",
+    )
+    deliveries = f"{urls['gateway']}/v1/deliveries?invitation_id={first_invitation['invitation_id']}"
+    wait_for_http(
+        lambda: requests.get(deliveries, headers=staff, timeout=5).json() == [], what="dispatch's erasure"
+    )
+    nothing_left = {"survey": 0, "dispatch": 0, "sentiment": 0, "followup": 0}
+    for marker in (customer_id, "sam@example.com"):
+        wait_for(
+            lambda marker=marker: _outbox_rows_naming(postgres_url, marker) == nothing_left,
+            what=f"every outbox without {marker}",
+        )
