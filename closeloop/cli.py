@@ -156,11 +156,14 @@ def _erase_customer(settings: Settings, external_id: str) -> int:
 
     with _runtimes(settings, "survey") as runtimes:
         try:
-            customer_id = privacy.customer_id_for(runtimes["survey"], external_id)
-            counts = privacy.erase_customer(runtimes["survey"], customer_id)
+            customer_id, counts = privacy.erase_by_external_id(runtimes["survey"], external_id)
         except NotFoundError as refusal:
             print(f"closeloop erase-customer: {refusal.detail}", file=sys.stderr)
             return 2
+    if customer_id is None:
+        waiting = json.dumps(counts)
+        print(f"{external_id} was not a customer yet; erased their events waiting for a decision: {waiting}")
+        return 0
     print(f"erased customer {customer_id} in survey: {json.dumps(counts)}")
     print(
         "the other services erase theirs when customer.erased reaches them (survey's clock relays it)"

@@ -44,6 +44,37 @@ def customer_id_for(runtime: SurveyRuntime, external_id: str) -> str:
         return customer.id
 
 
+def erase_by_external_id(runtime: SurveyRuntime, external_id: str) -> tuple[str | None, dict[str, int]]:
+    """Erase the customer a CRM knows as ``external_id`` (``erase_customer``): their id and the rows erased.
+
+    Not a customer yet, they may have events waiting for the decider (its first one, the clock behind or
+    down): those are erased and the id is None; nothing else holds anything about them then. NotFoundError
+    when there is neither.
+    """
+    with runtime.unit_of_work() as uow:
+        customer = uow.customers.by_external_id(external_id)
+        customer_id = customer.id if customer is not None else None
+        # A decider deciding one of them now is waited for; the event is then decided and not deleted here.
+        waiting = 0 if customer_id else _delete(uow.session, CrmEvent, _received_for(external_id))
+    if customer_id is None:
+        customer_id = _made_meanwhile(runtime, external_id)  # by such a decider
+    if customer_id is None:
+        if not waiting:
+            raise NotFoundError(f"No customer {external_id}.")
+        log.info("erased %d events waiting for their decision, of someone not yet a customer", waiting)
+        return None, {"crm_events": waiting}
+    counts = erase_customer(runtime, customer_id)
+    counts["crm_events"] += waiting
+    return customer_id, counts
+
+
+def _made_meanwhile(runtime: SurveyRuntime, external_id: str) -> str | None:
+    try:
+        return customer_id_for(runtime, external_id)
+    except NotFoundError:
+        return None
+
+
 def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
     """Delete the customer and every row about them (events, invitations, clicks, responses, follow-ups,
     Delighted requests, unsubscribes, bounces, imports, outbox rows), then tell the other services.
@@ -63,7 +94,7 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
         # Their events received but not yet decided carry their fields, not their id (the decider sets it):
         # deciding one later would make them a customer again. A decider deciding one now is waited for;
         # its decision is theirs then, and goes with their other events below.
-        received_events = _delete(session, CrmEvent, _received_for(customer))
+        received_events = _delete(session, CrmEvent, _received_for(customer.external_id))
         # Rows locked before anything is deleted, as well: whatever else adds a row pointing at one of them
         # waits for the erasure, then fails its foreign key. Without the locks its insert could land between
         # our deletes and make the last of them fail. (SQLite's writers are serialised; no FOR UPDATE there.)
@@ -151,9 +182,9 @@ def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
     return counts
 
 
-def _received_for(customer: Customer) -> Any:
+def _received_for(external_id: str) -> Any:
     """Their CRM events still waiting for the decider: those name them by their fields, not by their id."""
-    named = CrmEvent.customer_fields["external_id"].as_string() == customer.external_id
+    named = CrmEvent.customer_fields["external_id"].as_string() == external_id
     return (CrmEvent.status == EVENT_RECEIVED) & named
 
 
@@ -190,7 +221,7 @@ def export_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, Any]:
         tables = {
             "customers": [row_data(customer)],
             "crm_events": _rows(
-                session, CrmEvent, (CrmEvent.customer_id == customer_id) | _received_for(customer)
+                session, CrmEvent, (CrmEvent.customer_id == customer_id) | _received_for(customer.external_id)
             ),
             # The token is the secret of the answer link, not data about the person.
             "invitations": [row_data(row, exclude=("token",)) for row in invitations],

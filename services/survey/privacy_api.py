@@ -28,7 +28,13 @@ class SurveyPersonalDataSchema(Schema):
 
 
 class ErasureSchema(Schema):
-    customer_id = fields.String()
+    customer_id = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "null when they were not a customer yet: only their events waiting for a "
+            "decision were erased (nothing else held anything about them)."
+        },
+    )
     erased = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
@@ -60,6 +66,5 @@ class CustomerErasure(MethodView):
     @blp.alt_response(403, description="Managers and admins only.")
     def post(self, external_id):
         """Erase a customer: survey's rows at once, every other service's when it gets customer.erased."""
-        runtime = _runtime()
-        customer_id = privacy.customer_id_for(runtime, external_id)
-        return {"customer_id": customer_id, "erased": privacy.erase_customer(runtime, customer_id)}
+        customer_id, erased = privacy.erase_by_external_id(_runtime(), external_id)
+        return {"customer_id": customer_id, "erased": erased}

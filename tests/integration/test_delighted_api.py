@@ -271,6 +271,30 @@ def test_staff_export_and_erase_a_customer_and_agents_may_not(survey):
     assert len(events) == 3 and events[0]["data"]["invitation_ids"] == export["keys"]["invitation_ids"]
 
 
+def test_erasing_someone_not_yet_a_customer_erases_their_events_waiting_for_a_decision(
+    survey, monkeypatch, capsys, postgres_url
+):
+    """Their first event is stored and the decider (the clock) has not run: no customer yet, but the event
+    holds their fields, and deciding it after the erasure would make them a customer."""
+    app = create_app(survey)
+    intake, manager = app.test_client(), staff_client(app, survey.identity, Role.MANAGER)
+    for external_id in ("crm-first", "crm-cli"):
+        body, headers = signed_request(crm_event(external_id=external_id, email=f"{external_id}@example.com"))
+        assert intake.post("/v1/events", data=body, headers=headers).status_code == 202
+
+    erased = manager.post("/v1/customers/crm-first/erase")
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    assert main(["erase-customer", "crm-cli"]) == 0
+    survey_service.decide_received_events(survey)
+
+    assert erased.status_code == 202
+    assert erased.get_json() == {"customer_id": None, "erased": {"crm_events": 1}}
+    assert "crm-cli was not a customer yet" in capsys.readouterr().out
+    for external_id in ("crm-first", "crm-cli"):
+        assert manager.get(f"/v1/customers/{external_id}").status_code == 404
+    assert manager.post("/v1/customers/crm-first/erase").status_code == 404  # nothing left to erase
+
+
 def test_export_customer_on_the_command_line_gathers_every_service(survey, monkeypatch, capsys, postgres_url):
     app = create_app(survey)
     body, headers = signed_request(crm_event(external_id="crm-export", email="export.me@example.com"))
