@@ -71,6 +71,23 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "the l
     raise AssertionError(f"{what} did not get there in {timeout:.0f} s")
 
 
+class CheckedThread(threading.Thread):
+    """A thread running ``target(*args)`` that keeps what it raised in ``failures`` for the test to assert
+    on (an exception in a plain thread is only a warning)."""
+
+    def __init__(self, target: Callable[..., Any], *args: Any) -> None:
+        super().__init__(daemon=True)
+        self._call = (target, args)
+        self.failures: list[BaseException] = []
+
+    def run(self) -> None:
+        target, args = self._call
+        try:
+            target(*args)
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            self.failures.append(error)
+
+
 def waits_for_a_lock(engine: Any, thread: threading.Thread, timeout: float = 60.0) -> bool:
     """True once a transaction on ``engine``'s PostgreSQL database waits for a lock (a row's or an
     advisory one); False if ``thread`` ended first. The timeout is generous: a loaded CI machine starts

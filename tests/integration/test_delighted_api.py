@@ -18,6 +18,7 @@ from shared.clock import utcnow
 from shared.events import new_event
 from shared.principal import Role
 from tests.conftest import (
+    CheckedThread,
     crm_event,
     make_settings,
     migrated_service,
@@ -370,18 +371,10 @@ def test_an_erasure_waits_for_a_decision_under_way_then_erases_what_it_made(surv
         return events
 
     monkeypatch.setattr(SqlCrmEvents, "claim_received", claim_then_pause)
-    failures: list[BaseException] = []
-
-    def run(action) -> None:
-        try:
-            action()
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            failures.append(error)
-
-    decider = threading.Thread(target=run, args=(lambda: survey_service.decide_received_events(survey),))
+    decider = CheckedThread(survey_service.decide_received_events, survey)
     decider.start()
     assert claimed.wait(timeout=60)
-    eraser = threading.Thread(target=run, args=(lambda: privacy.erase_customer(survey, customer_id),))
+    eraser = CheckedThread(privacy.erase_customer, survey, customer_id)
     eraser.start()
     try:
         assert waits_for_a_lock(survey.database.engine, eraser), "the erasure did not wait for the decision"
@@ -389,7 +382,7 @@ def test_an_erasure_waits_for_a_decision_under_way_then_erases_what_it_made(surv
         release.set()
         decider.join(timeout=60)
         eraser.join(timeout=60)
-    assert failures == []
+    assert decider.failures == eraser.failures == []
     with survey.database.transaction() as session:
         events = session.execute(text("SELECT count(*) FROM survey_crm_events")).scalar_one()
         invitations = session.execute(text("SELECT count(*) FROM survey_invitations")).scalar_one()
@@ -413,7 +406,6 @@ def _person_with_a_response(survey, api, email: str) -> tuple[dict, str]:
 def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasure(survey, api):
     """Seen once in the Node client's test: survey's response.scored consumer inserted a sentiment between the
     erasure's deletes, and the erasure failed its foreign key (500). The erasure now locks the rows first."""
-    import threading
 
     from services.survey import privacy
 
@@ -426,22 +418,14 @@ def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasu
         ),
         {"r": response_id},
     )
-    failures: list[BaseException] = []
-
-    def erase() -> None:
-        try:
-            privacy.erase_customer(survey, person["id"])
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            failures.append(error)
-
-    eraser = threading.Thread(target=erase)
+    eraser = CheckedThread(privacy.erase_customer, survey, person["id"])
     eraser.start()
     waited = waits_for_a_lock(survey.database.engine, eraser)  # for the consumer's row lock
-    assert waited, f"the erasure never waited for the consumer's transaction (its errors: {failures})"
+    assert waited, f"the erasure never waited for the consumer's transaction (its errors: {eraser.failures})"
     consumer.commit()
     consumer.close()
     eraser.join(timeout=30)
-    assert failures == []
+    assert eraser.failures == []
     with survey.database.transaction() as session:
         left = session.execute(text("SELECT count(*) FROM survey_response_sentiments")).scalar_one()
     assert left == 0
@@ -452,7 +436,6 @@ def test_a_sentiment_rescored_while_its_customer_is_erased_waits_for_the_erasure
     then waited for the response (its key phrases' foreign key) that the erasure held, while the erasure
     waited to delete that sentiment: a deadlock, and the erasure answered 500. The consumer now holds the
     response before it writes anything, as the erasure does."""
-    import threading
 
     from services.survey.analytics import service as analytics
 
@@ -479,20 +462,12 @@ def test_a_sentiment_rescored_while_its_customer_is_erased_waits_for_the_erasure
         )
 
     analytics.record_response_sentiment(survey, scored(1))
-    failures: list[BaseException] = []
-
-    def consume() -> None:
-        try:
-            analytics.record_response_sentiment(survey, scored(2))
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            failures.append(error)
-
     erasure = survey.database.engine.connect()  # holds the response, as the erasure's first statements do
     erasure.execute(text("SELECT id FROM survey_responses WHERE id = :r FOR UPDATE"), {"r": response_id})
-    consumer = threading.Thread(target=consume)
+    consumer = CheckedThread(analytics.record_response_sentiment, survey, scored(2))
     consumer.start()
     consumer.join(timeout=1.0)  # it waits for the erasure's lock, before or after touching the sentiment
-    assert consumer.is_alive(), failures
+    assert consumer.is_alive(), consumer.failures
     # The erasure's next step, deleting the sentiment, must not wait for the consumer: it has written nothing.
     erasure.execute(text("SET LOCAL lock_timeout = '2s'"))
     deleted = erasure.execute(
@@ -502,7 +477,7 @@ def test_a_sentiment_rescored_while_its_customer_is_erased_waits_for_the_erasure
     erasure.commit()
     erasure.close()
     consumer.join(timeout=30)
-    assert not consumer.is_alive() and failures == []
+    assert not consumer.is_alive() and consumer.failures == []
     with survey.database.transaction() as session:
         revision = session.execute(
             text("SELECT revision FROM survey_response_sentiments WHERE response_id = :r"), {"r": response_id}

@@ -12,7 +12,7 @@ from services.sentiment import service as sentiment_service
 from services.sentiment.app import create_app
 from services.sentiment.models import outbox
 from shared.events import new_event, parse_event
-from tests.conftest import make_settings, migrated_service, staff_client, waits_for_a_lock
+from tests.conftest import CheckedThread, make_settings, migrated_service, staff_client, waits_for_a_lock
 
 
 @pytest.fixture
@@ -150,10 +150,10 @@ def test_an_erasure_waits_for_a_comment_being_scored_and_forgets_its_event(
         return real_analyze(*args, **kwargs)
 
     monkeypatch.setattr(analysis, "analyze", slow_analyze)
-    scorer = threading.Thread(target=sentiment_service.score_response, args=(runtime, _submitted(ERASED_ID)))
+    scorer = CheckedThread(sentiment_service.score_response, runtime, _submitted(ERASED_ID))
     scorer.start()
     assert scoring.wait(timeout=60)
-    eraser = threading.Thread(target=privacy.erase_customer, args=(runtime, _erased(ERASED_ID)))
+    eraser = CheckedThread(privacy.erase_customer, runtime, _erased(ERASED_ID))
     eraser.start()
     try:
         waited = waits_for_a_lock(runtime.database.engine, eraser)
@@ -162,6 +162,7 @@ def test_an_erasure_waits_for_a_comment_being_scored_and_forgets_its_event(
         release.set()
         scorer.join(timeout=60)
         eraser.join(timeout=60)
+    assert scorer.failures == eraser.failures == []
     assert _events_naming(runtime, ERASED_ID) == 0
 
 
@@ -172,11 +173,10 @@ def test_a_comment_scored_while_its_customer_is_being_erased_is_dropped(sentimen
     runtime = sentiment_on_postgres
     with runtime.unit_of_work() as erasure:
         record_erasure(erasure, ERASED_ID)
-        scorer = threading.Thread(
-            target=sentiment_service.score_response, args=(runtime, _submitted(ERASED_ID))
-        )
+        scorer = CheckedThread(sentiment_service.score_response, runtime, _submitted(ERASED_ID))
         scorer.start()
         waited = waits_for_a_lock(runtime.database.engine, scorer)
         assert waited, "the comment was scored past an erasure under way"
     scorer.join(timeout=60)
+    assert not scorer.is_alive() and scorer.failures == []
     assert _events_naming(runtime, ERASED_ID) == 0
