@@ -116,7 +116,6 @@ class UnitOfWork:
 
     def consume(self, event_id: str, consumer: str, marks: Sequence[tuple[str, str]] = ()) -> Consumption:
         """``first_consumption``, then whether any of ``marks`` (``(event_id, consumer)`` records) exists."""
-        self.hold_marks(marks, exclusive=False)
         if not self.first_consumption(event_id, consumer):
             return Consumption.REPEAT
         if any(self.was_consumed(*mark) for mark in marks):
@@ -127,7 +126,8 @@ class UnitOfWork:
         """Until this transaction ends, hold ``marks`` (``(event_id, consumer)`` records): shared by
         transactions that act unless a mark exists, exclusive by the one recording them. Each waits for the
         other way's holders to finish, so an erasure sees what a consumer wrote, or the consumer sees the
-        erasure's mark, never neither. Only PostgreSQL needs it: SQLite's writers are serialised already."""
+        erasure's mark, never neither. Only PostgreSQL needs it (its ``consume`` holds them shared): SQLite's
+        writers are serialised already."""
 
     def _begin(self) -> None:
         raise NotImplementedError

@@ -51,13 +51,15 @@ def erase_by_external_id(runtime: SurveyRuntime, external_id: str) -> tuple[str 
     down): those are erased and the id is None; nothing else holds anything about them then. NotFoundError
     when there is neither.
     """
+    waiting = 0
     with runtime.unit_of_work() as uow:
         customer = uow.customers.by_external_id(external_id)
+        if customer is None:
+            waiting = _delete(uow.session, CrmEvent, _received_for(external_id))
+            # A decider deciding one of them was waited for: that one is decided, its customer made (this
+            # statement reads what committed meanwhile) and erased below.
+            customer = uow.customers.by_external_id(external_id)
         customer_id = customer.id if customer is not None else None
-        # A decider deciding one of them now is waited for; the event is then decided and not deleted here.
-        waiting = 0 if customer_id else _delete(uow.session, CrmEvent, _received_for(external_id))
-    if customer_id is None:
-        customer_id = _made_meanwhile(runtime, external_id)  # by such a decider
     if customer_id is None:
         if not waiting:
             raise NotFoundError(f"No customer {external_id}.")
@@ -66,13 +68,6 @@ def erase_by_external_id(runtime: SurveyRuntime, external_id: str) -> tuple[str 
     counts = erase_customer(runtime, customer_id)
     counts["crm_events"] += waiting
     return customer_id, counts
-
-
-def _made_meanwhile(runtime: SurveyRuntime, external_id: str) -> str | None:
-    try:
-        return customer_id_for(runtime, external_id)
-    except NotFoundError:
-        return None
 
 
 def erase_customer(runtime: SurveyRuntime, customer_id: str) -> dict[str, int]:
