@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +25,20 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+_LOWEST_PORT = 20000  # above the well-known and the common registered services' ports
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below the kernel's range of ephemeral ports. The servers here are killed and started again
+    on their port; meanwhile any client's connection may be given an ephemeral one, and a port taken from
+    that range can be gone when the server comes back (seen: a RabbitMQ node restarting into eaddrinuse)."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = range(_LOWEST_PORT, ephemeral_low)
+    for port in random.sample(ports, min(200, len(ports))):
+        with socket.socket() as probe, contextlib.suppress(OSError):
+            probe.bind(("127.0.0.1", port))
+            return port
+    raise RuntimeError(f"no free port between {_LOWEST_PORT} and {ephemeral_low}")
 
 
 def _accepting(port: int) -> bool:
