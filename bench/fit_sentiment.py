@@ -99,12 +99,16 @@ def predicted_classes(polarities: Sequence[float], thresholds: tuple[float, floa
     return np.where(values > thresholds[1], 2, np.where(values < thresholds[0], 0, 1))
 
 
-def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
+def class_f1(gold: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """F1 of each class (negative, neutral, positive), 0 for a class neither side has."""
     confusion = np.bincount(gold * 3 + predicted, minlength=9).reshape(3, 3)
     true_positive = np.diag(confusion).astype(float)
     denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
-    f1 = np.divide(2 * true_positive, denominator, out=np.zeros(3), where=denominator > 0)
-    return float(f1.mean())
+    return np.divide(2 * true_positive, denominator, out=np.zeros(3), where=denominator > 0)
+
+
+def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
+    return float(class_f1(gold, predicted).mean())
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:

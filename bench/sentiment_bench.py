@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_sentiment import (  # noqa: E402  (bench/ is not a package)
     RATED_SETS,
     RatedText,
+    class_f1,
     data_dir,
     gold_classes,
     in_fitting_half,
@@ -81,16 +82,17 @@ def accuracy(analyzer: Analyzer, items: Sequence[RatedText]) -> tuple[float, flo
     return r, f1
 
 
-def tier_on_rated(items: Sequence[RatedText], tier: str) -> tuple[float, float, int]:
-    """Pearson r, macro-F1 and the count left unscored of a tier on a human-rated set, through
-    analyze_batch with the hint 'en' as the service scores an English survey's answers. An unscored
-    text counts as polarity 0, label neutral."""
+def tier_on_rated(items: Sequence[RatedText], tier: str) -> tuple[float, float, int, np.ndarray]:
+    """Pearson r, macro-F1, the count left unscored and each class's F1 (negative, neutral, positive) of
+    a tier on a human-rated set, through analyze_batch with the hint 'en' as the service scores an
+    English survey's answers. An unscored text counts as polarity 0, label neutral."""
     results = analyze_batch([item.text for item in items], language="en", key_phrases=False, tier=tier)
     polarities = [0.0 if result.polarity is None else result.polarity for result in results]
     classes = np.array([LABELS.index(r.label) if r.label in LABELS else 1 for r in results])
     ratings = [item.rating for item in items]
     unscored = sum(result.polarity is None for result in results)
-    return pearson(polarities, ratings), macro_f1(gold_classes(ratings), classes), unscored
+    per_class = class_f1(gold_classes(ratings), classes)
+    return pearson(polarities, ratings), float(per_class.mean()), unscored, per_class
 
 
 def model_tier_missing() -> str | None:
@@ -253,20 +255,32 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{analyzer.name:40s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets_r:9.3f} {tweets_f1:10.3f}"
             f" {'-':>9s} {movie_r:8.3f} {movie_f1:9.3f} {'-':>9s}"
         )
-    rated: dict[str, dict[str, tuple[float, float, int]]] = {}
+    rated: dict[str, dict[str, tuple[float, float, int, np.ndarray]]] = {}
     for tier in (LIGHT, MODEL):
         if tier == MODEL and model_missing is not None:
             print(f"{'model tier':40s} not run: {model_missing}")
             continue
         analyzer = analyzer_for("en", tier)
         rated[tier] = {name: tier_on_rated(items, tier) for name, items in held_out.items()}
-        (tweets_r, tweets_f1, tweets_out), (movie_r, movie_f1, movie_out) = rated[tier].values()
+        (tweets_r, tweets_f1, tweets_out, _), (movie_r, movie_f1, movie_out, _) = rated[tier].values()
         low, high = analyzer.thresholds
         name = f"{tier} tier: {analyzer.name}"[:40]
         print(
             f"{name:40s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets_r:9.3f} {tweets_f1:10.3f}"
             f" {tweets_out:9d} {movie_r:8.3f} {movie_f1:9.3f} {movie_out:9d}"
         )
+    # Macro-F1 is the mean of these three: a class few texts have (the movie snippets' neutral, gold
+    # within +-0.5 of 0) weighs as much as the others.
+    shares = ", ".join(
+        f"{name} {np.mean(gold_classes([item.rating for item in items]) == 1):.0%}"
+        for name, items in held_out.items()
+    )
+    print(f"F1 of each class, negative / neutral / positive (gold neutral: {shares}):")
+    for tier, scores in rated.items():
+        parts = [
+            f"{name} {'/'.join(f'{f1:.3f}' for f1 in per_class)}" for name, (*_, per_class) in scores.items()
+        ]
+        print(f"  {tier + ' tier':14s}  " + "  ".join(parts))
 
     where = TURKISH_SET.relative_to(TURKISH_SET.parents[2])
     print(f"\nTurkish, {where} (written for this project, ratings -4..+4; VADER: r undefined when all 0)")
@@ -417,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def summary(
     nps: dict[str, dict[str, tuple[float, float]]],
-    rated: dict[str, dict[str, tuple[float, float, int]]],
+    rated: dict[str, dict[str, tuple[float, float, int, np.ndarray]]],
     rates: dict[str, dict[str, float]],
     loads: dict[str, tuple[float, float]],
     light_ratio: float,
@@ -437,7 +451,7 @@ def summary(
         if tier not in rated:
             continue
         en, tr = nps[tier]["en"], nps[tier]["tr"]
-        (tw_r, tw_f1, tw_out), (mv_r, mv_f1, mv_out) = rated[tier]["tweets"], rated[tier]["movie"]
+        (tw_r, tw_f1, tw_out, _), (mv_r, mv_f1, mv_out, _) = rated[tier]["tweets"], rated[tier]["movie"]
         speed = f"{rates[tier].get('nps', float('nan')):.0f}/{rates[tier]['held-out']:.0f}"
         print(
             f"{label:13s} {f'{en[0]:.3f}/{en[1]:.3f}':>14s} {f'{tr[0]:.3f}/{tr[1]:.3f}':>14s}"
@@ -452,7 +466,7 @@ def summary(
     for tier in tiers:
         misses = [
             f"{name} {what}"
-            for name, (r, f1, out) in rated[tier].items()
+            for name, (r, f1, out, _) in rated[tier].items()
             for what, ok in (("r", r >= 0.68), ("F1", f1 >= 0.60), ("unscored", out <= 5))
             if not ok
         ] + [f"NPS {language} accuracy" for language in ("en", "tr") if nps[tier][language][0] < 0.80]
