@@ -30,6 +30,10 @@ Two ratios, the target (>= 0.25x) being the first:
 - rate: loop sends per second / bare dramatiq messages per second, both wall clock, same machine, same run;
 - CPU: bare dramatiq's system CPU per message / the loop's system CPU per send, i.e. the rate each would
   reach per core-second of its own, the harness and the machine's other load left out.
+Each side's cores busy during its peak run (CPU per item, system and harness, times its rate) say which is
+bound by the CPU: on a 2-core machine the loop (~1.6 cores) is, bare dramatiq (~0.8) is not, so a slower CPU
+lowers the rate ratio (the same code: 0.19-0.21x on one machine, 0.10-0.11x on one that spent ~2x the CPU
+per send).
 """
 
 from __future__ import annotations
@@ -479,8 +483,10 @@ def main() -> None:
             + ", ".join(f"{part} {ms:.2f}" for part, ms in sorted(system.items(), key=lambda item: -item[1]))
             + f"); harness {sum(harness.values()):.2f} ("
             + ", ".join(f"{part} {ms:.2f}" for part, ms in sorted(harness.items()))
-            + ")"
+            + f"); {sum(run['cpu'].values()) * run['rate'] / 1000:.2f} of {os.cpu_count()} cores busy"
         )
+    # A side whose busy cores come near the machine's is bound by its CPU, the other by waiting: its rate
+    # moves with the CPU's speed and the other's barely does, so the rate ratio differs between machines.
     bare_system = sum(ms for part, ms in bare["cpu"].items() if not part.startswith("harness:"))
     loop_system = sum(ms for part, ms in loop["cpu"].items() if not part.startswith("harness:"))
     print(

@@ -10,7 +10,8 @@ English: the VADER human-rated sets (shared/data/sentiment above the repo, or $C
 scored on the half bench/fit_sentiment.py and bench/fit_model_head.py never fitted on; the tiers through
 analyze_batch with the hint 'en', with the count left unscored. Turkish: bench/data/turkish_comments.tsv.
 Metrics as in the data's README: Pearson r with the mean rating, 3-class macro-F1 (gold > 0.5 positive,
-< -0.5 negative), each analyzer's own label thresholds (±0.05 for the baselines).
+< -0.5 negative), each analyzer's own label thresholds (±0.05 for the baselines); for the tiers also each
+class's F1, of which macro-F1 is the mean.
 Then throughput on one core (the model tier: one onnxruntime and one tokenizer thread), peak memory and
 load time, and a summary per tier and for the default with the issue's targets.
 """
