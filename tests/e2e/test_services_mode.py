@@ -150,24 +150,20 @@ def staff(services, postgres_url):
     return _api_key(postgres_url, Role.AGENT)
 
 
-def _outbox_rows_naming(postgres_url: str, marker: str) -> dict[str, int]:
+def _outbox_rows_naming(database: Database, marker: str) -> dict[str, int]:
     """Per service, the outbox rows whose event mentions ``marker``, but the erasure event itself (survey
     forgets it once every consumer has acknowledged it, within a minute)."""
-    database = Database(postgres_url)
-    try:
-        with database.transaction() as session:
-            return {
-                service: session.execute(
-                    text(
-                        f"SELECT count(*) FROM {service}_outbox WHERE CAST(payload AS TEXT) LIKE :marker"
-                        " AND event_type <> 'customer.erased'"
-                    ),
-                    {"marker": f"%{marker}%"},
-                ).scalar_one()
-                for service in ("survey", "dispatch", "sentiment", "followup")
-            }
-    finally:
-        database.dispose()
+    with database.transaction() as session:
+        return {
+            service: session.execute(
+                text(
+                    f"SELECT count(*) FROM {service}_outbox WHERE CAST(payload AS TEXT) LIKE :marker"
+                    " AND event_type <> 'customer.erased'"
+                ),
+                {"marker": f"%{marker}%"},
+            ).scalar_one()
+            for service in ("survey", "dispatch", "sentiment", "followup")
+        }
 
 
 def test_the_loop_works_across_separate_processes(services, staff, postgres_url):
@@ -244,8 +240,12 @@ def test_the_loop_works_across_separate_processes(services, staff, postgres_url)
         lambda: requests.get(deliveries, headers=staff, timeout=5).json() == [], what="dispatch's erasure"
     )
     nothing_left = {"survey": 0, "dispatch": 0, "sentiment": 0, "followup": 0}
-    for marker in (customer_id, "sam@example.com"):
-        wait_for(
-            lambda marker=marker: _outbox_rows_naming(postgres_url, marker) == nothing_left,
-            what=f"every outbox without {marker}",
-        )
+    database = Database(postgres_url)  # one engine for every poll below
+    try:
+        for marker in (customer_id, "sam@example.com"):
+            wait_for(
+                lambda marker=marker: _outbox_rows_naming(database, marker) == nothing_left,
+                what=f"every outbox without {marker}",
+            )
+    finally:
+        database.dispose()

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from closeloop.cli import main
+from services.survey import privacy
 from services.survey import service as survey_service
 from services.survey.app import create_app
 from services.survey.delighted import service as delighted
+from services.survey.schemas import CrmEventSchema
+from services.survey.unit_of_work import SqlCrmEvents
 from shared.clock import utcnow
+from shared.errors import NotFoundError
 from shared.events import new_event
 from shared.principal import Role
 from tests.conftest import (
@@ -311,24 +316,21 @@ def test_export_customer_on_the_command_line_gathers_every_service(survey, monke
     assert main(["erase-customer", "crm-export"]) == 2
 
 
+def _accept(survey, external_id: str) -> None:
+    """A CRM event of ``external_id`` stored by the intake, waiting for the decider."""
+    survey_service.accept_crm_event(survey, CrmEventSchema().load(crm_event(external_id=external_id)))
+
+
 @pytest.mark.parametrize("database", ["postgres_url", "sqlite_url"])
 def test_an_event_not_yet_decided_is_erased_with_its_customer(request, database):
     """The decider (the survey clock) may be behind, or down, when a customer is erased: an event of theirs
     still waiting for its decision held their fields, and decided after the erasure made them a customer again
     (and surveyed them). Their export lists it too."""
-    from services.survey import privacy
-    from services.survey.schemas import CrmEventSchema
-    from shared.errors import NotFoundError
-
-    def accept(external_id: str) -> None:
-        event = CrmEventSchema().load(crm_event(external_id=external_id))
-        survey_service.accept_crm_event(survey, event)
-
     with migrated_service("survey", make_settings(request.getfixturevalue(database))) as survey:
-        accept("crm-gone")
+        _accept(survey, "crm-gone")
         survey_service.decide_received_events(survey)
-        accept("crm-gone")  # waiting for the decider
-        accept("crm-other")  # someone else's, waiting too
+        _accept(survey, "crm-gone")  # waiting for the decider
+        _accept(survey, "crm-other")  # someone else's, waiting too
 
         customer_id = privacy.customer_id_for(survey, "crm-gone")
         exported = privacy.export_customer(survey, customer_id)["tables"]["crm_events"]
@@ -347,18 +349,9 @@ def test_an_erasure_waits_for_a_decision_under_way_then_erases_what_it_made(surv
     """The decider locks the received events it takes, then their customers; the erasure waits for such an
     event (it deletes those still received) before it locks the customer: no deadlock, and the decision,
     made meanwhile, goes with the customer."""
-    import threading
-
-    from services.survey import privacy
-    from services.survey.schemas import CrmEventSchema
-    from services.survey.unit_of_work import SqlCrmEvents
-
-    def accept() -> None:
-        survey_service.accept_crm_event(survey, CrmEventSchema().load(crm_event(external_id="crm-race")))
-
-    accept()
+    _accept(survey, "crm-race")
     survey_service.decide_received_events(survey)
-    accept()  # the one the decider is deciding when the erasure comes
+    _accept(survey, "crm-race")  # the one the decider is deciding when the erasure comes
     customer_id = privacy.customer_id_for(survey, "crm-race")
     claimed, release = threading.Event(), threading.Event()
     claim_received = SqlCrmEvents.claim_received
@@ -406,9 +399,6 @@ def _person_with_a_response(survey, api, email: str) -> tuple[dict, str]:
 def test_a_sentiment_stored_while_its_customer_is_erased_does_not_fail_the_erasure(survey, api):
     """Seen once in the Node client's test: survey's response.scored consumer inserted a sentiment between the
     erasure's deletes, and the erasure failed its foreign key (500). The erasure now locks the rows first."""
-
-    from services.survey import privacy
-
     person, response_id = _person_with_a_response(survey, api, "race@example.com")
     consumer = survey.database.engine.connect()  # the consumer's transaction, not yet committed
     consumer.execute(
