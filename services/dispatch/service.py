@@ -186,8 +186,9 @@ def _schedule(
     Never to an address that opted out: with no channel left the delivery is kept as suppressed, with why.
     A delivery due at once is claimed for its first attempt in this same transaction, its call marked as
     started, so the call follows the commit without a transaction of its own (as ``attempt_delivery`` would
-    claim and mark it). The opt-out of its address is looked for once more after the claim: an opt-out
-    committed since the channel was chosen, before this transaction's last statement, still stops it.
+    claim and mark it). The opt-out of its address is looked for once more by the claim's own statement,
+    this transaction's last: an opt-out committed since the channel was chosen, before that statement, still
+    stops it.
     """
     delivery = _new_delivery(runtime, uow, kind, source_id, contact, locale, invitation_id)
     delivery.touchpoint, delivery.expires_at = touchpoint, expires_at
@@ -198,13 +199,18 @@ def _schedule(
         DELIVERY_RETRIES.mark_claimed(delivery, delivery.created_at)
         # Committed with the claim, before the call: a worker that dies before this commit has sent nothing.
         delivery.call_started_at = delivery.created_at
-    if not uow.deliveries.add_new(delivery):
+    if send_now:
+        opt_out_address = normal_address(delivery.channel, delivery.address)
+        added, opted_out = uow.deliveries.add_new_to_send(delivery, opt_out_address)
+    else:
+        added, opted_out = uow.deliveries.add_new(delivery), False
+    if not added:
         # Asked again under another event id (a producer's retry): the first request is the one sent.
         log.info("%s %s already has its delivery", kind, source_id)
         return
     if not send_now:
         return
-    if _is_opted_out(uow, delivery.channel, delivery.address):
+    if opted_out:
         uow.deliveries.save_claimed(delivery, partial(_unclaim_opted_out, now=delivery.created_at))
         log.info("delivery %s: %s (%s)", delivery.id, delivery.status, delivery.failure_reason)
         return

@@ -34,6 +34,12 @@ class Deliveries(Protocol):
         The delivery object is not tracked: change it later through ``save_claimed``."""
         ...
 
+    def add_new_to_send(self, delivery: Delivery, opt_out_address: str) -> tuple[bool, bool]:
+        """``add_new`` for a delivery claimed to be sent once committed, and whether ``opt_out_address`` (its
+        address, as opt-outs keep it) has opted out of its channel, read by the same statement: (added, opted
+        out). One statement, so the transaction's last one still sees an opt-out committed meanwhile."""
+        ...
+
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         """Apply ``change`` to ``delivery``, added claimed (in flight, its call marked as started) by
         ``add_new``, and store it, unless the stored row moved on since its call started (a provider report
@@ -111,10 +117,11 @@ _OPT_OUTS = OptOut.__table__
 
 
 @functools.cache
-def _insert_new(dialect: str) -> Any:
+def _insert_new(dialect: str, to_send: bool = False) -> Any:
     """The insert of a new delivery on ``dialect``, built once, on first use: executed with each delivery's
     values on the session's connection (a statement built per call, or run through the ORM's session, costs
-    more than its run)."""
+    more than its run). It returns the new row's id; ``to_send``: also whether the parameters
+    ``opt_out_channel`` and ``opt_out_address`` name an opt-out."""
     if dialect == "postgresql":
         insert: Any = postgresql_insert
     elif dialect == "sqlite":
@@ -122,11 +129,15 @@ def _insert_new(dialect: str) -> Any:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise KeyError(dialect)
-    return (
-        insert(_DELIVERIES)
-        .on_conflict_do_nothing(index_elements=["source_id", "kind"])
-        .returning(_DELIVERIES.c.id)
+    statement = insert(_DELIVERIES).on_conflict_do_nothing(index_elements=["source_id", "kind"])
+    if not to_send:
+        return statement.returning(_DELIVERIES.c.id)
+    # The parameters are not the new row's columns: opt-outs keep addresses normalised, deliveries as given.
+    opted_out = select(_OPT_OUTS.c.id).where(
+        _OPT_OUTS.c.channel == bindparam("opt_out_channel"),
+        _OPT_OUTS.c.address == bindparam("opt_out_address"),
     )
+    return statement.returning(_DELIVERIES.c.id, opted_out.exists())
 
 
 _OPTED_OUT = select(_OPT_OUTS.c.id).where(
@@ -156,6 +167,13 @@ class SqlDeliveries:
         values = {key: value for key, value in _column_values(delivery).items() if value is not None}
         statement = _insert_new(self.session.get_bind().dialect.name)
         return self.session.connection().execute(statement, values).first() is not None
+
+    def add_new_to_send(self, delivery: Delivery, opt_out_address: str) -> tuple[bool, bool]:
+        values = {key: value for key, value in _column_values(delivery).items() if value is not None}
+        statement = _insert_new(self.session.get_bind().dialect.name, to_send=True)
+        parameters = {**values, "opt_out_channel": delivery.channel, "opt_out_address": opt_out_address}
+        row = self.session.connection().execute(statement, parameters).first()
+        return (True, bool(row[1])) if row is not None else (False, False)
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         before = _column_values(delivery)

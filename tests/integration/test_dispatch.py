@@ -85,16 +85,16 @@ def test_email_invitation_is_sent_once_with_eleven_score_links(dispatch):
 def test_an_opt_out_committed_before_the_first_attempt_stops_it(dispatch, monkeypatch):
     # Committed by another transaction after the scheduling one chose the channel, before it claimed the first
     # attempt: the claim's own look for an opt-out sees it.
-    add_new = SqlDeliveries.add_new
+    add_new_to_send = SqlDeliveries.add_new_to_send
 
-    def opted_out_meanwhile(deliveries, delivery):
+    def opted_out_meanwhile(deliveries, delivery, opt_out_address):
         with dispatch.database.transaction() as session:
             session.add(
                 OptOut(channel="email", address="ada@example.com", source="test", created_at=utcnow())
             )
-        return add_new(deliveries, delivery)
+        return add_new_to_send(deliveries, delivery, opt_out_address)
 
-    monkeypatch.setattr(SqlDeliveries, "add_new", opted_out_meanwhile)
+    monkeypatch.setattr(SqlDeliveries, "add_new_to_send", opted_out_meanwhile)
     service.schedule_invitation(dispatch, invitation_requested())
 
     [delivery] = deliveries(dispatch)

@@ -24,8 +24,9 @@ from tests.fakes import FakeIdentityStore
 
 
 class FakeDeliveries:
-    def __init__(self) -> None:
+    def __init__(self, opt_outs: FakeOptOuts) -> None:
         self.rows: dict[str, Delivery] = {}
+        self.opt_outs = opt_outs
 
     def add(self, delivery: Delivery) -> None:
         if delivery.source_id is not None and any(
@@ -41,6 +42,10 @@ class FakeDeliveries:
             return False
         self.rows[delivery.id] = delivery
         return True
+
+    def add_new_to_send(self, delivery: Delivery, opt_out_address: str) -> tuple[bool, bool]:
+        added = self.add_new(delivery)
+        return added, added and self.opt_outs.has(delivery.channel, opt_out_address)
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         # The fake's rows are the objects the service holds: a report that came first shows in the row.
@@ -141,7 +146,7 @@ class FakeDispatchUnitOfWork(InMemoryUnitOfWork, DispatchUnitOfWork):
     def __init__(self) -> None:
         super().__init__(models.SERVICE)
         self.opt_outs = FakeOptOuts()
-        self.deliveries = FakeDeliveries()
+        self.deliveries = FakeDeliveries(self.opt_outs)
         self.inbound_sms = FakeInboundMessages()
         self.provider_events = FakeProviderReports()
         self.repositories = [self.deliveries, self.opt_outs, self.inbound_sms, self.provider_events]

@@ -207,15 +207,15 @@ def test_opt_out_of_an_email_address_holds_whatever_its_case(runtime, uow, email
 def test_an_opt_out_committed_after_the_channel_was_chosen_stops_the_first_attempt(
     runtime, uow, email, monkeypatch
 ):
-    # The first attempt is claimed in the transaction that schedules it, which looks for an opt-out of the
-    # address once more after the claim: one committed since the channel was chosen stops the send.
-    add_new = uow.deliveries.add_new
+    # The first attempt is claimed in the transaction that schedules it, by a statement that looks for an
+    # opt-out of the address once more: one committed since the channel was chosen stops the send.
+    add_new_to_send = uow.deliveries.add_new_to_send
 
-    def opted_out_meanwhile(delivery):
+    def opted_out_meanwhile(delivery, opt_out_address):
         opt_out(uow, "email", "ada@example.com")
-        return add_new(delivery)
+        return add_new_to_send(delivery, opt_out_address)
 
-    monkeypatch.setattr(uow.deliveries, "add_new", opted_out_meanwhile)
+    monkeypatch.setattr(uow.deliveries, "add_new_to_send", opted_out_meanwhile)
     service.schedule_invitation(runtime, invitation_requested())
 
     delivery = only_delivery(uow)
