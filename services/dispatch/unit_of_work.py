@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
@@ -163,17 +163,20 @@ class SqlDeliveries:
         self.session.add(delivery)
 
     def add_new(self, delivery: Delivery) -> bool:
-        # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
-        values = {key: value for key, value in _column_values(delivery).items() if value is not None}
-        statement = _insert_new(self.session.get_bind().dialect.name)
-        return self.session.connection().execute(statement, values).first() is not None
+        return self._insert(delivery) is not None
 
     def add_new_to_send(self, delivery: Delivery, opt_out_address: str) -> tuple[bool, bool]:
-        values = {key: value for key, value in _column_values(delivery).items() if value is not None}
-        statement = _insert_new(self.session.get_bind().dialect.name, to_send=True)
-        parameters = {**values, "opt_out_channel": delivery.channel, "opt_out_address": opt_out_address}
-        row = self.session.connection().execute(statement, parameters).first()
+        row = self._insert(delivery, opt_out_address)
         return (True, bool(row[1])) if row is not None else (False, False)
+
+    def _insert(self, delivery: Delivery, opt_out_address: str | None = None) -> Row[Any] | None:
+        # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
+        values = {key: value for key, value in _column_values(delivery).items() if value is not None}
+        to_send = opt_out_address is not None
+        if to_send:
+            values |= {"opt_out_channel": delivery.channel, "opt_out_address": opt_out_address}
+        statement = _insert_new(self.session.get_bind().dialect.name, to_send=to_send)
+        return self.session.connection().execute(statement, values).first()
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         before = _column_values(delivery)
