@@ -20,7 +20,7 @@ from services.dispatch.providers import PermanentDeliveryError, SendReceipt, Tra
 from services.dispatch.unit_of_work import SqlDeliveries
 from shared.clock import utcnow
 from shared.events import new_event
-from tests.conftest import staff_client
+from tests.conftest import make_settings, migrated_service, staff_client
 
 TWILIO_TOKEN = "twilio-test-token"
 
@@ -101,6 +101,37 @@ def test_an_opt_out_committed_before_the_first_attempt_stops_it(dispatch, monkey
     assert delivery.status == "suppressed" and delivery.attempts == 0 and delivery.call_started_at is None
     with dispatch.database.transaction() as session:
         assert session.scalars(select(SandboxMessage)).all() == []
+
+
+@pytest.mark.parametrize("database", ["postgres_url", "sqlite_url"])
+def test_the_claims_insert_says_whether_the_address_opted_out_and_adds_nothing_twice(database, request):
+    # The statement behind the test above, on both databases (SQLite's RETURNING holds the subquery too).
+    def delivery(delivery_id, source_id, address):
+        now = utcnow()
+        return Delivery(
+            id=delivery_id,
+            source_id=source_id,
+            kind="invitation",
+            channel="email",
+            address=address,
+            locale="en",
+            content={},
+            status="sending",
+            attempts=1,
+            created_at=now,
+            updated_at=now,
+        )
+
+    with migrated_service("dispatch", make_settings(request.getfixturevalue(database))) as dispatch:
+        with dispatch.database.transaction() as session:
+            opt_out = OptOut(channel="email", address="ada@example.com", source="test", created_at=utcnow())
+            session.add(opt_out)
+        with dispatch.unit_of_work() as uow:
+            to_send = uow.deliveries.add_new_to_send
+            assert to_send(delivery("d-1", "inv-1", "Ada@Example.com"), "ada@example.com") == (True, True)
+            assert to_send(delivery("d-2", "inv-2", "bob@example.com"), "bob@example.com") == (True, False)
+            assert to_send(delivery("d-3", "inv-1", "ada@example.com"), "ada@example.com") == (False, False)
+        assert [d.id for d in deliveries(dispatch)] == ["d-1", "d-2"]
 
 
 def test_a_report_that_came_before_the_providers_answer_is_kept(dispatch, monkeypatch):
