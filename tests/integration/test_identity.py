@@ -344,7 +344,8 @@ def test_an_open_route_without_a_cookie_neither_reads_nor_sets_a_session(web_sto
 def _forged(cookie: str) -> str:
     """The cookie with its signature's first character changed. Not its last: the 20 bytes of the HMAC fill
     only four of that character's six bits, so four characters decode the same and a changed one may not be
-    a change at all (CI failed once that way: the last two made "xx" kept the signature, about 1 in 1,024)."""
+    a change at all (CI failed once that way: its last two characters made "xx" were the signature still, a
+    chance of about 1 in 1,024)."""
     payload, _, signature = cookie.rpartition(".")
     return f"{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
 
