@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from machine import machine_line
 
 from shared.signing import generate_secret, signed_headers
 
@@ -263,7 +263,7 @@ def main() -> None:
     json_, durable, new, duplicate = median("json"), median("durable"), median("new"), median("duplicate")
     load = os.getloadavg()
     print(
-        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
+        f"{machine_line()}; "
         f"gunicorn {args.workers} sync workers per server; "
         f"wrk {WRK_THREADS} threads, {CONNECTIONS} connections; "
         f"median of {args.rounds} interleaved {args.seconds} s runs; "

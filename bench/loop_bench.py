@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
 import uuid
 
 from flask import Flask, request
+from machine import machine_line
 from sqlalchemy import create_engine, text
 
 from closeloop.services import SERVICES
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/closeloop_bench")
     args = parser.parse_args()
 
-    print(f"python {platform.python_version()} on {platform.machine()}; {args.events} events, one thread")
+    print(f"{machine_line()}; {args.events} events, one thread")
     requests_ = [signed(event(n)) for n in range(args.events)]
     baseline = bare_flask_rate(requests_)
     print(f"{'run':48} {'events/s':>9} {'vs bare Flask':>14}")

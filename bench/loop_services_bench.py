@@ -42,7 +42,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -58,6 +57,7 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 import requests
+from machine import machine_line
 
 from shared.signing import generate_secret, signed_headers
 
@@ -459,7 +459,7 @@ def main() -> None:
     bare = max(bares, key=lambda run: run["rate"])
     load = os.getloadavg()
     print(
-        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; Redis broker; "
+        f"{machine_line()}; Redis broker; "
         f"load average {load[0]:.2f} {load[1]:.2f}; logs in {scratch}"
     )
     print(f"{'run':58} {'per s':>8} {'p50 ms':>7} {'p99 ms':>7}  ratio")

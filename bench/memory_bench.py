@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -44,6 +43,8 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+
+from machine import machine_line
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -580,7 +581,7 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
     load = os.getloadavg()
     print(
-        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
+        f"{machine_line()}; "
         f"load average {load[0]:.2f} {load[1]:.2f}; {time.monotonic() - began:.0f} s"
         + (f"; logs in {scratch}" if args.keep_logs else "")
     )

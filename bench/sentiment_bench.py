@@ -25,7 +25,7 @@ import os
 # set to one thread by the encoder itself).
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
-import platform
+
 import subprocess
 import sys
 import time
@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from machine import machine_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_sentiment import (  # noqa: E402  (bench/ is not a package)
@@ -219,8 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rounds, throughput_texts = (3, 1500) if args.quick else (7, 4000)
 
-    machine = f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpu(s)"
-    print(f"{machine}; data: {data_dir()}")
+    print(f"{machine_line()}; data: {data_dir()}")
     held_out: dict[str, list[RatedText]] = {}
     for set_name, file_name in RATED_SETS.items():
         held_out[set_name] = split(set_name, load_rated(data_dir() / file_name))[1]
