@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
 
 from closeloop.services import SERVICES
+from services.dispatch.models import Delivery
 from shared.clock import utcnow
 from shared.principal import Role
 from shared.settings import MESSAGE_CHANNELS, Settings
@@ -143,6 +144,26 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def delivery_row(**fields: Any) -> Delivery:
+    """A dispatch delivery as tests store it: an email invitation to Ada, suppressed and never attempted,
+    but for ``fields`` (``id`` and ``source_id`` at least)."""
+    now = utcnow()
+    defaults: dict[str, Any] = {
+        "invitation_id": None,
+        "kind": "invitation",
+        "channel": "email",
+        "address": "ada@example.com",
+        "recipient_name": None,
+        "locale": "en",
+        "content": {},
+        "status": "suppressed",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return Delivery(**(defaults | fields))
 
 
 def crm_event(event_id: str | None = None, **customer: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from services.dispatch.providers import PermanentDeliveryError, SendReceipt, Tra
 from services.dispatch.unit_of_work import SqlDeliveries
 from shared.clock import utcnow
 from shared.events import new_event
-from tests.conftest import make_settings, migrated_service, staff_client
+from tests.conftest import delivery_row, make_settings, migrated_service, staff_client
 
 TWILIO_TOKEN = "twilio-test-token"
 
@@ -107,20 +107,8 @@ def test_an_opt_out_committed_before_the_first_attempt_stops_it(dispatch, monkey
 def test_the_claims_insert_says_whether_the_address_opted_out_and_adds_nothing_twice(database, request):
     # The statement behind the test above, on both databases (SQLite's RETURNING holds the subquery too).
     def delivery(delivery_id, source_id, address):
-        now = utcnow()
-        return Delivery(
-            id=delivery_id,
-            source_id=source_id,
-            kind="invitation",
-            channel="email",
-            address=address,
-            locale="en",
-            content={},
-            status="sending",
-            attempts=1,
-            created_at=now,
-            updated_at=now,
-        )
+        sending = {"status": "sending", "attempts": 1}
+        return delivery_row(id=delivery_id, source_id=source_id, address=address, **sending)
 
     with migrated_service("dispatch", make_settings(request.getfixturevalue(database))) as dispatch:
         with dispatch.database.transaction() as session:

@@ -14,6 +14,7 @@ from shared.db import create_database_engine
 from shared.events import new_event
 from shared.migrations import alembic_config, upgrade
 from shared.unit_of_work import Conflict
+from tests.conftest import delivery_row
 
 REFERRAL_URL = "https://shop.example.com/r/Xk3p9QaZ"
 
@@ -77,22 +78,7 @@ def test_referral_request_is_sent_once_however_often_it_is_requested(dispatch):
 
 def test_one_delivery_per_source_and_kind_is_kept_by_the_database(dispatch):
     def delivery(delivery_id, kind):
-        now = utcnow()
-        return Delivery(
-            id=delivery_id,
-            source_id="same-source",
-            invitation_id=None,
-            kind=kind,
-            channel="email",
-            address="ada@example.com",
-            recipient_name=None,
-            locale="en",
-            content={},
-            status="suppressed",
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-        )
+        return delivery_row(id=delivery_id, source_id="same-source", kind=kind)
 
     with dispatch.unit_of_work() as uow:
         uow.deliveries.add(delivery("d-1", "referral"))
