@@ -25,13 +25,13 @@ import os
 # set to one thread by the encoder itself).
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
-
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from machine import machine_line
@@ -84,17 +84,28 @@ def accuracy(analyzer: Analyzer, items: Sequence[RatedText]) -> tuple[float, flo
     return r, f1
 
 
-def tier_on_rated(items: Sequence[RatedText], tier: str) -> tuple[float, float, int, np.ndarray]:
-    """Pearson r, macro-F1, the count left unscored and each class's F1 (negative, neutral, positive) of
-    a tier on a human-rated set, through analyze_batch with the hint 'en' as the service scores an
-    English survey's answers. An unscored text counts as polarity 0, label neutral."""
+class RatedScores(NamedTuple):
+    """A tier on a human-rated set: Pearson r, the count left unscored, each class's F1 (negative, neutral,
+    positive)."""
+
+    r: float
+    unscored: int
+    per_class_f1: np.ndarray
+
+    @property
+    def macro_f1(self) -> float:
+        return float(self.per_class_f1.mean())
+
+
+def tier_on_rated(items: Sequence[RatedText], tier: str) -> RatedScores:
+    """A tier's scores on a human-rated set, through analyze_batch with the hint 'en' as the service scores
+    an English survey's answers. An unscored text counts as polarity 0, label neutral."""
     results = analyze_batch([item.text for item in items], language="en", key_phrases=False, tier=tier)
     polarities = [0.0 if result.polarity is None else result.polarity for result in results]
     classes = np.array([LABELS.index(r.label) if r.label in LABELS else 1 for r in results])
     ratings = [item.rating for item in items]
     unscored = sum(result.polarity is None for result in results)
-    per_class = class_f1(gold_classes(ratings), classes)
-    return pearson(polarities, ratings), float(per_class.mean()), unscored, per_class
+    return RatedScores(pearson(polarities, ratings), unscored, class_f1(gold_classes(ratings), classes))
 
 
 def model_tier_missing() -> str | None:
@@ -256,19 +267,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{analyzer.name:40s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets_r:9.3f} {tweets_f1:10.3f}"
             f" {'-':>9s} {movie_r:8.3f} {movie_f1:9.3f} {'-':>9s}"
         )
-    rated: dict[str, dict[str, tuple[float, float, int, np.ndarray]]] = {}
+    rated: dict[str, dict[str, RatedScores]] = {}
     for tier in (LIGHT, MODEL):
         if tier == MODEL and model_missing is not None:
             print(f"{'model tier':40s} not run: {model_missing}")
             continue
         analyzer = analyzer_for("en", tier)
         rated[tier] = {name: tier_on_rated(items, tier) for name, items in held_out.items()}
-        (tweets_r, tweets_f1, tweets_out, _), (movie_r, movie_f1, movie_out, _) = rated[tier].values()
+        tweets, movie = rated[tier]["tweets"], rated[tier]["movie"]
         low, high = analyzer.thresholds
         name = f"{tier} tier: {analyzer.name}"[:40]
         print(
-            f"{name:40s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets_r:9.3f} {tweets_f1:10.3f}"
-            f" {tweets_out:9d} {movie_r:8.3f} {movie_f1:9.3f} {movie_out:9d}"
+            f"{name:40s} {f'({low:+.2f}, {high:+.2f})':>14s} {tweets.r:9.3f} {tweets.macro_f1:10.3f}"
+            f" {tweets.unscored:9d} {movie.r:8.3f} {movie.macro_f1:9.3f} {movie.unscored:9d}"
         )
     # Macro-F1 is the mean of these three: a class few texts have (the movie snippets' neutral, gold
     # within +-0.5 of 0) weighs as much as the others.
@@ -279,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"F1 of each class, negative / neutral / positive (gold neutral: {shares}):")
     for tier, scores in rated.items():
         parts = [
-            f"{name} {'/'.join(f'{f1:.3f}' for f1 in per_class)}" for name, (*_, per_class) in scores.items()
+            f"{name} {'/'.join(f'{f1:.3f}' for f1 in score.per_class_f1)}" for name, score in scores.items()
         ]
         print(f"  {tier + ' tier':14s}  " + "  ".join(parts))
 
@@ -432,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def summary(
     nps: dict[str, dict[str, tuple[float, float]]],
-    rated: dict[str, dict[str, tuple[float, float, int, np.ndarray]]],
+    rated: dict[str, dict[str, RatedScores]],
     rates: dict[str, dict[str, float]],
     loads: dict[str, tuple[float, float]],
     light_ratio: float,
@@ -452,11 +463,12 @@ def summary(
         if tier not in rated:
             continue
         en, tr = nps[tier]["en"], nps[tier]["tr"]
-        (tw_r, tw_f1, tw_out, _), (mv_r, mv_f1, mv_out, _) = rated[tier]["tweets"], rated[tier]["movie"]
+        tw, mv = rated[tier]["tweets"], rated[tier]["movie"]
         speed = f"{rates[tier].get('nps', float('nan')):.0f}/{rates[tier]['held-out']:.0f}"
         print(
             f"{label:13s} {f'{en[0]:.3f}/{en[1]:.3f}':>14s} {f'{tr[0]:.3f}/{tr[1]:.3f}':>14s}"
-            f" {f'{tw_r:.3f}/{tw_f1:.3f}/{tw_out}':>17s} {f'{mv_r:.3f}/{mv_f1:.3f}/{mv_out}':>16s}"
+            f" {f'{tw.r:.3f}/{tw.macro_f1:.3f}/{tw.unscored}':>17s}"
+            f" {f'{mv.r:.3f}/{mv.macro_f1:.3f}/{mv.unscored}':>16s}"
             f" {speed:>17s} {loads[tier][0]:7.2f} {loads[tier][1]:7.0f}"
         )
     print(
@@ -467,8 +479,12 @@ def summary(
     for tier in tiers:
         misses = [
             f"{name} {what}"
-            for name, (r, f1, out, _) in rated[tier].items()
-            for what, ok in (("r", r >= 0.68), ("F1", f1 >= 0.60), ("unscored", out <= 5))
+            for name, score in rated[tier].items()
+            for what, ok in (
+                ("r", score.r >= 0.68),
+                ("F1", score.macro_f1 >= 0.60),
+                ("unscored", score.unscored <= 5),
+            )
             if not ok
         ] + [f"NPS {language} accuracy" for language in ("en", "tr") if nps[tier][language][0] < 0.80]
         print(f"  {tier}: " + ("all accuracy targets met" if not misses else "not met: " + ", ".join(misses)))

@@ -132,17 +132,20 @@ def _insert_new(dialect: str, to_send: bool = False) -> Any:
     statement = insert(_DELIVERIES).on_conflict_do_nothing(index_elements=["source_id", "kind"])
     if not to_send:
         return statement.returning(_DELIVERIES.c.id)
-    # The parameters are not the new row's columns: opt-outs keep addresses normalised, deliveries as given.
-    opted_out = select(_OPT_OUTS.c.id).where(
-        _OPT_OUTS.c.channel == bindparam("opt_out_channel"),
-        _OPT_OUTS.c.address == bindparam("opt_out_address"),
-    )
+    # Parameters of their own, not the row's: opt-outs keep addresses normalised, deliveries as given.
+    opted_out = _opt_out_named_by("opt_out_channel", "opt_out_address")
     return statement.returning(_DELIVERIES.c.id, opted_out.exists())
 
 
-_OPTED_OUT = select(_OPT_OUTS.c.id).where(
-    _OPT_OUTS.c.channel == bindparam("channel"), _OPT_OUTS.c.address == bindparam("address")
-)
+def _opt_out_named_by(channel_parameter: str, address_parameter: str) -> Any:
+    """The opt-out of the channel and (normalised) address these parameters hold, if there is one."""
+    return select(_OPT_OUTS.c.id).where(
+        _OPT_OUTS.c.channel == bindparam(channel_parameter),
+        _OPT_OUTS.c.address == bindparam(address_parameter),
+    )
+
+
+_OPTED_OUT = _opt_out_named_by("channel", "address")
 _SAVE_CLAIMED = update(_DELIVERIES).where(
     _DELIVERIES.c.id == bindparam("claimed_id"),
     _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
