@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import TYPE_ANNOTATION_MAP
 from shared.outbox import consumed_events_table, outbox_table
@@ -102,6 +102,10 @@ class CrmEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     # None until decided.
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("survey_customers.id"))
+    # Never loaded (lazy="raise"): declared so that one flush inserts a new customer before the rows naming
+    # it (a flush orders classes by relationship(), not by foreign key), and a batch of decisions can add
+    # its customers without a flush each (issue 19).
+    _customer: Mapped[Customer | None] = relationship(lazy="raise")
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # invited, delayed (waits for due_at) or skipped; a delayed one becomes one of the others when due.
     # The decision's columns are None while the event is received.
@@ -123,6 +127,7 @@ class Invitation(Base):
     # The secret in the answer link; the id never leaves the system in a URL.
     token: Mapped[str] = mapped_column(String(64), unique=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("survey_customers.id"))
+    _customer: Mapped[Customer] = relationship(lazy="raise")  # as CrmEvent's: orders the flush
     # The CRM event that led to it; None for a follow-up survey, which a resolved followup task led to.
     crm_event_id: Mapped[str | None] = mapped_column(ForeignKey("survey_crm_events.id"))
     # The earlier response a follow-up survey asks about again, so its answer can be compared with it. No

@@ -551,7 +551,8 @@ def _upsert_customer(
         customer.properties = {**customer.properties, **fields["attributes"]}
     customer.updated_at = now
     if not known:
-        uow.customers.add(customer)
+        # A batch's customers are inserted with its next flush, at the latest its commit (issue 19).
+        uow.customers.add(customer, flush=locked is None)
         if locked is not None:
             locked[external_id] = customer
     return customer, not known

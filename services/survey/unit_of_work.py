@@ -94,7 +94,11 @@ class Customers(Protocol):
         attributes have the given values; a page of them by external id, and how many match in all."""
         ...
 
-    def add(self, customer: Customer) -> None: ...
+    def add(self, customer: Customer, flush: bool = True) -> None:
+        """``flush=False``: written with the transaction's next flush, before the events and invitations
+        naming it (their relationship() orders the flush), as a batch's decisions do: a unique key another
+        transaction took meanwhile then fails at that flush or the commit, as ``Conflict`` all the same."""
+        ...
 
 
 class ChannelOptOuts(Protocol):
@@ -156,10 +160,9 @@ class Invitations(Protocol):
         ...
 
     def add(self, invitation: Invitation, flush: bool = True) -> None:
-        """``flush=False``: written with the transaction's next flush, as a batch's decisions do (one flush
-        for an event's invitation and the next one's customer, or all at commit); for a caller that adds no
-        row referring to it meanwhile (a flush orders classes by name, not by foreign key, where no
-        relationship() says otherwise)."""
+        """``flush=False``: written with the transaction's next flush, as a batch's decisions do (all at
+        commit, or at a query's autoflush); for a caller that adds no row referring to it meanwhile (a flush
+        orders classes by relationship(), not by foreign key: none refers to invitations)."""
         ...
 
 
@@ -285,8 +288,9 @@ class SurveyUnitOfWork(UnitOfWork):
 
 
 # --- On the database -----------------------------------------------------------------------------------
-# Each ``add`` flushes: a unique key a concurrent transaction took meanwhile fails there, as ``Conflict``,
-# before anything is built on the row, and the rows that refer to it are inserted after it.
+# Each ``add`` flushes (unless told not to, for a batch): a unique key a concurrent transaction took meanwhile
+# fails there, as ``Conflict``, before anything is built on the row, and the rows that refer to it are
+# inserted after it.
 
 
 class SqlCustomers:
@@ -340,9 +344,10 @@ class SqlCustomers:
         page = self.session.scalars(query.order_by(Customer.external_id).offset(offset).limit(limit))
         return list(page), self.session.scalar(count) or 0
 
-    def add(self, customer: Customer) -> None:
+    def add(self, customer: Customer, flush: bool = True) -> None:
         self.session.add(customer)
-        self.session.flush()
+        if flush:
+            self.session.flush()
 
 
 def _escape_like(text: str) -> str:

@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from threading import Barrier
 
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from services.survey import service
@@ -243,6 +244,30 @@ def test_deciders_running_at_once_share_every_customer_and_keep_one_customers_ev
         rows = session.scalars(select(CrmEvent).order_by(CrmEvent.received_at)).all()
         repeat = [row.decision for row in rows if row.external_id in ("evt-3", "evt-again-0", "evt-again-1")]
     assert repeat[0] == "invited" and "invited" not in repeat[1:]
+
+
+def test_a_batch_of_decisions_inserts_its_new_customers_together_before_the_rows_naming_them(survey):
+    # A decider's batch adds its customers without a flush each (issue 19): they are written together by the
+    # few flushes its look-ups cause (the first events' trigger rule, template, brand) and its commit, each
+    # before the events and invitations naming them.
+    events = [crm_event(event_id=f"evt-{n}", external_id=f"cust-{n}") for n in range(40)]
+    for event in events:
+        service.accept_crm_event(survey, CrmEventSchema().load(event))
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sqlalchemy_event.listen(survey.database.engine, "before_cursor_execute", record)
+    try:
+        assert service.decide_received_events(survey, limit=100) == len(events)
+    finally:
+        sqlalchemy_event.remove(survey.database.engine, "before_cursor_execute", record)
+    customer_inserts = [s for s in statements if s.startswith("INSERT INTO survey_customers")]
+    assert 1 <= len(customer_inserts) <= len(events) // 2
+    assert _count(survey, Customer) == len(events) and _count(survey, Invitation) == len(events)
+    with survey.database.transaction() as session:
+        assert all(row.customer_id and row.decision == "invited" for row in session.scalars(select(CrmEvent)))
 
 
 def test_a_batch_of_decisions_sees_the_opt_outs_of_every_address_its_customers_have(survey):

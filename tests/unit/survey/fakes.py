@@ -62,7 +62,7 @@ class FakeCustomers:
         found = sorted((row for row in self.rows.values() if matches(row)), key=lambda row: row.external_id)
         return found[offset : offset + limit], len(found)
 
-    def add(self, customer: Customer) -> None:
+    def add(self, customer: Customer, flush: bool = True) -> None:
         self.rows[customer.id] = customer
 
 
