@@ -106,14 +106,23 @@ def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
     deadlock between deciders, an event that cannot be decided), each event is decided alone; one that still
     fails stays received, is logged, and is tried again at the next run.
 
-    On PostgreSQL ``DECIDERS`` batches are decided at once, each of the events of its own customers (a
-    customer's events stay in one batch, in order), ``limit`` in all.
+    On PostgreSQL a backlog is decided by ``DECIDERS`` batches at once, each of the events of its own
+    customers (a customer's events stay in one batch, in order), ``limit`` in all. A first batch of the
+    oldest events comes before them, alone: at the loop's usual pace it holds every event waiting (the clock
+    is woken by each few), and the deciders would each open a transaction to find nothing (issue 19).
     """
     if runtime.database is None or not runtime.database.is_postgresql:
         return _decide_batch(runtime, limit)
     deciders = max(1, min(DECIDERS, limit))
+    first_batch = limit // deciders
+    decided = _decide_batch(runtime, first_batch)
+    rest = limit - decided
+    if decided < first_batch or rest < deciders:
+        return decided
     shares = [(number, deciders) for number in range(deciders)]
-    return sum(_decider_pool().map(lambda share: _decide_batch(runtime, limit // deciders, share), shares))
+    return decided + sum(
+        _decider_pool().map(lambda share: _decide_batch(runtime, rest // deciders, share), shares)
+    )
 
 
 def _decider_pool() -> ThreadPoolExecutor:

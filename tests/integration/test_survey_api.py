@@ -1,6 +1,7 @@
 """The CRM event intake on PostgreSQL: signatures, validation, de-duplication, the outbox."""
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from threading import Barrier
 
@@ -21,6 +22,21 @@ from tests.survey_intake import decision_of, post_and_decide
 def _post(client, event, **sign_options):
     body, headers = signed_request(event, **sign_options)
     return client.post("/v1/events", data=body, headers=headers)
+
+
+@contextmanager
+def _statements_sent(runtime):
+    """The SQL statements ``runtime``'s database is sent inside the block, in order."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sqlalchemy_event.listen(runtime.database.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sqlalchemy_event.remove(runtime.database.engine, "before_cursor_execute", record)
 
 
 def _count(runtime, what):
@@ -232,18 +248,29 @@ def test_concurrent_events_for_a_known_customer_invite_once(survey, survey_clien
 
 
 def test_deciders_running_at_once_share_every_customer_and_keep_one_customers_events_in_order(survey):
-    # Ten customers, one of them with three events: every event is in one decider's share, and the repeat
-    # customer's events are decided one after the other (the later ones see the first one's invitation).
-    events = [crm_event(event_id=f"evt-{n}", external_id=f"cust-{n}") for n in range(10)]
-    events += [crm_event(event_id=f"evt-again-{n}", external_id="cust-3") for n in range(2)]
+    # A backlog: the oldest quarter of the limit is decided first, alone; then every event left is in one
+    # decider's share, and a customer's three events there are decided one after the other (the later ones
+    # see the first one's invitation).
+    events = [crm_event(event_id=f"evt-{n}", external_id=f"cust-{n}") for n in range(30)]
+    events += [crm_event(event_id=f"evt-again-{n}", external_id="cust-again") for n in range(3)]
     for event in events:
         service.accept_crm_event(survey, CrmEventSchema().load(event))
     assert service.decide_received_events(survey, limit=100) == len(events)
     assert service.decide_received_events(survey) == 0
     with survey.database.transaction() as session:
         rows = session.scalars(select(CrmEvent).order_by(CrmEvent.received_at)).all()
-        repeat = [row.decision for row in rows if row.external_id in ("evt-3", "evt-again-0", "evt-again-1")]
+        repeat = [row.decision for row in rows if row.external_id.startswith("evt-again-")]
     assert repeat[0] == "invited" and "invited" not in repeat[1:]
+
+
+def test_a_few_events_waiting_are_decided_in_one_transaction(survey):
+    # The loop's usual pace: the clock is woken by each few events, and finds them all in its first batch.
+    for n in range(3):
+        service.accept_crm_event(survey, CrmEventSchema().load(crm_event(event_id=f"evt-{n}")))
+    with _statements_sent(survey) as statements:
+        assert service.decide_received_events(survey) == 3
+    claims = [s for s in statements if s.startswith("SELECT survey_crm_events") and "SKIP LOCKED" in s]
+    assert len(claims) == 1
 
 
 def test_a_batch_of_decisions_inserts_its_new_customers_together_before_the_rows_naming_them(survey):
@@ -253,16 +280,8 @@ def test_a_batch_of_decisions_inserts_its_new_customers_together_before_the_rows
     events = [crm_event(event_id=f"evt-{n}", external_id=f"cust-{n}") for n in range(40)]
     for event in events:
         service.accept_crm_event(survey, CrmEventSchema().load(event))
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sqlalchemy_event.listen(survey.database.engine, "before_cursor_execute", record)
-    try:
+    with _statements_sent(survey) as statements:
         assert service.decide_received_events(survey, limit=100) == len(events)
-    finally:
-        sqlalchemy_event.remove(survey.database.engine, "before_cursor_execute", record)
     customer_inserts = [s for s in statements if s.startswith("INSERT INTO survey_customers")]
     assert 1 <= len(customer_inserts) <= len(events) // 2
     assert _count(survey, Customer) == len(events) and _count(survey, Invitation) == len(events)
