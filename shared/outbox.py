@@ -186,6 +186,10 @@ def _consumption_statement(consumed: Table, with_marks: bool) -> Select[Any]:
     return select(exists(select(recorded)), marked)
 
 
+# The rows a relay's run publishes at most; a run that published this many is followed by another at once.
+RELAY_BATCH = 100
+
+
 @dataclass(frozen=True)
 class OutboxPolicy:
     """How long the relay waits for an acknowledgement, and how long rows are kept."""
@@ -228,7 +232,7 @@ class Outbox:
         self.consumed = consumed
         self.policy = policy or OutboxPolicy()
 
-    def relay_due(self, publish: Publish, limit: int = 100, now: datetime | None = None) -> int:
+    def relay_due(self, publish: Publish, limit: int = RELAY_BATCH, now: datetime | None = None) -> int:
         """Publish the rows whose time has come, oldest first. Safe to run in several processes."""
         now = now or utcnow()
         table = self.table

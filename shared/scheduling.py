@@ -9,6 +9,8 @@ emitted events), across processes by PostgreSQL's ``NOTIFY`` (``PostgresWakeup``
 outbox table). A service's queue table wakes its clock on ``ServiceWiring.wake_channels`` (survey's received
 CRM events: the intake's commit in-process, and across processes a NOTIFY the intake's process sends after
 its commits, ``PostgresWaker``). The poll remains, less often, for redeliveries and anything a wake-up missed.
+Across processes a notification wakes only the jobs of its channel (``PeriodicJob.wake_channel``), and a job
+that did a whole batch runs again at once (``PeriodicJob.batch``).
 """
 
 from __future__ import annotations
@@ -32,11 +34,23 @@ class PeriodicJob:
     next_run: float = field(default=0.0)
     # Run at once when the clock is woken (events committed), besides every ``interval``.
     on_wakeup: bool = False
+    # Woken only by notifications on this channel (None: by any), so a clock woken by new outbox rows does not
+    # also look for received CRM events, nor the other way round: each look is a transaction (issue 19).
+    wake_channel: str | None = None
+    # A run that did this many (a whole batch) is followed by another at once, without waiting for a wake-up
+    # or the interval: the rest of a backlog is next. None: every run waits.
+    batch: int | None = None
+
+
+# What a wake-up that cannot tell what it heard (in-process, or on connecting) wakes: every job woken by any.
+EVERY_CHANNEL = frozenset({"*"})
+NOTHING_HEARD: frozenset[str] = frozenset()
 
 
 class Wakeup(Protocol):
-    def wait(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds; True when woken because events were committed."""
+    def wait(self, timeout: float) -> frozenset[str]:
+        """Block up to ``timeout`` seconds; the channels heard (``EVERY_CHANNEL`` when it cannot tell which),
+        empty when nothing was committed meanwhile."""
         ...
 
 
@@ -49,12 +63,12 @@ class CommittedEvents:
     def set(self) -> None:
         self._event.set()
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float) -> frozenset[str]:
         if not self._event.wait(timeout):
-            return False
+            return NOTHING_HEARD
         # Cleared before the jobs run, so a commit after this point wakes the next wait instead of being lost.
         self._event.clear()
-        return True
+        return EVERY_CHANNEL
 
 
 COMMITTED_EVENTS = CommittedEvents()
@@ -68,7 +82,7 @@ class PostgresWakeup:
         self._channels = tuple(channels)
         self._connection: Any = None
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float) -> frozenset[str]:
         import psycopg  # noqa: PLC0415 (only services mode on PostgreSQL listens)
         from psycopg import sql  # noqa: PLC0415
 
@@ -77,13 +91,15 @@ class PostgresWakeup:
                 self._connection = psycopg.connect(self._dsn, autocommit=True)
                 for channel in self._channels:
                     self._connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                return True  # notifications sent while not listening are lost: look once now
-            return any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1))
+                return EVERY_CHANNEL  # notifications sent while not listening are lost: look once now
+            # The first notification ends the wait; any others already queued are heard by the next one.
+            notes = self._connection.notifies(timeout=timeout, stop_after=1)
+            return frozenset(note.channel for note in notes)
         except psycopg.Error as error:
             log.warning("listening for committed events failed (%s); polling until it works again", error)
             self.close()
             time.sleep(timeout)
-            return True
+            return EVERY_CHANNEL
 
     def close(self) -> None:
         if self._connection is not None:
@@ -173,11 +189,13 @@ def run_due_jobs(jobs: Sequence[PeriodicJob], monotonic: Callable[[], float] = t
         now = monotonic()
         if now < job.next_run:
             continue
+        ran = 0
         try:
-            done += job.run()
+            ran = job.run()
         except Exception:
             log.exception("periodic job %s failed", job.name)
-        job.next_run = now + job.interval
+        done += ran
+        job.next_run = now if job.batch is not None and ran >= job.batch else now + job.interval
     return done
 
 
@@ -186,9 +204,19 @@ def run_clock(
 ) -> None:
     while not stop.is_set():
         run_due_jobs(jobs)
+        # A job's backlog goes on at once; what was committed meanwhile is heard all the same.
+        backlog = any(job.next_run <= time.monotonic() for job in jobs)
         if wakeup is None:
-            stop.wait(tick)
-        elif wakeup.wait(tick):
-            for job in jobs:
-                if job.on_wakeup:
-                    job.next_run = 0.0
+            if not backlog:
+                stop.wait(tick)
+            continue
+        heard = wakeup.wait(0.0 if backlog else tick)
+        for job in jobs:
+            if job.on_wakeup and _woken(job, heard):
+                job.next_run = 0.0
+
+
+def _woken(job: PeriodicJob, heard: frozenset[str]) -> bool:
+    if not heard:
+        return False
+    return job.wake_channel is None or job.wake_channel in heard or heard >= EVERY_CHANNEL

@@ -15,7 +15,7 @@ from shared.db import Database
 from shared.identity.store import IdentityStore
 from shared.logs import configure_logging
 from shared.migrations import upgrade
-from shared.outbox import Outbox
+from shared.outbox import RELAY_BATCH, Outbox, outbox_channel
 from shared.scheduling import PeriodicJob
 from shared.settings import Settings
 from shared.unit_of_work import UnitOfWork
@@ -78,6 +78,8 @@ class ServiceWiring(Generic[R]):
                 1.0 if woken else 0.1,
                 lambda: outbox.relay_due(publish),
                 on_wakeup=woken,
+                wake_channel=outbox_channel(self.name),
+                batch=RELAY_BATCH,
             ),
             PeriodicJob(f"{self.name}.outbox_prune", 3600.0, outbox.prune),
             *(

@@ -35,7 +35,12 @@ def periodic_jobs(runtime: SurveyRuntime) -> list[PeriodicJob]:
         # CRM events the intake stored: decided at once when the clock is woken (the NOTIFY the intake's
         # process sends after its commits, or the commit in this process), and by this poll if one is missed.
         PeriodicJob(
-            "survey.crm_events", 1.0, lambda: service.decide_received_events(runtime), on_wakeup=True
+            "survey.crm_events",
+            1.0,
+            lambda: service.decide_received_events(runtime),
+            on_wakeup=True,
+            wake_channel=models.EVENTS_RECEIVED_CHANNEL,
+            batch=service.DECISION_BATCH,
         ),
         PeriodicJob("survey.follow_up_surveys", 60.0, lambda: service.invite_due_follow_ups(runtime)),
         # Delayed surveys (a trigger rule's delay after the event) are rows released when due.

@@ -98,7 +98,11 @@ _deciders: ThreadPoolExecutor | None = None
 _deciders_lock = threading.Lock()
 
 
-def decide_received_events(runtime: SurveyRuntime, limit: int = 100) -> int:
+# The events a clock's run decides at most; a run that decided this many is followed by another at once.
+DECISION_BATCH = 100
+
+
+def decide_received_events(runtime: SurveyRuntime, limit: int = DECISION_BATCH) -> int:
     """Clock job: decide the events the intake stored, first received first; returns how many were decided.
 
     A batch is decided in one transaction, each event after the one before (so two events of one customer

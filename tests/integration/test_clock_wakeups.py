@@ -65,8 +65,11 @@ def test_a_received_crm_event_wakes_the_clock_in_another_process_and_a_duplicate
             assert not wakeup.wait(0.2)
 
             accept_event(runtime, "order-1")
-            assert wakeup.wait(5.0)
+            assert wakeup.wait(5.0) == {SERVICES["survey"].wake_channels[0]}  # the decider's, not the relay's
             assert not wakeup.wait(0.2)
+
+            emit_response_submitted(runtime)
+            assert wakeup.wait(5.0) == {outbox_channel("survey")}
 
             accept_event(runtime, "order-1")  # stored before: nothing new to decide
             assert not wakeup.wait(0.5)
