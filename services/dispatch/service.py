@@ -63,7 +63,7 @@ def _email_templates() -> jinja2.Environment:
 
 @consumes("invitation.requested")
 def schedule_invitation(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event: ReceivedEvent) -> None:
-    """Pick the channel for a requested invitation, render the message, and send it once committed."""
+    """Pick the channel for a requested invitation, and send it once committed, worded as survey asks."""
     data = event.data
     _schedule(
         runtime,
@@ -72,7 +72,7 @@ def schedule_invitation(runtime: DispatchRuntime, uow: DispatchUnitOfWork, event
         data["invitation_id"],
         {**data["contact"], "preferred_channel": data["preferred_channel"]},
         data["locale"],
-        lambda delivery: _render_invitation(runtime, delivery, data["message"]),
+        lambda delivery: _survey_content(data["message"]),
         invitation_id=data["invitation_id"],
         touchpoint=data["touchpoint"],
         expires_at=data.get("expires_at"),
@@ -277,28 +277,44 @@ def _new_delivery(
     )
 
 
+def _survey_content(message: dict[str, Any]) -> dict[str, Any]:
+    """What a survey message's delivery keeps: the survey's words, rendered when it is sent (``_content``).
+
+    Not rendered before: most reminders are never sent (the customer answers first), and an email rendered
+    is some 10 KB a row to write (issue 19)."""
+    return {"survey_message": message}
+
+
+def _content(runtime: DispatchRuntime, delivery: Delivery) -> dict[str, Any]:
+    """What the delivery says: a survey message rendered now, in the channel it goes by (a fallback's may
+    differ from the first one's); any other as it was rendered when scheduled. A survey message stored
+    rendered (before issue 19) is sent as it was."""
+    content = delivery.content or {}
+    if "survey_message" not in content or content.keys() & {"html", "body", "variables"}:
+        return content
+    reminder = delivery.kind == DeliveryKind.REMINDER
+    return _render_invitation(runtime, delivery, content["survey_message"], reminder=reminder)
+
+
 def _render_invitation(
     runtime: DispatchRuntime, delivery: Delivery, message: dict[str, Any], reminder: bool = False
 ) -> dict[str, Any]:
-    """The invitation as survey worded it; a reminder says it is one. The survey's words are kept beside the
-    rendered message, for the reminders rendered later."""
-    kept = {"survey_message": message}
+    """The invitation as survey worded it; a reminder says it is one."""
     reminder_words = localized(domain.REMINDER_TEXTS, delivery.locale) if reminder else None
     if delivery.channel == Channel.WHATSAPP:
         greeting = message["greeting"]
         if reminder_words:
             greeting = f"{reminder_words['sms']} {greeting}"
         variables = domain.whatsapp_variables(greeting, message["question"], message["answer_url"])
-        return {"variables": variables, "preview": "\n".join(variables.values()), **kept}
+        return {"variables": variables, "preview": "\n".join(variables.values())}
     if delivery.channel == Channel.SMS:
         body = message["sms_body"]
-        return {"body": f"{reminder_words['sms']} {body}" if reminder_words else body, **kept}
+        return {"body": f"{reminder_words['sms']} {body}" if reminder_words else body}
     links = domain.score_links(message["answer_url"])
     subject = message["subject"]
     footer = _footer(runtime, domain.FOOTER_TEXTS, delivery.locale)
     unsubscribe_url = _unsubscribe_url(runtime, delivery.id)
     return {
-        **kept,
         "subject": f"{reminder_words['subject']}: {subject}" if reminder_words else subject,
         "html": _email_template("dispatch/invitation_email.html").render(
             message=message,
@@ -528,7 +544,7 @@ def _reason_not_to_send(
 
 
 def _outgoing(runtime: DispatchRuntime, delivery: Delivery) -> OutgoingEmail | OutgoingSms | OutgoingWhatsApp:
-    content = delivery.content
+    content = _content(runtime, delivery)
     if delivery.channel == Channel.EMAIL:
         return OutgoingEmail(
             to_email=delivery.address,
@@ -744,7 +760,7 @@ def _schedule_reminder(
         created_at=now,
         updated_at=now,
     )
-    reminder.content = _render_invitation(runtime, reminder, sent.content["survey_message"], reminder=True)
+    reminder.content = _survey_content(sent.content["survey_message"])
     uow.deliveries.add_new(reminder)  # nothing when the reminder was planned already
 
 
@@ -791,8 +807,7 @@ def _fall_back(runtime: DispatchRuntime, uow: DispatchUnitOfWork, failed: Delive
     )
     due = _due_in_window(runtime, fallback, now)
     fallback.status, fallback.next_attempt_at = domain.waiting_state(now, due), due
-    reminder = failed.kind == DeliveryKind.REMINDER
-    fallback.content = _render_invitation(runtime, fallback, content["survey_message"], reminder=reminder)
+    fallback.content = _survey_content(content["survey_message"])
     uow.deliveries.add(fallback)
     if fallback.status == DeliveryState.SCHEDULED:
         uow.after_commit(lambda: attempt_delivery(runtime, fallback.id))
