@@ -43,17 +43,31 @@ def create_broker(url: str) -> dramatiq.Broker:
     if url.startswith("memory://"):
         return StubBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from dramatiq.brokers.redis import RedisBroker
-
-        # Messages a killed worker held return after the heartbeat timeout, but only when a maintenance
-        # pass runs on their queue: make that pass frequent (the default runs in 1 of 1,000 fetches).
-        return RedisBroker(url=url, heartbeat_timeout=30_000, maintenance_chance=100_000)
+        return _redis_broker(url)
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         # Publisher confirms: enqueue returns only once RabbitMQ has taken the (persistent) message.
         return RabbitmqBroker(url=url, confirm_delivery=True)
     raise ValueError(f"BROKER_URL must start with memory://, redis:// or amqp://, not {url.split(':', 1)[0]}")
+
+
+# An idle dramatiq consumer on Redis polls its queue less and less often, up to once per worker timeout (1 s
+# as the dramatiq command runs it): the first message after a quiet second waited up to that long for its
+# worker, a burst's start included (issue 19). Polled at least this often, at one Redis call a poll.
+REDIS_IDLE_POLL_MS = 100
+
+
+def _redis_broker(url: str) -> dramatiq.Broker:
+    from dramatiq.brokers.redis import RedisBroker
+
+    class PromptRedisBroker(RedisBroker):
+        def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
+            return super().consume(queue_name, prefetch, min(timeout, REDIS_IDLE_POLL_MS))
+
+    # Messages a killed worker held return after the heartbeat timeout, but only when a maintenance pass runs
+    # on their queue: make that pass frequent (the default runs in 1 of 1,000 fetches).
+    return PromptRedisBroker(url=url, heartbeat_timeout=30_000, maintenance_chance=100_000)
 
 
 def actor_name(service: str, event_type: str) -> str:

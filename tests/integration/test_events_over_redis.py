@@ -10,7 +10,7 @@ from sqlalchemy import MetaData, select
 from services.followup import service as followup_service
 from services.followup.bootstrap import SERVICE as FOLLOWUP
 from services.followup.models import FollowupTask
-from shared.broker import create_broker, publisher
+from shared.broker import REDIS_IDLE_POLL_MS, create_broker, publisher
 from shared.db import Database
 from shared.events import new_event
 from shared.outbox import Outbox, consumed_events_table, outbox_table, record_event
@@ -112,3 +112,13 @@ def _negative():
         "key_phrases": ["hung"],
         "analyzer": "test",
     }
+
+
+def test_an_idle_consumer_looks_at_its_queue_often_enough_for_a_burst_to_start_at_once(redis_broker):
+    # A dramatiq worker asks for its idle timeout (1 s): an idle consumer backs off up to that between looks,
+    # and the first message after a quiet second waited as long. The broker caps it.
+    consumer = redis_broker.consume("followup", timeout=1_000)
+    try:
+        assert consumer.timeout == REDIS_IDLE_POLL_MS
+    finally:
+        consumer.close()
