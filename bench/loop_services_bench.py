@@ -14,7 +14,9 @@ PostgreSQL database and a Redis database of the bench's own, with the provider s
   and after the loop, the faster of the two runs counts. Before its peak run the worker is woken (one message
   sent and awaited): an idle dramatiq consumer polls an empty queue less and less often, up to once per
   worker timeout (1 s), and a burst that found it asleep measured its nap, not its rate (330-1,090/s between
-  runs of one bench). The bare side is thus at its best; the loop's workers are not woken.
+  runs of one bench). The bare side is thus at its best; the loop's workers are not woken (the project's Redis
+  broker caps their idle poll at 100 ms, shared.broker.REDIS_IDLE_POLL_MS: a burst's first message waits at
+  most that long for the dispatch worker).
 The loop crosses the broker once per survey (invitation.requested), so the ratio compares like with like.
 
 What is the harness and what is the system, on both sides alike. The harness: the bench's own process (it
