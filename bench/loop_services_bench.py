@@ -197,7 +197,8 @@ class Loop:
         self.database = f"bench_loop_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{self.database}"')
-        database_url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        # The loop's database, for psycopg; the processes' DATABASE_URL names SQLAlchemy's driver too.
+        self.dsn = f"{ADMIN_DSN.rsplit('/', 1)[0]}/{self.database}"
         ports = {name: free_port() for name in ("survey", "dispatch", "simulator", "gateway")}
         self.survey_url = f"http://127.0.0.1:{ports['survey']}"
         self.simulator_url = f"http://127.0.0.1:{ports['simulator']}"
@@ -205,7 +206,7 @@ class Loop:
         env_file.write_text(
             "\n".join(
                 [
-                    f"DATABASE_URL={database_url}/{self.database}",
+                    f"DATABASE_URL={self.dsn.replace('postgresql://', 'postgresql+psycopg://', 1)}",
                     f"BROKER_URL={BROKER_URL}",
                     *(f"{name.upper()}_PORT={port}" for name, port in ports.items()),
                     f"SURVEY_PUBLIC_URL={self.survey_url}",

@@ -52,8 +52,7 @@ def main() -> None:
             began = time.time()
             sent = loop.wait_for_sends(loop.post(args.events), 300)
             last_send = max(sent.values())
-            dsn = f"{bench.ADMIN_DSN.rsplit('/', 1)[0]}/{loop.database}"
-            with psycopg.connect(dsn) as connection:
+            with psycopg.connect(loop.dsn) as connection:
                 rows = connection.execute(STAGE_TIMES, (began,)).fetchall()
         finally:
             loop.close()
