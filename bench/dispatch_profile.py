@@ -10,6 +10,10 @@ transaction, the claim, the provider call, the outcome's transaction (with the r
 dramatiq worker's own share (fetching, middleware, acknowledging to Redis) is left out: bare dramatiq pays
 it too.
 
+``--once`` runs one pass and nothing else, for ``valgrind --tool=callgrind``: the difference of two runs'
+instruction counts (``--invitations`` 100 and 300, say) over the difference of sends is the instructions per
+send, repeatable where CPU time is not (issue 19).
+
 Prints per invitation: this thread's CPU time (the best of 3 passes: others' load inflates it, never deflates
 it; on a busy 2-core machine passes still differ by 10-20%, so compare changes of a few hundred microseconds
 by timing the step alone), the SQL statements SQLAlchemy executes, beside the CPU of one plain
@@ -78,6 +82,12 @@ def main() -> None:
     parser.add_argument(
         "--parts", action="store_true", help="CPU per send of each step, each timed alone (no profiler)"
     )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="one pass, no floor: under valgrind --tool=callgrind, two runs of different --invitations give "
+        "the instructions per send by their difference (repeatable, where CPU time is not)",
+    )
     args = parser.parse_args()
 
     database = f"profile_dispatch_{uuid.uuid4().hex[:8]}"
@@ -144,6 +154,16 @@ def main() -> None:
             commits[0] += 1
 
         sqlalchemy_event.listen(runtime.database.engine, "before_cursor_execute", count_statement)
+        # The hot statements skip SQLAlchemy's execution (shared.driver): counted where libpq runs them.
+        from shared import libpq  # noqa: PLC0415
+
+        run_prepared = libpq.run_prepared
+
+        def counted_run_prepared(*args: Any) -> Any:
+            count_statement()
+            return run_prepared(*args)
+
+        libpq.run_prepared = counted_run_prepared
         sqlalchemy_event.listen(runtime.database.engine, "commit", count_commit)
 
         def sent() -> int:
@@ -186,6 +206,10 @@ def main() -> None:
             stats.sort_stats("tottime").print_stats(40)
             return
 
+        if args.once:
+            used, per_send, _ = run(args.invitations)
+            print(f"one pass of {args.invitations}: {used:.0f} us CPU per send, {per_send:.1f} statements")
+            return
         passes = [run(args.invitations) for _ in range(3)]
         # The provider call's floor: the same JSON posted to the same simulator on one kept-alive session.
         payload = runtime.email.build_payload(_sample_email())

@@ -14,6 +14,8 @@ import psycopg
 from psycopg import pq
 from sqlalchemy import Engine
 
+from shared.libpq import run_prepared, text_rows
+
 log = logging.getLogger(__name__)
 
 
@@ -92,28 +94,6 @@ class _KeptConnection:
         self._prepared: dict[str, bytes] = {}  # statement -> its name on this connection
 
     def fetchone(self, sql: str, parameters: Sequence[str | None]) -> tuple[str | None, ...] | None:
-        name = self._prepared.get(sql) or self._prepare(sql)
-        encoding = self.encoding
-        values = []
-        for value in parameters:
-            if value is not None and "\x00" in value:
-                # libpq takes text parameters up to a NUL; psycopg refuses them too.
-                raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-            values.append(None if value is None else value.encode(encoding))
-        result = self.pgconn.exec_prepared(name, values)
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            raise psycopg.errors.error_from_result(result, encoding)
-        if result.ntuples == 0:
-            return None
-        return tuple(
-            None if (cell := result.get_value(0, column)) is None else cell.decode(encoding)
-            for column in range(result.nfields)
-        )
-
-    def _prepare(self, sql: str) -> bytes:
-        name = f"kept_{len(self._prepared)}".encode()
-        result = self.pgconn.prepare(name, sql.encode(self.encoding))
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise psycopg.errors.error_from_result(result, self.encoding)
-        self._prepared[sql] = name
-        return name
+        result = run_prepared(self.pgconn, self._prepared, sql, parameters, self.encoding)
+        rows = text_rows(result, self.encoding)
+        return rows[0] if rows else None

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Index,
     Integer,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -45,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
+from shared import driver
 from shared.clock import utcnow
 from shared.db import Database, UTCDateTime
 from shared.events import EVENTS
@@ -140,10 +143,16 @@ def hold_marks(session: Session, marks: Sequence[tuple[str, str]], *, exclusive:
     # Sorted keys: two transactions taking several locks take them in the same order, never crosswise.
     keys = sorted({_lock_key(event_id, consumer) for event_id, consumer in marks})
     if keys:
-        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         # Straight to the driver: this runs once per event consumed, on the loop's hot path (issue 19).
-        statement = f"SELECT {lock}(key) FROM unnest(%(keys)s::bigint[]) AS key"
-        session.connection().exec_driver_sql(statement, {"keys": keys})
+        values = {f"key_{n}": key for n, key in enumerate(keys)}
+        driver.execute(session, _lock_statement(len(keys), exclusive), values)
+
+
+@lru_cache(maxsize=32)
+def _lock_statement(count: int, exclusive: bool) -> Select[Any]:
+    """The locks of ``count`` keys, taken left to right (as PostgreSQL evaluates a row's expressions)."""
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    return select(*(lock(bindparam(f"key_{n}", type_=BigInteger)) for n in range(count)))
 
 
 def _lock_key(event_id: str, consumer: str) -> int:
@@ -161,15 +170,16 @@ def first_consumption_unless(
     nothing and reads as a repeat; rolled back, it records the consumption itself.
     """
     values = {"event_id": event_id, "consumer": consumer, "consumed_at": utcnow()}
-    if marks:
-        values["marks"] = list(marks)
-    first, marked = session.connection().execute(_consumption_statement(consumed, bool(marks)), values).one()
+    for n, (mark_event_id, mark_consumer) in enumerate(marks):
+        values |= {f"mark_event_id_{n}": mark_event_id, f"mark_consumer_{n}": mark_consumer}
+    statement = _consumption_statement(consumed, len(marks))
+    ((first, marked),) = driver.execute(session, statement, values).rows
     return bool(first), bool(marked)
 
 
 @lru_cache(maxsize=64)
-def _consumption_statement(consumed: Table, with_marks: bool) -> Select[Any]:
-    # Built once per table: executed with the values only.
+def _consumption_statement(consumed: Table, marks: int) -> Select[Any]:
+    # Built once per table and number of marks (a parameter each: prepared, it keeps one shape).
     recorded = (
         postgresql_insert(consumed)
         .values(
@@ -181,8 +191,14 @@ def _consumption_statement(consumed: Table, with_marks: bool) -> Select[Any]:
         .returning(literal(1))
         .cte("recorded")
     )
-    keys = tuple_(consumed.c.event_id, consumed.c.consumer)
-    marked = exists().where(keys.in_(bindparam("marks", expanding=True))) if with_marks else false()
+    named = [
+        and_(
+            consumed.c.event_id == bindparam(f"mark_event_id_{n}", type_=consumed.c.event_id.type),
+            consumed.c.consumer == bindparam(f"mark_consumer_{n}", type_=consumed.c.consumer.type),
+        )
+        for n in range(marks)
+    ]
+    marked = exists().where(or_(*named)) if named else false()
     return select(exists(select(recorded)), marked)
 
 

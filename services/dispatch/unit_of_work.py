@@ -12,10 +12,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
+from shared import driver
 from shared.claims import claim_due, stalled
 from shared.db import Database
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
@@ -118,10 +119,9 @@ _OPT_OUTS = OptOut.__table__
 
 @functools.cache
 def _insert_new(dialect: str, to_send: bool = False) -> Any:
-    """The insert of a new delivery on ``dialect``, built once, on first use: executed with each delivery's
-    values on the session's connection (a statement built per call, or run through the ORM's session, costs
-    more than its run). It returns the new row's id; ``to_send``: also whether the parameters
-    ``opt_out_channel`` and ``opt_out_address`` name an opt-out."""
+    """The insert of a new delivery on ``dialect``, every column a parameter, built once: run on the
+    driver (``shared.driver``) with each delivery's values. It returns the new row's id; ``to_send``: also
+    whether the parameters ``opt_out_channel`` and ``opt_out_address`` name an opt-out."""
     if dialect == "postgresql":
         insert: Any = postgresql_insert
     elif dialect == "sqlite":
@@ -129,7 +129,12 @@ def _insert_new(dialect: str, to_send: bool = False) -> Any:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise KeyError(dialect)
-    statement = insert(_DELIVERIES).on_conflict_do_nothing(index_elements=["source_id", "kind"])
+    columns = {
+        column.key: bindparam(f"new_{column.key}", type_=column.type) for column in _DELIVERIES.columns
+    }
+    statement = (
+        insert(_DELIVERIES).values(columns).on_conflict_do_nothing(index_elements=["source_id", "kind"])
+    )
     if not to_send:
         return statement.returning(_DELIVERIES.c.id)
     # Parameters of their own, not the row's: opt-outs keep addresses normalised, deliveries as given.
@@ -140,18 +145,27 @@ def _insert_new(dialect: str, to_send: bool = False) -> Any:
 def _opt_out_named_by(channel_parameter: str, address_parameter: str) -> Any:
     """The opt-out of the channel and (normalised) address these parameters hold, if there is one."""
     return select(_OPT_OUTS.c.id).where(
-        _OPT_OUTS.c.channel == bindparam(channel_parameter),
-        _OPT_OUTS.c.address == bindparam(address_parameter),
+        _OPT_OUTS.c.channel == bindparam(channel_parameter, type_=_OPT_OUTS.c.channel.type),
+        _OPT_OUTS.c.address == bindparam(address_parameter, type_=_OPT_OUTS.c.address.type),
     )
 
 
 _OPTED_OUT = _opt_out_named_by("channel", "address")
-_SAVE_CLAIMED = update(_DELIVERIES).where(
-    _DELIVERIES.c.id == bindparam("claimed_id"),
-    _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
-    _DELIVERIES.c.call_started_at
-    == bindparam("claimed_call_started_at", type_=_DELIVERIES.c.call_started_at.type),
-)
+
+
+@functools.lru_cache(maxsize=32)
+def _save_claimed(changed: tuple[str, ...]) -> Any:
+    """A claimed delivery's ``changed`` columns updated, unless its row moved on since its call began."""
+    return (
+        update(_DELIVERIES)
+        .where(
+            _DELIVERIES.c.id == bindparam("claimed_id", type_=_DELIVERIES.c.id.type),
+            _DELIVERIES.c.status == DELIVERY_RETRIES.in_flight,
+            _DELIVERIES.c.call_started_at
+            == bindparam("claimed_call_started_at", type_=_DELIVERIES.c.call_started_at.type),
+        )
+        .values({key: bindparam(f"new_{key}", type_=_DELIVERIES.c[key].type) for key in changed})
+    )
 
 
 def _column_values(delivery: Delivery) -> dict[str, Any]:
@@ -172,21 +186,23 @@ class SqlDeliveries:
         row = self._insert(delivery, opt_out_address)
         return (True, bool(row[1])) if row is not None else (False, False)
 
-    def _insert(self, delivery: Delivery, opt_out_address: str | None = None) -> Row[Any] | None:
+    def _insert(self, delivery: Delivery, opt_out_address: str | None = None) -> tuple[Any, ...] | None:
         # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
-        values = {key: value for key, value in _column_values(delivery).items() if value is not None}
+        values = {f"new_{key}": value for key, value in _column_values(delivery).items()}
         to_send = opt_out_address is not None
         if to_send:
             values |= {"opt_out_channel": delivery.channel, "opt_out_address": opt_out_address}
         statement = _insert_new(self.session.get_bind().dialect.name, to_send=to_send)
-        return self.session.connection().execute(statement, values).first()
+        rows = driver.execute(self.session, statement, values).rows
+        return rows[0] if rows else None
 
     def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
         before = _column_values(delivery)
         change(delivery)
         changed = {key: value for key, value in _column_values(delivery).items() if before[key] != value}
-        keys = {"claimed_id": delivery.id, "claimed_call_started_at": before["call_started_at"]}
-        return self.session.connection().execute(_SAVE_CLAIMED, {**changed, **keys}).rowcount == 1
+        values = {f"new_{key}": value for key, value in changed.items()}
+        values |= {"claimed_id": delivery.id, "claimed_call_started_at": before["call_started_at"]}
+        return driver.execute(self.session, _save_claimed(tuple(changed)), values).rowcount == 1
 
     def get(self, delivery_id: str) -> Delivery | None:
         return self.session.get(Delivery, delivery_id)
@@ -246,8 +262,7 @@ class SqlOptOuts:
         # Asked before every send: the statement built once, run on the session's connection. What this
         # transaction changed is written first, as the session's autoflush would (nothing to do: no cost).
         self.session.flush()
-        parameters = {"channel": channel, "address": address}
-        return self.session.connection().execute(_OPTED_OUT, parameters).first() is not None
+        return bool(driver.execute(self.session, _OPTED_OUT, {"channel": channel, "address": address}).rows)
 
     def add(self, opt_out: OptOut) -> None:
         self.session.add(opt_out)

@@ -1,0 +1,163 @@
+"""A hot path's SQLAlchemy Core statement run straight on libpq, inside a session's transaction (issue 19).
+
+On PostgreSQL most of such a statement's CPU is Python around it: SQLAlchemy's execution (its parameters
+processed, a result built) and psycopg's (the query converted, each value adapted), some 150-250 us, against
+a few tens for libpq to send it and read its answer. ``execute`` keeps the statement as written with Core:
+compiled once with numbered parameters, prepared once per connection (``shared.libpq``), and run on the
+session's own connection, in its transaction, with each parameter as text converted by its SQLAlchemy type
+as that type's bind processor would; the rows come back converted by each column's type. On any other
+database (SQLite: embedded mode and tests) the same statement runs through SQLAlchemy.
+
+Only the types the hot statements use are known (strings, integers, booleans, JSON, ``UTCDateTime``); a
+statement with another one, or with a parameter expanded at run time, fails when first run, not quietly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import types as sqltypes
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
+
+from shared.clock import as_utc
+from shared.db import UTCDateTime
+
+# Where a connection keeps its prepared statements: the pool's per-connection info, cleared with the
+# connection when it is replaced.
+PREPARED = "closeloop_prepared"
+
+
+class DriverResult(NamedTuple):
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+
+
+def execute(session: Session, statement: Executable, values: Mapping[str, Any] | None = None) -> DriverResult:
+    """Run ``statement`` with ``values`` in ``session``'s transaction: its rows (as tuples of Python values)
+    and the rows it changed. ``statement`` must be built once (a module's constant, or cached): it is
+    compiled once per statement object."""
+    values = values or {}
+    connection = session.connection()
+    pooled = connection.connection
+    driver = pooled.driver_connection
+    if connection.dialect.driver != "psycopg" or not _default_transactions(driver):
+        result = connection.execute(statement, values)
+        return DriverResult([tuple(row) for row in result] if result.returns_rows else [], result.rowcount)
+
+    from shared import libpq  # noqa: PLC0415 (imports psycopg: PostgreSQL's processes only)
+
+    compiled = _compiled(statement)
+    try:
+        parameters = [
+            None
+            if (value := values[name] if required else values.get(name, default)) is None
+            else to_text(value)
+            for name, required, default, to_text in compiled.parameters
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        # As SQLAlchemy refuses a value its type cannot bind, or a value missing.
+        message = (
+            f"a value is required for bind parameter {error}" if isinstance(error, KeyError) else str(error)
+        )
+        raise StatementError(message, compiled.sql, dict(values), error) from error
+    pgconn = driver.pgconn
+    encoding = driver.info.encoding
+    prepared = pooled.info.setdefault(PREPARED, {})
+    try:
+        # Begun as psycopg begins one before its first statement: its commit and rollback read libpq's state.
+        libpq.begin_unless_begun(pgconn, encoding)
+        result = libpq.run_prepared(pgconn, prepared, compiled.sql, parameters, encoding)
+    except libpq.Error as error:
+        # As SQLAlchemy raises it (a unique key taken is an IntegrityError, a unit of work's Conflict).
+        raise DBAPIError.instance(compiled.sql, parameters, error, libpq.Error) from error
+    rows = [
+        tuple(
+            None if (cell := result.get_value(row, column)) is None else from_text(cell.decode(encoding))
+            for column, from_text in enumerate(compiled.columns)
+        )
+        for row in range(result.ntuples)
+    ]
+    return DriverResult(rows, int(result.command_tuples or 0))
+
+
+def _default_transactions(driver: Any) -> bool:
+    """Whether the connection's transactions begin with a plain BEGIN (no isolation level, no read-only)."""
+    return (
+        not driver.autocommit
+        and driver.isolation_level is None
+        and driver.read_only is None
+        and driver.deferrable is None
+    )
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    # Each ``$n`` in order: its name, whether the caller must give it, its value if not, and its conversion.
+    parameters: tuple[tuple[str, bool, Any, Callable[[Any], str]], ...]
+    # Each column of the rows: its conversion from text.
+    columns: tuple[Callable[[str], Any], ...]
+
+
+@lru_cache(maxsize=256)
+def _compiled(statement: Executable) -> _Compiled:
+    compiled = statement.compile(dialect=_dialect())
+    if compiled.post_compile_params or compiled.literal_execute_params:
+        raise NotImplementedError("a parameter expanded at run time cannot be prepared: give each its own")
+    defaults = compiled.construct_params(_check=False)
+    parameters = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        parameters.append((name, bool(bind.required), defaults.get(name), _to_text(bind.type)))
+    columns = getattr(statement, "exported_columns", ())
+    return _Compiled(str(compiled), tuple(parameters), tuple(_from_text(column.type) for column in columns))
+
+
+@cache
+def _dialect() -> Any:
+    from sqlalchemy.dialects.postgresql.psycopg import dialect  # noqa: PLC0415
+
+    return dialect(paramstyle="numeric_dollar")
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored: pass an aware UTC datetime")  # as UTCDateTime
+    return as_utc(value).isoformat()
+
+
+def _string_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _to_text(type_: Any) -> Callable[[Any], str]:
+    if isinstance(type_, UTCDateTime):
+        return _datetime_text
+    if isinstance(type_, sqltypes.JSON):
+        return json.dumps  # SQLAlchemy's own JSON serializer: no engine of ours sets another
+    if isinstance(type_, sqltypes.Boolean):
+        return lambda value: "t" if value else "f"
+    if isinstance(type_, sqltypes.Integer):
+        return lambda value: str(int(value))
+    if isinstance(type_, sqltypes.String):
+        return _string_text
+    raise NotImplementedError(f"no text form of {type_!r} parameters: run this statement through SQLAlchemy")
+
+
+def _from_text(type_: Any) -> Callable[[str], Any]:
+    if isinstance(type_, sqltypes.Boolean):
+        return lambda text: text == "t"
+    if isinstance(type_, sqltypes.Integer):
+        return int
+    if isinstance(type_, sqltypes.JSON):
+        return json.loads
+    if isinstance(type_, (sqltypes.String, sqltypes.NullType)):
+        return str  # untyped (a function's void answer): its text
+    raise NotImplementedError(f"no reading of {type_!r} columns from text: run it through SQLAlchemy")

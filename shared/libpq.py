@@ -1,0 +1,70 @@
+"""Prepared statements run through libpq itself, parameters and answers as text: the hot paths' way to
+PostgreSQL (issue 19), under ``KeptConnections`` (the CRM intake) and ``driver.execute`` (statements inside a
+session's transaction). psycopg's Python layer around a statement (the query converted, each value adapted,
+a cursor's result built) costs more CPU than the statement's round trip; libpq's own calls do not.
+
+Imported only by a process that runs such a path on PostgreSQL: it imports psycopg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+Error = psycopg.Error
+
+# What a statement that succeeded answers: rows, or a command's tag alone.
+_SUCCEEDED = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+
+
+def run_prepared(
+    pgconn: Any, prepared: dict[str, bytes], sql: str, parameters: Sequence[str | None], encoding: str
+) -> Any:
+    """Run ``sql`` (parameters ``$1``, ``$2``...) with ``parameters`` (text, or None for null) on ``pgconn``,
+    prepared on first use and named in ``prepared`` (this connection's statements, by their SQL), and return
+    libpq's result; a failed statement raises psycopg's error for it."""
+    name = prepared.get(sql) or _prepare(pgconn, prepared, sql, encoding)
+    values = []
+    for value in parameters:
+        if value is not None and "\x00" in value:
+            # libpq takes text parameters up to a NUL; psycopg refuses them too.
+            raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        values.append(None if value is None else value.encode(encoding))
+    result = pgconn.exec_prepared(name, values)
+    if result.status not in _SUCCEEDED:
+        raise psycopg.errors.error_from_result(result, encoding)
+    return result
+
+
+def begin_unless_begun(pgconn: Any, encoding: str) -> None:
+    """BEGIN, unless a transaction is open on ``pgconn`` already."""
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return
+    result = pgconn.exec_(b"BEGIN")
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        raise psycopg.errors.error_from_result(result, encoding)
+
+
+def text_rows(result: Any, encoding: str) -> list[tuple[str | None, ...]]:
+    """The rows of ``result`` as text (None for null)."""
+    columns = range(result.nfields)
+    return [
+        tuple(
+            None if (cell := result.get_value(row, column)) is None else cell.decode(encoding)
+            for column in columns
+        )
+        for row in range(result.ntuples)
+    ]
+
+
+def _prepare(pgconn: Any, prepared: dict[str, bytes], sql: str, encoding: str) -> bytes:
+    # Named apart from psycopg's own prepared statements (``_pg3_N``) on the same connection.
+    name = f"closeloop_{len(prepared)}".encode()
+    result = pgconn.prepare(name, sql.encode(encoding))
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        raise psycopg.errors.error_from_result(result, encoding)
+    prepared[sql] = name
+    return name
