@@ -15,12 +15,14 @@ statement with another one, or with a parameter expanded at run time, fails when
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
+from sqlalchemy import Engine, event
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
@@ -29,9 +31,12 @@ from sqlalchemy.sql.expression import Executable
 from shared.clock import as_utc
 from shared.db import UTCDateTime
 
-# Where a connection keeps its prepared statements: the pool's per-connection info, cleared with the
-# connection when it is replaced.
-PREPARED = "closeloop_prepared"
+# Each driver connection's prepared statements, going with it. Not in the pool's record of the connection: a
+# record that gives its connection away (``detach``, as the intake's kept connections do) keeps its info for
+# the next connection it opens, which has none of them. Forgotten whenever psycopg may have deallocated them
+# (``_watch``).
+PREPARED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 class DriverResult(NamedTuple):
@@ -45,8 +50,7 @@ def execute(session: Session, statement: Executable, values: Mapping[str, Any] |
     compiled once per statement object."""
     values = values or {}
     connection = session.connection()
-    pooled = connection.connection
-    driver = pooled.driver_connection
+    driver = connection.connection.driver_connection
     if connection.dialect.driver != "psycopg" or not _default_transactions(driver):
         result = connection.execute(statement, values)
         return DriverResult([tuple(row) for row in result] if result.returns_rows else [], result.rowcount)
@@ -69,12 +73,17 @@ def execute(session: Session, statement: Executable, values: Mapping[str, Any] |
         raise StatementError(message, compiled.sql, dict(values), error) from error
     pgconn = driver.pgconn
     encoding = driver.info.encoding
-    prepared = pooled.info.setdefault(PREPARED, {})
+    if connection.engine not in _WATCHED:
+        _watch(connection.engine)
+    prepared = PREPARED.get(driver) or PREPARED.setdefault(driver, libpq.PreparedStatements("driver"))
     try:
         # Begun as psycopg begins one before its first statement: its commit and rollback read libpq's state.
         libpq.begin_unless_begun(pgconn, encoding)
         result = libpq.run_prepared(pgconn, prepared, compiled.sql, parameters, encoding)
     except libpq.Error as error:
+        if error.sqlstate == libpq.UNKNOWN_STATEMENT:
+            # Deallocated behind our back all the same: this transaction fails, the next one prepares again.
+            PREPARED.pop(driver, None)
         # As SQLAlchemy raises it (a unique key taken is an IntegrityError, a unit of work's Conflict).
         raise DBAPIError.instance(compiled.sql, parameters, error, libpq.Error) from error
     rows = [
@@ -85,6 +94,34 @@ def execute(session: Session, statement: Executable, values: Mapping[str, Any] |
         for row in range(result.ntuples)
     ]
     return DriverResult(rows, int(result.command_tuples or 0))
+
+
+def _watch(engine: Engine) -> None:
+    """Forget a connection's prepared statements when psycopg deallocates them: it sends DEALLOCATE ALL after
+    each ROLLBACK of a transaction (or to a savepoint) once it has prepared statements of its own."""
+
+    def rolling_back(connection: Any, *_args: Any) -> None:
+        _forget_unless_idle(connection.connection.driver_connection)
+
+    def to_savepoint(connection: Any, *_args: Any) -> None:
+        PREPARED.pop(connection.connection.driver_connection, None)
+
+    def resetting(dbapi_connection: Any, *_args: Any) -> None:
+        _forget_unless_idle(dbapi_connection)  # checked in: rolled back, unless no transaction is open
+
+    event.listen(engine, "rollback", rolling_back)
+    event.listen(engine, "rollback_savepoint", to_savepoint)
+    event.listen(engine.pool, "reset", resetting)
+    _WATCHED.add(engine)
+
+
+def _forget_unless_idle(driver: Any) -> None:
+    # psycopg's rollback of a connection with no transaction open sends nothing, and deallocates nothing.
+    if driver in PREPARED and driver.pgconn.transaction_status != _IDLE:
+        PREPARED.pop(driver, None)
+
+
+_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE), without importing psycopg here
 
 
 def _default_transactions(driver: Any) -> bool:

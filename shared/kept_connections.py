@@ -14,7 +14,7 @@ import psycopg
 from psycopg import pq
 from sqlalchemy import Engine
 
-from shared.libpq import run_prepared, text_rows
+from shared.libpq import PreparedStatements, run_prepared, text_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class _KeptConnection:
         self.connection = connection
         self.pgconn = connection.pgconn
         self.encoding = connection.info.encoding
-        self._prepared: dict[str, bytes] = {}  # statement -> its name on this connection
+        self._prepared = PreparedStatements("kept")
 
     def fetchone(self, sql: str, parameters: Sequence[str | None]) -> tuple[str | None, ...] | None:
         result = run_prepared(self.pgconn, self._prepared, sql, parameters, self.encoding)

@@ -8,6 +8,7 @@ Imported only by a process that runs such a path on PostgreSQL: it imports psyco
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,18 +16,38 @@ import psycopg
 from psycopg import pq
 
 Error = psycopg.Error
+# The SQLSTATE of a prepared statement the server does not know (deallocated).
+UNKNOWN_STATEMENT = "26000"
+
+
+class PreparedStatements:
+    """The statements one user (``prefix``: its names' start) prepared on one connection, by their SQL.
+
+    A connection the pool hands out may have served another user before (a kept connection is taken out of
+    the pool that sessions use): each names its statements apart, psycopg's own (``_pg3_N``) included. And
+    no two of this process's sets share a name: a set forgotten while its statements still exist (``driver``
+    cannot always tell) never collides with the next one's; they go with psycopg's next DEALLOCATE ALL or the
+    connection."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = f"{prefix}_{next(_SETS)}"
+        self.names: dict[str, bytes] = {}
+
+
+_SETS = itertools.count()
+
 
 # What a statement that succeeded answers: rows, or a command's tag alone.
 _SUCCEEDED = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 
 
 def run_prepared(
-    pgconn: Any, prepared: dict[str, bytes], sql: str, parameters: Sequence[str | None], encoding: str
+    pgconn: Any, prepared: PreparedStatements, sql: str, parameters: Sequence[str | None], encoding: str
 ) -> Any:
     """Run ``sql`` (parameters ``$1``, ``$2``...) with ``parameters`` (text, or None for null) on ``pgconn``,
-    prepared on first use and named in ``prepared`` (this connection's statements, by their SQL), and return
-    libpq's result; a failed statement raises psycopg's error for it."""
-    name = prepared.get(sql) or _prepare(pgconn, prepared, sql, encoding)
+    prepared on first use and named in ``prepared``, and return libpq's result; a failed statement raises
+    psycopg's error for it."""
+    name = prepared.names.get(sql) or _prepare(pgconn, prepared, sql, encoding)
     values = []
     for value in parameters:
         if value is not None and "\x00" in value:
@@ -60,11 +81,10 @@ def text_rows(result: Any, encoding: str) -> list[tuple[str | None, ...]]:
     ]
 
 
-def _prepare(pgconn: Any, prepared: dict[str, bytes], sql: str, encoding: str) -> bytes:
-    # Named apart from psycopg's own prepared statements (``_pg3_N``) on the same connection.
-    name = f"closeloop_{len(prepared)}".encode()
+def _prepare(pgconn: Any, prepared: PreparedStatements, sql: str, encoding: str) -> bytes:
+    name = f"{prepared.prefix}_{len(prepared.names)}".encode()
     result = pgconn.prepare(name, sql.encode(encoding))
     if result.status != pq.ExecStatus.COMMAND_OK:
         raise psycopg.errors.error_from_result(result, encoding)
-    prepared[sql] = name
+    prepared.names[sql] = name
     return name

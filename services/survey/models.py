@@ -6,7 +6,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import TYPE_ANNOTATION_MAP
@@ -218,6 +230,16 @@ class BrandRow(Base):
     name: Mapped[str | None] = mapped_column(String(100))
     color: Mapped[str | None] = mapped_column(String(7))
     updated_at: Mapped[datetime]
+
+
+class SettingsVersion(Base):
+    """One row: a number moved by triggers on every change to the trigger rules, templates and brand, so the
+    decider may keep what it read of them until the number moves (issue 19)."""
+
+    __tablename__ = "survey_settings_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class FollowUpSurvey(Base):

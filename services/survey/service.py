@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -145,7 +146,7 @@ def _decide_batch(runtime: SurveyRuntime, limit: int, share: tuple[int, int] | N
             uow.emit_at_commit()
             received = uow.crm_events.claim_received(limit, share=share)
             claimed = [crm_event.id for crm_event in received]
-            batch = _BatchLookups.of(uow, received)
+            batch = _BatchLookups.of(runtime, uow, received)
             for crm_event in received:
                 with request_id_scope(crm_event.request_id):
                     _decide(runtime, uow, crm_event, utcnow(), batch)
@@ -186,14 +187,16 @@ _PHONE_CHANNELS = (Channel.SMS.value, Channel.WHATSAPP.value)
 class _BatchLookups:
     """What a batch of decisions looks up once instead of once per event: its customers, locked, by external
     id (one its events create is added); and of every address they may have once their events are applied
-    (``(channel, address)``, as opt-outs are kept), those opted out. A decision changes no opt-out."""
+    (``(channel, address)``, as opt-outs are kept), those opted out. A decision changes no opt-out. And
+    staff's settings, as this process read them last unless they changed since (``decision_settings``)."""
 
     customers: dict[str, Customer]
     addresses: set[tuple[str, str]]
     opted_out: set[tuple[str, str]]
+    settings: DecisionSettings
 
     @classmethod
-    def of(cls, uow: SurveyUnitOfWork, received: list[CrmEvent]) -> _BatchLookups:
+    def of(cls, runtime: SurveyRuntime, uow: SurveyUnitOfWork, received: list[CrmEvent]) -> _BatchLookups:
         fields = [crm_event.customer_fields or {} for crm_event in received]
         external_ids = {value for f in fields if isinstance(value := f.get("external_id"), str)}
         customers = uow.customers.lock_all(external_ids)
@@ -209,7 +212,45 @@ class _BatchLookups:
             if isinstance(address, str)
             for channel in channels
         }
-        return cls(customers, addresses, uow.opt_outs.opted_out_among(addresses))
+        opted_out = uow.opt_outs.opted_out_among(addresses)
+        return cls(customers, addresses, opted_out, decision_settings(runtime, uow))
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """What a decision reads of staff's settings: the stored trigger rules, the templates and the brand."""
+
+    rules: dict[str, domain.TriggerRule]
+    templates: dict[tuple[str, str], wording.MessageTemplate]
+    brand: wording.Brand
+
+    def rule(self, event_type: str) -> domain.TriggerRule | None:
+        """As ``trigger_rule``: the stored one, else the built-in default; None: not surveyed."""
+        return self.rules[event_type] if event_type in self.rules else domain.DEFAULT_RULES.get(event_type)
+
+
+# The settings each database's deciders read last, with the version they were read at.
+_read_settings: weakref.WeakKeyDictionary[Any, tuple[int, DecisionSettings]] = weakref.WeakKeyDictionary()
+
+
+def decision_settings(runtime: SurveyRuntime, uow: SurveyUnitOfWork) -> DecisionSettings:
+    """Staff's settings for this unit of work's decisions: as read before unless their version moved since.
+
+    Read for every batch, they were a large share of a small batch's cost (issue 19). The version is read
+    first, the settings after it: a change committed between the two is kept under the older version, and
+    read again the next time. A decision thus never uses settings older than those committed when its own
+    transaction read the version.
+    """
+    version = uow.settings_version()
+    database = runtime.database if version is not None else None
+    cached = _read_settings.get(database) if database is not None else None
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rules = {row.event_type: _rule_from_row(row) for row in uow.trigger_rules.all()}
+    settings = DecisionSettings(rules, _stored_templates(uow), brand(runtime, uow))
+    if database is not None and version is not None:
+        _read_settings[database] = (version, settings)
+    return settings
 
 
 def _decide(
@@ -224,7 +265,7 @@ def _decide(
     ``batch``: what the event's batch looked up at once; None: looked up here."""
     customers = batch.customers if batch is not None else None
     customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now, customers)
-    rule = trigger_rule(uow, crm_event.type)
+    rule = batch.settings.rule(crm_event.type) if batch is not None else trigger_rule(uow, crm_event.type)
     # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
     decision = domain.decide_survey(
         crm_event.type,
@@ -248,7 +289,8 @@ def _decide(
     _record_decision(crm_event, decision, now)
     uow.after_commit(functools.partial(count_decision, decision.outcome.value, decision.code.value))
     if decision.invite:
-        _invite_for_event(runtime, uow, crm_event, customer, rule, now)
+        settings = batch.settings if batch is not None else None
+        _invite_for_event(runtime, uow, crm_event, customer, rule, now, settings)
     _report_referral(uow, crm_event)
 
 
@@ -289,6 +331,7 @@ def _invite_for_event(
     customer: Customer,
     rule: domain.TriggerRule,
     now: datetime,
+    settings: DecisionSettings | None = None,
 ) -> None:
     properties = {**customer.properties, **crm_event.properties}
     # Noted on the event before the invitation is added: the flush that inserts it updates the event's row
@@ -307,6 +350,7 @@ def _invite_for_event(
         # Nothing refers to it by a foreign key (the event's invitation_id is none): inserted with the next
         # flush, one flush fewer per decision.
         flush=False,
+        settings=settings,
     )
 
 
@@ -821,8 +865,10 @@ def _request_invitation(
     expires_at: datetime | None = None,
     invitation_id: str | None = None,
     flush: bool = True,
+    settings: DecisionSettings | None = None,
 ) -> Invitation:
-    stored = _stored_templates(uow)
+    """``settings``: the templates and brand the caller read; None: read here."""
+    stored = settings.templates if settings is not None else _stored_templates(uow)
     locale = wording.survey_language(customer.locale, {language for _, language in stored})
     invitation = Invitation(
         id=invitation_id or str(uuid.uuid4()),
@@ -838,7 +884,8 @@ def _request_invitation(
         or domain.invitation_expires_at(None, now, runtime.settings.survey_invitation_expiry_days),
     )
     uow.invitations.add(invitation, flush=flush)
-    template = _wording(runtime, uow, invitation, customer, stored)
+    current_brand = settings.brand if settings is not None else brand(runtime, uow)
+    template = _wording(invitation, customer, stored, current_brand)
     labels = domain.survey_labels(locale, customer.name)
     uow.emit(
         "invitation.requested",
@@ -997,7 +1044,7 @@ def _answer_page(
     response: Response | None,
     shown_score: int | None,
 ) -> AnswerPage:
-    template = _wording(runtime, uow, invitation, customer)
+    template = _wording(invitation, customer, _stored_templates(uow), brand(runtime, uow))
     labels = domain.survey_labels(invitation.locale, customer.name)
     return AnswerPage(
         token=invitation.token,
@@ -1304,16 +1351,14 @@ def _template_from_row(row: MessageTemplateRow) -> wording.MessageTemplate:
 
 
 def _wording(
-    runtime: SurveyRuntime,
-    uow: SurveyUnitOfWork,
     invitation: Invitation,
     customer: Customer,
-    stored: dict[tuple[str, str], wording.MessageTemplate] | None = None,
+    stored: dict[tuple[str, str], wording.MessageTemplate],
+    current_brand: wording.Brand,
 ) -> wording.MessageTemplate:
     """An invitation's wording with its customer's variables filled in."""
-    stored = _stored_templates(uow) if stored is None else stored
     template = wording.template_for(invitation.touchpoint, invitation.locale, stored)
-    variables = wording.variables_for(customer.name, brand(runtime, uow), invitation.properties)
+    variables = wording.variables_for(customer.name, current_brand, invitation.properties)
     return wording.rendered(template, variables)
 
 

@@ -46,6 +46,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, aliased
 
+from shared import driver
 from shared.db import Database
 from shared.scheduling import COMMITTED_EVENTS
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
@@ -67,6 +68,7 @@ from .models import (
     MessageTemplateRow,
     Response,
     ScoreClick,
+    SettingsVersion,
     TriggerRuleRow,
 )
 
@@ -284,6 +286,12 @@ class SurveyUnitOfWork(UnitOfWork):
     def repeated_crm_event(self, source: str, external_id: str, body_digest: bytes) -> str | None:
         """The stored event's id when this process knows that a body with ``body_digest`` was received for
         (source, external id) and stored a moment ago (nothing else asked); None when it does not know."""
+        return None
+
+    def settings_version(self) -> int | None:
+        """A number that moves whenever the trigger rules, templates or brand change (triggers move it, in the
+        changing transaction), as committed now; None when unknown: whatever was read of them before may
+        have changed."""
         return None
 
 
@@ -775,9 +783,16 @@ class SqlBrands:
         self.session.flush()
 
 
+_SETTINGS_VERSION = select(SettingsVersion.version).where(SettingsVersion.id == 1)
+
+
 class SqlSurveyUnitOfWork(SurveyUnitOfWork, SqlUnitOfWork):
     def __init__(self, database: Database) -> None:
         super().__init__(models.SERVICE, database, models.outbox, models.consumed_events)
+
+    def settings_version(self) -> int | None:
+        rows = driver.execute(self.session, _SETTINGS_VERSION).rows
+        return rows[0][0] if rows else None
 
     def _open_repositories(self, session: Session) -> None:
         self.customers = SqlCustomers(session)

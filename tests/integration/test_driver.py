@@ -7,8 +7,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Boolean, Integer, MetaData, String, bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Integer,
+    MetaData,
+    String,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, ProgrammingError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared import driver
@@ -125,23 +137,56 @@ def test_on_postgresql_each_statement_is_prepared_once_per_connection(postgres_u
             with database.transaction() as session:
                 driver.execute(session, INSERT, values(f"p{n}", at=WHEN + timedelta(minutes=n)))
                 driver.execute(session, BY_ID, {"id": f"p{n}"})
-                pooled = session.connection().connection
+                connection = session.connection().connection.driver_connection
                 prepared = session.execute(text("SELECT name FROM pg_prepared_statements")).scalars().all()
-        assert len(pooled.info[driver.PREPARED]) == 2
-        assert sorted(name for name in prepared if name.startswith("closeloop_")) == [
-            "closeloop_0",
-            "closeloop_1",
-        ]
+        assert len(driver.PREPARED[connection].names) == 2
+        names = driver.PREPARED[connection].names.values()
+        assert sorted(name for name in prepared if name.startswith("driver_")) == sorted(
+            n.decode() for n in names
+        )
     finally:
         database.dispose()
 
 
-def test_a_parameter_expanded_at_run_time_is_refused_on_postgresql(postgres_url):
-    database = Database(postgres_url)
+def test_a_connection_that_served_the_driver_can_then_be_kept_for_the_intake_and_replaced(postgres_url):
+    # The intake's kept connections come out of the same pool: their statements are named apart, and the
+    # pool's record of the connection given away opens a new one, with none of its prepared statements.
+    database = Database(postgres_url, create_engine(postgres_url, pool_size=1))
     Base.metadata.create_all(database.engine)
-    expanding = select(ROWS.c.id).where(ROWS.c.id.in_(bindparam("ids", expanding=True)))
     try:
-        with pytest.raises(NotImplementedError), database.transaction() as session:
-            driver.execute(session, expanding, {"ids": ["a"]})
+        with database.transaction() as session:
+            driver.execute(session, BY_ID, {"id": "a"})
+        assert database.kept_connections.fetchone("SELECT $1::text", ["kept"]) == ("kept",)
+        with database.transaction() as session:
+            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+    finally:
+        database.dispose()
+
+
+def test_prepared_statements_are_prepared_again_after_psycopg_deallocates_them(postgres_url):
+    # psycopg sends DEALLOCATE ALL after a rollback, once it has prepared statements of its own (after five
+    # runs of one): the driver's go too.
+    database = Database(postgres_url, create_engine(postgres_url, pool_size=1))
+    Base.metadata.create_all(database.engine)
+    try:
+        for _ in range(6):
+            with database.transaction() as session:
+                session.execute(select(Row.id)).all()
+                driver.execute(session, BY_ID, {"id": "a"})
+        with pytest.raises(RuntimeError), database.transaction() as session:
+            driver.execute(session, BY_ID, {"id": "a"})
+            raise RuntimeError("rolled back")
+        with database.transaction() as session:
+            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+            with session.begin_nested() as savepoint:
+                driver.execute(session, BY_ID, {"id": "a"})
+                savepoint.rollback()
+            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+        with database.transaction() as session:
+            session.execute(text("DEALLOCATE ALL"))  # behind the driver's back: one transaction fails...
+        with pytest.raises(ProgrammingError), database.transaction() as session:
+            driver.execute(session, BY_ID, {"id": "a"})
+        with database.transaction() as session:  # ...the next prepares again
+            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
     finally:
         database.dispose()
