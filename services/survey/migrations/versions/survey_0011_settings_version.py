@@ -17,6 +17,8 @@ down_revision: str | Sequence[str] | None = "survey_0010_intake_wakeup"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# On SQLite a later ``batch_alter_table`` of one of these recreates it without its triggers: such a migration
+# creates them again, or the decider keeps settings that changed.
 SETTINGS_TABLES = ("survey_trigger_rules", "survey_message_templates", "survey_brand")
 MOVE = "UPDATE survey_settings_version SET version = version + 1 WHERE id = 1"
 OPERATIONS = ("insert", "update", "delete")
