@@ -58,14 +58,19 @@ def values(row_id: str, **fields: Any) -> dict[str, Any]:
     return {f"new_{key}": value for key, value in (row | fields).items()}
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database(request, tmp_path) -> Iterator[Database]:
-    url = (
-        request.getfixturevalue("postgres_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path}/d.db"
-    )
-    database = Database(url)
+@pytest.fixture(params=["postgres_url", "sqlite_url"])
+def database(request) -> Iterator[Database]:
+    yield from _database(request.getfixturevalue(request.param))
+
+
+@pytest.fixture
+def postgres(postgres_url) -> Iterator[Database]:
+    """PostgreSQL, on one pooled connection: each transaction on the same one."""
+    yield from _database(postgres_url, create_engine(postgres_url, pool_size=1))
+
+
+def _database(url: str, engine: Any = None) -> Iterator[Database]:
+    database = Database(url, engine)
     Base.metadata.create_all(database.engine)
     try:
         yield database
@@ -129,64 +134,54 @@ def test_a_naive_time_or_a_missing_value_is_refused(database):
         assert session.scalars(select(Row.id)).all() == []
 
 
-def test_on_postgresql_each_statement_is_prepared_once_per_connection(postgres_url):
-    database = Database(postgres_url)
-    Base.metadata.create_all(database.engine)
-    try:
-        for n in range(3):
-            with database.transaction() as session:
-                driver.execute(session, INSERT, values(f"p{n}", at=WHEN + timedelta(minutes=n)))
-                driver.execute(session, BY_ID, {"id": f"p{n}"})
-                connection = session.connection().connection.driver_connection
-                prepared = session.execute(text("SELECT name FROM pg_prepared_statements")).scalars().all()
-        assert len(driver.PREPARED[connection].names) == 2
-        names = driver.PREPARED[connection].names.values()
-        assert sorted(name for name in prepared if name.startswith("driver_")) == sorted(
-            n.decode() for n in names
-        )
-    finally:
-        database.dispose()
+def test_on_postgresql_each_statement_is_prepared_once_per_connection(postgres):
+    for n in range(3):
+        with postgres.transaction() as session:
+            driver.execute(session, INSERT, values(f"p{n}", at=WHEN + timedelta(minutes=n)))
+            driver.execute(session, BY_ID, {"id": f"p{n}"})
+            connection = session.connection().connection.driver_connection
+            prepared = session.execute(text("SELECT name FROM pg_prepared_statements")).scalars().all()
+    names = [name.decode() for name in driver.PREPARED[connection].names.values()]
+    assert len(names) == 2 and sorted(name for name in prepared if name.startswith("driver_")) == sorted(
+        names
+    )
 
 
-def test_a_connection_that_served_the_driver_can_then_be_kept_for_the_intake_and_replaced(postgres_url):
+def test_a_connection_that_served_the_driver_can_then_be_kept_for_the_intake_and_replaced(postgres):
     # The intake's kept connections come out of the same pool: their statements are named apart, and the
     # pool's record of the connection given away opens a new one, with none of its prepared statements.
-    database = Database(postgres_url, create_engine(postgres_url, pool_size=1))
-    Base.metadata.create_all(database.engine)
-    try:
-        with database.transaction() as session:
-            driver.execute(session, BY_ID, {"id": "a"})
-        assert database.kept_connections.fetchone("SELECT $1::text", ["kept"]) == ("kept",)
-        with database.transaction() as session:
-            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
-    finally:
-        database.dispose()
+    with postgres.transaction() as session:
+        driver.execute(session, BY_ID, {"id": "a"})
+    assert postgres.kept_connections.fetchone("SELECT $1::text", ["kept"]) == ("kept",)
+    with postgres.transaction() as session:
+        assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
 
 
-def test_prepared_statements_are_prepared_again_after_psycopg_deallocates_them(postgres_url):
+def test_prepared_statements_are_prepared_again_after_psycopg_deallocates_them(postgres):
     # psycopg sends DEALLOCATE ALL after a rollback, once it has prepared statements of its own (after five
     # runs of one): the driver's go too.
-    database = Database(postgres_url, create_engine(postgres_url, pool_size=1))
-    Base.metadata.create_all(database.engine)
-    try:
-        for _ in range(6):
-            with database.transaction() as session:
-                session.execute(select(Row.id)).all()
-                driver.execute(session, BY_ID, {"id": "a"})
-        with pytest.raises(RuntimeError), database.transaction() as session:
+    for _ in range(6):
+        with postgres.transaction() as session:
+            session.execute(select(Row.id)).all()
             driver.execute(session, BY_ID, {"id": "a"})
-            raise RuntimeError("rolled back")
-        with database.transaction() as session:
-            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
-            with session.begin_nested() as savepoint:
-                driver.execute(session, BY_ID, {"id": "a"})
-                savepoint.rollback()
-            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
-        with database.transaction() as session:
-            session.execute(text("DEALLOCATE ALL"))  # behind the driver's back: one transaction fails...
-        with pytest.raises(ProgrammingError), database.transaction() as session:
+    with pytest.raises(RuntimeError), postgres.transaction() as session:
+        driver.execute(session, BY_ID, {"id": "a"})
+        raise RuntimeError("rolled back")
+    with postgres.transaction() as session:
+        assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+        with session.begin_nested() as savepoint:
             driver.execute(session, BY_ID, {"id": "a"})
-        with database.transaction() as session:  # ...the next prepares again
-            assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
-    finally:
-        database.dispose()
+            savepoint.rollback()
+        assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+    with postgres.transaction() as session:
+        session.execute(text("DEALLOCATE ALL"))  # behind the driver's back: one transaction fails...
+    with pytest.raises(ProgrammingError), postgres.transaction() as session:
+        driver.execute(session, BY_ID, {"id": "a"})
+    with postgres.transaction() as session:  # ...the next prepares again
+        assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+
+
+def test_a_parameter_expanded_at_run_time_is_refused_on_postgresql(postgres):
+    expanding = select(ROWS.c.id).where(ROWS.c.id.in_(bindparam("ids", expanding=True)))
+    with pytest.raises(NotImplementedError), postgres.transaction() as session:
+        driver.execute(session, expanding, {"ids": ["a"]})

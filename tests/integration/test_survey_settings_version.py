@@ -23,14 +23,9 @@ TEMPLATE = {
 }
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def survey(request, tmp_path) -> Iterator[Any]:
-    url = (
-        request.getfixturevalue("postgres_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path}/s.db"
-    )
-    with migrated_service("survey", make_settings(url)) as runtime:
+@pytest.fixture(params=["postgres_url", "sqlite_url"])
+def survey(request) -> Iterator[Any]:
+    with migrated_service("survey", make_settings(request.getfixturevalue(request.param))) as runtime:
         yield runtime
 
 
