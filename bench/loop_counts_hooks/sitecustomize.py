@@ -1,8 +1,9 @@
 """Counting hooks for bench/loop_counts.py, loaded by every Python process that has this folder on PYTHONPATH.
 
-With LOOP_COUNTS_DIR set, a process counts its SQL statements (by verb and table), commits, dramatiq messages
-sent and processed (by actor) and HTTP requests made, and writes them with its CPU time to
-$LOOP_COUNTS_DIR/<pid>.json every 0.2 s. Hooks are installed as their modules finish loading.
+With LOOP_COUNTS_DIR set, a process counts its SQL statements (by verb and table; SQLAlchemy's and those
+run on libpq by shared.libpq), commits, dramatiq messages sent and processed (by actor) and HTTP requests
+made, and writes them with its CPU time to $LOOP_COUNTS_DIR/<pid>.json every 0.2 s. Hooks are installed as
+their modules finish loading.
 
 With LOOP_PROFILE set as well, a process whose command line contains it also runs every thread under cProfile,
 timed by the thread's CPU clock, and writes the threads' profiles merged to $LOOP_COUNTS_DIR/<pid>.prof every
@@ -54,6 +55,18 @@ def _hook_sqlalchemy(module: Any) -> None:
     event.listen(Engine, "commit", lambda conn: _bump("commit"))
 
 
+def _hook_libpq(module: Any) -> None:
+    # The hot statements that skip SQLAlchemy (shared.driver, the intake's kept connections) run here.
+    run_prepared = module.run_prepared
+
+    def counted(pgconn: Any, prepared: Any, sql: str, *args: Any) -> Any:
+        _bump("sql")
+        _bump(f"sql:{(sql.split() or ['?'])[0].upper()}:{_table_of(sql)}")
+        return run_prepared(pgconn, prepared, sql, *args)
+
+    module.run_prepared = counted
+
+
 def _hook_worker(module: Any) -> None:
     process = module._WorkerThread.process_message
 
@@ -86,6 +99,7 @@ def _hook_requests(module: Any) -> None:
 
 _HOOKS = {
     "sqlalchemy": _hook_sqlalchemy,
+    "shared.libpq": _hook_libpq,
     "dramatiq.worker": _hook_worker,
     "dramatiq.brokers.redis": _hook_redis_broker,
     "requests.sessions": _hook_requests,
