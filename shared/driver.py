@@ -101,10 +101,12 @@ def _watch(engine: Engine) -> None:
     each ROLLBACK of a transaction (or to a savepoint) once it has prepared statements of its own."""
 
     def rolling_back(connection: Any, *_args: Any) -> None:
-        _forget_unless_idle(connection.connection.driver_connection)
+        if _usable(connection):
+            _forget_unless_idle(connection.connection.driver_connection)
 
     def to_savepoint(connection: Any, *_args: Any) -> None:
-        PREPARED.pop(connection.connection.driver_connection, None)
+        if _usable(connection):
+            PREPARED.pop(connection.connection.driver_connection, None)
 
     def resetting(dbapi_connection: Any, *_args: Any) -> None:
         _forget_unless_idle(dbapi_connection)  # checked in: rolled back, unless no transaction is open
@@ -113,6 +115,12 @@ def _watch(engine: Engine) -> None:
     event.listen(engine, "rollback_savepoint", to_savepoint)
     event.listen(engine.pool, "reset", resetting)
     _WATCHED.add(engine)
+
+
+def _usable(connection: Any) -> bool:
+    # An invalidated connection (lost) has no driver connection to ask for: asking would reconnect, or raise
+    # inside the rollback. Its next one is new, with no statements to forget.
+    return not (connection.invalidated or connection.closed)
 
 
 def _forget_unless_idle(driver: Any) -> None:

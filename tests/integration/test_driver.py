@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, ProgrammingError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared import driver
@@ -185,3 +185,17 @@ def test_a_parameter_expanded_at_run_time_is_refused_on_postgresql(postgres):
     expanding = select(ROWS.c.id).where(ROWS.c.id.in_(bindparam("ids", expanding=True)))
     with pytest.raises(NotImplementedError), postgres.transaction() as session:
         driver.execute(session, expanding, {"ids": ["a"]})
+
+
+def test_a_connection_lost_in_a_transaction_rolls_back_as_before_and_the_next_transaction_works(postgres):
+    # The rollback of a connection found lost runs the driver's listeners too: they must not fail it.
+    with postgres.transaction() as session:
+        driver.execute(session, BY_ID, {"id": "a"})
+    with pytest.raises(OperationalError), postgres.transaction() as session:
+        driver.execute(session, BY_ID, {"id": "a"})
+        backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with create_engine(postgres.url).connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        session.execute(select(Row.id)).all()
+    with postgres.transaction() as session:
+        assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
