@@ -125,11 +125,11 @@ def _usable(connection: Any) -> bool:
 
 def _forget_unless_idle(driver: Any) -> None:
     # psycopg's rollback of a connection with no transaction open sends nothing, and deallocates nothing.
-    if driver in PREPARED and driver.pgconn.transaction_status != _IDLE:
-        PREPARED.pop(driver, None)
+    if driver in PREPARED:  # then shared.libpq was imported to prepare them
+        from shared import libpq  # noqa: PLC0415
 
-
-_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE), without importing psycopg here
+        if driver.pgconn.transaction_status != libpq.IDLE:
+            PREPARED.pop(driver, None)
 
 
 def _default_transactions(driver: Any) -> bool:

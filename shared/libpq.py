@@ -16,6 +16,7 @@ import psycopg
 from psycopg import pq
 
 Error = psycopg.Error
+IDLE = pq.TransactionStatus.IDLE  # no transaction open on the connection
 # The SQLSTATE of a prepared statement the server does not know (deallocated).
 UNKNOWN_STATEMENT = "26000"
 
@@ -62,7 +63,7 @@ def run_prepared(
 
 def begin_unless_begun(pgconn: Any, encoding: str) -> None:
     """BEGIN, unless a transaction is open on ``pgconn`` already."""
-    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+    if pgconn.transaction_status != IDLE:
         return
     result = pgconn.exec_(b"BEGIN")
     if result.status != pq.ExecStatus.COMMAND_OK:

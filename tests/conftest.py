@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from standardwebhooks.webhooks import Webhook
 
 from closeloop.services import SERVICES
@@ -109,6 +109,21 @@ def waits_for_a_lock(engine: Any, thread: threading.Thread, timeout: float = 60.
                 return True
             time.sleep(0.02)
     return False
+
+
+@contextmanager
+def statements_sent(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements SQLAlchemy sends on ``engine`` inside the block, in order."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

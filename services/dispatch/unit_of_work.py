@@ -7,7 +7,7 @@ unit tests' fake keeps the same methods over dicts.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -129,9 +129,7 @@ def _insert_new(dialect: str, to_send: bool = False) -> Any:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise KeyError(dialect)
-    columns = {
-        column.key: bindparam(f"new_{column.key}", type_=column.type) for column in _DELIVERIES.columns
-    }
+    columns = _new_values_of(column.key for column in _DELIVERIES.columns)
     statement = (
         insert(_DELIVERIES).values(columns).on_conflict_do_nothing(index_elements=["source_id", "kind"])
     )
@@ -164,8 +162,18 @@ def _save_claimed(changed: tuple[str, ...]) -> Any:
             _DELIVERIES.c.call_started_at
             == bindparam("claimed_call_started_at", type_=_DELIVERIES.c.call_started_at.type),
         )
-        .values({key: bindparam(f"new_{key}", type_=_DELIVERIES.c[key].type) for key in changed})
+        .values(_new_values_of(changed))
     )
+
+
+def _new_values_of(keys: Iterable[str]) -> dict[str, Any]:
+    """The values of these columns as parameters ``new_<column>`` (a column's own name is SQLAlchemy's, in
+    an INSERT or UPDATE): given by ``_as_new``."""
+    return {key: bindparam(f"new_{key}", type_=_DELIVERIES.c[key].type) for key in keys}
+
+
+def _as_new(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"new_{key}": value for key, value in values.items()}
 
 
 def _column_values(delivery: Delivery) -> dict[str, Any]:
@@ -188,7 +196,7 @@ class SqlDeliveries:
 
     def _insert(self, delivery: Delivery, opt_out_address: str | None = None) -> tuple[Any, ...] | None:
         # One statement, no flush: the unique (source_id, kind) decides, also against a concurrent insert.
-        values = {f"new_{key}": value for key, value in _column_values(delivery).items()}
+        values = _as_new(_column_values(delivery))
         to_send = opt_out_address is not None
         if to_send:
             values |= {"opt_out_channel": delivery.channel, "opt_out_address": opt_out_address}
@@ -200,8 +208,10 @@ class SqlDeliveries:
         before = _column_values(delivery)
         change(delivery)
         changed = {key: value for key, value in _column_values(delivery).items() if before[key] != value}
-        values = {f"new_{key}": value for key, value in changed.items()}
-        values |= {"claimed_id": delivery.id, "claimed_call_started_at": before["call_started_at"]}
+        values = _as_new(changed) | {
+            "claimed_id": delivery.id,
+            "claimed_call_started_at": before["call_started_at"],
+        }
         return driver.execute(self.session, _save_claimed(tuple(changed)), values).rowcount == 1
 
     def get(self, delivery_id: str) -> Delivery | None:

@@ -242,13 +242,12 @@ def decision_settings(runtime: SurveyRuntime, uow: SurveyUnitOfWork) -> Decision
     transaction read the version.
     """
     version = uow.settings_version()
-    database = runtime.database if version is not None else None
+    database = runtime.database if version is not None else None  # None: nothing kept, nothing reused
     cached = _read_settings.get(database) if database is not None else None
     if cached is not None and cached[0] == version:
         return cached[1]
-    rules = {row.event_type: _rule_from_row(row) for row in uow.trigger_rules.all()}
-    settings = DecisionSettings(rules, _stored_templates(uow), brand(runtime, uow))
-    if database is not None and version is not None:
+    settings = DecisionSettings(_stored_rules(uow), _stored_templates(uow), brand(runtime, uow))
+    if database is not None:
         _read_settings[database] = (version, settings)
     return settings
 
@@ -396,6 +395,10 @@ def trigger_rule(uow: SurveyUnitOfWork, event_type: str) -> domain.TriggerRule |
     return _rule_from_row(row) if row is not None else domain.DEFAULT_RULES.get(event_type)
 
 
+def _stored_rules(uow: SurveyUnitOfWork) -> dict[str, domain.TriggerRule]:
+    return {row.event_type: _rule_from_row(row) for row in uow.trigger_rules.all()}
+
+
 def _rule_from_row(row: TriggerRuleRow) -> domain.TriggerRule:
     return domain.TriggerRule(
         event_type=row.event_type,
@@ -438,7 +441,7 @@ def _rule_fields(rule: domain.TriggerRule, stored: bool) -> dict[str, Any]:
 def list_trigger_rules(runtime: SurveyRuntime) -> list[dict[str, Any]]:
     """Every rule in force: the stored ones and the defaults of the known event types not yet changed."""
     with runtime.unit_of_work() as uow:
-        stored = {row.event_type: _rule_from_row(row) for row in uow.trigger_rules.all()}
+        stored = _stored_rules(uow)
     rules = [_rule_fields(rule, True) for rule in stored.values()]
     rules += [
         _rule_fields(rule, False)

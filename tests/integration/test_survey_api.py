@@ -1,11 +1,9 @@
 """The CRM event intake on PostgreSQL: signatures, validation, de-duplication, the outbox."""
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from threading import Barrier
 
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from services.survey import service
@@ -15,28 +13,13 @@ from services.survey.schemas import CrmEventSchema
 from shared.clock import utcnow
 from shared.events import parse_event
 from shared.signing import signed_headers
-from tests.conftest import crm_event, make_settings, migrated_service, signed_request
+from tests.conftest import crm_event, make_settings, migrated_service, signed_request, statements_sent
 from tests.survey_intake import decision_of, post_and_decide
 
 
 def _post(client, event, **sign_options):
     body, headers = signed_request(event, **sign_options)
     return client.post("/v1/events", data=body, headers=headers)
-
-
-@contextmanager
-def _statements_sent(runtime):
-    """The SQL statements ``runtime``'s database is sent inside the block, in order."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sqlalchemy_event.listen(runtime.database.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sqlalchemy_event.remove(runtime.database.engine, "before_cursor_execute", record)
 
 
 def _count(runtime, what):
@@ -267,7 +250,7 @@ def test_a_few_events_waiting_are_decided_in_one_transaction(survey):
     # The loop's usual pace: the clock is woken by each few events, and finds them all in its first batch.
     for n in range(3):
         service.accept_crm_event(survey, CrmEventSchema().load(crm_event(event_id=f"evt-{n}")))
-    with _statements_sent(survey) as statements:
+    with statements_sent(survey.database.engine) as statements:
         assert service.decide_received_events(survey) == 3
     claims = [s for s in statements if s.startswith("SELECT survey_crm_events") and "SKIP LOCKED" in s]
     assert len(claims) == 1
@@ -275,12 +258,12 @@ def test_a_few_events_waiting_are_decided_in_one_transaction(survey):
 
 def test_a_batch_of_decisions_inserts_its_new_customers_together_before_the_rows_naming_them(survey):
     # A decider's batch adds its customers without a flush each (issue 19): they are written together by the
-    # few flushes its look-ups cause (the first events' trigger rule, template, brand) and its commit, each
-    # before the events and invitations naming them.
+    # few flushes its look-ups cause (staff's settings, when read) and its commit, each before the events and
+    # invitations naming them.
     events = [crm_event(event_id=f"evt-{n}", external_id=f"cust-{n}") for n in range(40)]
     for event in events:
         service.accept_crm_event(survey, CrmEventSchema().load(event))
-    with _statements_sent(survey) as statements:
+    with statements_sent(survey.database.engine) as statements:
         assert service.decide_received_events(survey, limit=100) == len(events)
     customer_inserts = [s for s in statements if s.startswith("INSERT INTO survey_customers")]
     assert 1 <= len(customer_inserts) <= len(events) // 2

@@ -7,12 +7,12 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 
 from services.survey import service
 from services.survey.models import CrmEvent, MessageTemplateRow, TriggerRuleRow, outbox
 from services.survey.schemas import CrmEventSchema, TriggerRuleSchema
-from tests.conftest import crm_event, make_settings, migrated_service
+from tests.conftest import crm_event, make_settings, migrated_service, statements_sent
 
 SETTINGS_TABLES = ("survey_trigger_rules", "survey_message_templates", "survey_brand")
 TEMPLATE = {
@@ -56,16 +56,8 @@ def version(survey) -> int:
         return uow.settings_version()
 
 
-def settings_read(survey) -> list[str]:
-    """The statements reading staff's settings sent inside the block."""
-    read: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        if any(f"FROM {table}" in statement for table in SETTINGS_TABLES):
-            read.append(statement)
-
-    event.listen(survey.database.engine, "before_cursor_execute", record)
-    return read
+def settings_read(statements: list[str]) -> list[str]:
+    return [s for s in statements if any(f"FROM {table}" in s for table in SETTINGS_TABLES)]
 
 
 def test_each_change_to_a_rule_a_template_or_the_brand_moves_the_version_whatever_writes_it(survey):
@@ -90,18 +82,19 @@ def test_each_change_to_a_rule_a_template_or_the_brand_moves_the_version_whateve
 
 
 def test_a_batch_decides_with_the_settings_of_its_moment_read_only_when_they_changed(survey):
-    read = settings_read(survey)
-    shipped = decide(survey, "evt-1")
-    assert read, "the first batch reads the settings"
-    read.clear()
-    assert decide(survey, "evt-2") == shipped | {"answer_url": ANY}
-    assert read == []  # unchanged: kept from the batch before
+    engine = survey.database.engine
+    with statements_sent(engine) as statements:
+        shipped = decide(survey, "evt-1")
+    assert settings_read(statements), "the first batch reads the settings"
+    with statements_sent(engine) as statements:
+        assert decide(survey, "evt-2") == shipped | {"answer_url": ANY}
+    assert settings_read(statements) == []  # unchanged: kept from the batch before
 
     service.put_brand(survey, "Acme", None)
     service.put_template(survey, "purchase", "en", TEMPLATE)
-    read.clear()
-    assert decide(survey, "evt-3")["subject"] == "Acme asks one question"
-    assert read
+    with statements_sent(engine) as statements:
+        assert decide(survey, "evt-3")["subject"] == "Acme asks one question"
+    assert settings_read(statements)
 
     with survey.database.transaction() as session:  # a template deleted by hand: the shipped one again
         session.execute(delete(MessageTemplateRow))
