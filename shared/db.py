@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, DateTime, Engine, create_engine, event, make_url, text
+from sqlalchemy import JSON, Connection, DateTime, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 from shared.clock import as_utc
@@ -95,13 +96,82 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
+# Every session of ours: objects keep their loaded values after a commit (use cases read them after it).
+_SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
+
+
+class OneConnection:
+    """The one pooled connection of a unit of work's transaction on PostgreSQL, taken when a statement first
+    needs it: ``shared.driver``'s statements run straight on it, the session's through a SQLAlchemy
+    ``Connection`` made of it only when the session first runs one.
+
+    A transaction of driver statements alone (the dispatch worker's: issue 19) thus skips the session's and
+    the ``Connection``'s machinery at begin, commit and close: ~200 us of CPU a transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pooled: PoolProxiedConnection | None = None
+        self._connection: Connection | None = None
+
+    def pooled(self) -> PoolProxiedConnection:
+        if self._pooled is None:
+            self._pooled = self.engine.raw_connection()
+        return self._pooled
+
+    def connection(self) -> Connection:
+        """The transaction's connection as SQLAlchemy runs statements on it; begun (a driver statement may
+        have begun the transaction on the server already: SQLAlchemy sends no BEGIN of its own here)."""
+        if self._connection is None:
+            self._connection = Connection(self.engine, self.pooled())
+            self._connection.begin()
+        return self._connection
+
+    def commit(self) -> None:
+        if self._connection is not None:
+            self._connection.commit()
+        elif self._pooled is not None:
+            try:
+                self._pooled.commit()
+            except self.engine.dialect.loaded_dbapi.Error as error:
+                # As SQLAlchemy raises it, so a unit of work tells a Conflict from any other failure.
+                raise DBAPIError.instance(
+                    "COMMIT", None, error, self.engine.dialect.loaded_dbapi.Error
+                ) from error
+
+    def rollback(self) -> None:
+        if self._pooled is not None:
+            # Through SQLAlchemy, even for driver statements alone: it tells a lost connection by the error,
+            # and then replaces every connection of the pool (a restarted server lost them all).
+            self.connection().rollback()
+
+    def close(self) -> None:
+        pooled, connection, self._pooled, self._connection = self._pooled, self._connection, None, None
+        if connection is not None:
+            connection.close()  # gives the pooled connection back
+        elif pooled is not None:
+            pooled.close()
+
+
+class OneConnectionSession(Session):
+    """A unit of work's session whose statements run on its ``OneConnection``. The session joins that
+    connection's transaction without owning it: the unit of work commits it, after the session's flush."""
+
+    def __init__(self, one_connection: OneConnection, **options: Any) -> None:
+        super().__init__(join_transaction_mode="rollback_only", **options)
+        self.one_connection = one_connection
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Connection:  # type: ignore[override]
+        return self.one_connection.connection()
+
+
 class Database:
     """An engine and the transactions of one service."""
 
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or create_database_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, **_SESSION_OPTIONS)
         self._kept_connections: KeptConnections | None = None
         self._kept_lock = threading.Lock()
         self._wakers: dict[str, PostgresWaker] = {}
@@ -120,6 +190,14 @@ class Database:
     def session(self) -> Session:
         """A new session, for a unit of work that begins and ends its transaction itself."""
         return self._sessions()
+
+    def unit_session(self) -> tuple[Session, OneConnection | None]:
+        """A unit of work's session and, on PostgreSQL, the ``OneConnection`` its transaction runs on (which
+        the unit of work commits and closes after the session); None: the session's own transaction."""
+        if not self.is_postgresql:
+            return self._sessions(), None
+        one = OneConnection(self.engine)
+        return OneConnectionSession(one, **_SESSION_OPTIONS), one
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

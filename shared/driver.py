@@ -46,13 +46,18 @@ class DriverResult(NamedTuple):
 
 def execute(session: Session, statement: Executable, values: Mapping[str, Any] | None = None) -> DriverResult:
     """Run ``statement`` with ``values`` in ``session``'s transaction: its rows (as tuples of Python values)
-    and the rows it changed. ``statement`` must be built once (a module's constant, or cached): it is
-    compiled once per statement object."""
+    and the rows it changed. A unit of work's session on PostgreSQL runs it on its ``OneConnection``, with no
+    SQLAlchemy ``Connection`` made for it. ``statement`` must be built once (a module's constant, or cached):
+    it is compiled once per statement object."""
     values = values or {}
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    if connection.dialect.driver != "psycopg" or not _default_transactions(driver):
-        result = connection.execute(statement, values)
+    one = getattr(session, "one_connection", None)  # a unit of work's session on PostgreSQL (shared.db)
+    if one is not None:
+        engine, driver = one.engine, one.pooled().driver_connection
+    else:
+        connection = session.connection()
+        engine, driver = connection.engine, connection.connection.driver_connection
+    if engine.dialect.driver != "psycopg" or not _default_transactions(driver):
+        result = session.connection().execute(statement, values)
         return DriverResult([tuple(row) for row in result] if result.returns_rows else [], result.rowcount)
 
     from shared import libpq  # noqa: PLC0415 (imports psycopg: PostgreSQL's processes only)
@@ -73,8 +78,8 @@ def execute(session: Session, statement: Executable, values: Mapping[str, Any] |
         raise StatementError(message, compiled.sql, dict(values), error) from error
     pgconn = driver.pgconn
     encoding = driver.info.encoding
-    if connection.engine not in _WATCHED:
-        _watch(connection.engine)
+    if engine not in _WATCHED:
+        _watch(engine)
     prepared = PREPARED.get(driver) or PREPARED.setdefault(driver, libpq.PreparedStatements("driver"))
     try:
         # Begun as psycopg begins one before its first statement: its commit and rollback read libpq's state.

@@ -162,8 +162,10 @@ class SqlUnitOfWork(UnitOfWork):
         self._wakes_clock = False
         # The outbox rows of the events emitted, as each was emitted; None: stored as they are emitted.
         self._rows_at_commit: list[dict[str, Any]] | None = None
-        self.session: Session = self.database.session()
-        self.session.begin()
+        self.session: Session
+        self.session, self._one_connection = self.database.unit_session()
+        if self._one_connection is None:
+            self.session.begin()
         self._open_repositories(self.session)
 
     def _open_repositories(self, session: Session) -> None:
@@ -176,13 +178,29 @@ class SqlUnitOfWork(UnitOfWork):
     def _commit(self) -> None:
         if self._rows_at_commit:
             insert_outbox_rows(self.session, self.outbox, self._rows_at_commit)
-        self.session.commit()
+        one = self._one_connection
+        if one is None:
+            self.session.commit()
+            return
+        self.session.flush()  # nothing to do (no statement) when the session holds no change
+        if self.session.in_transaction():
+            self.session.commit()  # the transaction is the connection's: committed next
+        one.commit()
 
     def _rollback(self) -> None:
         self.session.rollback()
+        if self._one_connection is not None:
+            self._one_connection.rollback()
 
     def _close(self) -> None:
-        self.session.close()
+        one = self._one_connection
+        if one is None:
+            self.session.close()
+            return
+        session = self.session
+        if session.in_transaction() or session.identity_map or session.new:
+            session.close()  # its objects let go: none loads anything after its connection went back
+        one.close()
 
     def _conflict(self, error: BaseException) -> Conflict | None:
         # A unique key another transaction took first: its caller may try again and find that row.

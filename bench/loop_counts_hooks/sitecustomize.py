@@ -1,9 +1,9 @@
 """Counting hooks for bench/loop_counts.py, loaded by every Python process that has this folder on PYTHONPATH.
 
 With LOOP_COUNTS_DIR set, a process counts its SQL statements (by verb and table; SQLAlchemy's and those
-run on libpq by shared.libpq), commits, dramatiq messages sent and processed (by actor) and HTTP requests
-made, and writes them with its CPU time to $LOOP_COUNTS_DIR/<pid>.json every 0.2 s. Hooks are installed as
-their modules finish loading.
+run on libpq by shared.libpq), commits (SQLAlchemy's and shared.db's), dramatiq messages sent and processed
+(by actor) and HTTP requests made, and writes them with its CPU time to $LOOP_COUNTS_DIR/<pid>.json every
+0.2 s. Hooks are installed as their modules finish loading.
 
 With LOOP_PROFILE set as well, a process whose command line contains it also runs every thread under cProfile,
 timed by the thread's CPU clock, and writes the threads' profiles merged to $LOOP_COUNTS_DIR/<pid>.prof every
@@ -67,6 +67,18 @@ def _hook_libpq(module: Any) -> None:
     module.run_prepared = counted
 
 
+def _hook_db(module: Any) -> None:
+    # A unit of work's commit of driver statements alone goes to psycopg without SQLAlchemy's commit event.
+    commit = module.OneConnection.commit
+
+    def counted(self: Any) -> None:
+        if self._connection is None and self._pooled is not None:
+            _bump("commit")
+        commit(self)
+
+    module.OneConnection.commit = counted
+
+
 def _hook_worker(module: Any) -> None:
     process = module._WorkerThread.process_message
 
@@ -100,6 +112,7 @@ def _hook_requests(module: Any) -> None:
 _HOOKS = {
     "sqlalchemy": _hook_sqlalchemy,
     "shared.libpq": _hook_libpq,
+    "shared.db": _hook_db,
     "dramatiq.worker": _hook_worker,
     "dramatiq.brokers.redis": _hook_redis_broker,
     "requests.sessions": _hook_requests,
