@@ -165,6 +165,17 @@ def main() -> None:
 
         libpq.run_prepared = counted_run_prepared
         sqlalchemy_event.listen(runtime.database.engine, "commit", count_commit)
+        # A unit of work of driver statements alone commits without that event (shared.db.OneConnection).
+        from shared.db import OneConnection  # noqa: PLC0415
+
+        commit_one = OneConnection.commit
+
+        def counted_commit_one(one: OneConnection) -> None:
+            if one._connection is None and one._pooled is not None:
+                count_commit()
+            commit_one(one)
+
+        OneConnection.commit = counted_commit_one  # type: ignore[method-assign]
 
         def sent() -> int:
             return len(requests.get(messages_url, timeout=30).json())

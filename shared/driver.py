@@ -91,14 +91,7 @@ def execute(session: Session, statement: Executable, values: Mapping[str, Any] |
             PREPARED.pop(driver, None)
         # As SQLAlchemy raises it (a unique key taken is an IntegrityError, a unit of work's Conflict).
         raise DBAPIError.instance(compiled.sql, parameters, error, libpq.Error) from error
-    rows = [
-        tuple(
-            None if (cell := result.get_value(row, column)) is None else from_text(cell.decode(encoding))
-            for column, from_text in enumerate(compiled.columns)
-        )
-        for row in range(result.ntuples)
-    ]
-    return DriverResult(rows, int(result.command_tuples or 0))
+    return DriverResult(libpq.text_rows(result, encoding, compiled.columns), int(result.command_tuples or 0))
 
 
 def _watch(engine: Engine) -> None:

@@ -9,7 +9,7 @@ Imported only by a process that runs such a path on PostgreSQL: it imports psyco
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -70,13 +70,15 @@ def begin_unless_begun(pgconn: Any, encoding: str) -> None:
         raise psycopg.errors.error_from_result(result, encoding)
 
 
-def text_rows(result: Any, encoding: str) -> list[tuple[str | None, ...]]:
-    """The rows of ``result`` as text (None for null)."""
-    columns = range(result.nfields)
+def text_rows(
+    result: Any, encoding: str, conversions: Sequence[Callable[[str], Any]] | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows of ``result``: each cell as text, or as its column's conversion reads it (None: null)."""
+    conversions = conversions if conversions is not None else (str,) * result.nfields
     return [
         tuple(
-            None if (cell := result.get_value(row, column)) is None else cell.decode(encoding)
-            for column in columns
+            None if (cell := result.get_value(row, column)) is None else convert(cell.decode(encoding))
+            for column, convert in enumerate(conversions)
         )
         for row in range(result.ntuples)
     ]

@@ -264,7 +264,8 @@ def _decide(
     ``batch``: what the event's batch looked up at once; None: looked up here."""
     customers = batch.customers if batch is not None else None
     customer, new = _upsert_customer(uow, crm_event.customer_fields or {}, now, customers)
-    rule = batch.settings.rule(crm_event.type) if batch is not None else trigger_rule(uow, crm_event.type)
+    settings = batch.settings if batch is not None else decision_settings(runtime, uow)
+    rule = settings.rule(crm_event.type)
     # A customer created just now was never invited, never answered, has no survey waiting: not looked up.
     decision = domain.decide_survey(
         crm_event.type,
@@ -288,7 +289,6 @@ def _decide(
     _record_decision(crm_event, decision, now)
     uow.after_commit(functools.partial(count_decision, decision.outcome.value, decision.code.value))
     if decision.invite:
-        settings = batch.settings if batch is not None else None
         _invite_for_event(runtime, uow, crm_event, customer, rule, now, settings)
     _report_referral(uow, crm_event)
 
@@ -330,7 +330,7 @@ def _invite_for_event(
     customer: Customer,
     rule: domain.TriggerRule,
     now: datetime,
-    settings: DecisionSettings | None = None,
+    settings: DecisionSettings,
 ) -> None:
     properties = {**customer.properties, **crm_event.properties}
     # Noted on the event before the invitation is added: the flush that inserts it updates the event's row
@@ -371,7 +371,8 @@ def _release_delayed(runtime: SurveyRuntime, crm_event_id: str, now: datetime) -
         customer = uow.customers.get_for_update(uow.customers.get(crm_event.customer_id).external_id)
         if crm_event.decision != domain.Decision.DELAYED:
             return False  # another clock released it, or a higher-priority event superseded it meanwhile
-        rule = trigger_rule(uow, crm_event.type)
+        settings = decision_settings(runtime, uow)
+        rule = settings.rule(crm_event.type)
         decision = domain.decide_when_due(
             rule,
             crm_event.type,
@@ -382,7 +383,7 @@ def _release_delayed(runtime: SurveyRuntime, crm_event_id: str, now: datetime) -
         )
         _record_decision(crm_event, decision, now)
         if decision.invite:
-            _invite_for_event(runtime, uow, crm_event, customer, rule, now)
+            _invite_for_event(runtime, uow, crm_event, customer, rule, now, settings)
         return decision.invite
 
 
@@ -870,8 +871,10 @@ def _request_invitation(
     flush: bool = True,
     settings: DecisionSettings | None = None,
 ) -> Invitation:
-    """``settings``: the templates and brand the caller read; None: read here."""
-    stored = settings.templates if settings is not None else _stored_templates(uow)
+    """``settings``: the templates and brand the caller read; None: read here (``decision_settings``)."""
+    if settings is None:
+        settings = decision_settings(runtime, uow)
+    stored = settings.templates
     locale = wording.survey_language(customer.locale, {language for _, language in stored})
     invitation = Invitation(
         id=invitation_id or str(uuid.uuid4()),
@@ -887,8 +890,7 @@ def _request_invitation(
         or domain.invitation_expires_at(None, now, runtime.settings.survey_invitation_expiry_days),
     )
     uow.invitations.add(invitation, flush=flush)
-    current_brand = settings.brand if settings is not None else brand(runtime, uow)
-    template = _wording(invitation, customer, stored, current_brand)
+    template = _wording(invitation, customer, stored, settings.brand)
     labels = domain.survey_labels(locale, customer.name)
     uow.emit(
         "invitation.requested",

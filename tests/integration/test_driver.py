@@ -1,4 +1,8 @@
-"""Core statements run on libpq inside a session's transaction (shared.driver), against real databases."""
+"""Core statements run on libpq inside a session's transaction (shared.driver), against real databases.
+
+And a unit of work's transaction on one pooled connection (shared.db.OneConnection): the driver's statements
+run straight on it, the session's through a SQLAlchemy Connection made only when the session first needs one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sqlalchemy import (
     String,
     bindparam,
     create_engine,
+    event,
     insert,
     select,
     text,
@@ -25,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared import driver
 from shared.db import TYPE_ANNOTATION_MAP, Database
+from shared.unit_of_work import Conflict, SqlUnitOfWork
 
 WHEN = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -199,3 +205,91 @@ def test_a_connection_lost_in_a_transaction_rolls_back_as_before_and_the_next_tr
         session.execute(select(Row.id)).all()
     with postgres.transaction() as session:
         assert driver.execute(session, BY_ID, {"id": "a"}).rows == []
+
+
+# --- A unit of work's one connection (shared.db.OneConnection) ------------------------------------------
+
+
+def unit(database: Database) -> SqlUnitOfWork:
+    # No event is emitted or consumed here: the test table stands in for the outbox and consumed tables.
+    return SqlUnitOfWork("test", database, ROWS, ROWS)
+
+
+def stored(database: Database) -> list[str]:
+    with database.transaction() as session:
+        return sorted(session.scalars(select(Row.id)))
+
+
+def test_a_unit_of_driver_statements_alone_commits_without_a_sqlalchemy_connection(postgres):
+    begun: list[object] = []
+    event.listen(postgres.engine, "begin", begun.append)  # SQLAlchemy begins each Connection's transaction
+    with unit(postgres) as uow:
+        driver.execute(uow.session, INSERT, values("a"))
+        assert driver.execute(uow.session, BY_ID, {"id": "a"}).rows == [("a",)]
+    assert begun == []
+    assert stored(postgres) == ["a"]
+    assert postgres.engine.pool.checkedout() == 0
+
+
+def test_the_driver_and_the_session_share_one_transaction_whichever_runs_first(database):
+    with pytest.raises(RuntimeError), unit(database) as uow:
+        driver.execute(uow.session, INSERT, values("driver"))
+        uow.session.add(Row(id="orm", count=0, flag=False, content={}, at=None))
+        uow.session.flush()
+        raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError), unit(database) as uow:
+        uow.session.add(Row(id="orm", count=0, flag=False, content={}, at=None))
+        uow.session.flush()
+        driver.execute(uow.session, INSERT, values("driver"))
+        raise RuntimeError("rolled back")
+    assert stored(database) == []
+    with unit(database) as uow:
+        driver.execute(uow.session, INSERT, values("driver"))
+        uow.session.add(Row(id="orm", count=0, flag=False, content={}, at=None))  # flushed at the commit
+    assert stored(database) == ["driver", "orm"]
+
+
+def test_a_failed_unit_of_driver_statements_stores_nothing_and_gives_its_connection_back(postgres):
+    with pytest.raises(RuntimeError), unit(postgres) as uow:
+        driver.execute(uow.session, INSERT, values("a"))
+        raise RuntimeError("rolled back")
+    assert postgres.engine.pool.checkedout() == 0
+    with unit(postgres) as uow:  # the same pooled connection, rolled back by the pool, prepares again
+        assert driver.execute(uow.session, BY_ID, {"id": "a"}).rows == []
+        driver.execute(uow.session, INSERT, values("b"))
+    assert stored(postgres) == ["b"]
+
+
+def test_a_key_a_driver_statement_finds_taken_is_a_conflict(database):
+    with unit(database) as uow:
+        driver.execute(uow.session, INSERT, values("a"))
+    with pytest.raises(Conflict), unit(database) as uow:
+        driver.execute(uow.session, INSERT, values("a"))
+    with unit(database) as uow:
+        driver.execute(uow.session, INSERT, values("b"))
+    assert stored(database) == ["a", "b"]
+
+
+def test_a_connection_lost_in_a_unit_fails_that_unit_only(postgres):
+    with unit(postgres) as uow:
+        driver.execute(uow.session, INSERT, values("a"))
+    with pytest.raises(OperationalError), unit(postgres) as uow:
+        driver.execute(uow.session, BY_ID, {"id": "a"})
+        backend = uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with create_engine(postgres.url).connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        driver.execute(uow.session, BY_ID, {"id": "a"})
+    with unit(postgres) as uow:  # on a new connection
+        assert driver.execute(uow.session, BY_ID, {"id": "a"}).rows == [("a",)]
+
+
+def test_a_pooled_connection_that_died_while_idle_fails_one_unit_and_is_replaced(postgres):
+    with unit(postgres) as uow:
+        driver.execute(uow.session, INSERT, values("a"))
+        backend = uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with create_engine(postgres.url).connect() as other:  # as a restart of PostgreSQL would
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    with pytest.raises(OperationalError), unit(postgres) as uow:
+        driver.execute(uow.session, BY_ID, {"id": "a"})
+    with unit(postgres) as uow:
+        assert driver.execute(uow.session, BY_ID, {"id": "a"}).rows == [("a",)]
