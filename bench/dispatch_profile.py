@@ -257,7 +257,7 @@ PARTS = (
     "shared.unit_of_work:SqlUnitOfWork.hold_marks",
     "services.dispatch.service:_new_delivery",
     "services.dispatch.service:_render_invitation",
-    "services.dispatch.service:_schedule_reminder",
+    "services.dispatch.service:_next_reminder",
     "services.dispatch.service:_attempt",
     "services.dispatch.service:_send",
     "services.dispatch.service:_record_sent",

@@ -602,18 +602,17 @@ def _record_sent(
     runtime: DispatchRuntime, delivery_id: str, receipt: SendReceipt, claimed: Delivery | None = None
 ) -> None:
     """``claimed``: the delivery as ``_schedule`` claimed it, stored without reading it again unless a
-    provider report moved it meanwhile."""
+    provider report moved it meanwhile (with its reminder, by one statement on PostgreSQL)."""
     now = utcnow()
     with runtime.unit_of_work() as uow:
         mark_sent = partial(_mark_sent, receipt=receipt, now=now)
-        if claimed is not None and uow.deliveries.save_claimed(claimed, mark_sent):
-            delivery = claimed
-        else:
+        next_reminder = partial(_next_reminder, runtime, now=now)
+        if claimed is None or not uow.deliveries.save_claimed(claimed, mark_sent, then_add=next_reminder):
             delivery = uow.deliveries.get(delivery_id)
             mark_sent(delivery)
-        # Not after an answer, nor after a failure the provider reported before answering our call.
-        if domain.reached_customer(delivery.status) and delivery.status != DeliveryState.ANSWERED:
-            _schedule_reminder(runtime, uow, delivery, now)
+            reminder = next_reminder(delivery)
+            if reminder is not None:
+                uow.deliveries.add_new(reminder)  # nothing when the reminder was planned already
     # One line per message is noise at INFO (the delivery's row holds the outcome); failures stay above it.
     log.debug("delivery %s sent by %s", delivery_id, receipt.provider)
 
@@ -723,23 +722,24 @@ def _reminder_plan(runtime: DispatchRuntime, touchpoint: str | None) -> tuple[in
     return count, timedelta(hours=hours or settings.reminder_delay_hours)
 
 
-def _schedule_reminder(
-    runtime: DispatchRuntime, uow: DispatchUnitOfWork, sent: Delivery, now: datetime
-) -> None:
+def _next_reminder(runtime: DispatchRuntime, sent: Delivery, now: datetime) -> Delivery | None:
     """After an invitation (or a reminder) was sent, the next reminder, due after the configured delay in the
-    customer's sending window, unless the survey will have expired by then."""
+    customer's sending window; None when there is none to plan: not after an answer, nor after a failure the
+    provider reported before answering our call, nor when the survey will have expired by then."""
+    if not domain.reached_customer(sent.status) or sent.status == DeliveryState.ANSWERED:
+        return None
     if sent.kind not in domain.SURVEY_KINDS or not sent.invitation_id:
-        return
+        return None
     number = domain.reminder_number(sent.source_id) + 1 if sent.kind == DeliveryKind.REMINDER else 1
     count, delay = _reminder_plan(runtime, sent.touchpoint)
     if number > count or "survey_message" not in (sent.content or {}):
-        return
+        return None
     source_id = domain.reminder_source(sent.invitation_id, number)
     after = now + delay
     due = _due_in_window(runtime, sent, after)
     if sent.expires_at is not None and due >= as_utc(sent.expires_at):
         log.info("invitation %s expires before its reminder %d would be due", sent.invitation_id, number)
-        return
+        return None
     reminder = Delivery(
         id=str(uuid.uuid4()),
         source_id=source_id,
@@ -761,7 +761,7 @@ def _schedule_reminder(
         updated_at=now,
     )
     reminder.content = _survey_content(sent.content["survey_message"])
-    uow.deliveries.add_new(reminder)  # nothing when the reminder was planned already
+    return reminder
 
 
 # --- Fallback ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
@@ -41,10 +41,16 @@ class Deliveries(Protocol):
         out). One statement, so the transaction's last one still sees an opt-out committed meanwhile."""
         ...
 
-    def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
+    def save_claimed(
+        self,
+        delivery: Delivery,
+        change: Callable[[Delivery], None],
+        then_add: Callable[[Delivery], Delivery | None] | None = None,
+    ) -> bool:
         """Apply ``change`` to ``delivery``, added claimed (in flight, its call marked as started) by
         ``add_new``, and store it, unless the stored row moved on since its call started (a provider report
-        came first): then False, nothing stored."""
+        came first): then False, nothing stored. Once stored, the delivery ``then_add`` makes of the changed
+        one (if any: a reminder) is added as ``add_new`` adds one."""
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
@@ -167,14 +173,32 @@ def _save_claimed(changed: tuple[str, ...]) -> Any:
     )
 
 
-def _new_values_of(keys: Iterable[str]) -> dict[str, Any]:
-    """The values of these columns as parameters ``new_<column>`` (a column's own name is SQLAlchemy's, in
-    an INSERT or UPDATE): given by ``_as_new``."""
-    return {key: bindparam(f"new_{key}", type_=_DELIVERIES.c[key].type) for key in keys}
+@functools.lru_cache(maxsize=32)
+def _save_claimed_then_add(changed: tuple[str, ...]) -> Any:
+    """``_save_claimed``, and a new delivery (parameters ``added_<column>``) inserted as ``_insert_new``
+    inserts one, if the update stored its row: one statement, one round trip (PostgreSQL only: SQLite has
+    no data-modifying CTE). Its one row: how many rows the update stored."""
+    saved = _save_claimed(changed).returning(_DELIVERIES.c.id).cte("saved")
+    # Each parameter typed as its column (the dialect writes $n::TYPE: INSERT ... SELECT takes no type from
+    # the columns), its length checked as an INSERT's values are.
+    added_values = _new_values_of(_COLUMN_KEYS, "added").values()
+    added = (
+        postgresql_insert(_DELIVERIES)
+        .from_select(list(_COLUMN_KEYS), select(*added_values).select_from(saved))
+        .on_conflict_do_nothing(index_elements=["source_id", "kind"])
+        .cte("added")
+    )
+    return select(func.count()).select_from(saved).add_cte(added)
 
 
-def _as_new(values: dict[str, Any]) -> dict[str, Any]:
-    return {f"new_{key}": value for key, value in values.items()}
+def _new_values_of(keys: Iterable[str], prefix: str = "new") -> dict[str, Any]:
+    """The values of these columns as parameters ``<prefix>_<column>`` (a column's own name is SQLAlchemy's,
+    in an INSERT or UPDATE): given by ``_as_new``."""
+    return {key: bindparam(f"{prefix}_{key}", type_=_DELIVERIES.c[key].type) for key in keys}
+
+
+def _as_new(values: dict[str, Any], prefix: str = "new") -> dict[str, Any]:
+    return {f"{prefix}_{key}": value for key, value in values.items()}
 
 
 def _column_values(delivery: Delivery) -> dict[str, Any]:
@@ -210,7 +234,12 @@ class SqlDeliveries:
         rows = driver.execute(self.session, statement, values).rows
         return rows[0] if rows else None
 
-    def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
+    def save_claimed(
+        self,
+        delivery: Delivery,
+        change: Callable[[Delivery], None],
+        then_add: Callable[[Delivery], Delivery | None] | None = None,
+    ) -> bool:
         before = _column_values(delivery)
         change(delivery)
         changed = {key: value for key, value in _column_values(delivery).items() if before[key] != value}
@@ -218,7 +247,17 @@ class SqlDeliveries:
             "claimed_id": delivery.id,
             "claimed_call_started_at": before["call_started_at"],
         }
-        return driver.execute(self.session, _save_claimed(tuple(changed)), values).rowcount == 1
+        added = then_add(delivery) if then_add is not None else None
+        if added is None:
+            return driver.execute(self.session, _save_claimed(tuple(changed)), values).rowcount == 1
+        if self.dialect == "postgresql":
+            values |= _as_new(_column_values(added), "added")
+            [(stored,)] = driver.execute(self.session, _save_claimed_then_add(tuple(changed)), values).rows
+            return stored == 1
+        stored = driver.execute(self.session, _save_claimed(tuple(changed)), values).rowcount == 1
+        if stored:
+            self.add_new(added)
+        return stored
 
     def get(self, delivery_id: str) -> Delivery | None:
         return self.session.get(Delivery, delivery_id)

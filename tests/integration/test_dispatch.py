@@ -122,6 +122,56 @@ def test_the_claims_insert_says_whether_the_address_opted_out_and_adds_nothing_t
         assert [d.id for d in deliveries(dispatch)] == ["d-1", "d-2"]
 
 
+@pytest.mark.parametrize("database", ["postgres_url", "sqlite_url"])
+def test_a_claimed_delivery_is_saved_with_the_one_that_follows_it_only_while_still_as_claimed(
+    database, request
+):
+    # The outcome's statement (one on PostgreSQL, two on SQLite): the sent delivery and its reminder.
+    started = utcnow()
+
+    def claimed(delivery_id):
+        return delivery_row(
+            id=delivery_id,
+            source_id=f"inv-{delivery_id}",
+            status="sending",
+            attempts=1,
+            call_started_at=started,
+        )
+
+    def sent(delivery):
+        delivery.status, delivery.provider_message_id = "sent", f"msg-{delivery.id}"
+
+    def reminder_of(delivery):
+        return delivery_row(
+            id=f"r-{delivery.id}", source_id=delivery.source_id, kind="reminder", status="scheduled"
+        )
+
+    with migrated_service("dispatch", make_settings(request.getfixturevalue(database))) as dispatch:
+        rows = {delivery_id: claimed(delivery_id) for delivery_id in ("d-1", "d-2", "d-3")}
+        with dispatch.unit_of_work() as uow:
+            for row in rows.values():
+                uow.deliveries.add_new(row)
+            planned = reminder_of(rows["d-3"])
+            planned.id = "r-d-3-planned"
+            uow.deliveries.add_new(planned)
+        with dispatch.database.transaction() as session:
+            session.get(Delivery, "d-2").status = "delivered"  # a provider report came before its answer
+        with dispatch.unit_of_work() as uow:
+            assert uow.deliveries.save_claimed(rows["d-1"], sent, then_add=reminder_of) is True
+            assert uow.deliveries.save_claimed(rows["d-2"], sent, then_add=reminder_of) is False
+            # Its reminder planned already: the delivery is saved, the reminder not added twice.
+            assert uow.deliveries.save_claimed(rows["d-3"], sent, then_add=reminder_of) is True
+
+        stored = {(d.id, d.status, d.provider_message_id) for d in deliveries(dispatch)}
+        assert stored == {
+            ("d-1", "sent", "msg-d-1"),
+            ("d-2", "delivered", None),
+            ("d-3", "sent", "msg-d-3"),
+            ("r-d-1", "scheduled", None),
+            ("r-d-3-planned", "scheduled", None),
+        }
+
+
 def test_a_report_that_came_before_the_providers_answer_is_kept(dispatch, monkeypatch):
     # The outcome is stored without reading the delivery again only while it is still as it was claimed.
     send = service._send

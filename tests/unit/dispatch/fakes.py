@@ -47,12 +47,20 @@ class FakeDeliveries:
         added = self.add_new(delivery)
         return added, added and self.opt_outs.has(delivery.channel, opt_out_address)
 
-    def save_claimed(self, delivery: Delivery, change: Callable[[Delivery], None]) -> bool:
+    def save_claimed(
+        self,
+        delivery: Delivery,
+        change: Callable[[Delivery], None],
+        then_add: Callable[[Delivery], Delivery | None] | None = None,
+    ) -> bool:
         # The fake's rows are the objects the service holds: a report that came first shows in the row.
         row = self.rows.get(delivery.id)
         if row is None or row.status != DELIVERY_RETRIES.in_flight:
             return False
         change(row)
+        added = then_add(row) if then_add is not None else None
+        if added is not None:
+            self.add_new(added)
         return True
 
     def get(self, delivery_id: str) -> Delivery | None:
