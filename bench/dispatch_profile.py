@@ -17,7 +17,8 @@ send, repeatable where CPU time is not (issue 19).
 Prints per invitation: this thread's CPU time (the best of 3 passes: others' load inflates it, never deflates
 it; on a busy 2-core machine passes still differ by 10-20%, so compare changes of a few hundred microseconds
 by timing the step alone), the SQL statements SQLAlchemy executes, beside the CPU of one plain
-``session.post(json=...)`` of a like payload to the same simulator on a kept-alive session.
+``session.post(json=...)`` of a like payload to the same simulator on a kept-alive session; and the CPU of the
+PostgreSQL backends serving it (per round trip they spend about as much as the client, in the kernel mostly).
 ``--profile`` prints cProfile's top functions (on the thread's CPU clock) instead; ``--parts`` the CPU spent
 in each step of ``PARTS`` (timed by wrappers, not a profiler, so pure-Python chains are not inflated).
 """
@@ -39,7 +40,7 @@ import requests
 from sqlalchemy import event as sqlalchemy_event
 
 sys.path.insert(0, os.path.dirname(__file__))
-from loop_services_bench import ADMIN_DSN, BIN, free_port, start, stop, wait_until  # noqa: E402
+from loop_services_bench import ADMIN_DSN, BIN, free_port, pid_cpu, start, stop, wait_until  # noqa: E402
 
 
 def invitation_requested(n: int) -> dict[str, Any]:
@@ -157,13 +158,16 @@ def main() -> None:
         # The hot statements skip SQLAlchemy's execution (shared.driver): counted where libpq runs them.
         from shared import libpq  # noqa: PLC0415
 
-        run_prepared = libpq.run_prepared
+        run_all_prepared = libpq.run_all_prepared
 
-        def counted_run_prepared(*args: Any) -> Any:
-            count_statement()
-            return run_prepared(*args)
+        def counted_run_all_prepared(
+            pgconn: Any, prepared: Any, statements: Any, *args: Any, **kwargs: Any
+        ) -> Any:
+            for _ in statements:
+                count_statement()
+            return run_all_prepared(pgconn, prepared, statements, *args, **kwargs)
 
-        libpq.run_prepared = counted_run_prepared
+        libpq.run_all_prepared = counted_run_all_prepared
         sqlalchemy_event.listen(runtime.database.engine, "commit", count_commit)
         # A unit of work of driver statements alone commits without that event (shared.db.OneConnection).
         from shared.db import OneConnection  # noqa: PLC0415
@@ -180,19 +184,31 @@ def main() -> None:
         def sent() -> int:
             return len(requests.get(messages_url, timeout=30).json())
 
-        def run(count: int) -> tuple[float, float, float]:
+        admin = psycopg.connect(ADMIN_DSN, autocommit=True)
+
+        def server_cpu() -> float:
+            """CPU seconds of the PostgreSQL backends serving the dispatch database so far."""
+            backends = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchall()
+            return sum(pid_cpu(pid) for (pid,) in backends)
+
+        def run(count: int) -> tuple[float, float, float, float]:
             envelopes = [invitation_requested(n) for n in range(count)]
             before_sent, before_statements, before_commits = sent(), statements[0], commits[0]
+            before_server = server_cpu()
             began = time.thread_time()
             for envelope in envelopes:
                 consume(envelope)
             used = time.thread_time() - began
+            served = server_cpu() - before_server
             if sent() - before_sent != count:
                 raise SystemExit(f"expected {count} sends, the simulator has {sent() - before_sent}")
             return (
                 used / count * 1e6,
                 (statements[0] - before_statements) / count,
                 (commits[0] - before_commits) / count,
+                served / count * 1e6,
             )
 
         run(50)  # warm up: imports, the pool, the session to the simulator, compiled statements
@@ -218,7 +234,7 @@ def main() -> None:
             return
 
         if args.once:
-            used, per_send, _ = run(args.invitations)
+            used, per_send, _, _ = run(args.invitations)
             print(f"one pass of {args.invitations}: {used:.0f} us CPU per send, {per_send:.1f} statements")
             return
         passes = [run(args.invitations) for _ in range(3)]
@@ -239,6 +255,10 @@ def main() -> None:
             f"dispatch, invitation.requested -> sent: {min(p[0] for p in passes):7.0f} us CPU per send "
             f"(passes: {', '.join(f'{p[0]:.0f}' for p in passes)}); "
             f"{passes[0][1]:.1f} SQL statements and {passes[0][2]:.1f} transactions per send"
+        )
+        print(
+            f"PostgreSQL backends for it:             {min(p[3] for p in passes):7.0f} us CPU per send "
+            f"(passes: {', '.join(f'{p[3]:.0f}' for p in passes)})"
         )
         print(f"plain requests session.post, like payload: {min(bare):7.0f} us CPU per call")
     finally:

@@ -9,6 +9,7 @@ Imported only by a process that runs such a path on PostgreSQL: it imports psyco
 from __future__ import annotations
 
 import itertools
+import select
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,26 +49,84 @@ def run_prepared(
     """Run ``sql`` (parameters ``$1``, ``$2``...) with ``parameters`` (text, or None for null) on ``pgconn``,
     prepared on first use and named in ``prepared``, and return libpq's result; a failed statement raises
     psycopg's error for it."""
-    name = prepared.names.get(sql) or _prepare(pgconn, prepared, sql, encoding)
+    return run_all_prepared(pgconn, prepared, [(sql, parameters)], encoding)[0]
+
+
+def run_all_prepared(
+    pgconn: Any,
+    prepared: PreparedStatements,
+    statements: Sequence[tuple[str, Sequence[str | None]]],
+    encoding: str,
+    *,
+    begin: bool = False,
+) -> list[Any]:
+    """``run_prepared`` for each ``(sql, parameters)`` in order, and their results; ``begin``: a BEGIN first.
+    More than one command is sent at once (one round trip): each runs once the one before ended, and the
+    first that fails raises its error (the rest were not run)."""
+    runs = [
+        (prepared.names.get(sql) or _prepare(pgconn, prepared, sql, encoding), _encoded(parameters, encoding))
+        for sql, parameters in statements
+    ]
+    if begin or len(runs) > 1:
+        commands = [(b"BEGIN", None), *runs] if begin else runs
+        results = _pipelined(pgconn, commands)
+    else:
+        results = [pgconn.exec_prepared(*runs[0])]
+    for result in results:
+        if result.status not in _SUCCEEDED:
+            raise psycopg.errors.error_from_result(result, encoding)
+    return results[1:] if begin else results
+
+
+def _encoded(parameters: Sequence[str | None], encoding: str) -> list[bytes | None]:
     values = []
     for value in parameters:
         if value is not None and "\x00" in value:
             # libpq takes text parameters up to a NUL; psycopg refuses them too.
             raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
         values.append(None if value is None else value.encode(encoding))
-    result = pgconn.exec_prepared(name, values)
-    if result.status not in _SUCCEEDED:
-        raise psycopg.errors.error_from_result(result, encoding)
-    return result
+    return values
 
 
-def begin_unless_begun(pgconn: Any, encoding: str) -> None:
-    """BEGIN, unless a transaction is open on ``pgconn`` already."""
-    if pgconn.transaction_status != IDLE:
-        return
-    result = pgconn.exec_(b"BEGIN")
-    if result.status != pq.ExecStatus.COMMAND_OK:
-        raise psycopg.errors.error_from_result(result, encoding)
+def _pipelined(pgconn: Any, commands: Sequence[tuple[bytes, list[bytes | None] | None]]) -> list[Any]:
+    """Each command's result, the commands sent at once in libpq's pipeline mode: ``(b"SQL", None)`` a plain
+    query, ``(name, values)`` a prepared statement's run. The server runs them in order, each once the one
+    before ended (a failed one aborts the rest: their results say so); the transaction they are in is as
+    they left it, no more (the pipeline's sync point ends no transaction that BEGIN opened).
+
+    The results are awaited as psycopg awaits them, with the GIL released (libpq's own blocking read would
+    hold it, stalling this process's other threads for the round trip). A connection that fails meanwhile is
+    closed: psycopg and SQLAlchemy then see it as lost, and replace it."""
+    pgconn.enter_pipeline_mode()
+    try:
+        for command, values in commands:
+            if values is None:
+                pgconn.send_query_params(command, None)
+            else:
+                pgconn.send_query_prepared(command, values)
+        pgconn.pipeline_sync()  # also sends what was queued
+        results = []
+        while True:
+            result = _next_result(pgconn)
+            if result is None:  # the end of one command's results
+                continue
+            if result.status == pq.ExecStatus.PIPELINE_SYNC:
+                break
+            results.append(result)
+        pgconn.exit_pipeline_mode()
+    except BaseException:
+        pgconn.finish()
+        raise
+    return results
+
+
+def _next_result(pgconn: Any) -> Any:
+    while pgconn.is_busy():
+        readable = select.poll()
+        readable.register(pgconn.socket, select.POLLIN)
+        readable.poll()
+        pgconn.consume_input()
+    return pgconn.get_result()
 
 
 def text_rows(

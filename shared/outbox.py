@@ -140,12 +140,21 @@ def first_consumption(session: Session, consumed: Table, event_id: str, consumer
 def hold_marks(session: Session, marks: Sequence[tuple[str, str]], *, exclusive: bool) -> None:
     """PostgreSQL: take a transaction-scoped advisory lock per mark (shared, or exclusive for the transaction
     that records the marks), waiting for any transaction holding one the other way."""
+    locks = _marks_held(marks, exclusive=exclusive)
+    if locks:
+        # Straight to the driver: this runs once per event consumed, on the loop's hot path (issue 19).
+        driver.execute_all(session, locks)
+
+
+def _marks_held(
+    marks: Sequence[tuple[str, str]], *, exclusive: bool
+) -> list[tuple[Select[Any], dict[str, Any]]]:
+    """The statement that holds ``marks`` (``hold_marks``), with its values; none for no marks."""
     # Sorted keys: two transactions taking several locks take them in the same order, never crosswise.
     keys = sorted({_lock_key(event_id, consumer) for event_id, consumer in marks})
-    if keys:
-        # Straight to the driver: this runs once per event consumed, on the loop's hot path (issue 19).
-        values = {f"key_{n}": key for n, key in enumerate(keys)}
-        driver.execute(session, _lock_statement(len(keys), exclusive), values)
+    if not keys:
+        return []
+    return [(_lock_statement(len(keys), exclusive), {f"key_{n}": key for n, key in enumerate(keys)})]
 
 
 @lru_cache(maxsize=32)
@@ -165,6 +174,8 @@ def first_consumption_unless(
 ) -> tuple[bool, bool]:
     """PostgreSQL, in one statement: record that ``consumer`` acts on ``event_id`` unless it already did,
     and whether any of ``marks`` (other consumed-event records) exists. (first consumption, a mark exists).
+    The marks are held first (shared: ``hold_marks``), by a statement of their own sent with this one: the
+    look-up reads what was committed while the lock waited.
 
     A concurrent delivery of the same event waits for the first one's transaction: committed, it records
     nothing and reads as a repeat; rolled back, it records the consumption itself.
@@ -173,7 +184,8 @@ def first_consumption_unless(
     for n, (mark_event_id, mark_consumer) in enumerate(marks):
         values |= {f"mark_event_id_{n}": mark_event_id, f"mark_consumer_{n}": mark_consumer}
     statement = _consumption_statement(consumed, len(marks))
-    ((first, marked),) = driver.execute(session, statement, values).rows
+    statements = [*_marks_held(marks, exclusive=False), (statement, values)]
+    ((first, marked),) = driver.execute_all(session, statements)[-1].rows
     return bool(first), bool(marked)
 
 

@@ -223,9 +223,7 @@ class SqlUnitOfWork(UnitOfWork):
     def consume(self, event_id: str, consumer: str, marks: Sequence[tuple[str, str]] = ()) -> Consumption:
         if not self.database.is_postgresql:
             return super().consume(event_id, consumer, marks)
-        # Its own statement: the look-up below must read what was committed while this one waited.
-        self.hold_marks(marks, exclusive=False)
-        # One round trip instead of three: the consumer's record and the marks' look-up in one statement.
+        # One round trip: the marks held, then the consumer's record and the marks' look-up in one statement.
         first, marked = first_consumption_unless(self.session, self.consumed, event_id, consumer, marks)
         if not first:
             return Consumption.REPEAT

@@ -56,15 +56,17 @@ def _hook_sqlalchemy(module: Any) -> None:
 
 
 def _hook_libpq(module: Any) -> None:
-    # The hot statements that skip SQLAlchemy (shared.driver, the intake's kept connections) run here.
-    run_prepared = module.run_prepared
+    # The hot statements that skip SQLAlchemy (shared.driver, the intake's kept connections) run here, one or
+    # several at a time.
+    run_all_prepared = module.run_all_prepared
 
-    def counted(pgconn: Any, prepared: Any, sql: str, *args: Any) -> Any:
-        _bump("sql")
-        _bump(f"sql:{(sql.split() or ['?'])[0].upper()}:{_table_of(sql)}")
-        return run_prepared(pgconn, prepared, sql, *args)
+    def counted(pgconn: Any, prepared: Any, statements: Any, *args: Any, **kwargs: Any) -> Any:
+        for sql, _ in statements:
+            _bump("sql")
+            _bump(f"sql:{(sql.split() or ['?'])[0].upper()}:{_table_of(sql)}")
+        return run_all_prepared(pgconn, prepared, statements, *args, **kwargs)
 
-    module.run_prepared = counted
+    module.run_all_prepared = counted
 
 
 def _hook_db(module: Any) -> None:

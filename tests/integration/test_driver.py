@@ -6,7 +6,9 @@ run straight on it, the session's through a SQLAlchemy Connection made only when
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     insert,
     select,
     text,
@@ -57,6 +60,17 @@ INSERT = insert(ROWS).values(
 INSERT_RETURNING = INSERT.returning(ROWS.c.id, ROWS.c.count, ROWS.c.flag, ROWS.c.content)
 COUNT_UP = update(ROWS).where(ROWS.c.count < bindparam("below", type_=Integer)).values(count=ROWS.c.count + 1)
 BY_ID = select(ROWS.c.id).where(ROWS.c.id == bindparam("id", type_=ROWS.c.id.type))
+LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=Integer)))
+SLEEP = select(func.pg_sleep(bindparam("seconds", type_=Integer)))
+
+
+class ThreadWithResult(threading.Thread):
+    def __init__(self, target: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.work, self.result = target, None
+
+    def run(self) -> None:
+        self.result = self.work()
 
 
 def values(row_id: str, **fields: Any) -> dict[str, Any]:
@@ -129,6 +143,63 @@ def test_a_key_taken_fails_as_sqlalchemy_fails_it_and_the_connection_goes_on(dat
     with database.transaction() as session:
         driver.execute(session, INSERT, values("b"))
         assert len(session.scalars(select(Row.id)).all()) == 2
+
+
+def test_statements_sent_together_run_in_order_each_after_the_one_before(database):
+    with database.transaction() as session:
+        inserted, read, counted = driver.execute_all(
+            session, [(INSERT, values("a", count=0)), (BY_ID, {"id": "a"}), (COUNT_UP, {"below": 1})]
+        )
+        assert (inserted.rowcount, read.rows, counted.rowcount) == (1, [("a",)], 1)
+    with database.transaction() as session:
+        assert session.scalars(select(Row.count)).all() == [1]
+
+
+def test_a_statement_sent_together_that_fails_raises_its_own_error_and_the_connection_goes_on(database):
+    with database.transaction() as session:
+        driver.execute(session, INSERT, values("a"))
+    with pytest.raises(IntegrityError), database.transaction() as session:
+        driver.execute_all(session, [(INSERT, values("a")), (INSERT, values("b"))])
+    with database.transaction() as session:  # the connection goes on
+        assert driver.execute_all(session, [(BY_ID, {"id": "a"}), (BY_ID, {"id": "b"})])[1].rows == []
+
+
+def test_each_statement_sent_together_reads_what_was_committed_while_the_one_before_waited(postgres):
+    # A consumer's lock and its look-up of an erasure's mark rely on it (outbox.first_consumption_unless).
+    with postgres.engine.connect() as other:
+        other.execute(LOCK, {"key": 19})
+        other.execute(INSERT, values("committed-meanwhile"))
+        reader = ThreadWithResult(lambda: _locked_then_read(postgres))
+        reader.start()
+        reader.join(timeout=0.5)
+        assert reader.is_alive(), "the lock was not waited for"
+        other.commit()  # the row, and the lock released
+    reader.join(timeout=30)
+    assert reader.result == [("committed-meanwhile",)]
+
+
+def _locked_then_read(database: Database) -> list[tuple[Any, ...]]:
+    with database.transaction() as session:
+        return driver.execute_all(session, [(LOCK, {"key": 19}), (BY_ID, {"id": "committed-meanwhile"})])[
+            1
+        ].rows
+
+
+def test_a_statement_waited_for_leaves_the_other_threads_running(postgres):
+    # libpq's own wait for a result holds the GIL; the driver waits without it.
+    sleeper = ThreadWithResult(lambda: _sent_together(postgres, [(SLEEP, {"seconds": 1})]))
+    sleeper.start()
+    time.sleep(0.2)  # it is waiting for PostgreSQL by now
+    counted, deadline = 0, time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        counted += 1
+    assert sleeper.is_alive() and counted > 1000
+    sleeper.join(timeout=30)
+
+
+def _sent_together(database: Database, statements: list[tuple[Any, dict[str, Any]]]) -> None:
+    with database.transaction() as session:
+        driver.execute_all(session, statements)
 
 
 def test_a_naive_time_or_a_missing_value_is_refused(database):
