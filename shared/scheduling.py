@@ -109,6 +109,9 @@ class PostgresWakeup:
                 self._connection = None
 
 
+_NOTIFY = "SELECT pg_notify($1, '')"
+
+
 class PostgresWaker:
     """Wakes the clocks listening on ``channel`` (``PostgresWakeup``) after commits that did not NOTIFY
     themselves: ``wake()`` only sets a flag, and a thread of this process sends the notifications on a
@@ -149,6 +152,8 @@ class PostgresWaker:
     def _send(self) -> None:
         import psycopg  # noqa: PLC0415 (only services mode on PostgreSQL wakes another process)
 
+        from shared import libpq  # noqa: PLC0415 (imports psycopg too)
+
         pending, connection, failing = self._pending, None, False
         while True:
             pending.wait()
@@ -159,7 +164,11 @@ class PostgresWaker:
                 if connection is None:
                     connection = psycopg.connect(self._dsn, autocommit=True)
                     connection.execute("SET synchronous_commit = off")
-                connection.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                    prepared = libpq.PreparedStatements("waker")
+                # On libpq itself: psycopg's cursor cost the intake's process more than the round trip.
+                libpq.run_prepared(
+                    connection.pgconn, prepared, _NOTIFY, [self._channel], connection.info.encoding
+                )
                 failing = False
                 time.sleep(self._interval)  # the commits meanwhile share the next notification
             except psycopg.Error as error:
