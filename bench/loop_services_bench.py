@@ -16,7 +16,8 @@ PostgreSQL database and a Redis database of the bench's own, with the provider s
   woken (the project's Redis broker caps their idle poll at 100 ms, shared.broker.REDIS_IDLE_POLL_MS: a
   burst's first message waits at most that long for the dispatch worker);
 - ``PAIRS`` (3) interleaved pairs of peak runs, baseline then loop, the loop's processes running throughout
-  (idle during the baseline's runs, which are not bound by the CPU). The median pair's ratio is the figure:
+  (idle during the baseline's runs, which are not bound by the CPU) and warmed up by a peak's worth of events
+  first. The median pair's ratio is the figure:
   the machine's other load moves both runs of a pair alike, and single runs of the same code ranged
   0.17-0.24x on one machine within half an hour;
 - latency: events posted at half the median pair's peak rate for ``--seconds``; event-to-send p50 and p99;
@@ -474,7 +475,9 @@ def main() -> None:
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     loop = Loop(scratch)
     try:
-        loop.wait_for_sends(loop.post(20), 60)  # warm up every process
+        # Warmed up by a peak's worth of events: after 20 the first pair's loop ran 10-20% below the other two
+        # (each worker thread's pooled connection and prepared statements, the deciders' threads).
+        loop.wait_for_sends(loop.post(args.events), 300)
         for number in range(PAIRS):
             bare_run = measure_bare_dramatiq(args.events, args.seconds if number == 0 else 0, scratch)
             pairs.append((bare_run, loop_peak(loop, args.events)))
