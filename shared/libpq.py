@@ -39,6 +39,9 @@ class PreparedStatements:
 _SETS = itertools.count()
 
 
+# Pipeline mode came with libpq 14: psycopg's binary package brings a newer one; a system's may be older.
+PIPELINES = pq.version() >= 140000
+
 # What a statement that succeeded answers: rows, or a command's tag alone.
 _SUCCEEDED = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 
@@ -67,15 +70,22 @@ def run_all_prepared(
         (prepared.names.get(sql) or _prepare(pgconn, prepared, sql, encoding), _encoded(parameters, encoding))
         for sql, parameters in statements
     ]
-    if begin or len(runs) > 1:
-        commands = [(b"BEGIN", None), *runs] if begin else runs
-        results = _pipelined(pgconn, commands)
-    else:
-        results = [pgconn.exec_prepared(*runs[0])]
-    for result in results:
-        if result.status not in _SUCCEEDED:
-            raise psycopg.errors.error_from_result(result, encoding)
-    return results[1:] if begin else results
+    if (begin or len(runs) > 1) and PIPELINES:
+        results = [
+            _succeeded(result, encoding)
+            for result in _pipelined(pgconn, [(b"BEGIN", None), *runs] if begin else runs)
+        ]
+        return results[1:] if begin else results
+    # One round trip each.
+    if begin:
+        _succeeded(pgconn.exec_(b"BEGIN"), encoding)
+    return [_succeeded(pgconn.exec_prepared(*run), encoding) for run in runs]
+
+
+def _succeeded(result: Any, encoding: str) -> Any:
+    if result.status not in _SUCCEEDED:
+        raise psycopg.errors.error_from_result(result, encoding)
+    return result
 
 
 def _encoded(parameters: Sequence[str | None], encoding: str) -> list[bytes | None]:

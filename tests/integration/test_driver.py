@@ -164,6 +164,18 @@ def test_a_statement_sent_together_that_fails_raises_its_own_error_and_the_conne
         assert driver.execute_all(session, [(BY_ID, {"id": "a"}), (BY_ID, {"id": "b"})])[1].rows == []
 
 
+def test_without_libpqs_pipeline_mode_statements_sent_together_run_one_round_trip_each(postgres, monkeypatch):
+    from shared import libpq
+
+    monkeypatch.setattr(libpq, "PIPELINES", False)  # a system's libpq older than 14
+    with postgres.transaction() as session:
+        inserted, read = driver.execute_all(session, [(INSERT, values("a")), (BY_ID, {"id": "a"})])
+        assert (inserted.rowcount, read.rows) == (1, [("a",)])
+    with pytest.raises(IntegrityError), postgres.transaction() as session:
+        driver.execute_all(session, [(INSERT, values("a")), (INSERT, values("b"))])
+    assert stored(postgres) == ["a"]
+
+
 def test_each_statement_sent_together_reads_what_was_committed_while_the_one_before_waited(postgres):
     # A consumer's lock and its look-up of an erasure's mark rely on it (outbox.first_consumption_unless).
     with postgres.engine.connect() as other:
