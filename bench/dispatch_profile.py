@@ -16,9 +16,10 @@ send, repeatable where CPU time is not (issue 19).
 
 Prints per invitation: this thread's CPU time (the best of 3 passes: others' load inflates it, never deflates
 it; on a busy 2-core machine passes still differ by 10-20%, so compare changes of a few hundred microseconds
-by timing the step alone), the SQL statements SQLAlchemy executes, beside the CPU of one plain
-``session.post(json=...)`` of a like payload to the same simulator on a kept-alive session; and the CPU of the
-PostgreSQL backends serving it (per round trip they spend about as much as the client, in the kernel mostly).
+by timing the step alone), the SQL statements and commits (counted by bench/loop_counts_hooks), beside the
+CPU of one plain ``session.post(json=...)`` of a like payload to the same simulator on a kept-alive session;
+and the CPU of the PostgreSQL backends serving it (per round trip they spend about as much as the client, in
+the kernel mostly).
 ``--profile`` prints cProfile's top functions (on the thread's CPU clock) instead; ``--parts`` the CPU spent
 in each step of ``PARTS`` (timed by wrappers, not a profiler, so pure-Python chains are not inflated).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import os
 import pstats
 import sys
@@ -37,10 +39,18 @@ from typing import Any
 
 import psycopg
 import requests
-from sqlalchemy import event as sqlalchemy_event
 
 sys.path.insert(0, os.path.dirname(__file__))
 from loop_services_bench import ADMIN_DSN, BIN, free_port, pid_cpu, start, stop, wait_until  # noqa: E402
+
+
+def _counting_hooks() -> Any:
+    """bench/loop_counts_hooks' module (its file is named for ``site`` to load it, not to be imported)."""
+    path = Path(__file__).resolve().parent / "loop_counts_hooks" / "sitecustomize.py"
+    spec = importlib.util.spec_from_file_location("loop_counts_hooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def invitation_requested(n: int) -> dict[str, Any]:
@@ -146,40 +156,7 @@ def main() -> None:
         broker = StubBroker()
         actors = {actor.actor_name: actor for actor in wiring.declare(broker, runtime)}
         consume = actors[actor_name("dispatch", "invitation.requested")].fn
-        statements, commits = [0], [0]
-
-        def count_statement(*_args: Any) -> None:
-            statements[0] += 1
-
-        def count_commit(*_args: Any) -> None:
-            commits[0] += 1
-
-        sqlalchemy_event.listen(runtime.database.engine, "before_cursor_execute", count_statement)
-        # The hot statements skip SQLAlchemy's execution (shared.driver): counted where libpq runs them.
-        from shared import libpq  # noqa: PLC0415
-
-        run_all_prepared = libpq.run_all_prepared
-
-        def counted_run_all_prepared(
-            pgconn: Any, prepared: Any, statements: Any, *args: Any, **kwargs: Any
-        ) -> Any:
-            for _ in statements:
-                count_statement()
-            return run_all_prepared(pgconn, prepared, statements, *args, **kwargs)
-
-        libpq.run_all_prepared = counted_run_all_prepared
-        sqlalchemy_event.listen(runtime.database.engine, "commit", count_commit)
-        # A unit of work of driver statements alone commits without that event (shared.db.OneConnection).
-        from shared.db import OneConnection  # noqa: PLC0415
-
-        commit_one = OneConnection.commit
-
-        def counted_commit_one(one: OneConnection) -> None:
-            if one._connection is None and one._pooled is not None:
-                count_commit()
-            commit_one(one)
-
-        OneConnection.commit = counted_commit_one  # type: ignore[method-assign]
+        counts = _counting_hooks().count_database_work()
 
         def sent() -> int:
             return len(requests.get(messages_url, timeout=30).json())
@@ -195,7 +172,7 @@ def main() -> None:
 
         def run(count: int) -> tuple[float, float, float, float]:
             envelopes = [invitation_requested(n) for n in range(count)]
-            before_sent, before_statements, before_commits = sent(), statements[0], commits[0]
+            before_sent, before_statements, before_commits = sent(), counts["sql"], counts["commit"]
             before_server = server_cpu()
             began = time.thread_time()
             for envelope in envelopes:
@@ -206,8 +183,8 @@ def main() -> None:
                 raise SystemExit(f"expected {count} sends, the simulator has {sent() - before_sent}")
             return (
                 used / count * 1e6,
-                (statements[0] - before_statements) / count,
-                (commits[0] - before_commits) / count,
+                (counts["sql"] - before_statements) / count,
+                (counts["commit"] - before_commits) / count,
                 served / count * 1e6,
             )
 

@@ -1,4 +1,5 @@
-"""Counting hooks for bench/loop_counts.py, loaded by every Python process that has this folder on PYTHONPATH.
+"""Counting hooks for bench/loop_counts.py, loaded by every Python process that has this folder on PYTHONPATH
+(and by bench/dispatch_profile.py, which counts in its own process: ``count_database_work``).
 
 With LOOP_COUNTS_DIR set, a process counts its SQL statements (by verb and table; SQLAlchemy's and those
 run on libpq by shared.libpq), commits (SQLAlchemy's and shared.db's), dramatiq messages sent and processed
@@ -109,6 +110,19 @@ def _hook_requests(module: Any) -> None:
         return send(self, request, **kwargs)
 
     module.Session.send = counted
+
+
+def count_database_work() -> collections.Counter[str]:
+    """The database hooks installed in this process now, on modules it loaded already, for a bench that counts
+    in-process (bench/dispatch_profile.py): the counter they add to ("sql", "commit" among its keys)."""
+    import sqlalchemy
+
+    from shared import db, libpq
+
+    _hook_sqlalchemy(sqlalchemy)
+    _hook_libpq(libpq)
+    _hook_db(db)
+    return _counts
 
 
 _HOOKS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared import driver
 from shared.db import TYPE_ANNOTATION_MAP, Database
 from shared.unit_of_work import Conflict, SqlUnitOfWork
+from tests.conftest import CheckedThread, waits_for_a_lock
 
 WHEN = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -62,15 +63,6 @@ COUNT_UP = update(ROWS).where(ROWS.c.count < bindparam("below", type_=Integer)).
 BY_ID = select(ROWS.c.id).where(ROWS.c.id == bindparam("id", type_=ROWS.c.id.type))
 LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=Integer)))
 SLEEP = select(func.pg_sleep(bindparam("seconds", type_=Integer)))
-
-
-class ThreadWithResult(threading.Thread):
-    def __init__(self, target: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work, self.result = target, None
-
-    def run(self) -> None:
-        self.result = self.work()
 
 
 def values(row_id: str, **fields: Any) -> dict[str, Any]:
@@ -178,40 +170,56 @@ def test_without_libpqs_pipeline_mode_statements_sent_together_run_one_round_tri
 
 def test_each_statement_sent_together_reads_what_was_committed_while_the_one_before_waited(postgres):
     # A consumer's lock and its look-up of an erasure's mark rely on it (outbox.first_consumption_unless).
+    read: list[list[tuple[Any, ...]]] = []
     with postgres.engine.connect() as other:
         other.execute(LOCK, {"key": 19})
         other.execute(INSERT, values("committed-meanwhile"))
-        reader = ThreadWithResult(lambda: _locked_then_read(postgres))
+        reader = CheckedThread(_locked_then_read, postgres, read)
         reader.start()
-        reader.join(timeout=0.5)
-        assert reader.is_alive(), "the lock was not waited for"
+        assert waits_for_a_lock(postgres.engine, reader), "the lock was not waited for"
         other.commit()  # the row, and the lock released
     reader.join(timeout=30)
-    assert reader.result == [("committed-meanwhile",)]
+    assert reader.failures == [] and read == [[("committed-meanwhile",)]]
 
 
-def _locked_then_read(database: Database) -> list[tuple[Any, ...]]:
+def _locked_then_read(database: Database, read: list[list[tuple[Any, ...]]]) -> None:
+    statements = [(LOCK, {"key": 19}), (BY_ID, {"id": "committed-meanwhile"})]
     with database.transaction() as session:
-        return driver.execute_all(session, [(LOCK, {"key": 19}), (BY_ID, {"id": "committed-meanwhile"})])[
-            1
-        ].rows
+        read.append(driver.execute_all(session, statements)[1].rows)
 
 
 def test_a_statement_waited_for_leaves_the_other_threads_running(postgres):
     # libpq's own wait for a result holds the GIL; the driver waits without it.
-    sleeper = ThreadWithResult(lambda: _sent_together(postgres, [(SLEEP, {"seconds": 1})]))
+    sleeper = CheckedThread(_sent_together, postgres, [(SLEEP, {"seconds": 2})])
     sleeper.start()
-    time.sleep(0.2)  # it is waiting for PostgreSQL by now
+    _wait_until_running(postgres, "pg_sleep", sleeper)
     counted, deadline = 0, time.monotonic() + 0.3
     while time.monotonic() < deadline:
         counted += 1
     assert sleeper.is_alive() and counted > 1000
     sleeper.join(timeout=30)
+    assert sleeper.failures == []
 
 
 def _sent_together(database: Database, statements: list[tuple[Any, dict[str, Any]]]) -> None:
     with database.transaction() as session:
         driver.execute_all(session, statements)
+
+
+def _wait_until_running(database: Database, function: str, thread: threading.Thread) -> None:
+    """Until a statement calling ``function`` runs on PostgreSQL, or ``thread`` ended."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE :call"
+        " AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 60  # a loaded CI machine starts threads late
+    with database.engine.connect() as watcher:
+        while thread.is_alive() and time.monotonic() < deadline:
+            running = watcher.execute(query, {"call": f"%{function}(%"}).scalar_one()
+            watcher.rollback()  # pg_stat_activity is read once per transaction
+            if running:
+                return
+            time.sleep(0.02)
 
 
 def test_a_naive_time_or_a_missing_value_is_refused(database):
