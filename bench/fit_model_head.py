@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_sentiment import (  # noqa: E402
     RATED_SETS,
     THRESHOLD_GRID,
+    RatedText,
     data_dir,
     encoder_fold,
     gold_classes,
@@ -59,7 +60,7 @@ from fit_sentiment import (  # noqa: E402
     predicted_classes,
     split,
 )
-from nps_comments import LABELS, halves, load_comments  # noqa: E402
+from nps_comments import LABELS, Comment, halves, load_comments  # noqa: E402
 
 from services.sentiment.analysis import _english, analyze  # noqa: E402
 from services.sentiment.analysis.minilm import (  # noqa: E402
@@ -73,6 +74,7 @@ from services.sentiment.analysis.model_tier import (  # noqa: E402
     CUE_FEATURES,
     HEAD_PATH,
     LIGHT_POLARITY_SCALE,
+    Encoder,
     ModelHead,
     head_features,
 )
@@ -88,14 +90,14 @@ NEUTRAL_DAMPING = 2.0  # ModelHead.neutral_damping, chosen by --compare (v5)
 Block = tuple[np.ndarray, np.ndarray]  # (features, classes 0/1/2) of one source
 
 
-def source_features(encoder: MiniLMEncoder, texts: Sequence[str]) -> np.ndarray:
+def source_features(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
     light = [analyze(text, language="en", key_phrases=False).polarity or 0.0 for text in texts]
     cues = [_english().cue_counts(text) for text in texts]
     return head_features(encoder.encode(texts), light, cues)
 
 
 def out_of_fold_features(
-    encoders: Sequence[MiniLMEncoder], source: str, ids: Sequence[str], texts: Sequence[str]
+    encoders: Sequence[Encoder], source: str, ids: Sequence[str], texts: Sequence[str]
 ) -> np.ndarray:
     """Each text's features with the embedding of the fold encoder that was fine-tuned without it, as the
     shipped encoder embeds a comment it never saw (bench/finetune_encoder.py --fold)."""
@@ -108,6 +110,20 @@ def out_of_fold_features(
         features[rows] = part
     assert features is not None
     return features
+
+
+def fitting_blocks(
+    encoders: Sequence[Encoder], english: Sequence[Comment], rated: Mapping[str, Sequence[RatedText]]
+) -> tuple[list[Block], list[str]]:
+    """Each source's (features, classes), the English NPS comments first, and the sources' names."""
+    nps_classes = np.array([LABELS.index(c.label) for c in english])
+    nps_ids, nps_texts = [c.id for c in english], [c.text for c in english]
+    blocks = [(out_of_fold_features(encoders, "nps", nps_ids, nps_texts), nps_classes)]
+    for name, items in rated.items():
+        classes = gold_classes([i.rating for i in items])
+        features = out_of_fold_features(encoders, name, [i.id for i in items], [i.text for i in items])
+        blocks.append((features, classes))
+    return blocks, ["nps", *rated]
 
 
 def _source_weights(blocks: Sequence[Block]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,7 +226,6 @@ def compare(blocks: Sequence[Block], names: Sequence[str], repeats: int = 3) -> 
     of 154 NPS comments moves accuracy by a few comments): NPS accuracy and each source's macro-F1 of
     candidate heads. "light where a cue fires" keeps the light label of a comment whose cues fired and
     the v2 head's of the others."""
-    light_thresholds = _english().thresholds
     # label: (hidden units, feature selection, light label where a cue fires, neutral damping)
     candidates = {
         "v2, light where a cue fires": (64, _without_cues, True, 0.0),
@@ -222,32 +237,50 @@ def compare(blocks: Sequence[Block], names: Sequence[str], repeats: int = 3) -> 
     }
     print(f"2-fold CV in the fitting halves, {repeats} splits: NPS accuracy, macro-F1 of", ", ".join(names))
     for label, (hidden, select, light_on_cue, damping) in candidates.items():
-        scores, nps_accuracy = np.zeros(len(blocks)), 0.0
-        for repeat in range(repeats):
-            rng = np.random.default_rng(100 + repeat)
-            folds = [rng.permutation(len(classes)) % 2 for _, classes in blocks]
-            for fold in (0, 1):
-                train = [(f[k != fold], c[k != fold]) for (f, c), k in zip(blocks, folds, strict=True)]
-                if select is not None:
-                    train = [(select(f), c) for f, c in train]
-                head = fitted(train, hidden, L2, damping)
-                for i, ((features, classes), k) in enumerate(zip(blocks, folds, strict=True)):
-                    held, gold = features[k == fold], classes[k == fold]
-                    polarities = head.polarities(held if select is None else select(held))
-                    predicted = predicted_classes(polarities, head.thresholds)
-                    if light_on_cue:
-                        fired = (held[:, CUE_COLUMNS] > 0).any(axis=1)
-                        light = held[:, -2 - CUE_FEATURES] / LIGHT_POLARITY_SCALE
-                        predicted = np.where(fired, predicted_classes(light, light_thresholds), predicted)
-                    scores[i] += macro_f1(gold, predicted) / (2 * repeats)
-                    if i == 0:
-                        nps_accuracy += float(np.mean(predicted == gold)) / (2 * repeats)
-        print(
-            f"  {label:38s} acc {nps_accuracy:.3f} F1"
-            + "".join(f" {value:.3f}" for value in scores)
-            + f"  mean {scores.mean():.3f}",
-            flush=True,
-        )
+        print_scores(label, *cross_validate(blocks, hidden, select, light_on_cue, damping, repeats))
+
+
+def cross_validate(
+    blocks: Sequence[Block],
+    hidden: int = HIDDEN_UNITS,
+    select: Callable[[np.ndarray], np.ndarray] | None = None,
+    light_on_cue: bool = False,
+    damping: float = NEUTRAL_DAMPING,
+    repeats: int = 3,
+) -> tuple[float, np.ndarray]:
+    """NPS accuracy and each source's macro-F1 of one candidate head (see `compare`), the NPS comments'
+    block first."""
+    light_thresholds = _english().thresholds
+    scores, nps_accuracy = np.zeros(len(blocks)), 0.0
+    for repeat in range(repeats):
+        rng = np.random.default_rng(100 + repeat)
+        folds = [rng.permutation(len(classes)) % 2 for _, classes in blocks]
+        for fold in (0, 1):
+            train = [(f[k != fold], c[k != fold]) for (f, c), k in zip(blocks, folds, strict=True)]
+            if select is not None:
+                train = [(select(f), c) for f, c in train]
+            head = fitted(train, hidden, L2, damping)
+            for i, ((features, classes), k) in enumerate(zip(blocks, folds, strict=True)):
+                held, gold = features[k == fold], classes[k == fold]
+                polarities = head.polarities(held if select is None else select(held))
+                predicted = predicted_classes(polarities, head.thresholds)
+                if light_on_cue:
+                    fired = (held[:, CUE_COLUMNS] > 0).any(axis=1)
+                    light = held[:, -2 - CUE_FEATURES] / LIGHT_POLARITY_SCALE
+                    predicted = np.where(fired, predicted_classes(light, light_thresholds), predicted)
+                scores[i] += macro_f1(gold, predicted) / (2 * repeats)
+                if i == 0:
+                    nps_accuracy += float(np.mean(predicted == gold)) / (2 * repeats)
+    return nps_accuracy, scores
+
+
+def print_scores(label: str, nps_accuracy: float, scores: np.ndarray) -> None:
+    print(
+        f"  {label:38s} acc {nps_accuracy:.3f} F1"
+        + "".join(f" {value:.3f}" for value in scores)
+        + f"  mean {scores.mean():.3f}",
+        flush=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -278,14 +311,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         encoders = [MiniLMEncoder(graph, ranges=calibrate(calibration, graph)) for graph in graphs]
     else:
         encoders = [MiniLMEncoder(ranges=ranges)] * 2
-    nps_classes = np.array([LABELS.index(c.label) for c in english])
-    nps_ids, nps_texts = [c.id for c in english], [c.text for c in english]
-    blocks = [(out_of_fold_features(encoders, "nps", nps_ids, nps_texts), nps_classes)]
-    for name, items in rated.items():
-        classes = gold_classes([i.rating for i in items])
-        features = out_of_fold_features(encoders, name, [i.id for i in items], [i.text for i in items])
-        blocks.append((features, classes))
-    names = ["nps", *RATED_SETS]
+    blocks, names = fitting_blocks(encoders, english, rated)
     if args.compare:
         compare(blocks, names)
     head = fitted(blocks)
