@@ -29,12 +29,13 @@ from tokenizers import Tokenizer
 from transformers import AutoModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_encoder import float_model_dir  # noqa: E402
+from finetune_encoder import encode_batch, float_model_dir  # noqa: E402
 from fit_model_head import cross_validate, fitting_blocks, print_scores  # noqa: E402
 from fit_sentiment import RATED_SETS, data_dir, load_rated, split  # noqa: E402
 from nps_comments import halves, load_comments  # noqa: E402
 
-MAX_TOKENS = 256  # as the model tier cuts a text
+from services.sentiment.analysis.minilm import MAX_TOKENS  # noqa: E402
+
 BATCH = 32
 
 
@@ -45,21 +46,15 @@ class FrozenEncoder:
         self.model = AutoModel.from_pretrained(model_dir).eval()
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_truncation(MAX_TOKENS)  # as the model tier cuts a text
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # little padding
-        out = np.zeros((len(rows), self.model.config.hidden_size), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # like lengths batched: little padding
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
             for begin in range(0, len(order), BATCH):
                 batch = order[begin : begin + BATCH]
-                width = max(len(rows[i]) for i in batch)
-                ids = torch.zeros((len(batch), width), dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for k, i in enumerate(batch):
-                    ids[k, : len(rows[i])] = torch.tensor(rows[i])
-                    mask[k, : len(rows[i])] = 1
+                ids, mask = encode_batch(self.tokenizer, [texts[i] for i in batch])
                 tokens = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
                 weights = mask.unsqueeze(-1).float()
                 pooled = (tokens * weights).sum(1) / weights.sum(1)
