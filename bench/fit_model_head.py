@@ -1,22 +1,22 @@
-"""Fit the model tier's head (services/sentiment/analysis/data/model_head.npz).
+"""Fit a model tier's head (services/sentiment/analysis/data/mpnet_head.npz, minilm_head.npz).
 
-    make .venv/.installed                               # the project (the model tier is part of it)
-    .venv/bin/python bench/fit_model_head.py            # refit and save the head
+    make .venv/.installed                               # the project (the model tiers are part of it)
+    .venv/bin/python bench/fit_model_head.py            # the default tier's: calibrate, refit, save
     .venv/bin/python bench/fit_model_head.py --dry-run  # print the fit, write nothing
     .venv/bin/python bench/fit_model_head.py --compare  # 2-fold CV of candidate heads, fitting halves only
-    .venv/bin/python bench/fit_model_head.py --fold-layers var/finetune/without_fold_0.npz \
-        var/finetune/without_fold_1.npz                # how the shipped head was fitted (below)
+    .venv/bin/python bench/fit_model_head.py --encoder minilm --fold-layers var/finetune/without_fold_0.npz \
+        var/finetune/without_fold_1.npz                # how the model-small tier's head was fitted (below)
 
-English only (the model is): the fitting half of bench/data/nps_comments.csv and the fitting halves of the
+English only (the models are): the fitting half of bench/data/nps_comments.csv and the fitting halves of the
 human-rated sets, each of the three sources weighing the same. First the encoder's activation ranges
-(minilm.calibrate, data/minilm_activation_ranges.json) on those texts, then the head on their embeddings:
-a network with one hidden layer of 128 ReLU units over model_tier.head_features (embedding, light
-polarity, which light cues fired, bias), a 3-class softmax, fitted with Adam in numpy (fixed seed); then
-the label thresholds on the polarity, (P(positive) - P(negative)) * (1 - P(neutral)) ** 2, that maximise
-the sources' mean macro-F1. --compare (in earlier runs; its candidates now are those of v5's choice) chose
-the cue features (v3) over the v2 head without them, over keeping the light label where a cue fires and
-over weighing the NPS comments more, by 2-fold cross-validation repeated on three splits inside the
-fitting halves (v2 had been chosen over a logistic regression the same way): the reporting halves are
+(mpnet.calibrate or minilm.calibrate, data/*_activation_ranges.json) on those texts, then the head on their
+embeddings: a network with one hidden layer of ReLU units (HIDDEN) over model_tier.head_features (embedding,
+light polarity, which light cues fired, bias), a 3-class softmax, fitted with Adam in numpy (fixed seed);
+then the label thresholds on the polarity, (P(positive) - P(negative)) * (1 - P(neutral)) ** 2, that
+maximise the sources' mean macro-F1. --compare (in earlier runs; its candidates now are those of v5's
+choice) chose the cue features (v3) over the v2 head without them, over keeping the light label where a cue
+fires and over weighing the NPS comments more, by 2-fold cross-validation repeated on three splits inside
+the fitting halves (v2 had been chosen over a logistic regression the same way): the reporting halves are
 never looked at here.
 
 v4, on the fine-tuned encoder (bench/finetune_encoder.py): that encoder has seen the fitting texts, so
@@ -28,13 +28,19 @@ left out (finetune_encoder.py --fold 0 / --fold 1, fit_sentiment.encoder_fold), 
 never saw (--fold-layers); the activation ranges saved are the shipped encoder's. --compare's
 cross-validation on the shipped encoder's own embeddings flatters it the same way.
 
-v5: 128 hidden units (64 before) and the neutral damping 2 (ModelHead.neutral_damping; none before), both
-chosen by --compare on the fold encoders' out-of-fold embeddings: with one pair of thresholds on P(positive) -
-P(negative), the human-rated tweets' neutral fifth (news, questions) widened the neutral band until a fifth of
-the movie snippets (5% neutral, but many torn between praise and blame) fell in it; damped, a snippet the head
-finds torn keeps a verdict and one it finds neutral does not. On the fold encoders of the 5-epoch encoder
-weighing movie snippets twice (finetune_encoder.py), mean macro-F1 of NPS, tweets and movie 0.736 -> 0.739
-with damping, 0.748 with 128 units too; movie 0.569 -> 0.582 -> 0.591.
+v6, the default tier's (`--encoder mpnet`, frozen: no fold encoders, it never saw a text): the same head
+on all-mpnet-base-v2's first seven layers (services/sentiment/analysis/mpnet.py says how those were chosen),
+256 hidden units chosen over 128 by the same cross-validation (movie macro-F1 0.615 against 0.611, NPS
+accuracy 0.965 against 0.957, mean macro-F1 0.782 against 0.778).
+
+v5, the model-small tier's (`--encoder minilm`): 128 hidden units (64 before) and the neutral damping 2
+(ModelHead.neutral_damping; none before), both chosen by --compare on the fold encoders' out-of-fold
+embeddings: with one pair of thresholds on P(positive) - P(negative), the human-rated tweets' neutral fifth
+(news, questions) widened the neutral band until a fifth of the movie snippets (5% neutral, but many torn
+between praise and blame) fell in it; damped, a snippet the head finds torn keeps a verdict and one it finds
+neutral does not. On the fold encoders of the 5-epoch encoder weighing movie snippets twice
+(finetune_encoder.py), mean macro-F1 of NPS, tweets and movie 0.736 -> 0.739 with damping, 0.748 with 128
+units too; movie 0.569 -> 0.582 -> 0.591.
 """
 
 from __future__ import annotations
@@ -62,25 +68,21 @@ from fit_sentiment import (  # noqa: E402
 )
 from nps_comments import LABELS, Comment, halves, load_comments  # noqa: E402
 
-from services.sentiment.analysis import _english, analyze  # noqa: E402
-from services.sentiment.analysis.minilm import (  # noqa: E402
-    ACTIVATION_RANGES_PATH,
-    MiniLMEncoder,
-    calibrate,
-    model_graph,
-    save_ranges,
-)
+from services.sentiment.analysis import _english, analyze, minilm, mpnet  # noqa: E402
 from services.sentiment.analysis.model_tier import (  # noqa: E402
     CUE_FEATURES,
-    HEAD_PATH,
     LIGHT_POLARITY_SCALE,
+    MINILM_HEAD_PATH,
+    MPNET_HEAD_PATH,
     Encoder,
     ModelHead,
     head_features,
 )
 
-NAME = "minilm-l6-sentiment-int8-mlp-cues-v5"
-HIDDEN_UNITS = 128  # v5; 64 before
+# Each encoder's head: its name and hidden units (v5: 128, 64 before; v6: 256, see the docstring).
+NAMES = {"mpnet": "mpnet-l7-int8-mlp256-cues-v6", "minilm": "minilm-l6-sentiment-int8-mlp-cues-v5"}
+HIDDEN = {"mpnet": 256, "minilm": 128}
+HIDDEN_UNITS = HIDDEN["minilm"]
 L2 = 1e-3
 EPOCHS = 40
 LEARNING_RATE = 1e-3
@@ -133,7 +135,9 @@ def _source_weights(blocks: Sequence[Block]) -> tuple[np.ndarray, np.ndarray, np
     return x, y, weight * len(weight) / weight.sum()  # each source the same weight, mean weight 1
 
 
-def fit_network(blocks: Sequence[Block], hidden: int = HIDDEN_UNITS, l2: float = L2) -> ModelHead:
+def fit_network(
+    blocks: Sequence[Block], hidden: int = HIDDEN_UNITS, l2: float = L2, name: str = NAMES["minilm"]
+) -> ModelHead:
     """One hidden ReLU layer (none when hidden=0: a logistic regression), weighted cross-entropy."""
     x, y, weight = _source_weights(blocks)
     rng = np.random.default_rng(SEED)
@@ -159,7 +163,7 @@ def fit_network(blocks: Sequence[Block], hidden: int = HIDDEN_UNITS, l2: float =
                     * (moment[i] / (1 - 0.9**step))
                     / (np.sqrt(square[i] / (1 - 0.999**step)) + 1e-8)
                 )
-    return ModelHead(NAME, tuple(zip(params[::2], params[1::2], strict=True)), (0.0, 0.0))
+    return ModelHead(name, tuple(zip(params[::2], params[1::2], strict=True)), (0.0, 0.0))
 
 
 def _gradients(
@@ -206,8 +210,9 @@ def fitted(
     hidden: int = HIDDEN_UNITS,
     l2: float = L2,
     damping: float = NEUTRAL_DAMPING,
+    name: str = NAMES["minilm"],
 ) -> ModelHead:
-    head = replace(fit_network(blocks, hidden, l2), neutral_damping=damping)
+    head = replace(fit_network(blocks, hidden, l2, name), neutral_damping=damping)
     return replace(head, thresholds=fit_thresholds(head, blocks))
 
 
@@ -290,39 +295,59 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the fit, save neither file")
     parser.add_argument("--compare", action="store_true", help="cross-validate candidate heads first")
     parser.add_argument(
+        "--encoder",
+        choices=tuple(NAMES),
+        default="mpnet",
+        help="whose head: mpnet (SENTIMENT_ANALYZER=model, the default) or minilm (model-small)",
+    )
+    parser.add_argument(
         "--fold-layers",
         nargs=2,
         type=Path,
         metavar=("WITHOUT_FOLD_0", "WITHOUT_FOLD_1"),
-        help="the encoders fine-tuned without each fold (finetune_encoder.py --fold): fit the head on "
-        "out-of-fold embeddings",
+        help="minilm: the encoders fine-tuned without each fold (finetune_encoder.py --fold): fit the head "
+        "on out-of-fold embeddings",
     )
     args = parser.parse_args(argv)
+    if args.fold_layers and args.encoder != "minilm":
+        parser.error("--fold-layers: only with --encoder minilm (mpnet is not fine-tuned)")
 
     fitting, _ = halves(load_comments())
     english = [c for c in fitting if c.language == "en"]
     rated = {name: split(name, load_rated(data_dir() / file))[0] for name, file in RATED_SETS.items()}
     # The integer products' activation ranges, measured on the fitting texts the head is fitted on.
     calibration = [c.text for c in english] + [i.text for items in rated.values() for i in items]
-    ranges = calibrate(calibration)
     source = f"bench/fit_model_head.py: {len(calibration)} English texts of the fitting halves"
-    if args.fold_layers:
-        graphs = [model_graph(path) for path in args.fold_layers]
-        encoders = [MiniLMEncoder(graph, ranges=calibrate(calibration, graph)) for graph in graphs]
+    encoders: Sequence[Encoder]
+    if args.encoder == "mpnet":
+        weights = mpnet.float_weights()
+        ranges = mpnet.calibrate(calibration, weights)
+        encoders = [mpnet.MpnetEncoder(mpnet.build_graph(weights, ranges))] * 2  # frozen: never saw a text
+        save_ranges, ranges_path, head_path = mpnet.save_ranges, mpnet.ACTIVATION_RANGES_PATH, MPNET_HEAD_PATH
     else:
-        encoders = [MiniLMEncoder(ranges=ranges)] * 2
+        ranges = minilm.calibrate(calibration)
+        if args.fold_layers:
+            graphs = [minilm.model_graph(path) for path in args.fold_layers]
+            encoders = [minilm.MiniLMEncoder(g, ranges=minilm.calibrate(calibration, g)) for g in graphs]
+        else:
+            encoders = [minilm.MiniLMEncoder(ranges=ranges)] * 2
+        save_ranges, ranges_path, head_path = (
+            minilm.save_ranges,
+            minilm.ACTIVATION_RANGES_PATH,
+            MINILM_HEAD_PATH,
+        )
     blocks, names = fitting_blocks(encoders, english, rated)
     if args.compare:
         compare(blocks, names)
-    head = fitted(blocks)
+    head = fitted(blocks, HIDDEN[args.encoder], name=NAMES[args.encoder])
     for name, (features, classes) in zip(names, blocks, strict=True):
         f1 = macro_f1(classes, predicted_classes(head.polarities(features), head.thresholds))
         print(f"fitting {name:7s} n={len(classes):5d} macro-F1={f1:.3f}")
     print(f"thresholds {head.thresholds}")
     if not args.dry_run:
         save_ranges(ranges, source)
-        head.save()
-        print(f"wrote {ACTIVATION_RANGES_PATH} and {HEAD_PATH}")
+        head.save(head_path)
+        print(f"wrote {ranges_path} and {head_path}")
 
 
 if __name__ == "__main__":

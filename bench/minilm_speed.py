@@ -5,7 +5,7 @@ the same run: texts per second and per CPU-second, and the largest difference be
 
 Baseline: the same int8 integer graph with attention as the exporter wrote it, run in batches of 16
 texts sorted by token count (the encoder before issue 20's speed work). Measured: the encoder as shipped
-(`_lean_attention`, batches grouped by token count, `_batches`). Texts: the development set's English
+(`_lean_attention`, batches grouped by token count, `batches`). Texts: the development set's English
 NPS comments and the held-out halves of the English human-rated sets (tweets and movie snippets, longer),
 interleaved as bench/sentiment_bench.py takes them, and long comments made of 3-10 of those joined
 (~160 tokens: a long NPS comment is rarer, and costs more). Rounds alternate baseline and measured, in turns;

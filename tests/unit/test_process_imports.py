@@ -185,7 +185,7 @@ def test_sentiment_builds_its_runtime_and_app_without_the_analysis_and_loads_it_
 
 
 def test_the_default_model_tier_is_looked_for_at_start_and_loaded_with_the_first_comment():
-    # An idle sentiment process must not hold the model (~270 MB): at start its packages are only looked for.
+    # An idle sentiment process must not hold the model (~370 MB): at start its packages are only looked for.
     code = (
         "import json, sys\n"
         "from shared.settings import Settings\n"

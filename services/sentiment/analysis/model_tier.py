@@ -1,11 +1,13 @@
-"""The model tier (`SENTIMENT_ANALYZER=model`, the default): English comments read by a head fitted on
-sentence embeddings of all-MiniLM-L6-v2 fine-tuned for sentiment (`minilm.py`), the light tier's
-polarity and which of its cues fired.
+"""The model tiers: English comments read by a head fitted on sentence embeddings, the light tier's
+polarity and which of its cues fired. The embeddings are all-mpnet-base-v2's first seven layers'
+(`mpnet.py`; `SENTIMENT_ANALYZER=model`, the default) or all-MiniLM-L6-v2's fine-tuned for sentiment
+(`minilm.py`; `model-small`), each tier with its own head.
 
-The head is a small network (one hidden layer of 128 ReLU units) over [embedding, 3 x light polarity,
-cues fired (praise, complaint, suggestion, contrast), 1], a 3-class softmax, fitted by
-bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the fitting halves of the
-human-rated sets (each source weighing the same) and saved in data/model_head.npz. Polarity is
+A head is a small network (one hidden layer of ReLU units: 256 for mpnet, 128 for MiniLM) over
+[embedding, 3 x light polarity, cues fired (praise, complaint, suggestion, contrast), 1], a 3-class
+softmax, fitted by bench/fit_model_head.py on the fitting half of bench/data/nps_comments.csv and the
+fitting halves of the human-rated sets (each source weighing the same) and saved in data/mpnet_head.npz
+or data/minilm_head.npz. Polarity is
 (P(positive) - P(negative)) * (1 - P(neutral)) ** neutral_damping (why: ModelHead); its label thresholds
 were fitted with it. Answers that are only a score or an emoji ("9/10", "👍") and Turkish comments keep
 the light tier's reading: the model is English-only and has no sense of "9/10". See README's Sentiment.
@@ -23,8 +25,10 @@ import numpy as np
 from services.sentiment.analysis.comments import CommentReader, short_answer_polarity
 from services.sentiment.analysis.scoring import label_for
 
-HEAD_PATH = Path(__file__).resolve().parent / "data" / "model_head.npz"
-LIGHT_POLARITY_SCALE = 3.0  # the light polarity's weight against 384 unit-vector components
+# One head per encoder (bench/fit_model_head.py --encoder): each is fitted on its own encoder's embeddings.
+MPNET_HEAD_PATH = Path(__file__).resolve().parent / "data" / "mpnet_head.npz"
+MINILM_HEAD_PATH = Path(__file__).resolve().parent / "data" / "minilm_head.npz"
+LIGHT_POLARITY_SCALE = 3.0  # the light polarity's weight against the embedding's unit-vector components
 # Whether the light tier's cues fired (praise by double negation, a complaint without sentiment words:
 # an unmet expectation or sarcasm's complaint, a suggestion, a contrast word before a verdict), each 0 or
 # this: what the embedding of a short comment barely tells apart, and what the light rules were written for.
@@ -33,7 +37,7 @@ CUE_FEATURES = 4  # praise, complaint, suggestion, contrast: CommentReader.cue_c
 
 
 class Encoder(Protocol):
-    """Texts in, one unit-length embedding per row out (minilm.MiniLMEncoder)."""
+    """Texts in, one unit-length embedding per row out (mpnet.MpnetEncoder, minilm.MiniLMEncoder)."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -66,7 +70,7 @@ class ModelHead:
     neutral_damping: float = 0.0
 
     @classmethod
-    def load(cls, path: Path = HEAD_PATH) -> ModelHead:
+    def load(cls, path: Path) -> ModelHead:
         with np.load(path) as saved:
             low, high = (float(value) for value in saved["thresholds"])
             count = sum(1 for key in saved.files if key.startswith("weights_"))
@@ -76,7 +80,7 @@ class ModelHead:
             )
             return cls(str(saved["name"]), layers, (low, high), float(saved["neutral_damping"]))
 
-    def save(self, path: Path = HEAD_PATH) -> None:
+    def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {}
         for i, (weights, bias) in enumerate(self.layers):

