@@ -456,11 +456,11 @@ class SqlCrmEvents:
         # One statement: the unique key de-duplicates, so a repeat (even a concurrent one) inserts nothing.
         values = {key: getattr(crm_event, key) for key in INTAKE_COLUMNS}
         if self.session.get_bind().dialect.name == "postgresql":
-            # The intake's transaction is this one statement: run on its own (autocommit), it is durable
-            # when PostgreSQL answers, one round trip instead of BEGIN, INSERT and COMMIT. It answers the
-            # stored event's id either way: the new one, or the one stored before (a duplicate).
-            connection = self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            row = connection.execute(_RECEIVE_OR_FIND, values).first()
+            # It answers the stored event's id either way: the new one, or the one stored before (a
+            # duplicate). In the unit's transaction: the hot path runs it on a kept connection in autocommit
+            # (SqlSurveyUnitOfWork.receive_crm_event) and comes here only when a concurrent request stored the
+            # event while the statement waited (so its snapshot predates that row).
+            row = self.session.execute(_RECEIVE_OR_FIND, values).first()
             if row is not None:
                 return row.id, row.stored
         else:
