@@ -1,5 +1,5 @@
-"""Accuracy and throughput of the sentiment tiers (light, model) and the default, with the bare libraries
-as the baseline: issue 20's figures.
+"""Accuracy and throughput of the sentiment tiers (light, model, model-small) and the default, with the bare
+libraries as the baseline: issue 20's figures.
 
     .venv/bin/python bench/sentiment_bench.py [--quick]
 
@@ -12,8 +12,9 @@ analyze_batch with the hint 'en', with the count left unscored. Turkish: bench/d
 Metrics as in the data's README: Pearson r with the mean rating, 3-class macro-F1 (gold > 0.5 positive,
 < -0.5 negative), each analyzer's own label thresholds (±0.05 for the baselines); for the tiers also each
 class's F1, of which macro-F1 is the mean.
-Then throughput on one core (the model tier: one onnxruntime and one tokenizer thread), peak memory and
-load time, and a summary per tier and for the default with the issue's targets.
+Then throughput on one core (the model tiers: one onnxruntime and one tokenizer thread), peak memory and
+load time (for the default tier also its first use on a machine, which builds its graph), and a summary
+per tier and for the default with the issue's targets.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def tier_labels(comments: Sequence[Comment], tier: str) -> dict[str, str]:
 
 def nps_section(model_missing: dict[str, str | None]) -> dict[str, dict[str, tuple[float, float]]]:
     """The development set's reporting half, per tier, language and kind; then topics. Returns
-    {tier: {language: (accuracy, macro-F1)}} for the light and model tiers."""
+    {tier: {language: (accuracy, macro-F1)}} for the light tier and the model tiers that ran."""
     fitting, reporting = halves(load_comments())
     kinds = sorted({c.kind for c in reporting})
     english, turkish = EnglishBlendAnalyzer(), TurkishLexiconAnalyzer()

@@ -1,6 +1,6 @@
 """What each model tier of SENTIMENT_ANALYZER runs on, by installed distribution: looked for when the
-service starts (runtime.analyzer_tier) and, for the weights, read by analysis/mpnet.py and minilm.py. A
-module of its own, without imports, so that the check at start loads none of the analysis."""
+service starts (runtime.analyzer_tier); analysis/mpnet.py reads the weights out of MPNET_PARTS. A module of
+its own, without imports, so that the check at start loads none of the analysis."""
 
 from __future__ import annotations
 

@@ -29,9 +29,11 @@ it directly (~0.5 s).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import struct
@@ -57,6 +59,8 @@ from services.sentiment.analysis.minilm import (
     uint8_quantization,
 )
 from services.sentiment.model_packages import MPNET_PARTS
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS_MEMBER = "all-mpnet-base-v2/model.safetensors"
 TOKENIZER_MEMBER = "all-mpnet-base-v2/tokenizer.json"
@@ -428,16 +432,22 @@ def cache_dir() -> Path:
 
 def cached_graph(ranges_path: Path = ACTIVATION_RANGES_PATH) -> bytes:
     """The integer graph, built from the installed weights on first use and kept in `cache_dir()` (named
-    by the graph's version and the ranges it was built with) for every later process."""
+    by the graph's version and the ranges it was built with) for every later process. A cache that cannot
+    be written costs each process the build, not its comments: the graph is used all the same."""
     digest = hashlib.sha256(ranges_path.read_bytes()).hexdigest()[:16]
     path = cache_dir() / f"{GRAPH_VERSION}-{digest}.onnx"
     if path.is_file():
         return path.read_bytes()
     graph = build_graph(float_weights(), load_ranges(ranges_path))
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
-    partial.write_bytes(graph)
-    partial.replace(path)  # atomic: a process starting beside us reads a whole file or builds its own
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(graph)
+        partial.replace(path)  # atomic: a process starting beside us reads a whole file or builds its own
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        logger.warning("sentiment model graph not cached in %s (%s): each process will build it", path, error)
     return graph
 
 

@@ -167,3 +167,13 @@ def test_a_weights_file_other_than_the_pinned_one_is_refused(monkeypatch) -> Non
     monkeypatch.setattr(mpnet, "WEIGHTS_CRC32", 0x12345678)
     with pytest.raises(ModelFileMismatch, match="not the file the head was fitted on"):
         mpnet.float_weights()
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_graph(monkeypatch, tmp_path: Path, caplog) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("the cache folder's place is taken")
+    monkeypatch.setenv("CLOSELOOP_MODEL_CACHE", str(blocked / "model-cache"))
+    monkeypatch.setattr(mpnet, "float_weights", lambda: {"built": np.zeros(1)})
+    monkeypatch.setattr(mpnet, "build_graph", lambda weights, ranges: b"the graph")
+    assert mpnet.cached_graph() == b"the graph"
+    assert "not cached" in caplog.text and list(tmp_path.iterdir()) == [blocked]
