@@ -24,7 +24,7 @@ from transformers import AutoModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.sentiment.analysis import mpnet  # noqa: E402
-from services.sentiment.analysis.minilm import MAX_TOKENS, SentenceEncoder  # noqa: E402
+from services.sentiment.analysis.minilm import SentenceEncoder, token_ids  # noqa: E402
 
 TEXTS = [
     "Great service, but delivery took forever.",
@@ -46,12 +46,10 @@ def main() -> None:
     ):
         zipped.extractall(folder)
         model = AutoModel.from_pretrained(Path(folder) / "all-mpnet-base-v2").eval()
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(MAX_TOKENS)
     print(f"{'text':50s} {'cos(float, transformers)':>25s} {'max |diff|':>11s} {'cos(int8, float)':>17s}")
     with torch.inference_mode():
         for text, own, quantized in zip(TEXTS, ours, integer, strict=True):
-            ids = torch.tensor([tokenizer.encode(text).ids])
+            ids = torch.tensor(token_ids(tokenizer, [text]))
             hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[mpnet.LAYER_COUNT][0]
             reference = torch.nn.functional.normalize(hidden.mean(0), dim=-1).numpy()
             print(

@@ -76,6 +76,7 @@ from services.sentiment.analysis import (  # noqa: E402
     detect_language,
 )
 from services.sentiment.analysis.english import _pattern_sentiment, _vader  # noqa: E402
+from services.sentiment.analysis.model_tier import ModelReader  # noqa: E402
 
 TURKISH_SET = Path(__file__).resolve().parent / "data" / "turkish_comments.tsv"
 
@@ -130,10 +131,10 @@ def model_tier_missing(tier: str) -> str | None:
 
 
 def encoder_of(tier: str) -> Any:
-    """A model tier's encoder (loaded once per process, as the tier loads it)."""
-    from services.sentiment.analysis import minilm, mpnet
-
-    return mpnet.encoder() if tier == MODEL else minilm.encoder()
+    """A model tier's encoder, the one its analyzer runs."""
+    reader = analyzer_for("en", tier)
+    assert isinstance(reader, ModelReader)
+    return reader.encoder
 
 
 def tier_labels(comments: Sequence[Comment], tier: str) -> dict[str, str]:

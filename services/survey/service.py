@@ -65,8 +65,14 @@ def accept_crm_event(
     The decision (customer, trigger rule, invitation) follows in ``decide_received_events``: the clock runs it
     at once, woken by this commit (in this process) or by the NOTIFY this process sends after it (PostgreSQL).
     """
-    # The new row's columns (INTAKE_COLUMNS), not an ORM object: the intake's hot path skips the session.
-    values = {
+    event_id, stored = runtime.unit_of_work().receive_crm_event(intake_values(event, source), body_digest)
+    return EventReceipt(event_id, duplicate=not stored)
+
+
+def intake_values(event: dict[str, Any], source: str) -> dict[str, Any]:
+    """A validated CRM event's new row, its columns (INTAKE_COLUMNS) under a new id: not an ORM object, as
+    the intake's hot path skips the session."""
+    return {
         "id": str(uuid.uuid4()),
         "source": source,
         "external_id": event["id"],
@@ -78,8 +84,6 @@ def accept_crm_event(
         "properties": event.get("properties") or {},
         "request_id": current_request_id(),
     }
-    event_id, stored = runtime.unit_of_work().receive_crm_event(values, body_digest)
-    return EventReceipt(event_id, duplicate=not stored)
 
 
 def repeated_crm_event(

@@ -1,6 +1,5 @@
 """The CRM event intake on PostgreSQL: signatures, validation, de-duplication, the outbox."""
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from threading import Barrier
@@ -9,7 +8,7 @@ from sqlalchemy import func, select
 
 from services.survey import service
 from services.survey.app import create_app as survey_app
-from services.survey.models import EVENT_RECEIVED, ChannelOptOut, CrmEvent, Customer, Invitation, outbox
+from services.survey.models import ChannelOptOut, CrmEvent, Customer, Invitation, outbox
 from services.survey.schemas import CrmEventSchema
 from services.survey.unit_of_work import SurveyUnitOfWork
 from shared.clock import utcnow
@@ -222,28 +221,16 @@ def test_the_same_event_posted_concurrently_is_stored_once(survey):
 def test_the_session_path_of_the_intake_stores_once_on_postgresql(survey):
     # The hot path (a kept connection, autocommit) falls back to the unit of work's own transaction when a
     # concurrent request stored the event while its statement waited: that path must answer the stored id.
-    def values(event_id: str) -> dict:
-        event = CrmEventSchema().load(crm_event("order-7"))
-        return {
-            "id": event_id,
-            "source": "default",
-            "external_id": event["id"],
-            "type": event["type"],
-            "occurred_at": event["occurred_at"],
-            "received_at": utcnow(),
-            "status": EVENT_RECEIVED,
-            "customer_fields": event["customer"],
-            "properties": {},
-            "request_id": None,
-        }
+    def values(order: str) -> dict:
+        return service.intake_values(CrmEventSchema().load(crm_event(order)), "default")
 
     first = service.accept_crm_event(survey, crm_event("order-7"))
-    assert SurveyUnitOfWork.receive_crm_event(survey.unit_of_work(), values(str(uuid.uuid4()))) == (
+    assert SurveyUnitOfWork.receive_crm_event(survey.unit_of_work(), values("order-7")) == (
         first.event_id,
         False,
     )
     assert _count(survey, CrmEvent) == 1
-    other = values(str(uuid.uuid4())) | {"external_id": "order-8"}
+    other = values("order-8")
     assert SurveyUnitOfWork.receive_crm_event(survey.unit_of_work(), other) == (other["id"], True)
     assert _count(survey, CrmEvent) == 2
 

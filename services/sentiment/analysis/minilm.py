@@ -378,12 +378,13 @@ def calibrate(texts: Sequence[str], model: bytes | None = None) -> dict[str, tup
     on the real (unpadded) tokens of `texts`."""
     model = model_graph() if model is None else model
     graph, names = _with_activation_outputs(model)
-    float_encoder = MiniLMEncoder(model, integer=False)
+    from tokenizers import Tokenizer
+
     session = onnx_session(graph, threads=1)
     ranges = {name: (0.0, 0.0) for name in names}
-    token_ids = float_encoder.token_ids(texts)
-    for begin in range(0, len(token_ids), BATCH_SIZE):
-        feeds, mask = padded_feeds(token_ids[begin : begin + BATCH_SIZE])
+    ids = token_ids(Tokenizer.from_file(str(TOKENIZER_PATH)), texts)
+    for begin in range(0, len(ids), BATCH_SIZE):
+        feeds, mask = padded_feeds(ids[begin : begin + BATCH_SIZE])
         real = mask.astype(bool)
         inputs = {given.name for given in session.get_inputs()}
         for name, values in zip(names, session.run(names, {k: feeds[k] for k in inputs}), strict=True):
@@ -458,6 +459,15 @@ def batches(
     return [*runs, run] if run else runs
 
 
+def token_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """A model's token ids of each text as the encoders take them: unpadded (`padded_feeds` pads a batch to
+    its longest text), cut at MAX_TOKENS, start and end tokens included."""
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    # The fast batch skips the character offsets we never read: the same ids.
+    return [encoding.ids for encoding in tokenizer.encode_batch_fast(list(texts))]
+
+
 class SentenceEncoder:
     """An ONNX encoder's mean-pooled, unit-length sentence embeddings: texts in, one row each out."""
 
@@ -469,14 +479,11 @@ class SentenceEncoder:
         self._session = onnx_session(graph, threads)
         self._inputs = {given.name for given in self._session.get_inputs()}
         self.tokenizer = tokenizer
-        self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
-        self.tokenizer.enable_truncation(MAX_TOKENS)
         self.hidden = int(self._session.get_outputs()[0].shape[-1])
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The model's token ids of each text, its start and end tokens included."""
-        # The fast batch skips the character offsets we never read: the same ids.
-        return [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(texts))]
+        return token_ids(self.tokenizer, texts)
 
     def encode(
         self,
@@ -488,11 +495,11 @@ class SentenceEncoder:
         """Unit-length sentence embeddings, one row per text, in order. Texts are grouped by token count
         into batches (`batches`; put back in order after), so a short text is not padded to a long one;
         a text's embedding does not depend on its batch."""
-        token_ids = self.token_ids(texts)
+        ids = self.token_ids(texts)
         out = np.zeros((len(texts), self.hidden), dtype=np.float32)
-        lengths = [len(ids) for ids in token_ids]
+        lengths = [len(text_ids) for text_ids in ids]
         for run in batches(lengths, batch_size, run_overhead_tokens, batch_tokens):
-            out[run] = self._forward([token_ids[i] for i in run])
+            out[run] = self._forward([ids[i] for i in run])
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:

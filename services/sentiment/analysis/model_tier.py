@@ -114,7 +114,8 @@ class ModelReader:
     def __init__(self, light: CommentReader, encoder: Encoder, head: ModelHead) -> None:
         self.name = f"{head.name}+{light.name}"
         self.thresholds = head.thresholds
-        self._light, self._encoder, self._head = light, encoder, head
+        self.encoder = encoder
+        self._light, self._head = light, head
 
     def score(self, text: str) -> tuple[float, float]:
         return self.score_many([text])[0]
@@ -125,7 +126,7 @@ class ModelReader:
         # Scores and emoji alone are the light tier's: a fraction means nothing to the model.
         modelled = [i for i, text in enumerate(texts) if short_answer_polarity(text) is None]
         if modelled:
-            embeddings = self._encoder.encode([texts[i] for i in modelled])
+            embeddings = self.encoder.encode([texts[i] for i in modelled])
             cues = [self._light.cue_counts(texts[i]) for i in modelled]
             features = head_features(embeddings, [light[i][0] for i in modelled], cues)
             for i, polarity in zip(modelled, self._head.polarities(features), strict=True):

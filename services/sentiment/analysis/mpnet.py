@@ -56,6 +56,7 @@ from services.sentiment.analysis.minilm import (
     onnx_session,
     padded_feeds,
     quantize_columns,
+    token_ids,
     uint8_quantization,
 )
 from services.sentiment.model_packages import MPNET_PARTS
@@ -393,12 +394,11 @@ def calibrate(
 
     names = activation_names(layer_count)
     float_graph = build_graph(weights, ranges=None, layer_count=layer_count)
-    encoder = SentenceEncoder(float_graph, Tokenizer.from_str(tokenizer_json()))
     session = onnx_session(_with_activation_outputs(float_graph, names), threads=os.cpu_count() or 1)
     ranges = {name: (0.0, 0.0) for name in names}
-    token_ids = encoder.token_ids(texts)
-    for run in batches([len(ids) for ids in token_ids], BATCH_SIZE):
-        feeds, mask = padded_feeds([token_ids[i] for i in run])
+    ids = token_ids(Tokenizer.from_str(tokenizer_json()), texts)
+    for run in batches([len(text_ids) for text_ids in ids], BATCH_SIZE):
+        feeds, mask = padded_feeds([ids[i] for i in run])
         real = mask.astype(bool)
         values = session.run(
             names, {"input_ids": feeds["input_ids"], "attention_mask": feeds["attention_mask"]}
